@@ -1,0 +1,163 @@
+//! The management API under `/api/v1` (SPEC §5): JSON in and out, problem+json errors, the admin
+//! token on every route.
+
+mod deliveries;
+mod webhooks;
+
+use axum::Router;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+
+use crate::problem::Problem;
+use crate::state::AppState;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
+        .route("/webhooks/{id}/deliveries", get(deliveries::list))
+        .route("/deliveries/{id}", get(deliveries::show))
+        .fallback(|| async { Problem::not_found("there is no such API route") })
+        .layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// Every management call needs `Authorization: Bearer <admin token>`, compared by digest in
+/// constant time.
+async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if authorized(&st, &req) {
+        next.run(req).await
+    } else {
+        axum::response::IntoResponse::into_response(Problem::unauthorized())
+    }
+}
+
+fn authorized(st: &AppState, req: &Request) -> bool {
+    let Some(token) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let d = hookflow_store::crypto::digest(token.trim());
+    let stored = st
+        .admin_digest
+        .is_some_and(|a| hookflow_store::crypto::ct_eq(&a, &d));
+    let env = st
+        .env_token_digest
+        .is_some_and(|a| hookflow_store::crypto::ct_eq(&a, &d));
+    stored | env
+}
+
+/// A JSON request body, with problem+json answers for what is wrong with it.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, Problem> {
+        let bytes = read_body(req, st).await?;
+        let text = if bytes.iter().all(u8::is_ascii_whitespace) {
+            &b"{}"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(text)
+            .map(JsonBody)
+            .map_err(|e| Problem::bad_request(format!("the request body is not valid: {e}")))
+    }
+}
+
+pub(crate) async fn read_body(req: Request, st: &AppState) -> Result<bytes::Bytes, Problem> {
+    use http_body_util::BodyExt;
+    let limit = st.limits.max_api_body;
+    http_body_util::Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|_| {
+            Problem::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {limit} bytes"),
+            )
+        })
+}
+
+/// Query parameters, with problem+json answers when they do not parse.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| Problem::bad_request(format!("bad query parameters: {}", e.body_text())))
+    }
+}
+
+/// `?limit=&cursor=` of list calls.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size: default 50, at most 500.
+    pub fn limit(&self) -> Result<i64, Problem> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=500).contains(&n) => Ok(n),
+            Some(n) => Err(Problem::bad_request(format!(
+                "limit must be between 1 and 500, got {n}"
+            ))),
+        }
+    }
+
+    /// The decoded cursor (an opaque token to clients).
+    pub fn cursor(&self) -> Result<Option<String>, Problem> {
+        self.cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| Problem::bad_request("cursor is not one this server issued"))
+            })
+            .transpose()
+    }
+}
+
+/// The `{items, next_cursor}` answer of list calls.
+pub fn list_answer(items: Vec<serde_json::Value>, next: Option<String>) -> serde_json::Value {
+    serde_json::json!({
+        "items": items,
+        "next_cursor": next.map(|n| URL_SAFE_NO_PAD.encode(n)),
+    })
+}
+
+/// Unix milliseconds as RFC 3339 (UTC, millisecond precision).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}

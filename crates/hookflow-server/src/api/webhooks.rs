@@ -1,0 +1,186 @@
+//! `/api/v1/webhooks`: create, list, show, update, delete, rotate-key.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hookflow_core::media::{WEBHOOK_CONTENT_TYPES, webhook_content_type};
+use hookflow_store::webhooks::{NewWebhook, Webhook, WebhookPatch};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiQuery, JsonBody, PageQuery, list_answer, rfc3339};
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+/// Defaults of SPEC §2 check 6.
+pub const DEFAULT_PER_MINUTE: i64 = 5;
+pub const DEFAULT_PER_DAY: i64 = 5000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    name: String,
+    content_type: String,
+    rate_limit_per_minute: Option<i64>,
+    rate_limit_per_day: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    name: Option<String>,
+    content_type: Option<String>,
+    rate_limit_per_minute: Option<i64>,
+    rate_limit_per_day: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    grace_seconds: Option<u64>,
+}
+
+fn valid_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Problem::unprocessable(
+            "name must be 1 to 200 characters (not only spaces)",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn valid_content_type(ct: &str) -> ApiResult<String> {
+    webhook_content_type(ct).map(str::to_string).ok_or_else(|| {
+        Problem::unprocessable(format!(
+            "content_type {ct:?} is not supported; use one of: {}",
+            WEBHOOK_CONTENT_TYPES.join(", ")
+        ))
+    })
+}
+
+fn valid_limit(field: &str, v: Option<i64>) -> ApiResult<Option<i64>> {
+    match v {
+        Some(n) if n < 0 => Err(Problem::unprocessable(format!(
+            "{field} must be 0 (no limit) or a positive number, got {n}"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// The webhook as the API shows it, with its full Webhook URL.
+pub fn webhook_json(st: &AppState, w: &Webhook) -> Value {
+    json!({
+        "id": w.id,
+        "name": w.name,
+        "content_type": w.content_type,
+        "url": format!(
+            "{}/webhooks/{}?api_key={}",
+            st.public_url,
+            w.id,
+            utf8_percent_encode(&w.api_key, NON_ALPHANUMERIC)
+        ),
+        "api_key": w.api_key,
+        "rate_limit_per_minute": w.rate_limit_per_minute,
+        "rate_limit_per_day": w.rate_limit_per_day,
+        "usage": {
+            "minute": w.usage.minute,
+            "day": w.usage.day,
+            "last_limited_at": w.usage.last_limited_at.map(rfc3339),
+        },
+        "previous_key_expires_at": w.previous_key_expires_at.map(rfc3339),
+        "created_at": rfc3339(w.created_at),
+        "updated_at": rfc3339(w.updated_at),
+    })
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    JsonBody(body): JsonBody<CreateWebhook>,
+) -> ApiResult<Response> {
+    let new = NewWebhook {
+        name: valid_name(&body.name)?,
+        content_type: valid_content_type(&body.content_type)?,
+        rate_limit_per_minute: valid_limit("rate_limit_per_minute", body.rate_limit_per_minute)?
+            .unwrap_or(DEFAULT_PER_MINUTE),
+        rate_limit_per_day: valid_limit("rate_limit_per_day", body.rate_limit_per_day)?
+            .unwrap_or(DEFAULT_PER_DAY),
+    };
+    let w = st.store.create_webhook(new).await?;
+    tracing::info!(webhook = %w.id, name = %w.name, "webhook created");
+    Ok((StatusCode::CREATED, Json(webhook_json(&st, &w))).into_response())
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let (items, next) = st
+        .store
+        .list_webhooks(q.limit()?, q.cursor()?.as_deref())
+        .await?;
+    Ok(Json(list_answer(
+        items.iter().map(|w| webhook_json(&st, w)).collect(),
+        next,
+    )))
+}
+
+pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    match st.store.get_webhook(&id).await? {
+        Some(w) => Ok(Json(webhook_json(&st, &w))),
+        None => Err(Problem::not_found(format!(
+            "there is no webhook with id {id}"
+        ))),
+    }
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateWebhook>,
+) -> ApiResult<Json<Value>> {
+    let patch = WebhookPatch {
+        name: body.name.as_deref().map(valid_name).transpose()?,
+        content_type: body
+            .content_type
+            .as_deref()
+            .map(valid_content_type)
+            .transpose()?,
+        rate_limit_per_minute: valid_limit("rate_limit_per_minute", body.rate_limit_per_minute)?,
+        rate_limit_per_day: valid_limit("rate_limit_per_day", body.rate_limit_per_day)?,
+    };
+    let w = st.store.update_webhook(&id, patch).await?;
+    st.journal.forget(&id);
+    Ok(Json(webhook_json(&st, &w)))
+}
+
+pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    if st.store.delete_webhook(&id).await? {
+        st.journal.forget(&id);
+        tracing::info!(webhook = %id, "webhook deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found(format!(
+            "there is no webhook with id {id}"
+        )))
+    }
+}
+
+pub async fn rotate_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RotateKey>,
+) -> ApiResult<Json<Value>> {
+    let grace = body.grace_seconds.unwrap_or(0);
+    if grace > 30 * 86_400 {
+        return Err(Problem::unprocessable(
+            "grace_seconds must be at most 2592000 (30 days)",
+        ));
+    }
+    let w = st.store.rotate_key(&id, grace).await?;
+    st.journal.forget(&id);
+    tracing::info!(webhook = %id, grace_seconds = grace, "webhook key rotated");
+    Ok(Json(webhook_json(&st, &w)))
+}

@@ -1,0 +1,109 @@
+//! hookflow's HTTP server: the webhook ingest endpoint (`/webhooks/{id}`), the management API
+//! (`/api/v1`), health, metrics and the OpenAPI document. It owns HTTP concerns only — status
+//! codes, problem+json, authentication of management calls — and leaves decisions that need
+//! committed state to the store's delivery journal.
+//!
+//! Layout: [`ingest`] (SPEC §2), [`api`] (SPEC §5), [`ops`] (health, metrics, OpenAPI),
+//! [`problem`] (the one error type and its mapping), [`state`] (what every handler shares).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod ingest;
+pub mod ops;
+pub mod problem;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{any, get};
+use hookflow_store::Store;
+use hookflow_store::journal::{DeliveryJournal, JournalOptions};
+use tokio::net::TcpListener;
+
+pub use state::{App, AppState, Limits};
+
+/// What `serve` needs beyond the store.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Base of every Webhook URL shown (`--public-url`); `None`: `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// `HOOKFLOW_ADMIN_TOKEN`: always a valid admin token when set.
+    pub admin_token: Option<String>,
+    pub limits: Limits,
+    pub journal: JournalOptions,
+}
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] hookflow_store::StoreError),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the router for `state`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/webhooks/{id}", any(ingest::receive))
+        .nest("/api/v1", api::routes(state.clone()))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/openapi.json", get(ops::openapi))
+        .fallback(ops::not_found)
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops accepting, lets requests in
+/// flight finish, commits everything the journal holds and closes the database. Nothing that
+/// was answered is lost.
+pub async fn serve(
+    config: ServerConfig,
+    store: Store,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr()?;
+    let generated = store
+        .bootstrap_admin_token(config.admin_token.as_deref())
+        .await?;
+    if let Some(token) = generated {
+        // Printed once, on the first start with an empty database; never logged again.
+        println!("hookflow admin token (shown only now, keep it safe): {token}");
+    }
+    let (journal, writer) = DeliveryJournal::start(&store, config.journal.clone()).await?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    let state = AppState(Arc::new(App {
+        admin_digest: store.admin_token_digest().await?,
+        env_token_digest: config
+            .admin_token
+            .as_deref()
+            .map(hookflow_store::crypto::digest),
+        store: store.clone(),
+        journal,
+        public_url,
+        limits: config.limits.clone(),
+        metrics: ops::install_metrics(),
+    }));
+    let app = router(state);
+    tracing::info!(%addr, backend = store.backend_name(), "hookflow listening");
+    println!("hookflow listening on http://{addr}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // Every handle to the journal is gone with the router: the writer commits what is queued
+    // and stops.
+    if writer.await.is_err() {
+        tracing::error!("the delivery journal's writer panicked");
+    }
+    store.close().await;
+    tracing::info!("hookflow stopped");
+    Ok(())
+}

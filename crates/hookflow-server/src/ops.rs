@@ -1,0 +1,86 @@
+//! Operations endpoints that need no token: `/healthz`, `/metrics` (Prometheus text, no keys or
+//! secrets in it), `/api/openapi.json`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// The OpenAPI 3.1 document of what the server implements.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Installs the process-wide metrics recorder once; later calls (a second server in the same
+/// process) get no handle and serve an empty page.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            50.0, 100.0, 500.0, 1000.0, 2000.0,
+        ])
+        .ok()?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).ok()?;
+    metrics::describe_counter!(
+        "hookflow_webhook_requests_total",
+        "Webhook requests answered, by HTTP status (202 accepted, others rejected)"
+    );
+    metrics::describe_histogram!(
+        "hookflow_journal_batch_size",
+        "Requests committed together in one journal transaction"
+    );
+    metrics::describe_histogram!(
+        "hookflow_journal_commit_seconds",
+        "Time to write and commit (fsync) one journal batch"
+    );
+    metrics::describe_gauge!(
+        "hookflow_journal_queue_depth",
+        "Requests waiting for the journal's writer"
+    );
+    Some(handle)
+}
+
+pub async fn healthz(State(st): State<AppState>) -> Response {
+    match st.store.ping().await {
+        Ok(()) => Json(json!({
+            "status": "ok",
+            "database": st.store.backend_name(),
+            "journal_queue_depth": st.journal.queue_depth(),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "database": st.store.backend_name()})),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub async fn metrics(State(st): State<AppState>) -> Response {
+    metrics::gauge!("hookflow_journal_queue_depth").set(st.journal.queue_depth() as f64);
+    let text = st.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub async fn not_found() -> Problem {
+    Problem::not_found("there is nothing at this address")
+}

@@ -1,0 +1,134 @@
+//! The one error type of the HTTP layer and its mapping to `application/problem+json`
+//! (RFC 9457). Client errors carry a `detail` that says what was wrong and what was expected;
+//! server errors are logged once with their cause and answered with an opaque detail.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hookflow_core::ingest::Rejection;
+use hookflow_store::StoreError;
+
+/// A problem answer.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub title: String,
+    pub detail: String,
+    pub retry_after: Option<u64>,
+    pub allow: Option<&'static str>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            detail: detail.into(),
+            retry_after: None,
+            allow: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn unprocessable(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    pub fn unauthorized() -> Problem {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "this call needs the admin token: send Authorization: Bearer <token>",
+        )
+    }
+}
+
+/// The `type` URI of a status: a stable identifier clients can match on.
+fn type_uri(status: StatusCode) -> String {
+    let slug = match status.as_u16() {
+        400 => "bad-request",
+        401 => "unauthorized",
+        404 => "not-found",
+        405 => "method-not-allowed",
+        406 => "not-acceptable",
+        409 => "conflict",
+        413 => "content-too-large",
+        415 => "unsupported-media-type",
+        422 => "invalid-input",
+        429 => "rate-limited",
+        503 => "unavailable",
+        _ => "internal-error",
+    };
+    format!("urn:hookflow:problem:{slug}")
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "type": type_uri(self.status),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        let mut res = (self.status, body.to_string()).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(s) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if let Some(a) = self.allow {
+            h.insert(header::ALLOW, HeaderValue::from_static(a));
+        }
+        res
+    }
+}
+
+impl From<Rejection> for Problem {
+    fn from(r: Rejection) -> Problem {
+        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+        Problem {
+            status,
+            title: r.title.to_string(),
+            detail: r.detail,
+            retry_after: r.retry_after,
+            allow: (r.status == 405).then_some("POST"),
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Problem {
+        match e {
+            StoreError::Conflict(m) => Problem::new(StatusCode::CONFLICT, m),
+            StoreError::NotFound(m) => Problem::not_found(m),
+            StoreError::Invalid(m) => Problem::unprocessable(m),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Problem {
+                    retry_after: Some(1),
+                    ..Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the database is unavailable; retry later",
+                    )
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "internal error");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the server log has the cause",
+                )
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, Problem>;

@@ -1,0 +1,138 @@
+//! Deliveries as the management API reads them: every request a known webhook received,
+//! accepted or rejected, newest first.
+
+use sqlx::Row;
+
+use crate::db::on_db;
+use crate::webhooks::page;
+use crate::{Result, Store};
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub received_at: i64,
+    /// `accepted` or `rejected`.
+    pub status: String,
+    pub http_status: i64,
+    pub reason: Option<String>,
+    pub method: String,
+    pub content_type: Option<String>,
+    /// JSON array of `[name, value]` pairs, in arrival order (key headers masked).
+    pub headers: String,
+    /// JSON object of the query parameters without `api_key`.
+    pub query: String,
+    /// The body (cut to the retention limit for rejected requests); only on single reads.
+    pub body: Option<Vec<u8>>,
+    pub body_size: i64,
+    pub body_truncated: bool,
+    /// JSON: what the delivery started (events matched, runs), once routing exists.
+    pub routing: Option<String>,
+}
+
+const LIST_COLUMNS: &str = "id, webhook_id, received_at, status, http_status, reason, method, \
+    content_type, headers, query, body_size, body_truncated, routing";
+
+macro_rules! delivery_from_row {
+    ($r:expr, $with_body:expr) => {{
+        let r = $r;
+        Delivery {
+            id: r.try_get("id")?,
+            webhook_id: r.try_get("webhook_id")?,
+            received_at: r.try_get("received_at")?,
+            status: r.try_get("status")?,
+            http_status: r.try_get("http_status")?,
+            reason: r.try_get("reason")?,
+            method: r.try_get("method")?,
+            content_type: r.try_get("content_type")?,
+            headers: r.try_get("headers")?,
+            query: r.try_get("query")?,
+            body: if $with_body {
+                Some(r.try_get("body")?)
+            } else {
+                None
+            },
+            body_size: r.try_get("body_size")?,
+            body_truncated: r.try_get("body_truncated")?,
+            routing: r.try_get("routing")?,
+        }
+    }};
+}
+
+/// Which deliveries of a webhook to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    All,
+    Accepted,
+    Rejected,
+}
+
+impl Store {
+    /// A webhook's deliveries, newest first, without bodies.
+    pub async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        filter: StatusFilter,
+        limit: i64,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Delivery>, Option<String>)> {
+        let status = match filter {
+            StatusFilter::All => "",
+            StatusFilter::Accepted => " AND status = 'accepted'",
+            StatusFilter::Rejected => " AND status = 'rejected'",
+        };
+        // Two texts rather than `($2 = '' OR id < $2)`, so both planners use the index range.
+        let sql = match cursor {
+            None => format!(
+                "SELECT {LIST_COLUMNS} FROM deliveries WHERE webhook_id = $1{status} \
+                 ORDER BY id DESC LIMIT $2"
+            ),
+            Some(_) => format!(
+                "SELECT {LIST_COLUMNS} FROM deliveries WHERE webhook_id = $1{status} \
+                 AND id < $3 ORDER BY id DESC LIMIT $2"
+            ),
+        };
+        let items: Vec<Delivery> = on_db!(&self.db, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(webhook_id)
+                .bind(limit + 1);
+            if let Some(c) = cursor {
+                q = q.bind(c);
+            }
+            let rows = q.fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok(delivery_from_row!(r, false)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })?;
+        page(items, limit, |d| d.id.clone()).map_items(Ok)
+    }
+
+    /// One delivery with its body.
+    pub async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> {
+        let sql = format!("SELECT {LIST_COLUMNS}, body FROM deliveries WHERE id = $1");
+        on_db!(&self.db, |p| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(p)
+                .await?;
+            Ok(match row {
+                Some(r) => Some(delivery_from_row!(&r, true)),
+                None => None,
+            })
+        })
+    }
+
+    /// How many deliveries a webhook has with `status` (for tests and benchmarks).
+    pub async fn count_deliveries(&self, webhook_id: &str, status: &str) -> Result<i64> {
+        Ok(on_db!(&self.db, |p| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deliveries WHERE webhook_id = $1 AND status = $2",
+            )
+            .bind(webhook_id)
+            .bind(status)
+            .fetch_one(p)
+            .await
+        })?)
+    }
+}

@@ -1,0 +1,77 @@
+//! hookflow's storage: the only crate that knows SQL. Everything hookflow must not lose or must
+//! agree on across nodes lives here — webhooks and their keys, rate windows, the delivery journal
+//! — behind [`Store`], on SQLite (one node, the default) or PostgreSQL (several nodes).
+//!
+//! Each query is written once, with `$N` parameters that both dialects accept, and run on either
+//! pool through [`on_db!`]. Integers are `BIGINT`, times are unix milliseconds, JSON is `TEXT`,
+//! so rows decode the same way on both. Nothing above this crate sees a pool or a dialect.
+#![forbid(unsafe_code)]
+
+pub mod crypto;
+mod db;
+pub mod deliveries;
+pub mod journal;
+mod migrate;
+pub mod settings;
+pub mod webhooks;
+
+pub use db::{Backend, Store, StoreOptions};
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The store's one error type. `Conflict` and `NotFound` are the caller's fault; `Unavailable`
+/// means the database could not be reached or written (answer 503, retry); `Internal` is a bug or
+/// corruption.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e),
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(d.message().to_string())
+            }
+            sqlx::Error::Database(d)
+                if matches!(d.code().as_deref(), Some("5" | "517" | "13" | "10")) =>
+            {
+                // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_FULL, SQLITE_IOERR
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new time-ordered id (UUID v7): sorting ids sorts by creation time, which makes
+/// "newest first" lists and their cursors a primary-key range scan.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,56 @@
+//! Schema migrations: two folders numbered alike (`migrations/sqlite`, `migrations/postgres`),
+//! applied in order inside one transaction each and recorded in `schema_migrations`.
+
+use crate::db::{Backend, on_db};
+use crate::{Result, StoreError};
+
+struct Migration {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: include_str!("../migrations/sqlite/0001_ingest.sql"),
+    postgres: include_str!("../migrations/postgres/0001_ingest.sql"),
+}];
+
+pub(crate) async fn run(db: &Backend) -> Result<()> {
+    on_db!(db, |p| {
+        let mut tx = p.begin_with(db.begin_write()).await?;
+        if let Backend::Postgres(_) = db {
+            // Nodes starting together on an empty database migrate one at a time.
+            sqlx::query("SELECT pg_advisory_xact_lock(7201)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *tx)
+            .await?;
+        for m in MIGRATIONS {
+            if done.contains(&m.version) {
+                continue;
+            }
+            let sql = match db {
+                Backend::Sqlite(_) => m.sqlite,
+                Backend::Postgres(_) => m.postgres,
+            };
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
+                StoreError::Internal(format!("migration {} failed: {e}", m.version))
+            })?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(m.version)
+                .bind(crate::now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok::<(), StoreError>(())
+    })
+}

@@ -1,0 +1,59 @@
+//! Installation-wide settings: today, the admin token's digest.
+
+use crate::crypto::{digest, new_token};
+use crate::db::on_db;
+use crate::{Result, Store};
+
+const ADMIN_TOKEN: &str = "admin_token_sha256";
+
+impl Store {
+    /// Makes sure the installation has an admin token. On an empty database it records the
+    /// digest of `configured` (`HOOKFLOW_ADMIN_TOKEN`) or of a new random token; the new token is
+    /// returned so the caller can print it — the only time it is ever shown. Safe when several
+    /// nodes start at once: the first insert wins.
+    pub async fn bootstrap_admin_token(&self, configured: Option<&str>) -> Result<Option<String>> {
+        if self.admin_token_digest().await?.is_some() {
+            return Ok(None);
+        }
+        let generated = configured.is_none().then(new_token);
+        let token = configured.map(str::to_string).or(generated.clone());
+        let hex = hex(&digest(token.as_deref().unwrap_or_default()));
+        let inserted = on_db!(&self.db, |p| {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(ADMIN_TOKEN)
+            .bind(&hex)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(if inserted == 1 { generated } else { None })
+    }
+
+    /// The stored digest of the admin token, if any.
+    pub async fn admin_token_digest(&self) -> Result<Option<[u8; 32]>> {
+        let v: Option<String> = on_db!(&self.db, |p| {
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(ADMIN_TOKEN)
+                .fetch_optional(p)
+                .await
+        })?;
+        Ok(v.and_then(|h| unhex(&h)))
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

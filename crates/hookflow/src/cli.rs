@@ -1,0 +1,195 @@
+//! Command-line arguments (SPEC §6) and `hookflow serve`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use hookflow_server::{Limits, ServerConfig};
+use hookflow_store::journal::JournalOptions;
+use hookflow_store::{Store, StoreOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "hookflow",
+    version,
+    about = "Webhook-triggered workflow orchestration server"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How client commands reach a server.
+#[derive(Args, Clone)]
+pub struct ClientArgs {
+    /// Server base URL.
+    #[arg(
+        long = "url",
+        env = "HOOKFLOW_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// Admin token.
+    #[arg(
+        long = "token",
+        env = "HOOKFLOW_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage webhooks on a running server.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOOKFLOW_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Directory for the embedded database and the master key file.
+    #[arg(long, env = "HOOKFLOW_DATA_DIR", default_value = "./hookflow-data")]
+    pub data_dir: PathBuf,
+    /// Base of every Webhook URL shown (default: http://<listen address>).
+    #[arg(long, env = "HOOKFLOW_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// PostgreSQL URL (postgres://…) instead of the embedded SQLite database.
+    #[arg(
+        long = "database",
+        env = "HOOKFLOW_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+    /// Database connections of this node (PostgreSQL pool size).
+    #[arg(long, env = "HOOKFLOW_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Largest webhook body accepted, in bytes.
+    #[arg(long, env = "HOOKFLOW_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: u64,
+    /// Rejected deliveries kept per webhook (the newest).
+    #[arg(long, env = "HOOKFLOW_REJECTED_KEEP", default_value_t = 1000)]
+    pub rejected_keep: i64,
+    /// Bytes of a rejected request's body that are kept.
+    #[arg(long, env = "HOOKFLOW_REJECTED_BODY_BYTES", default_value_t = 65_536)]
+    pub rejected_body_bytes: usize,
+    /// Webhook requests that may wait for the journal before new ones get 503.
+    #[arg(long, env = "HOOKFLOW_INGEST_QUEUE", default_value_t = 8192)]
+    pub ingest_queue: usize,
+    /// Log format: text or json.
+    #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+#[derive(Subcommand)]
+pub enum WebhookCommand {
+    /// Create a webhook and print its Webhook URL.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// One of: application/json, "application/json; charset=utf-8",
+        /// application/x-www-form-urlencoded, application/xml.
+        #[arg(long = "content-type", default_value = "application/json")]
+        content_type: String,
+        #[arg(long)]
+        rate_limit_per_minute: Option<i64>,
+        #[arg(long)]
+        rate_limit_per_day: Option<i64>,
+    },
+    /// List webhooks.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one webhook (JSON).
+    Show { id: String },
+    /// Delete a webhook and its deliveries.
+    Delete { id: String },
+    /// Replace a webhook's key and print the new Webhook URL.
+    RotateKey {
+        id: String,
+        /// Keep the old key valid this many seconds.
+        #[arg(long, default_value_t = 0)]
+        grace_seconds: u64,
+    },
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// `hookflow serve`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(&args.log_format);
+    let store = Store::open(&StoreOptions {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database.clone(),
+        master_key: std::env::var("HOOKFLOW_MASTER_KEY").ok(),
+        max_connections: args.db_max_connections,
+    })
+    .await
+    .context("cannot open the database")?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let config = ServerConfig {
+        public_url: args.public_url,
+        admin_token: std::env::var("HOOKFLOW_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        limits: Limits {
+            max_body: args.max_body_bytes,
+            ..Limits::default()
+        },
+        journal: JournalOptions {
+            queue_capacity: args.ingest_queue.max(1),
+            max_body: args.max_body_bytes,
+            rejected_keep: args.rejected_keep.max(0),
+            rejected_body_max: args.rejected_body_bytes,
+            ..JournalOptions::default()
+        },
+    };
+    hookflow_server::serve(config, store, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: finishing requests in flight");
+}

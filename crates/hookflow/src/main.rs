@@ -1,0 +1,39 @@
+//! The `hookflow` binary: `hookflow serve` runs the server; the other commands are a client of a
+//! running server's management API. Kept thin: the server lives in `hookflow-server`.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod client;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hookflow: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => cli::serve(args).await,
+            Command::Webhook(cmd) => client::webhook(&cli.client, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookflow: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
