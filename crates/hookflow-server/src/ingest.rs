@@ -50,7 +50,16 @@ pub async fn receive(
             }
             res
         }
-        Err(p) => p.into_response(),
+        Err(p) => {
+            let unread_body = p.status == StatusCode::PAYLOAD_TOO_LARGE;
+            let mut res = p.into_response();
+            if unread_body {
+                // The body was not (fully) read: the connection cannot carry another request.
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            res
+        }
     }
 }
 

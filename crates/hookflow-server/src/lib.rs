@@ -101,7 +101,7 @@ pub async fn serve(
     // Every handle to the journal is gone with the router: the writer commits what is queued
     // and stops.
     if writer.await.is_err() {
-        tracing::error!("the delivery journal's writer panicked");
+        tracing::error!("the delivery journal's writer stopped abnormally");
     }
     store.close().await;
     tracing::info!("hookflow stopped");

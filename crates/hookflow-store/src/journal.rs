@@ -113,13 +113,14 @@ pub struct DeliveryJournal {
 }
 
 impl DeliveryJournal {
-    /// Starts the writer. Returns the handle and the writer's task, which ends once every handle
-    /// is dropped and the queue is drained.
+    /// Starts the writer on a thread of its own (with its own single-threaded runtime and its
+    /// own connection), so its round trips to the database never queue behind HTTP work. Returns
+    /// the handle and a future that resolves when the writer has stopped — once every handle is
+    /// dropped and the queue is drained.
     pub async fn start(
         store: &Store,
         opts: JournalOptions,
-    ) -> Result<(DeliveryJournal, tokio::task::JoinHandle<()>)> {
-        let writer = store.writer_backend().await?;
+    ) -> Result<(DeliveryJournal, oneshot::Receiver<()>)> {
         let cache: AuthCache = Arc::new(RwLock::new(
             store
                 .all_webhook_auths()
@@ -129,14 +130,50 @@ impl DeliveryJournal {
                 .collect(),
         ));
         let (tx, rx) = mpsc::channel(opts.queue_capacity);
-        let task = tokio::spawn(writer_loop(writer, rx, cache.clone(), opts.clone()));
+        let (ready_tx, ready) = oneshot::channel::<Result<()>>();
+        let (done_tx, done) = oneshot::channel::<()>();
+        let store = store.clone();
+        let thread_cache = cache.clone();
+        let thread_opts = opts.clone();
+        std::thread::Builder::new()
+            .name("hookflow-journal".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(StoreError::Internal(format!(
+                            "cannot start the journal's runtime: {e}"
+                        ))));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match store.writer_backend().await {
+                        Ok(db) => {
+                            let _ = ready_tx.send(Ok(()));
+                            writer_loop(db, rx, thread_cache, thread_opts).await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| StoreError::Internal(format!("cannot start the journal thread: {e}")))?;
+        ready
+            .await
+            .map_err(|_| StoreError::Internal("the journal thread died at start".into()))??;
         Ok((
             DeliveryJournal {
                 tx,
                 cache,
                 capacity: opts.queue_capacity,
             },
-            task,
+            done,
         ))
     }
 
@@ -180,8 +217,9 @@ impl DeliveryJournal {
 }
 
 impl Store {
-    /// The connection the journal writes with: on SQLite a pool of exactly one connection (the
-    /// only writer of deliveries), on PostgreSQL the shared pool.
+    /// The connections the journal writes with, made on the journal's own runtime: on SQLite a
+    /// pool of exactly one connection (the only writer of deliveries), on PostgreSQL a small pool
+    /// of the same database.
     async fn writer_backend(&self) -> Result<Backend> {
         Ok(match &self.db {
             Backend::Sqlite(_) => Backend::Sqlite(
@@ -192,7 +230,12 @@ impl Store {
                     .await
                     .map_err(StoreError::Unavailable)?,
             ),
-            Backend::Postgres(p) => Backend::Postgres(p.clone()),
+            Backend::Postgres(p) => Backend::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(std::time::Duration::from_secs(5))
+                    .connect_lazy_with(p.connect_options().as_ref().clone()),
+            ),
         })
     }
 }
@@ -226,11 +269,7 @@ async fn writer_loop(
             }
         }
     }
-    on_db!(&db, |p| {
-        if let Backend::Sqlite(_) = &db {
-            p.close().await
-        }
-    });
+    on_db!(&db, |p| p.close().await);
 }
 
 /// Per-webhook state inside one batch.
@@ -246,7 +285,10 @@ struct HookState {
 const DELIVERY_COLUMNS: usize = 13;
 const INSERT_CHUNK: usize = 64;
 
-fn insert_sql(rows: usize) -> String {
+/// A multi-row insert. SQLite gets anonymous `?` parameters: sqlx looks up every parameter's name
+/// when binding, which is linear in the number of *named* parameters (quadratic for a large
+/// insert with `$N`), and free for anonymous ones.
+fn insert_sql(rows: usize, numbered: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO deliveries (id, webhook_id, received_at, status, http_status, reason, \
          method, content_type, headers, query, body, body_size, body_truncated) VALUES ",
@@ -260,8 +302,12 @@ fn insert_sql(rows: usize) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(r * DELIVERY_COLUMNS + c + 1).to_string());
+            if numbered {
+                sql.push('$');
+                sql.push_str(&(r * DELIVERY_COLUMNS + c + 1).to_string());
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }
@@ -356,20 +402,22 @@ async fn commit_batch(
             if !hook.counted {
                 // Touch both windows: this locks the rows (PostgreSQL) until commit, so the
                 // counts read here stay exact across nodes.
-                for (period, start) in [("minute", minute_start), ("day", day_start)] {
-                    let count: i64 = sqlx::query(
-                        "INSERT INTO rate_windows (webhook_id, period, window_start, count) \
-                         VALUES ($1, $2, $3, 0) ON CONFLICT (webhook_id, period) DO UPDATE SET \
-                         count = CASE WHEN rate_windows.window_start = excluded.window_start \
-                         THEN rate_windows.count ELSE 0 END, \
-                         window_start = excluded.window_start RETURNING count",
-                    )
-                    .bind(&req.webhook_id)
-                    .bind(period)
-                    .bind(start)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get(0)?;
+                let rows = sqlx::query(
+                    "INSERT INTO rate_windows (webhook_id, period, window_start, count) \
+                     VALUES ($1, 'minute', $2, 0), ($1, 'day', $3, 0) \
+                     ON CONFLICT (webhook_id, period) DO UPDATE SET \
+                     count = CASE WHEN rate_windows.window_start = excluded.window_start \
+                     THEN rate_windows.count ELSE 0 END, \
+                     window_start = excluded.window_start RETURNING period, count",
+                )
+                .bind(&req.webhook_id)
+                .bind(minute_start)
+                .bind(day_start)
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in &rows {
+                    let period: String = r.try_get(0)?;
+                    let count: i64 = r.try_get(1)?;
                     if period == "minute" {
                         hook.minute = count;
                     } else {
@@ -413,16 +461,15 @@ async fn commit_batch(
         // 3. New window counts, and when a limit last refused.
         for (id, hook) in &hooks {
             if hook.counted {
-                for (period, count) in [("minute", hook.minute), ("day", hook.day)] {
-                    sqlx::query(
-                        "UPDATE rate_windows SET count = $3 WHERE webhook_id = $1 AND period = $2",
-                    )
-                    .bind(id)
-                    .bind(period)
-                    .bind(count)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                sqlx::query(
+                    "UPDATE rate_windows SET count = CASE WHEN period = 'minute' THEN $2 \
+                     ELSE $3 END WHERE webhook_id = $1",
+                )
+                .bind(id)
+                .bind(hook.minute)
+                .bind(hook.day)
+                .execute(&mut *tx)
+                .await?;
             }
             if hook.limited {
                 sqlx::query("UPDATE webhooks SET last_limited_at = $2 WHERE id = $1")
@@ -442,7 +489,10 @@ async fn commit_batch(
             })
             .collect();
         for chunk in recorded.chunks(INSERT_CHUNK) {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_sql(
+                chunk.len(),
+                matches!(db, Backend::Postgres(_)),
+            )));
             for d in chunk {
                 let rec = &d.req.record;
                 let (status, http, reason, body) = match &d.outcome {

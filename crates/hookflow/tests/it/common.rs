@@ -1,0 +1,765 @@
+//! The test harness: a real `hookflow serve` process per test, on port 0, with a fresh data
+//! directory and admin token, and helpers to talk to it over HTTP — through `reqwest` for
+//! ordinary requests and through a raw TCP socket for the requests `reqwest` would normalise
+//! (a raw `+` in the query, a declared `Content-Length` with no body, no `Accept` header).
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long a server may take to print its listening line.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a graceful stop (SIGTERM) may take before the harness gives up and kills.
+const STOP_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A random string of `n` lowercase hex digits (no `rand` crate needed: `RandomState` is
+/// randomly seeded per instance).
+pub fn random_hex(n: usize) -> String {
+    let mut s = String::new();
+    while s.len() < n {
+        let mut h = RandomState::new().build_hasher();
+        h.write_usize(s.len());
+        s.push_str(&format!("{:016x}", h.finish()));
+    }
+    s.truncate(n);
+    s
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn pct(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An HTTP answer reduced to what tests look at; header names are lower-cased.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub async fn from_response(resp: reqwest::Response) -> Answer {
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp.bytes().await.expect("read response body").to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "answer {} is not JSON ({e}): {:?}",
+                self.status,
+                truncate(&self.text(), 2000)
+            )
+        })
+    }
+
+    /// Asserts the status, with the body in the message when it differs.
+    #[track_caller]
+    pub fn expect_status(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "expected HTTP {status}, got {}: headers {:?} body {:?}",
+            self.status,
+            self.headers,
+            truncate(&self.text(), 2000)
+        );
+        self
+    }
+
+    /// Asserts an RFC 9457 problem answer with this status: `Content-Type:
+    /// application/problem+json` and a JSON object with `type`, `title`, `status` (equal to the
+    /// HTTP status) and a non-empty `detail`. Returns the problem object.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16) -> Value {
+        self.expect_status(status);
+        let ct = self.header("content-type").unwrap_or("");
+        assert!(
+            ct.to_ascii_lowercase()
+                .starts_with("application/problem+json"),
+            "a {status} answer must be application/problem+json, got Content-Type {ct:?}"
+        );
+        let p = self.json();
+        assert!(p["type"].is_string(), "problem without `type`: {p}");
+        assert!(p["title"].is_string(), "problem without `title`: {p}");
+        assert_eq!(p["status"], json!(status), "problem `status` field: {p}");
+        let detail = p["detail"].as_str().unwrap_or("");
+        assert!(!detail.trim().is_empty(), "problem without `detail`: {p}");
+        p
+    }
+}
+
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        let mut end = n;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}… ({} bytes)", &s[..end], s.len())
+    }
+}
+
+/// A `hookflow serve` child process and what tests need to talk to it.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub base_url: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// The admin token (`HOOKFLOW_ADMIN_TOKEN`).
+    pub token: String,
+    /// The `--data-dir`, kept across restarts.
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    /// The root that holds `data/` and the logs of every start; removed on drop.
+    root: tempfile::TempDir,
+    child: Option<Child>,
+    /// stderr of the current child.
+    log_path: PathBuf,
+    starts: usize,
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory with a random admin token.
+    pub async fn start() -> Server {
+        let root = tempfile::Builder::new()
+            .prefix("hookflow-it-")
+            .tempdir()
+            .expect("create temp dir");
+        let data_dir = root.path().join("data");
+        std::fs::create_dir_all(&data_dir).expect("create data dir");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("build reqwest client");
+        let mut server = Server {
+            base_url: String::new(),
+            addr: String::new(),
+            token: format!("it-admin-{}", random_hex(32)),
+            data_dir,
+            client,
+            log_path: PathBuf::new(),
+            root,
+            child: None,
+            starts: 0,
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// The stderr log of the current (or last) process.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "spawn while a child is running");
+        self.starts += 1;
+        self.log_path = self
+            .root
+            .path()
+            .join(format!("server-{}.stderr.log", self.starts));
+        let log = std::fs::File::create(&self.log_path).expect("create log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookflow"))
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("HOOKFLOW_ADMIN_TOKEN", &self.token)
+            .env_remove("HOOKFLOW_LISTEN")
+            .env_remove("HOOKFLOW_DATA_DIR")
+            .env_remove("HOOKFLOW_PUBLIC_URL")
+            .env_remove("HOOKFLOW_DATABASE_URL")
+            .env_remove("HOOKFLOW_MASTER_KEY")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn hookflow serve");
+
+        // A thread reads stdout for the whole life of the child, so the pipe never fills; the
+        // first listening line is handed over.
+        let stdout = child.stdout.take().expect("child stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut sent = false;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if !sent && line.starts_with("hookflow listening on ") {
+                            sent = true;
+                            let _ = tx.send(line.trim().to_string());
+                        }
+                    }
+                }
+            }
+            // Drain anything else (unlikely) until EOF.
+            let _ = reader.read_to_end(&mut Vec::new());
+        });
+
+        let deadline = Instant::now() + START_DEADLINE;
+        let url = loop {
+            match rx.try_recv() {
+                Ok(line) => break line["hookflow listening on ".len()..].to_string(),
+                Err(mpsc::TryRecvError::Disconnected) | Err(mpsc::TryRecvError::Empty)
+                    if child.try_wait().ok().flatten().is_some() =>
+                {
+                    let status = child.try_wait().ok().flatten();
+                    panic!(
+                        "hookflow serve exited ({status:?}) before listening; stderr:\n{}",
+                        self.log()
+                    );
+                }
+                Err(_) => {}
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "hookflow serve did not print its listening line within {START_DEADLINE:?}; \
+                     stderr:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let url = url.trim_end_matches('/').to_string();
+        let addr = url
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("listening line is not an http:// URL: {url}"))
+            .to_string();
+        assert!(
+            addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+            "listening line must name the bound port: {url}"
+        );
+        self.base_url = url;
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// Kills the server with SIGKILL (`Child::kill`) and reaps it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; returns its exit status. Kills it
+    /// (and panics) if it does not exit in time.
+    pub async fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server is not running");
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "could not send SIGTERM with `kill`");
+        let deadline = Instant::now() + STOP_DEADLINE;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "hookflow serve did not stop within {STOP_DEADLINE:?} of SIGTERM; stderr:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server (gracefully if it is still running) and starts it again on the same data
+    /// directory with the same admin token; the port changes.
+    pub async fn restart(&mut self) {
+        if self.child.is_some() {
+            let status = self.stop().await;
+            assert!(
+                status.success(),
+                "graceful stop must exit successfully, got {status:?}; stderr:\n{}",
+                self.log()
+            );
+        }
+        // A fresh client: pooled connections point at the old process.
+        self.client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("build reqwest client");
+        self.spawn().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// A management API call with the admin token.
+    pub async fn api(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = self
+            .client
+            .request(method.clone(), self.url(path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));
+        Answer::from_response(resp).await
+    }
+
+    pub async fn api_get(&self, path: &str) -> Answer {
+        self.api(Method::GET, path, None).await
+    }
+
+    pub async fn api_post(&self, path: &str, body: Value) -> Answer {
+        self.api(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn api_patch(&self, path: &str, body: Value) -> Answer {
+        self.api(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn api_delete(&self, path: &str) -> Answer {
+        self.api(Method::DELETE, path, None).await
+    }
+
+    /// Creates a webhook (201 expected). `None` limits are left out of the request, so the
+    /// server's defaults apply.
+    pub async fn create_webhook(
+        &self,
+        name: &str,
+        content_type: &str,
+        per_minute: Option<i64>,
+        per_day: Option<i64>,
+    ) -> Value {
+        let mut body = json!({"name": name, "content_type": content_type});
+        if let Some(m) = per_minute {
+            body["rate_limit_per_minute"] = json!(m);
+        }
+        if let Some(d) = per_day {
+            body["rate_limit_per_day"] = json!(d);
+        }
+        let a = self.api_post("/api/v1/webhooks", body).await;
+        a.expect_status(201);
+        let hook = a.json();
+        assert!(hook["id"].is_string(), "webhook without id: {hook}");
+        assert!(
+            hook["api_key"].is_string(),
+            "webhook without api_key: {hook}"
+        );
+        hook
+    }
+
+    /// A webhook with no rate limits, for tests that send more than 5 accepted requests.
+    pub async fn unlimited_webhook(&self, name: &str, content_type: &str) -> Value {
+        self.create_webhook(name, content_type, Some(0), Some(0))
+            .await
+    }
+
+    /// `http://127.0.0.1:PORT/webhooks/{id}?api_key=<percent-encoded key>` on the current port.
+    pub fn hook_url(&self, hook: &Value) -> String {
+        self.hook_url_with_key(hook, hook["api_key"].as_str().expect("api_key"))
+    }
+
+    pub fn hook_url_with_key(&self, hook: &Value, key: &str) -> String {
+        format!(
+            "{}/webhooks/{}?api_key={}",
+            self.base_url,
+            hook["id"].as_str().expect("id"),
+            pct(key)
+        )
+    }
+
+    /// POSTs `body` to the webhook with its key, `Accept: application/json` and `content_type`.
+    pub async fn post_hook(&self, hook: &Value, content_type: &str, body: Vec<u8>) -> Answer {
+        let resp = self
+            .client
+            .post(self.hook_url(hook))
+            .header("accept", "application/json")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST webhook");
+        Answer::from_response(resp).await
+    }
+
+    /// All deliveries of a webhook, newest first, following `next_cursor` (pages of 500).
+    pub async fn deliveries(&self, hook_id: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let mut path = format!("/api/v1/webhooks/{hook_id}/deliveries?limit=500");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={}", pct(c)));
+            }
+            let a = self.api_get(&path).await;
+            a.expect_status(200);
+            let page = a.json();
+            let page_items = page["items"]
+                .as_array()
+                .unwrap_or_else(|| panic!("deliveries page without items: {page}"));
+            assert!(
+                page_items.len() <= 500,
+                "a page holds at most `limit` items, got {}",
+                page_items.len()
+            );
+            items.extend(page_items.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) if !page_items.is_empty() => cursor = Some(c.to_string()),
+                _ => return items,
+            }
+        }
+        panic!("deliveries of {hook_id}: too many pages");
+    }
+
+    /// One delivery with its body (`GET /api/v1/deliveries/{id}`, 200 expected).
+    pub async fn delivery(&self, id: &str) -> Value {
+        let a = self
+            .api_get(&format!("/api/v1/deliveries/{}", pct(id)))
+            .await;
+        a.expect_status(200);
+        a.json()
+    }
+
+    /// Waits until the webhook's deliveries hold a rejected one with this answer's status and a
+    /// `reason` equal to the answer's `detail`, and returns it (full, with body).
+    pub async fn expect_rejection_recorded(&self, hook_id: &str, answer: &Answer) -> Value {
+        let detail = answer.json()["detail"]
+            .as_str()
+            .expect("problem detail")
+            .to_string();
+        let status = answer.status;
+        let found = eventually(Duration::from_secs(10), || async {
+            let all = self.deliveries(hook_id).await;
+            all.iter()
+                .find(|d| {
+                    d["status"] == "rejected"
+                        && d["http_status"] == json!(status)
+                        && d["reason"] == json!(detail)
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "no rejected delivery with http_status {status} and reason {detail:?} \
+                         among {} deliveries: {:?}",
+                        all.len(),
+                        all.iter()
+                            .take(5)
+                            .map(|d| (
+                                d["status"].clone(),
+                                d["http_status"].clone(),
+                                d["reason"].clone()
+                            ))
+                            .collect::<Vec<_>>()
+                    )
+                })
+        })
+        .await;
+        assert_eq!(found["webhook_id"], json!(hook_id));
+        self.delivery(found["id"].as_str().expect("delivery id"))
+            .await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail = if log.len() > 8000 {
+                let mut start = log.len() - 8000;
+                while !log.is_char_boundary(start) {
+                    start += 1;
+                }
+                &log[start..]
+            } else {
+                &log[..]
+            };
+            eprintln!(
+                "---- hookflow stderr (last start, {}) ----\n{tail}\n---- end ----",
+                self.log_path.display()
+            );
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Ok`, panicking with its last error after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => {
+                panic!("condition not met within {timeout:?}: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Sends `bytes` as-is on a new TCP connection to `addr` and reads one HTTP/1.1 answer
+/// (Content-Length, chunked, or until EOF), all within 10 s. The write side is never shut down,
+/// so a request whose declared body was not sent stays incomplete from the server's view.
+pub async fn raw_request(addr: &str, bytes: &[u8]) -> Answer {
+    raw_request_within(addr, bytes, Duration::from_secs(10)).await
+}
+
+pub async fn raw_request_within(addr: &str, bytes: &[u8], limit: Duration) -> Answer {
+    match tokio::time::timeout(limit, raw_exchange(addr, bytes)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => panic!("raw request to {addr}: {e}"),
+        Err(_) => panic!("raw request to {addr}: no complete answer within {limit:?}"),
+    }
+}
+
+async fn raw_exchange(addr: &str, bytes: &[u8]) -> std::io::Result<Answer> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    // The server may answer (and close) before it has read everything; a failed write is then
+    // expected, and the answer is what counts.
+    let write_result = stream.write_all(bytes).await;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    // Headers.
+    let head_end = loop {
+        if let Some(p) = find(&buf, b"\r\n\r\n") {
+            break p;
+        }
+        let n = match stream.read(&mut chunk).await {
+            Ok(n) => n,
+            Err(e) => {
+                return Err(std::io::Error::other(format!(
+                    "reading answer head: {e} (write result {write_result:?}, read so far {:?})",
+                    String::from_utf8_lossy(&buf)
+                )));
+            }
+        };
+        if n == 0 {
+            return Err(std::io::Error::other(format!(
+                "connection closed before an answer head (write result {write_result:?}, read so far {:?})",
+                String::from_utf8_lossy(&buf)
+            )));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut rest = buf[head_end + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let body = if let Some(len) = get("content-length") {
+        let len: usize = len
+            .parse()
+            .map_err(|_| std::io::Error::other("bad content-length"))?;
+        while rest.len() < len {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            rest.extend_from_slice(&chunk[..n]);
+        }
+        rest.truncate(len);
+        rest
+    } else if get("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(p) = find(&rest, b"\r\n") {
+                    break p;
+                }
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::Error::other("EOF in chunked body"));
+                }
+                rest.extend_from_slice(&chunk[..n]);
+            };
+            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| std::io::Error::other(format!("bad chunk size {size_text:?}")))?;
+            rest.drain(..line_end + 2);
+            if size == 0 {
+                break;
+            }
+            while rest.len() < size + 2 {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::Error::other("EOF in chunk"));
+                }
+                rest.extend_from_slice(&chunk[..n]);
+            }
+            body.extend_from_slice(&rest[..size]);
+            rest.drain(..size + 2);
+        }
+        body
+    } else if status == 204 || status == 304 || (100..200).contains(&status) {
+        Vec::new()
+    } else {
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            rest.extend_from_slice(&chunk[..n]);
+        }
+        rest
+    };
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The raw bytes of a request: request line, `Host`, the given header lines, `Connection:
+/// close`, a blank line and the body (no `Content-Length` is added: pass it in `headers`).
+pub fn raw_bytes(
+    method: &str,
+    target: &str,
+    addr: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (n, v) in headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Like [`raw_bytes`] but without `Connection: close` (an HTTP/1.1 keep-alive request).
+pub fn raw_bytes_keep_alive(
+    method: &str,
+    target: &str,
+    addr: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = raw_bytes(method, target, addr, headers, body);
+    let marker = b"Connection: close\r\n\r\n";
+    let at = find(&out, marker).expect("marker");
+    out.splice(at..at + marker.len(), b"\r\n".iter().copied());
+    out
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+/// Waits, if needed, so that at least `margin` seconds remain in the current UTC window of
+/// `period` seconds (a fixed-window rate test must not straddle a boundary).
+pub async fn avoid_window_edge(period: u64, margin: u64) {
+    let now = unix_now();
+    let into = now % period as f64;
+    let left = period as f64 - into;
+    if left < margin as f64 {
+        tokio::time::sleep(Duration::from_secs_f64(left + 0.5)).await;
+    }
+}
+
+/// An id of the same shape as `id` that names no webhook: its last character changed.
+pub fn unknown_id_like(id: &str) -> String {
+    let mut chars: Vec<char> = id.chars().collect();
+    let last = chars.last_mut().expect("non-empty id");
+    *last = match *last {
+        '0' => '1',
+        'a' => 'b',
+        'A' => 'B',
+        c if c.is_ascii_digit() => '0',
+        c if c.is_ascii_lowercase() => 'a',
+        c if c.is_ascii_uppercase() => 'A',
+        _ => 'x',
+    };
+    chars.into_iter().collect()
+}

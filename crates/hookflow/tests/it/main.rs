@@ -1,0 +1,10 @@
+//! Integration tests of the `hookflow` binary: each test starts its own `hookflow serve` on port 0
+//! with a fresh data directory (see `common`), so they run in parallel.
+//!
+//! - `ingest`: SPEC §2, every check of `POST /webhooks/{id}` and what is recorded, plus the
+//!   management API's authentication (§5).
+//! - `crash`: a `kill -9` under load loses no request that was answered 202.
+
+mod common;
+mod crash;
+mod ingest;
