@@ -99,7 +99,6 @@ macro_rules! raw_from_row {
         }
     }};
 }
-pub(crate) use raw_from_row;
 
 pub(crate) fn to_digest(v: Vec<u8>) -> Result<[u8; 32], sqlx::Error> {
     v.try_into()

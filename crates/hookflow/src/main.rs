@@ -11,6 +11,11 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// mimalloc: the ingest path allocates many small, short-lived buffers across threads, which
+/// glibc's allocator serves noticeably slower (measured in BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Ingest benchmark: durable hookflow ingest vs the bare-HTTP reference server, in one run.
+#
+#   bench/ingest.sh [DURATION_S=10] [REPEATS=3]
+#
+# For each repeat: the reference server (../shared/bench/limit-server, mode a: answer 202, store
+# nothing) and hookflow (release build, fresh SQLite data dir, one webhook with limits 0) are each
+# loaded with ../shared/bench/load.sh (wrk, 64 connections, 2 threads, 320-byte JSON). Reports
+# req/s, p50/p99, the ratio hookflow/reference, hookflow's peak RSS (VmHWM) and whether every
+# request wrk saw answered 202 is in the database (python3's sqlite3 counts the rows).
+# Needs: wrk (apt-get install -y wrk), python3. Loopback only.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+SHARED="${SHARED:-$ROOT/../shared/bench}"
+DUR="${1:-10}"
+REPEATS="${2:-3}"
+WORK="${BENCH_WORK:-/tmp/hookflow-bench}"
+PORT_REF=18180
+PORT_HF=18181
+TOKEN=bench-token
+mkdir -p "$WORK"
+
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
+(cd "$ROOT" && cargo build --release -p hookflow -q)
+HF="$ROOT/target/release/hookflow"
+if [[ ! -x "$WORK/limit-server/target/release/limit-server" ]]; then
+  rm -rf "$WORK/limit-server" && cp -r "$SHARED/limit-server" "$WORK/limit-server"
+  (cd "$WORK/limit-server" && cargo build --release -q)
+fi
+REF="$WORK/limit-server/target/release/limit-server"
+
+wait_http() { # URL
+  for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done
+  echo "server at $1 did not come up" >&2; return 1
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+
+printf 'run\ttarget\trps\tp50_ms\tp99_ms\tnon2xx\tpeak_rss_mb\tanswered_202\trecorded\n'
+for run in $(seq 1 "$REPEATS"); do
+  # Reference: bare axum 202.
+  "$REF" serve --mode a --addr "127.0.0.1:$PORT_REF" --api-key KEY >"$WORK/ref.log" 2>&1 &
+  REF_PID=$!
+  wait_http "http://127.0.0.1:$PORT_REF/"
+  "$SHARED/load.sh" "http://127.0.0.1:$PORT_REF/webhooks/demo?api_key=KEY" 2 >/dev/null 2>&1 || true
+  R=$("$SHARED/load.sh" "http://127.0.0.1:$PORT_REF/webhooks/demo?api_key=KEY" "$DUR" 2>/dev/null | grep '^RESULT')
+  kill "$REF_PID"; wait "$REF_PID" 2>/dev/null || true
+  printf '%s\treference-a\t%s\t%s\t%s\t%s\t-\t-\t-\n' "$run" "$(field rps <<<"$R")" \
+    "$(field p50_ms <<<"$R")" "$(field p99_ms <<<"$R")" "$(field non2xx <<<"$R")"
+  REF_RPS=$(field rps <<<"$R")
+
+  # hookflow: durable ingest (SQLite WAL, synchronous=FULL, group commit).
+  DATA="$WORK/data-$run"; rm -rf "$DATA"
+  HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$HF" serve --listen "127.0.0.1:$PORT_HF" \
+    --data-dir "$DATA" >"$WORK/hookflow.log" 2>&1 &
+  HF_PID=$!
+  wait_http "http://127.0.0.1:$PORT_HF/healthz"
+  URL=$(curl -sf -X POST "http://127.0.0.1:$PORT_HF/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
+    -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  "$SHARED/load.sh" "$URL" 2 >/dev/null 2>&1 || true
+  count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from deliveries where status='accepted'\").fetchone()[0])" "$DATA/hookflow.db"; }
+  BEFORE=$(count)
+  H=$("$SHARED/load.sh" "$URL" "$DUR" 2>/dev/null | grep '^RESULT')
+  RSS=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$HF_PID/status")
+  kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
+  AFTER=$(count)
+  REQS=$(field requests <<<"$H"); NON=$(field non2xx <<<"$H")
+  printf '%s\thookflow\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$(field rps <<<"$H")" \
+    "$(field p50_ms <<<"$H")" "$(field p99_ms <<<"$H")" "$NON" "$RSS" "$((REQS - NON))" "$((AFTER - BEFORE))"
+  python3 -c "import sys; print(f'{sys.argv[3]}\tratio\t{float(sys.argv[1])/float(sys.argv[2]):.2f}')" \
+    "$(field rps <<<"$H")" "$REF_RPS" "$run"
+done

@@ -1,0 +1,440 @@
+//! The delivery journal: where a webhook request becomes durable. Requests are queued to one
+//! writer, which takes everything pending, decides the checks that need committed state (the
+//! webhook as it is now, the rate windows), writes all of it in one transaction and commits —
+//! one fsync for the whole batch (group commit). Only after that commit does any request of the
+//! batch get its answer, so a 202 always means "on disk".
+//!
+//! The queue is bounded: when it is full the request is refused at once with 503 and
+//! `Retry-After` instead of growing memory.
+//!
+//! The journal never sees an API key: only its SHA-256 digest, which is not recorded.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hookflow_core::ingest::{
+    DAY_MS, MINUTE_MS, Rejection, RequestFacts, WebhookAuth, check_request, window,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Backend;
+use crate::{Result, Store, StoreError, now_ms};
+
+/// Tunables of the journal (SPEC §8: every limit is configurable).
+#[derive(Debug, Clone)]
+pub struct JournalOptions {
+    /// Requests waiting for the writer before new ones get 503.
+    pub queue_capacity: usize,
+    /// Most requests committed in one transaction.
+    pub max_batch: usize,
+    /// Largest accepted body (SPEC §2 check 5).
+    pub max_body: u64,
+    /// Rejected deliveries kept per webhook (newest).
+    pub rejected_keep: i64,
+    /// Bytes of a rejected request's body that are kept.
+    pub rejected_body_max: usize,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            queue_capacity: 8192,
+            max_batch: 2048,
+            max_body: 1_048_576,
+            rejected_keep: 1000,
+            rejected_body_max: 64 * 1024,
+        }
+    }
+}
+
+/// What is recorded of a request, whatever the decision.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub received_at: i64,
+    pub method: String,
+    pub content_type: Option<String>,
+    /// JSON array of `[name, value]` pairs (key headers already masked).
+    pub headers: String,
+    /// JSON object of the query without `api_key`.
+    pub query: String,
+    pub body: Bytes,
+    /// The body's full size (it may not all have been read, e.g. on 413).
+    pub body_size: i64,
+}
+
+/// A request handed to the journal by the HTTP layer.
+#[derive(Debug)]
+pub struct IngestRequest {
+    pub webhook_id: String,
+    /// The `version` of the webhook the HTTP layer checked against.
+    pub seen_version: i64,
+    pub facts: RequestFacts,
+    /// The HTTP layer's verdict on checks 1–5 (`None`: passed).
+    pub precheck: Option<Rejection>,
+    /// Why the body does not parse (check 7), if it does not.
+    pub body_error: Option<String>,
+    pub record: DeliveryRecord,
+}
+
+/// The journal's decision on a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted {
+        delivery_id: String,
+    },
+    /// `delivery_id` is `None` when nothing was recorded (the webhook no longer exists).
+    Rejected {
+        delivery_id: Option<String>,
+        rejection: Rejection,
+    },
+}
+
+pub(crate) struct Job {
+    req: IngestRequest,
+    reply: oneshot::Sender<Result<Outcome, Rejection>>,
+}
+
+/// The webhooks the ingest path has seen, by id. Only a hint for the first checks: every decision
+/// is re-made inside the journal's transaction when the committed row's `version` differs.
+pub type AuthCache = Arc<RwLock<HashMap<String, Arc<WebhookAuth>>>>;
+
+/// Handle to the journal's writer. Cloning is cheap; the writer stops (after committing what was
+/// queued) when every handle is dropped.
+#[derive(Clone)]
+pub struct DeliveryJournal {
+    tx: mpsc::Sender<Job>,
+    cache: AuthCache,
+    capacity: usize,
+}
+
+impl DeliveryJournal {
+    /// Starts the writer on a thread of its own, with its own connection, so its round trips
+    /// to the database never queue behind HTTP work. Returns the handle and a receiver that
+    /// resolves when the writer has stopped — once every handle is dropped and the queue is
+    /// drained.
+    pub async fn start(
+        store: &Store,
+        opts: JournalOptions,
+    ) -> Result<(DeliveryJournal, oneshot::Receiver<()>)> {
+        let cache: AuthCache = Arc::new(RwLock::new(
+            store
+                .all_webhook_auths()
+                .await?
+                .into_iter()
+                .map(|(k, v)| (k, Arc::new(v)))
+                .collect(),
+        ));
+        let (tx, rx) = mpsc::channel(opts.queue_capacity);
+        let done = match &store.db {
+            Backend::Sqlite(_) => sqlite::spawn(&store.data_dir, rx, cache.clone(), opts.clone())?,
+            Backend::Postgres(pool) => postgres::spawn(pool, rx, cache.clone(), opts.clone())?,
+        };
+        Ok((
+            DeliveryJournal {
+                tx,
+                cache,
+                capacity: opts.queue_capacity,
+            },
+            done,
+        ))
+    }
+
+    /// Records `req` and returns the decision once it is committed. `Err` is a 503 answer:
+    /// the queue is full or the database could not commit; nothing was recorded.
+    pub async fn submit(&self, req: IngestRequest) -> Result<Outcome, Rejection> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .try_send(Job { req, reply })
+            .map_err(|_| Rejection::overloaded(1))?;
+        metrics::gauge!("hookflow_journal_queue_depth")
+            .set((self.capacity - self.tx.capacity()) as f64);
+        answer.await.unwrap_or(Err(Rejection::overloaded(1)))
+    }
+
+    /// The cached check data of a webhook.
+    pub fn cached(&self, id: &str) -> Option<Arc<WebhookAuth>> {
+        self.cache.read().ok()?.get(id).cloned()
+    }
+
+    /// Remembers (or refreshes) a webhook's check data.
+    pub fn remember(&self, auth: WebhookAuth) -> Arc<WebhookAuth> {
+        let auth = Arc::new(auth);
+        if let Ok(mut c) = self.cache.write() {
+            c.insert(auth.id.clone(), auth.clone());
+        }
+        auth
+    }
+
+    /// Forgets a webhook (deleted).
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut c) = self.cache.write() {
+            c.remove(id);
+        }
+    }
+
+    /// Requests waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.capacity - self.tx.capacity()
+    }
+}
+
+/// A webhook of the batch as committed, with its current window counts (rows locked until the
+/// transaction ends on PostgreSQL).
+pub(crate) struct Loaded {
+    pub auth: Arc<WebhookAuth>,
+    pub minute: i64,
+    pub day: i64,
+}
+
+/// The window starts a batch counts in, and the seconds until they reset.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    pub now: i64,
+    pub minute_start: i64,
+    pub minute_left: u64,
+    pub day_start: i64,
+    pub day_left: u64,
+}
+
+impl Clock {
+    pub fn now() -> Clock {
+        let now = now_ms();
+        let (minute_start, minute_left) = window(now, MINUTE_MS);
+        let (day_start, day_left) = window(now, DAY_MS);
+        Clock {
+            now,
+            minute_start,
+            minute_left,
+            day_start,
+            day_left,
+        }
+    }
+}
+
+/// What a batch writes, decided from what it read.
+pub(crate) struct Plan {
+    pub outcomes: Vec<Outcome>,
+    /// New window counts of webhooks that accepted requests: (id, minute, day).
+    pub counts: Vec<(String, i64, i64)>,
+    /// Webhooks whose limit refused a request in this batch.
+    pub limited: Vec<String>,
+    /// Webhooks that got rejected deliveries (their retention must be enforced).
+    pub rejected: Vec<String>,
+}
+
+/// The distinct webhook ids of a batch, in first-seen order.
+pub(crate) fn distinct_ids<'a>(reqs: &'a [&'a IngestRequest]) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    reqs.iter()
+        .map(|r| r.webhook_id.as_str())
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+/// SPEC §2 for a batch, in arrival order: checks 1–5 again where the webhook changed since the
+/// HTTP layer looked, then the rate windows (6), then the body (7). Pure: the same decision on
+/// either backend.
+pub(crate) fn decide(
+    reqs: &[&IngestRequest],
+    loaded: &mut HashMap<String, Loaded>,
+    opts: &JournalOptions,
+    clock: Clock,
+) -> Plan {
+    let mut outcomes = Vec::with_capacity(reqs.len());
+    let mut accepted: HashSet<&str> = HashSet::new();
+    let mut limited: HashSet<&str> = HashSet::new();
+    let mut rejected: HashSet<&str> = HashSet::new();
+    for req in reqs {
+        let Some(hook) = loaded.get_mut(&req.webhook_id) else {
+            outcomes.push(Outcome::Rejected {
+                delivery_id: None,
+                rejection: Rejection::unauthorized(),
+            });
+            continue;
+        };
+        let pre = if hook.auth.version == req.seen_version {
+            req.precheck.clone()
+        } else {
+            check_request(&hook.auth, &req.facts, opts.max_body, clock.now).err()
+        };
+        let per_minute = hook.auth.rate_limit_per_minute;
+        let per_day = hook.auth.rate_limit_per_day;
+        let rejection = if let Some(r) = pre {
+            Some(r)
+        } else if per_minute > 0 && hook.minute >= per_minute {
+            limited.insert(&req.webhook_id);
+            Some(Rejection::rate_limited(
+                per_minute,
+                "minute",
+                clock.minute_left,
+            ))
+        } else if per_day > 0 && hook.day >= per_day {
+            limited.insert(&req.webhook_id);
+            Some(Rejection::rate_limited(per_day, "day", clock.day_left))
+        } else {
+            req.body_error
+                .as_ref()
+                .map(|e| Rejection::bad_body(e.clone()))
+        };
+        outcomes.push(match rejection {
+            Some(rejection) => {
+                rejected.insert(&req.webhook_id);
+                Outcome::Rejected {
+                    delivery_id: Some(req.record.id.clone()),
+                    rejection,
+                }
+            }
+            None => {
+                hook.minute += 1;
+                hook.day += 1;
+                accepted.insert(&req.webhook_id);
+                Outcome::Accepted {
+                    delivery_id: req.record.id.clone(),
+                }
+            }
+        });
+    }
+    let own = |set: HashSet<&str>| set.into_iter().map(str::to_string).collect::<Vec<_>>();
+    Plan {
+        counts: accepted
+            .iter()
+            .map(|id| (id.to_string(), loaded[*id].minute, loaded[*id].day))
+            .collect(),
+        outcomes,
+        limited: own(limited),
+        rejected: own(rejected),
+    }
+}
+
+/// One delivery row as written: status, HTTP status, reason, the body kept.
+pub(crate) struct Row<'a> {
+    pub req: &'a IngestRequest,
+    pub status: &'static str,
+    pub http_status: i64,
+    pub reason: Option<&'a str>,
+    pub body: Bytes,
+    pub truncated: bool,
+}
+
+/// The rows to insert for a decided batch (nothing for requests to webhooks that are gone).
+pub(crate) fn rows<'a>(
+    reqs: &[&'a IngestRequest],
+    outcomes: &'a [Outcome],
+    opts: &JournalOptions,
+) -> Vec<Row<'a>> {
+    reqs.iter()
+        .zip(outcomes)
+        .filter_map(|(req, outcome)| {
+            let rec = &req.record;
+            let (status, http_status, reason, body) = match outcome {
+                Outcome::Accepted { .. } => ("accepted", 202, None, rec.body.clone()),
+                Outcome::Rejected {
+                    delivery_id: Some(_),
+                    rejection,
+                } => (
+                    "rejected",
+                    rejection.status as i64,
+                    Some(rejection.detail.as_str()),
+                    rec.body.slice(..rec.body.len().min(opts.rejected_body_max)),
+                ),
+                Outcome::Rejected {
+                    delivery_id: None, ..
+                } => return None,
+            };
+            Some(Row {
+                req,
+                status,
+                http_status,
+                reason,
+                truncated: (body.len() as i64) < rec.body_size,
+                body,
+            })
+        })
+        .collect()
+}
+
+/// Brings the ingest cache in line with what a transaction read.
+pub(crate) fn refresh_cache(cache: &AuthCache, ids: &[&str], loaded: &HashMap<String, Loaded>) {
+    let stale = {
+        let Ok(c) = cache.read() else { return };
+        ids.iter().any(|id| match (c.get(*id), loaded.get(*id)) {
+            (Some(a), Some(h)) => a.version != h.auth.version,
+            (None, None) => false,
+            _ => true,
+        })
+    };
+    if stale && let Ok(mut c) = cache.write() {
+        for id in ids {
+            match loaded.get(*id) {
+                Some(h) => {
+                    c.insert(id.to_string(), h.auth.clone());
+                }
+                None => {
+                    c.remove(*id);
+                }
+            }
+        }
+    }
+}
+
+/// Answers a batch and records its metrics.
+pub(crate) fn finish(jobs: &mut Vec<Job>, result: Result<Vec<Outcome>>, started: Instant) {
+    metrics::histogram!("hookflow_journal_batch_size").record(jobs.len() as f64);
+    metrics::histogram!("hookflow_journal_commit_seconds").record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(outcomes) => {
+            for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                let _ = job.reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batch = jobs.len(), "journal commit failed; answering 503");
+            metrics::counter!("hookflow_journal_commit_failures_total").increment(1);
+            for job in jobs.drain(..) {
+                let _ = job.reply.send(Err(Rejection::overloaded(1)));
+            }
+        }
+    }
+}
+
+/// The SQL that keeps only the newest `$2` rejected deliveries of webhook `$1`.
+pub(crate) const PRUNE_SQL: &str = "DELETE FROM deliveries WHERE webhook_id = $1 \
+    AND status = 'rejected' AND id <= (SELECT id FROM deliveries WHERE webhook_id = $1 \
+    AND status = 'rejected' ORDER BY id DESC LIMIT 1 OFFSET $2)";
+
+/// Creates both rate windows of `$1` if missing and resets a window that has passed; returns
+/// `(period, count)` of the current windows. On PostgreSQL it also locks both rows until commit,
+/// which is what keeps limits exact across nodes.
+pub(crate) const TOUCH_RATES_SQL: &str = "INSERT INTO rate_windows \
+    (webhook_id, period, window_start, count) VALUES ($1, 'minute', $2, 0), ($1, 'day', $3, 0) \
+    ON CONFLICT (webhook_id, period) DO UPDATE SET \
+    count = CASE WHEN rate_windows.window_start = excluded.window_start \
+    THEN rate_windows.count ELSE 0 END, window_start = excluded.window_start \
+    RETURNING period, count";
+
+pub(crate) const WRITE_RATES_SQL: &str = "UPDATE rate_windows SET count = CASE \
+    WHEN period = 'minute' THEN $2 ELSE $3 END WHERE webhook_id = $1";
+
+pub(crate) const LIMITED_SQL: &str = "UPDATE webhooks SET last_limited_at = $2 WHERE id = $1";
+
+/// The webhook columns the journal checks against.
+pub(crate) const WEBHOOK_SQL: &str = "SELECT id, name, content_type, rate_limit_per_minute, \
+    rate_limit_per_day, key_hash, prev_key_hash, prev_key_expires_at, version \
+    FROM webhooks WHERE id = $1";
+
+/// The columns of a delivery row, in the order [`Row`]s are bound.
+pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO deliveries (id, webhook_id, received_at, \
+    status, http_status, reason, method, content_type, headers, query, body, body_size, \
+    body_truncated) VALUES ";
+pub(crate) const INSERT_WIDTH: usize = 13;
+
+pub(crate) fn digest(v: Vec<u8>) -> Result<[u8; 32]> {
+    v.try_into()
+        .map_err(|_| StoreError::Internal("a key digest is not 32 bytes".into()))
+}

@@ -1,0 +1,195 @@
+//! The journal's writer on PostgreSQL: a thread with its own single-threaded runtime and a small
+//! pool of its own, so its round trips never queue behind HTTP work. Rate-window rows are locked
+//! by the batch's upsert until commit, which keeps limits exact when several nodes write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookflow_core::ingest::WebhookAuth;
+use sqlx::Row as _;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    AuthCache, Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, Job, JournalOptions,
+    LIMITED_SQL, Loaded, Outcome, PRUNE_SQL, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, decide,
+    digest, distinct_ids, finish, refresh_cache, rows,
+};
+use crate::{Result, StoreError};
+
+/// Rows per multi-row insert statement.
+const CHUNK: usize = 64;
+
+/// Starts the writer thread. Its pool connects lazily, so a database that is down at start (or
+/// later) only turns batches into 503 answers until it is back.
+pub(super) fn spawn(
+    pool: &PgPool,
+    rx: mpsc::Receiver<Job>,
+    cache: AuthCache,
+    opts: JournalOptions,
+) -> Result<oneshot::Receiver<()>> {
+    let options = pool.connect_options().as_ref().clone();
+    let (done_tx, done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("hookflow-journal".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(async move {
+                    let pool = PgPoolOptions::new()
+                        .max_connections(2)
+                        .acquire_timeout(Duration::from_secs(5))
+                        .connect_lazy_with(options);
+                    writer_loop(&pool, rx, cache, opts).await;
+                    pool.close().await;
+                }),
+                Err(e) => tracing::error!(error = %e, "cannot start the journal's runtime"),
+            }
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| StoreError::Internal(format!("cannot start the journal thread: {e}")))?;
+    Ok(done)
+}
+
+async fn writer_loop(
+    pool: &PgPool,
+    mut rx: mpsc::Receiver<Job>,
+    cache: AuthCache,
+    opts: JournalOptions,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(opts.max_batch);
+    while rx.recv_many(&mut batch, opts.max_batch).await > 0 {
+        let started = Instant::now();
+        let reqs: Vec<&IngestRequest> = batch.iter().map(|j| &j.req).collect();
+        let result = commit(pool, &reqs, &opts, &cache).await;
+        finish(&mut batch, result, started);
+    }
+}
+
+async fn commit(
+    pool: &PgPool,
+    reqs: &[&IngestRequest],
+    opts: &JournalOptions,
+    cache: &AuthCache,
+) -> Result<Vec<Outcome>> {
+    let clock = Clock::now();
+    let mut tx = pool.begin().await?;
+    let ids = distinct_ids(reqs);
+    let mut loaded: HashMap<String, Loaded> = HashMap::with_capacity(ids.len());
+    for id in &ids {
+        let Some(r) = sqlx::query(WEBHOOK_SQL)
+            .bind(*id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            continue;
+        };
+        let auth = WebhookAuth {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            version: r.try_get("version")?,
+            content_type: r.try_get("content_type")?,
+            key_hash: digest(r.try_get("key_hash")?)?,
+            prev_key_hash: r
+                .try_get::<Option<Vec<u8>>, _>("prev_key_hash")?
+                .map(digest)
+                .transpose()?,
+            prev_key_expires_at: r.try_get("prev_key_expires_at")?,
+            rate_limit_per_minute: r.try_get("rate_limit_per_minute")?,
+            rate_limit_per_day: r.try_get("rate_limit_per_day")?,
+        };
+        let (mut minute, mut day) = (0, 0);
+        for r in sqlx::query(TOUCH_RATES_SQL)
+            .bind(*id)
+            .bind(clock.minute_start)
+            .bind(clock.day_start)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let period: String = r.try_get(0)?;
+            let count: i64 = r.try_get(1)?;
+            if period == "minute" {
+                minute = count;
+            } else {
+                day = count;
+            }
+        }
+        loaded.insert(
+            id.to_string(),
+            Loaded {
+                auth: Arc::new(auth),
+                minute,
+                day,
+            },
+        );
+    }
+    refresh_cache(cache, &ids, &loaded);
+
+    let plan = decide(reqs, &mut loaded, opts, clock);
+    for (id, minute, day) in &plan.counts {
+        sqlx::query(WRITE_RATES_SQL)
+            .bind(id)
+            .bind(minute)
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for id in &plan.limited {
+        sqlx::query(LIMITED_SQL)
+            .bind(id)
+            .bind(clock.now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let rows = rows(reqs, &plan.outcomes, opts);
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_text(chunk.len())));
+        for row in chunk {
+            let rec = &row.req.record;
+            q = q
+                .bind(&rec.id)
+                .bind(&row.req.webhook_id)
+                .bind(rec.received_at)
+                .bind(row.status)
+                .bind(row.http_status)
+                .bind(row.reason)
+                .bind(&rec.method)
+                .bind(&rec.content_type)
+                .bind(&rec.headers)
+                .bind(&rec.query)
+                .bind(row.body.to_vec())
+                .bind(rec.body_size)
+                .bind(row.truncated);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for id in &plan.rejected {
+        sqlx::query(PRUNE_SQL)
+            .bind(id)
+            .bind(opts.rejected_keep)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(plan.outcomes)
+}
+
+/// A multi-row insert with numbered parameters.
+fn insert_text(rows: usize) -> String {
+    let mut sql = String::from(INSERT_COLUMNS);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        let cols: Vec<String> = (1..=INSERT_WIDTH)
+            .map(|c| format!("${}", r * INSERT_WIDTH + c))
+            .collect();
+        sql.push('(');
+        sql.push_str(&cols.join(","));
+        sql.push(')');
+    }
+    sql
+}
