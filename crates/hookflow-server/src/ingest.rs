@@ -116,10 +116,25 @@ async fn handle(
     let max_body = st.limits.max_body;
     let mut precheck = check_request(&hook, &facts, max_body, received_at).err();
 
-    // Read the body unless the declared length is already too large (then it is never read).
+    // Read the body unless the declared length is already too large (then it is never read),
+    // within the memory budget for bodies in flight: past it, answer 503 rather than buffer more.
+    let mut _held = None;
     let bytes = if precheck.as_ref().is_some_and(|r| r.status == 413) {
         Bytes::new()
     } else {
+        let kib = facts
+            .body_len
+            .unwrap_or(max_body)
+            .min(max_body)
+            .div_ceil(1024)
+            .max(1);
+        match st.ingest_buffer.clone().try_acquire_many_owned(kib as u32) {
+            Ok(permit) => _held = Some(permit),
+            Err(_) => {
+                metrics::counter!("hookflow_ingest_shed_total").increment(1);
+                return Err(Rejection::overloaded(1).into());
+            }
+        }
         match Limited::new(body, max_body as usize).collect().await {
             Ok(c) => c.to_bytes(),
             Err(e)

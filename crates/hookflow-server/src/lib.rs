@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/openapi.json", get(ops::openapi))
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .fallback(ops::not_found)
         .with_state(state)
 }
@@ -90,6 +91,9 @@ pub async fn serve(
         journal,
         public_url,
         limits: config.limits.clone(),
+        ingest_buffer: Arc::new(tokio::sync::Semaphore::new(
+            (config.limits.ingest_buffer_bytes / 1024).max(1) as usize,
+        )),
         metrics: ops::install_metrics(),
     }));
     let app = router(state);

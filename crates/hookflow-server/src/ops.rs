@@ -39,6 +39,14 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         "Time to write and commit (fsync) one journal batch"
     );
     metrics::describe_gauge!(
+        "hookflow_ingest_buffered_kib",
+        "KiB of webhook bodies held in memory (being read or waiting for the journal)"
+    );
+    metrics::describe_counter!(
+        "hookflow_ingest_shed_total",
+        "Webhook requests refused with 503 because the body memory budget was used up"
+    );
+    metrics::describe_gauge!(
         "hookflow_journal_queue_depth",
         "Requests waiting for the journal's writer"
     );
@@ -66,6 +74,9 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
 
 pub async fn metrics(State(st): State<AppState>) -> Response {
     metrics::gauge!("hookflow_journal_queue_depth").set(st.journal.queue_depth() as f64);
+    let budget_kib = (st.limits.ingest_buffer_bytes / 1024).max(1) as usize;
+    metrics::gauge!("hookflow_ingest_buffered_kib")
+        .set(budget_kib.saturating_sub(st.ingest_buffer.available_permits()) as f64);
     let text = st.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     (
         [(
@@ -83,4 +94,14 @@ pub async fn openapi() -> Response {
 
 pub async fn not_found() -> Problem {
     Problem::not_found("there is nothing at this address")
+}
+
+/// A known address asked with a method it does not take; the router adds `Allow`.
+pub async fn method_not_allowed(method: axum::http::Method) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{method} is not allowed here; the Allow header lists the methods this address takes"
+        ),
+    )
 }

@@ -15,6 +15,9 @@ pub struct Limits {
     pub max_body: u64,
     /// Largest management API request body.
     pub max_api_body: usize,
+    /// Bytes of webhook bodies that may be held in memory at once (being read or waiting for
+    /// the journal). Past it, new requests get 503 instead of growing memory.
+    pub ingest_buffer_bytes: u64,
 }
 
 impl Default for Limits {
@@ -22,6 +25,7 @@ impl Default for Limits {
         Limits {
             max_body: 1_048_576,
             max_api_body: 2 * 1_048_576,
+            ingest_buffer_bytes: 256 * 1_048_576,
         }
     }
 }
@@ -39,6 +43,8 @@ pub struct App {
     /// Digest of `HOOKFLOW_ADMIN_TOKEN`, which is always valid when set.
     pub env_token_digest: Option<[u8; 32]>,
     pub limits: Limits,
+    /// Permits of 1 KiB each for webhook bodies held in memory ([`Limits::ingest_buffer_bytes`]).
+    pub ingest_buffer: Arc<tokio::sync::Semaphore>,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
 }

@@ -1,5 +1,6 @@
 //! Command-line arguments (SPEC §6) and `hookflow serve`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -45,6 +46,12 @@ pub struct ClientArgs {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the server.
+    #[command(
+        after_help = "Also read from the environment: HOOKFLOW_ADMIN_TOKEN (an admin token \
+        that is always valid; without it the first start prints a generated one), \
+        HOOKFLOW_MASTER_KEY (32 bytes, standard base64, that encrypt keys at rest; default: a key \
+        file in the data directory) and HOOKFLOW_LOG (log filter, e.g. info or hookflow=debug)."
+    )]
     Serve(ServeArgs),
     /// Manage webhooks on a running server.
     #[command(subcommand)]
@@ -84,6 +91,9 @@ pub struct ServeArgs {
     /// Webhook requests that may wait for the journal before new ones get 503.
     #[arg(long, env = "HOOKFLOW_INGEST_QUEUE", default_value_t = 8192)]
     pub ingest_queue: usize,
+    /// Megabytes of webhook bodies held in memory at once before new requests get 503.
+    #[arg(long, env = "HOOKFLOW_INGEST_MEMORY_MB", default_value_t = 256)]
+    pub ingest_memory_mb: u64,
     /// Log format: text or json.
     #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -128,6 +138,8 @@ fn init_logs(format: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // No colour codes in files, pipes and journals.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
@@ -141,8 +153,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logs(&args.log_format);
     let store = Store::open(&StoreOptions {
         data_dir: args.data_dir.clone(),
-        database_url: args.database.clone(),
-        master_key: std::env::var("HOOKFLOW_MASTER_KEY").ok(),
+        // An empty variable (as compose files often leave it) means "not set".
+        database_url: args.database.clone().filter(|u| !u.trim().is_empty()),
+        master_key: std::env::var("HOOKFLOW_MASTER_KEY")
+            .ok()
+            .filter(|k| !k.trim().is_empty()),
         max_connections: args.db_max_connections,
     })
     .await
@@ -151,12 +166,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let config = ServerConfig {
-        public_url: args.public_url,
+        public_url: args.public_url.filter(|u| !u.trim().is_empty()),
         admin_token: std::env::var("HOOKFLOW_ADMIN_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
         limits: Limits {
             max_body: args.max_body_bytes,
+            ingest_buffer_bytes: args.ingest_memory_mb.max(2) * 1_048_576,
             ..Limits::default()
         },
         journal: JournalOptions {

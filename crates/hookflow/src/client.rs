@@ -17,6 +17,7 @@ impl Api {
         let token = args
             .token
             .clone()
+            .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| anyhow!("no admin token: set HOOKFLOW_TOKEN or pass --token"))?;
         Ok(Api {
             http: reqwest::Client::new(),
@@ -118,8 +119,9 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> anyhow::Result<(
                         w["id"].as_str().unwrap_or(""),
                         w["name"].as_str().unwrap_or(""),
                         w["content_type"].as_str().unwrap_or(""),
-                        w["rate_limit_per_minute"],
-                        w["rate_limit_per_day"],
+                        // As text: `Value`'s Display ignores width and alignment.
+                        w["rate_limit_per_minute"].to_string(),
+                        w["rate_limit_per_day"].to_string(),
                     );
                 }
             }

@@ -29,6 +29,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
         .route("/webhooks/{id}/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::show))
+        .method_not_allowed_fallback(crate::ops::method_not_allowed)
         .fallback(|| async { Problem::not_found("there is no such API route") })
         .layer(middleware::from_fn_with_state(state, require_token))
 }
@@ -131,7 +132,8 @@ impl PageQuery {
         }
     }
 
-    /// The decoded cursor (an opaque token to clients).
+    /// The decoded cursor (an opaque token to clients; inside, the id of the last item of the
+    /// previous page, so anything that does not decode to an id was not issued here).
     pub fn cursor(&self) -> Result<Option<String>, Problem> {
         self.cursor
             .as_deref()
@@ -141,7 +143,13 @@ impl PageQuery {
                     .decode(c)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| Problem::bad_request("cursor is not one this server issued"))
+                    .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+                    .ok_or_else(|| {
+                        Problem::bad_request(
+                            "cursor is not one this server issued: pass the next_cursor of the \
+                             previous page as it was",
+                        )
+                    })
             })
             .transpose()
     }

@@ -158,6 +158,8 @@ pub struct Server {
     pub token: String,
     /// The `--data-dir`, kept across restarts.
     pub data_dir: PathBuf,
+    /// More `serve` arguments, given on every start (see [`Server::start_with`]).
+    extra_args: Vec<String>,
     pub client: reqwest::Client,
     /// The root that holds `data/` and the logs of every start; removed on drop.
     root: tempfile::TempDir,
@@ -170,6 +172,12 @@ pub struct Server {
 impl Server {
     /// Starts a server on a fresh data directory with a random admin token.
     pub async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    /// Like [`Server::start`], with more `serve` arguments (e.g. `--public-url`), kept for
+    /// restarts.
+    pub async fn start_with(args: &[&str]) -> Server {
         let root = tempfile::Builder::new()
             .prefix("hookflow-it-")
             .tempdir()
@@ -185,6 +193,7 @@ impl Server {
             addr: String::new(),
             token: format!("it-admin-{}", random_hex(32)),
             data_dir,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             client,
             log_path: PathBuf::new(),
             root,
@@ -214,6 +223,7 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(&self.extra_args)
             .env("HOOKFLOW_ADMIN_TOKEN", &self.token)
             .env_remove("HOOKFLOW_LISTEN")
             .env_remove("HOOKFLOW_DATA_DIR")

@@ -4,7 +4,13 @@
 //! - `ingest`: SPEC §2, every check of `POST /webhooks/{id}` and what is recorded, plus the
 //!   management API's authentication (§5).
 //! - `crash`: a `kill -9` under load loses no request that was answered 202.
+//! - `api`: the management API (§5) beyond CRUD: OpenAPI document, health, metrics, pagination,
+//!   input errors, the deliveries filter, `--public-url`.
+//! - `cli`: the binary as a client of a running server (§6).
 
+mod api;
+mod cli;
 mod common;
 mod crash;
 mod ingest;
+mod serve;
