@@ -73,6 +73,13 @@ impl Store {
                 opts.data_dir.display()
             ))
         })?;
+        #[cfg(unix)]
+        {
+            // The directory holds delivery bodies and the master key: owner only.
+            use std::os::unix::fs::PermissionsExt;
+            let _ =
+                std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700));
+        }
         let key = MasterKey::load_or_create(&opts.data_dir, opts.master_key.as_deref())?;
         let db = match &opts.database_url {
             Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
