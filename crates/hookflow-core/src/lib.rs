@@ -4,6 +4,9 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod expr;
 pub mod ingest;
 pub mod media;
 pub mod query;
+pub mod trigger;
+pub mod workflow;

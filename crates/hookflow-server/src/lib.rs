@@ -33,6 +33,7 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     pub limits: Limits,
     pub journal: JournalOptions,
+    pub engine: hookflow_engine::EngineOptions,
 }
 
 /// Errors that stop the server from starting.
@@ -42,6 +43,8 @@ pub enum ServeError {
     Store(#[from] hookflow_store::StoreError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Engine(#[from] hookflow_engine::EngineError),
 }
 
 /// Builds the router for `state`.
@@ -74,7 +77,26 @@ pub async fn serve(
         // Printed once, on the first start with an empty database; never logged again.
         println!("hookflow admin token (shown only now, keep it safe): {token}");
     }
-    let (journal, writer) = DeliveryJournal::start(&store, config.journal.clone()).await?;
+    let engine = hookflow_engine::Engine::new(store.clone(), config.engine.clone())?;
+    let filters = Arc::new(hookflow_engine::filters::ExprFilters {
+        sandbox: engine.sandbox.clone(),
+    });
+    let (journal, writer) = DeliveryJournal::start(
+        &store,
+        config.journal.clone(),
+        filters,
+        engine.runs_ready.clone(),
+    )
+    .await?;
+    let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(hookflow_engine::worker::run(
+        engine.clone(),
+        engine_stopped.clone(),
+    ));
+    let scheduler = tokio::spawn(hookflow_engine::schedule::run(
+        engine.clone(),
+        engine_stopped,
+    ));
     let public_url = config
         .public_url
         .clone()
@@ -89,6 +111,7 @@ pub async fn serve(
             .map(hookflow_store::crypto::digest),
         store: store.clone(),
         journal,
+        engine,
         public_url,
         limits: config.limits.clone(),
         ingest_buffer: Arc::new(tokio::sync::Semaphore::new(
@@ -102,8 +125,12 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
-    // Every handle to the journal is gone with the router: the writer commits what is queued
-    // and stops.
+    // Stop claiming runs; runs in flight reach their next record (or keep their lease and are
+    // resumed later). Then every handle to the journal is gone with the router: the writer
+    // commits what is queued and stops.
+    let _ = stop_engine.send(true);
+    let _ = workers.await;
+    let _ = scheduler.await;
     if writer.await.is_err() {
         tracing::error!("the delivery journal's writer stopped abnormally");
     }

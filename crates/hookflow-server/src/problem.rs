@@ -15,6 +15,8 @@ pub struct Problem {
     pub detail: String,
     pub retry_after: Option<u64>,
     pub allow: Option<&'static str>,
+    /// Extra `errors` member (e.g. a workflow document's validation errors).
+    pub errors: Option<serde_json::Value>,
 }
 
 impl Problem {
@@ -25,6 +27,7 @@ impl Problem {
             detail: detail.into(),
             retry_after: None,
             allow: None,
+            errors: None,
         }
     }
 
@@ -69,12 +72,15 @@ fn type_uri(status: StatusCode) -> String {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "type": type_uri(self.status),
             "title": self.title,
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
+        if let Some(errors) = self.errors {
+            body["errors"] = errors;
+        }
         let mut res = (self.status, body.to_string()).into_response();
         let h = res.headers_mut();
         h.insert(
@@ -100,6 +106,7 @@ impl From<Rejection> for Problem {
             detail: r.detail,
             retry_after: r.retry_after,
             allow: (r.status == 405).then_some("POST"),
+            errors: None,
         }
     }
 }

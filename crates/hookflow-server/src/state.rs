@@ -36,6 +36,8 @@ pub struct App {
     pub store: Store,
     /// Where webhook requests become durable (group commit).
     pub journal: DeliveryJournal,
+    /// Runs workflows; its sandbox also checks filters and definitions.
+    pub engine: Arc<hookflow_engine::Engine>,
     /// Base of Webhook URLs, without a trailing slash.
     pub public_url: String,
     /// Digest of the admin token stored at bootstrap.

@@ -10,10 +10,14 @@
 pub mod crypto;
 mod db;
 pub mod deliveries;
+pub mod events;
 pub mod journal;
 mod migrate;
+pub mod runs;
+pub mod secrets;
 pub mod settings;
 pub mod webhooks;
+pub mod workflows;
 
 pub use db::{Backend, Store, StoreOptions};
 

@@ -10,11 +10,18 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: include_str!("../migrations/sqlite/0001_ingest.sql"),
-    postgres: include_str!("../migrations/postgres/0001_ingest.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_ingest.sql"),
+        postgres: include_str!("../migrations/postgres/0001_ingest.sql"),
+    },
+    Migration {
+        version: 2,
+        sqlite: include_str!("../migrations/sqlite/0002_workflows.sql"),
+        postgres: include_str!("../migrations/postgres/0002_workflows.sql"),
+    },
+];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {
     on_db!(db, |p| {

@@ -56,6 +56,18 @@ pub enum Command {
     /// Manage webhooks on a running server.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Manage events: "this webhook received data" or "this schedule fired".
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Manage workflows: apply definitions, list, show, run, enable, disable, delete.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+    /// Inspect and cancel workflow runs.
+    #[command(subcommand)]
+    Run(RunCommand),
+    /// Manage the secrets workflows use (values are write-only).
+    #[command(subcommand)]
+    Secret(SecretCommand),
 }
 
 #[derive(Args)]
@@ -94,6 +106,16 @@ pub struct ServeArgs {
     /// Megabytes of webhook bodies held in memory at once before new requests get 503.
     #[arg(long, env = "HOOKFLOW_INGEST_MEMORY_MB", default_value_t = 256)]
     pub ingest_memory_mb: u64,
+    /// Workflow runs executed at once by this node.
+    #[arg(long, env = "HOOKFLOW_WORKERS", default_value_t = 64)]
+    pub workers: usize,
+    /// Seconds a node holds a run without renewing; after that another node takes it over.
+    #[arg(long, env = "HOOKFLOW_RUN_LEASE_SECONDS", default_value_t = 60)]
+    pub run_lease_seconds: u64,
+    /// Comma-separated address ranges outbound http_request steps may not reach
+    /// (e.g. "127.0.0.0/8,10.0.0.0/8,169.254.169.254").
+    #[arg(long, env = "HOOKFLOW_DENY_NETWORKS", default_value = "")]
+    pub deny_networks: String,
     /// Log format: text or json.
     #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -131,6 +153,154 @@ pub enum WebhookCommand {
         #[arg(long, default_value_t = 0)]
         grace_seconds: u64,
     },
+}
+
+#[derive(Subcommand)]
+pub enum EventCommand {
+    /// Create an event and print its id.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["webhook", "schedule"])))]
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A webhook event: the id of the webhook whose requests it is.
+        #[arg(long, value_name = "WEBHOOK_ID")]
+        webhook: Option<String>,
+        /// A schedule event: a 5-field cron expression, e.g. "*/5 * * * *".
+        #[arg(long, value_name = "CRON")]
+        schedule: Option<String>,
+        /// The schedule's time zone (IANA name, e.g. Europe/Paris; default UTC).
+        #[arg(long, requires = "schedule", value_name = "TZ")]
+        timezone: Option<String>,
+        /// Only requests that pass this expression over the trigger variables start runs, e.g.
+        /// 'trigger.body.severity in ["high", "critical"]'.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+    },
+    /// List events.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one event (JSON).
+    Show {
+        /// The event's id or name.
+        id: String,
+    },
+    /// Delete an event.
+    Delete {
+        /// The event's id or name.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WorkflowCommand {
+    /// Create a workflow, or replace the one with the same name, and print its validation.
+    #[command(
+        after_help = "Exit status: 0 when the workflow is saved and valid, 2 when it is saved but \
+        invalid (its errors are printed, one per line, with their path in the document), 1 when \
+        it could not be saved."
+    )]
+    Apply {
+        /// The definition: YAML (.yaml, .yml) or JSON (.json); other names are read as JSON when
+        /// they start with `{`, else as YAML. `-` reads standard input.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: String,
+    },
+    /// List workflows.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one workflow (JSON).
+    Show {
+        /// The workflow's id or name.
+        id: String,
+    },
+    /// Start a manual run and print it (JSON).
+    #[command(
+        after_help = "Exit status: 0 when the run succeeded (or, without --wait, was started), 1 \
+        when it failed or was cancelled, or did not finish within --wait."
+    )]
+    Run {
+        /// The workflow's id or name.
+        id: String,
+        /// An input, NAME=VALUE; the value is read as JSON if it is JSON (42, true, [1,2],
+        /// {"a":1}, "quoted"), else taken as a string. Repeatable; wins over --inputs-json.
+        #[arg(long = "input", value_name = "NAME=VALUE")]
+        input: Vec<String>,
+        /// All inputs as one JSON object.
+        #[arg(long, value_name = "JSON")]
+        inputs_json: Option<String>,
+        /// Wait up to this many seconds for the run to finish (at most 300).
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<f64>,
+    },
+    /// Enable a workflow (only valid, enabled workflows are triggered).
+    Enable {
+        /// The workflow's id or name.
+        id: String,
+    },
+    /// Disable a workflow: its triggers start no runs.
+    Disable {
+        /// The workflow's id or name.
+        id: String,
+    },
+    /// Delete a workflow.
+    Delete {
+        /// The workflow's id or name.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RunCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs of this workflow (id or name).
+        #[arg(long, value_name = "WORKFLOW")]
+        workflow: Option<String>,
+        /// Only runs in this status: queued, running, succeeded, failed or cancelled.
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run with its steps (JSON).
+    Show { id: String },
+    /// Ask a queued or running run to stop.
+    Cancel { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum SecretCommand {
+    /// Create or replace a secret. The value is read from standard input unless --value is
+    /// given (which leaves it in the shell's history); it is never printed.
+    Set {
+        /// Letters, digits and _, so workflows can write secrets.NAME.
+        name: String,
+        /// The value (prefer standard input: this stays in the shell's history).
+        #[arg(long, conflicts_with = "from_stdin")]
+        value: Option<String>,
+        /// Read the whole of standard input as the value (one final newline is dropped), e.g. a
+        /// PEM key. Without this flag or --value, one line is read (without echo on a terminal).
+        #[arg(long)]
+        from_stdin: bool,
+    },
+    /// List secret names (values are never shown).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a secret.
+    Delete { name: String },
 }
 
 fn init_logs(format: &str) {
@@ -181,6 +351,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             rejected_keep: args.rejected_keep.max(0),
             rejected_body_max: args.rejected_body_bytes,
             ..JournalOptions::default()
+        },
+        engine: hookflow_engine::EngineOptions {
+            workers: args.workers.max(1),
+            lease_ms: (args.run_lease_seconds.max(1) * 1000) as i64,
+            deny_networks: args
+                .deny_networks
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            ..hookflow_engine::EngineOptions::default()
         },
     };
     hookflow_server::serve(config, store, listener, shutdown_signal()).await?;

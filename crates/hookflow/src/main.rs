@@ -30,12 +30,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => cli::serve(args).await,
+            Command::Serve(args) => cli::serve(args).await.map(|()| 0),
             Command::Webhook(cmd) => client::webhook(&cli.client, cmd).await,
+            Command::Event(cmd) => client::event(&cli.client, cmd).await,
+            Command::Workflow(cmd) => client::workflow(&cli.client, cmd).await,
+            Command::Run(cmd) => client::run(&cli.client, cmd).await,
+            Command::Secret(cmd) => client::secret(&cli.client, cmd).await,
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("hookflow: {e:#}");
             ExitCode::FAILURE

@@ -48,6 +48,7 @@ pub fn delivery_json(d: &Delivery) -> Value {
         "query": serde_json::from_str::<Value>(&d.query).unwrap_or(Value::Null),
         "body_size": d.body_size,
         "body_truncated": d.body_truncated,
+        "routing": d.routing.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
     });
     if let Some(body) = &d.body {
         let (text, encoding) = match std::str::from_utf8(body) {
@@ -59,7 +60,6 @@ pub fn delivery_json(d: &Delivery) -> Value {
         };
         out["body"] = Value::String(text);
         out["body_encoding"] = Value::String(encoding.into());
-        out["runs"] = json!([]);
     }
     out
 }
@@ -99,10 +99,21 @@ pub async fn list(
 }
 
 pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    match st.store.get_delivery(&id).await? {
-        Some(d) => Ok(Json(delivery_json(&d))),
-        None => Err(Problem::not_found(format!(
+    let Some(d) = st.store.get_delivery(&id).await? else {
+        return Err(Problem::not_found(format!(
             "there is no delivery with id {id}"
-        ))),
-    }
+        )));
+    };
+    let mut out = delivery_json(&d);
+    let filter = hookflow_store::runs::RunFilter {
+        delivery_id: Some(d.id.clone()),
+        ..Default::default()
+    };
+    let (runs, _) = st.store.list_runs(&filter, 500, None).await?;
+    out["runs"] = Value::Array(
+        runs.iter()
+            .map(|r| super::runs::run_json(r, None))
+            .collect(),
+    );
+    Ok(Json(out))
 }

@@ -2,7 +2,11 @@
 //! token on every route.
 
 mod deliveries;
+mod events;
+mod runs;
+mod secrets;
 mod webhooks;
+mod workflows;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request, State};
@@ -29,6 +33,31 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
         .route("/webhooks/{id}/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::show))
+        .route("/events", post(events::create).get(events::list))
+        .route(
+            "/events/{id}",
+            get(events::show)
+                .patch(events::update)
+                .delete(events::delete),
+        )
+        .route("/workflows", post(workflows::create).get(workflows::list))
+        .route(
+            "/workflows/{id}",
+            get(workflows::show)
+                .put(workflows::replace)
+                .patch(workflows::patch)
+                .delete(workflows::delete),
+        )
+        .route("/workflows/{id}/validate", post(workflows::revalidate))
+        .route("/workflows/{id}/runs", post(workflows::start_run))
+        .route("/runs", get(runs::list))
+        .route("/runs/{id}", get(runs::show))
+        .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/secrets", get(secrets::list))
+        .route(
+            "/secrets/{name}",
+            axum::routing::put(secrets::put).delete(secrets::delete),
+        )
         .method_not_allowed_fallback(crate::ops::method_not_allowed)
         .fallback(|| async { Problem::not_found("there is no such API route") })
         .layer(middleware::from_fn_with_state(state, require_token))
@@ -110,6 +139,19 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| ApiQuery(q.0))
             .map_err(|e| Problem::bad_request(format!("bad query parameters: {}", e.body_text())))
+    }
+}
+
+/// `Option<Option<T>>` for PATCH fields: absent = keep, `null` = clear.
+pub(crate) mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
     }
 }
 

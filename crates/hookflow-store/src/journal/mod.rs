@@ -121,6 +121,8 @@ impl DeliveryJournal {
     pub async fn start(
         store: &Store,
         opts: JournalOptions,
+        filters: Arc<dyn FilterEvaluator>,
+        runs_ready: Arc<tokio::sync::Notify>,
     ) -> Result<(DeliveryJournal, oneshot::Receiver<()>)> {
         let cache: AuthCache = Arc::new(RwLock::new(
             store
@@ -132,8 +134,26 @@ impl DeliveryJournal {
         ));
         let (tx, rx) = mpsc::channel(opts.queue_capacity);
         let done = match &store.db {
-            Backend::Sqlite(_) => sqlite::spawn(&store.data_dir, rx, cache.clone(), opts.clone())?,
-            Backend::Postgres(pool) => postgres::spawn(pool, rx, cache.clone(), opts.clone())?,
+            Backend::Sqlite(_) => sqlite::spawn(
+                &store.data_dir,
+                rx,
+                WriterCtx {
+                    cache: cache.clone(),
+                    opts: opts.clone(),
+                    filters,
+                    runs_ready,
+                },
+            )?,
+            Backend::Postgres(pool) => postgres::spawn(
+                pool,
+                rx,
+                WriterCtx {
+                    cache: cache.clone(),
+                    opts: opts.clone(),
+                    filters,
+                    runs_ready,
+                },
+            )?,
         };
         Ok((
             DeliveryJournal {
@@ -228,6 +248,148 @@ pub(crate) struct Plan {
     pub rejected: Vec<String>,
 }
 
+/// What a journal writer works with.
+pub(crate) struct WriterCtx {
+    pub cache: AuthCache,
+    pub opts: JournalOptions,
+    pub filters: Arc<dyn FilterEvaluator>,
+    /// Told when a batch enqueued runs, so this node's workers claim them at once.
+    pub runs_ready: Arc<tokio::sync::Notify>,
+}
+
+/// One row of [`ROUTES_SQL`]: an event of a webhook and one workflow trigger on it (if any).
+#[derive(Debug, Clone)]
+pub struct RouteRow {
+    pub event_id: String,
+    pub event_name: String,
+    pub filter: Option<String>,
+    /// `(workflow id, name, valid, enabled, trigger disabled)`.
+    pub target: Option<(String, String, bool, bool, bool)>,
+}
+
+/// Decides which events' filters an accepted request passes. The store knows no expressions:
+/// the engine provides this.
+pub trait FilterEvaluator: Send + Sync {
+    /// For each `(event id, event name, filter)`: does the request pass it? `Err` explains a
+    /// filter that could not be evaluated (the event then does not match).
+    fn evaluate(
+        &self,
+        webhook: &WebhookAuth,
+        req: &IngestRequest,
+        filters: &[(&str, &str, &str)],
+    ) -> Vec<Result<bool, String>>;
+}
+
+/// A run the routing of a delivery starts, written in the delivery's transaction.
+pub(crate) struct RoutedRun {
+    pub id: String,
+    pub workflow_id: String,
+    pub workflow_name: String,
+    pub delivery_id: String,
+    pub event_id: String,
+}
+
+/// SPEC §1/§4 routing of accepted requests: per matched event, one run per trigger of each valid,
+/// enabled workflow; the reasons for every workflow not started. Returns the routing JSON of each
+/// request (None for rejected ones) and the runs to insert.
+pub(crate) fn route(
+    reqs: &[&IngestRequest],
+    outcomes: &[Outcome],
+    loaded: &HashMap<String, Loaded>,
+    routes: &HashMap<String, Vec<RouteRow>>,
+    filters: &dyn FilterEvaluator,
+) -> (Vec<Option<String>>, Vec<RoutedRun>) {
+    let mut routing = Vec::with_capacity(reqs.len());
+    let mut runs = Vec::new();
+    for (req, outcome) in reqs.iter().zip(outcomes) {
+        let Outcome::Accepted { delivery_id } = outcome else {
+            routing.push(None);
+            continue;
+        };
+        let rows = routes
+            .get(&req.webhook_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        // Distinct events, in order, with their filters evaluated once each.
+        let mut events: Vec<(&str, &str, Option<&str>)> = Vec::new();
+        for r in rows {
+            if events.last().map(|e| e.0) != Some(r.event_id.as_str()) {
+                events.push((&r.event_id, &r.event_name, r.filter.as_deref()));
+            }
+        }
+        let with_filter: Vec<(&str, &str, &str)> = events
+            .iter()
+            .filter_map(|(id, name, f)| f.map(|f| (*id, *name, f)))
+            .collect();
+        let verdicts = match (with_filter.is_empty(), loaded.get(&req.webhook_id)) {
+            (false, Some(hook)) => filters.evaluate(&hook.auth, req, &with_filter),
+            _ => Vec::new(),
+        };
+        let mut matched: HashMap<&str, Result<bool, String>> = HashMap::new();
+        for ((id, _, _), v) in with_filter.iter().zip(verdicts) {
+            matched.insert(id, v);
+        }
+        let mut event_json = Vec::new();
+        let mut started = Vec::new();
+        let mut not_started = Vec::new();
+        for (id, name, filter) in &events {
+            let verdict = match filter {
+                None => Ok(true),
+                Some(_) => matched.remove(id).unwrap_or(Ok(false)),
+            };
+            let (is_match, why) = match &verdict {
+                Ok(true) => (true, None),
+                Ok(false) => (false, Some("the filter is false".to_string())),
+                Err(e) => (false, Some(format!("the filter failed: {e}"))),
+            };
+            event_json.push(serde_json::json!({
+                "id": id, "name": name, "matched": is_match, "reason": why,
+            }));
+            for r in rows.iter().filter(|r| r.event_id == *id) {
+                let Some((wf_id, wf_name, valid, enabled, trigger_disabled)) = &r.target else {
+                    continue;
+                };
+                let reason = if !is_match {
+                    why.clone()
+                } else if !valid {
+                    Some("the workflow is invalid".to_string())
+                } else if !enabled {
+                    Some("the workflow is disabled".to_string())
+                } else if *trigger_disabled {
+                    Some("the workflow's trigger on this event is disabled".to_string())
+                } else {
+                    None
+                };
+                match reason {
+                    Some(reason) => not_started.push(serde_json::json!({
+                        "workflow_id": wf_id, "workflow": wf_name, "event": name, "reason": reason,
+                    })),
+                    None => {
+                        let run_id = crate::new_id();
+                        started.push(serde_json::json!({
+                            "id": run_id, "workflow_id": wf_id, "workflow": wf_name, "event": name,
+                        }));
+                        runs.push(RoutedRun {
+                            id: run_id,
+                            workflow_id: wf_id.clone(),
+                            workflow_name: wf_name.clone(),
+                            delivery_id: delivery_id.clone(),
+                            event_id: id.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        routing.push(Some(
+            serde_json::json!({
+                "events": event_json, "runs": started, "not_started": not_started,
+            })
+            .to_string(),
+        ));
+    }
+    (routing, runs)
+}
+
 /// The distinct webhook ids of a batch, in first-seen order.
 pub(crate) fn distinct_ids<'a>(reqs: &'a [&'a IngestRequest]) -> Vec<&'a str> {
     let mut seen = HashSet::new();
@@ -315,6 +477,8 @@ pub(crate) fn decide(
 /// One delivery row as written: status, HTTP status, reason, the body kept.
 pub(crate) struct Row<'a> {
     pub req: &'a IngestRequest,
+    /// JSON: the events matched and the runs started (accepted requests only).
+    pub routing: Option<String>,
     pub status: &'static str,
     pub http_status: i64,
     pub reason: Option<&'a str>,
@@ -326,11 +490,13 @@ pub(crate) struct Row<'a> {
 pub(crate) fn rows<'a>(
     reqs: &[&'a IngestRequest],
     outcomes: &'a [Outcome],
+    routing: &mut [Option<String>],
     opts: &JournalOptions,
 ) -> Vec<Row<'a>> {
     reqs.iter()
         .zip(outcomes)
-        .filter_map(|(req, outcome)| {
+        .zip(routing.iter_mut())
+        .filter_map(|((req, outcome), routing)| {
             let rec = &req.record;
             let (status, http_status, reason, body) = match outcome {
                 Outcome::Accepted { .. } => ("accepted", 202, None, rec.body.clone()),
@@ -349,6 +515,7 @@ pub(crate) fn rows<'a>(
             };
             Some(Row {
                 req,
+                routing: routing.take(),
                 status,
                 http_status,
                 reason,
@@ -431,8 +598,15 @@ pub(crate) const WEBHOOK_SQL: &str = "SELECT id, name, content_type, rate_limit_
 /// The columns of a delivery row, in the order [`Row`]s are bound.
 pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO deliveries (id, webhook_id, received_at, \
     status, http_status, reason, method, content_type, headers, query, body, body_size, \
-    body_truncated) VALUES ";
-pub(crate) const INSERT_WIDTH: usize = 13;
+    body_truncated, routing) VALUES ";
+pub(crate) const INSERT_WIDTH: usize = 14;
+
+/// The events bound to a webhook and, for each, the workflows whose triggers name it.
+pub(crate) const ROUTES_SQL: &str = "SELECT e.id AS event_id, e.name AS event_name, e.filter, \
+    w.id AS workflow_id, w.name AS workflow_name, w.valid, w.enabled, t.disabled \
+    FROM events e LEFT JOIN triggers t ON (t.event_ref = e.id OR t.event_ref = e.name) \
+    LEFT JOIN workflows w ON w.id = t.workflow_id WHERE e.webhook_id = $1 \
+    ORDER BY e.id, t.workflow_id, t.position";
 
 pub(crate) fn digest(v: Vec<u8>) -> Result<[u8; 32]> {
     v.try_into()

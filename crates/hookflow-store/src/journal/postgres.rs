@@ -12,9 +12,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AuthCache, Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, Job, JournalOptions,
-    LIMITED_SQL, Loaded, Outcome, PRUNE_SQL, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, decide,
-    digest, distinct_ids, finish, refresh_cache, rows,
+    Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, Job, LIMITED_SQL, Loaded, Outcome,
+    PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx,
+    decide, digest, distinct_ids, finish, refresh_cache, route, rows,
 };
 use crate::{Result, StoreError};
 
@@ -26,8 +26,7 @@ const CHUNK: usize = 64;
 pub(super) fn spawn(
     pool: &PgPool,
     rx: mpsc::Receiver<Job>,
-    cache: AuthCache,
-    opts: JournalOptions,
+    ctx: WriterCtx,
 ) -> Result<oneshot::Receiver<()>> {
     let options = pool.connect_options().as_ref().clone();
     let (done_tx, done) = oneshot::channel();
@@ -43,7 +42,7 @@ pub(super) fn spawn(
                         .max_connections(2)
                         .acquire_timeout(Duration::from_secs(5))
                         .connect_lazy_with(options);
-                    writer_loop(&pool, rx, cache, opts).await;
+                    writer_loop(&pool, rx, &ctx).await;
                     pool.close().await;
                 }),
                 Err(e) => tracing::error!(error = %e, "cannot start the journal's runtime"),
@@ -54,27 +53,19 @@ pub(super) fn spawn(
     Ok(done)
 }
 
-async fn writer_loop(
-    pool: &PgPool,
-    mut rx: mpsc::Receiver<Job>,
-    cache: AuthCache,
-    opts: JournalOptions,
-) {
+async fn writer_loop(pool: &PgPool, mut rx: mpsc::Receiver<Job>, ctx: &WriterCtx) {
+    let opts = &ctx.opts;
     let mut batch: Vec<Job> = Vec::with_capacity(opts.max_batch);
     while rx.recv_many(&mut batch, opts.max_batch).await > 0 {
         let started = Instant::now();
         let reqs: Vec<&IngestRequest> = batch.iter().map(|j| &j.req).collect();
-        let result = commit(pool, &reqs, &opts, &cache).await;
+        let result = commit(pool, &reqs, ctx).await;
         finish(&mut batch, result, started);
     }
 }
 
-async fn commit(
-    pool: &PgPool,
-    reqs: &[&IngestRequest],
-    opts: &JournalOptions,
-    cache: &AuthCache,
-) -> Result<Vec<Outcome>> {
+async fn commit(pool: &PgPool, reqs: &[&IngestRequest], ctx: &WriterCtx) -> Result<Vec<Outcome>> {
+    let opts = &ctx.opts;
     let clock = Clock::now();
     let mut tx = pool.begin().await?;
     let ids = distinct_ids(reqs);
@@ -126,9 +117,35 @@ async fn commit(
             },
         );
     }
-    refresh_cache(cache, &ids, &loaded);
+    refresh_cache(&ctx.cache, &ids, &loaded);
+    let mut routes: HashMap<String, Vec<RouteRow>> = HashMap::new();
+    for id in loaded.keys() {
+        let mut rows = Vec::new();
+        for r in sqlx::query(ROUTES_SQL).bind(id).fetch_all(&mut *tx).await? {
+            let workflow_id: Option<String> = r.try_get("workflow_id")?;
+            rows.push(RouteRow {
+                event_id: r.try_get("event_id")?,
+                event_name: r.try_get("event_name")?,
+                filter: r.try_get("filter")?,
+                target: match workflow_id {
+                    Some(wid) => Some((
+                        wid,
+                        r.try_get("workflow_name")?,
+                        r.try_get("valid")?,
+                        r.try_get("enabled")?,
+                        r.try_get("disabled")?,
+                    )),
+                    None => None,
+                },
+            });
+        }
+        if !rows.is_empty() {
+            routes.insert(id.clone(), rows);
+        }
+    }
 
     let plan = decide(reqs, &mut loaded, opts, clock);
+    let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &*ctx.filters);
     for (id, minute, day) in &plan.counts {
         sqlx::query(WRITE_RATES_SQL)
             .bind(id)
@@ -144,7 +161,7 @@ async fn commit(
             .execute(&mut *tx)
             .await?;
     }
-    let rows = rows(reqs, &plan.outcomes, opts);
+    let rows = rows(reqs, &plan.outcomes, &mut routing, opts);
     for chunk in rows.chunks(CHUNK) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_text(chunk.len())));
         for row in chunk {
@@ -162,9 +179,26 @@ async fn commit(
                 .bind(&rec.query)
                 .bind(row.body.to_vec())
                 .bind(rec.body_size)
-                .bind(row.truncated);
+                .bind(row.truncated)
+                .bind(&row.routing);
         }
         q.execute(&mut *tx).await?;
+    }
+    for r in &runs {
+        sqlx::query(crate::runs::INSERT_RUN_SQL)
+            .bind(&r.id)
+            .bind(&r.workflow_id)
+            .bind(&r.workflow_name)
+            .bind("webhook")
+            .bind(&r.delivery_id)
+            .bind(&r.event_id)
+            .bind(None::<i64>)
+            .bind("{}")
+            .bind(None::<String>)
+            .bind(0i64)
+            .bind(clock.now)
+            .execute(&mut *tx)
+            .await?;
     }
     for id in &plan.rejected {
         sqlx::query(PRUNE_SQL)
@@ -174,6 +208,9 @@ async fn commit(
             .await?;
     }
     tx.commit().await?;
+    if !runs.is_empty() {
+        ctx.runs_ready.notify_one();
+    }
     Ok(plan.outcomes)
 }
 

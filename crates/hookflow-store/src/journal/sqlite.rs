@@ -13,9 +13,9 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AuthCache, Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, Job, JournalOptions,
-    LIMITED_SQL, Loaded, Outcome, PRUNE_SQL, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, decide,
-    digest, distinct_ids, finish, refresh_cache, rows,
+    Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, Job, LIMITED_SQL, Loaded, Outcome,
+    PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx,
+    decide, digest, distinct_ids, finish, refresh_cache, route, rows,
 };
 use crate::{Result, StoreError};
 
@@ -36,15 +36,14 @@ fn sqlite_text(sql: &str) -> String {
 pub(super) fn spawn(
     data_dir: &Path,
     rx: mpsc::Receiver<Job>,
-    cache: AuthCache,
-    opts: JournalOptions,
+    ctx: WriterCtx,
 ) -> Result<oneshot::Receiver<()>> {
     let conn = open(&data_dir.join("hookflow.db")).map_err(err)?;
     let (done_tx, done) = oneshot::channel();
     std::thread::Builder::new()
         .name("hookflow-journal".into())
         .spawn(move || {
-            writer_loop(conn, rx, cache, opts);
+            writer_loop(conn, rx, ctx);
             let _ = done_tx.send(());
         })
         .map_err(|e| StoreError::Internal(format!("cannot start the journal thread: {e}")))?;
@@ -61,12 +60,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
-    cache: AuthCache,
-    opts: JournalOptions,
-) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, ctx: WriterCtx) {
+    let opts = &ctx.opts;
     let mut batch: Vec<Job> = Vec::with_capacity(opts.max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -78,17 +73,13 @@ fn writer_loop(
         }
         let started = Instant::now();
         let reqs: Vec<&IngestRequest> = batch.iter().map(|j| &j.req).collect();
-        let result = commit(&mut conn, &reqs, &opts, &cache);
+        let result = commit(&mut conn, &reqs, &ctx);
         finish(&mut batch, result, started);
     }
 }
 
-fn commit(
-    conn: &mut Connection,
-    reqs: &[&IngestRequest],
-    opts: &JournalOptions,
-    cache: &AuthCache,
-) -> Result<Vec<Outcome>> {
+fn commit(conn: &mut Connection, reqs: &[&IngestRequest], ctx: &WriterCtx) -> Result<Vec<Outcome>> {
+    let opts = &ctx.opts;
     let clock = Clock::now();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -160,9 +151,41 @@ fn commit(
             );
         }
     }
-    refresh_cache(cache, &ids, &loaded);
+    refresh_cache(&ctx.cache, &ids, &loaded);
+    let mut routes: HashMap<String, Vec<RouteRow>> = HashMap::new();
+    {
+        let mut stmt = tx.prepare_cached(&sqlite_text(ROUTES_SQL)).map_err(err)?;
+        for id in loaded.keys() {
+            let rows = stmt
+                .query_map([id], |r| {
+                    let workflow_id: Option<String> = r.get("workflow_id")?;
+                    Ok(RouteRow {
+                        event_id: r.get("event_id")?,
+                        event_name: r.get("event_name")?,
+                        filter: r.get("filter")?,
+                        target: match workflow_id {
+                            Some(wid) => Some((
+                                wid,
+                                r.get("workflow_name")?,
+                                r.get("valid")?,
+                                r.get("enabled")?,
+                                r.get("disabled")?,
+                            )),
+                            None => None,
+                        },
+                    })
+                })
+                .map_err(err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(err)?;
+            if !rows.is_empty() {
+                routes.insert(id.clone(), rows);
+            }
+        }
+    }
 
     let plan = decide(reqs, &mut loaded, opts, clock);
+    let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &*ctx.filters);
     {
         let mut write_rates = tx
             .prepare_cached(&sqlite_text(WRITE_RATES_SQL))
@@ -174,7 +197,7 @@ fn commit(
         for id in &plan.limited {
             limited.execute(params![id, clock.now]).map_err(err)?;
         }
-        let rows = rows(reqs, &plan.outcomes, opts);
+        let rows = rows(reqs, &plan.outcomes, &mut routing, opts);
         for chunk in rows.chunks(CHUNK) {
             let mut insert = tx.prepare_cached(&insert_text(chunk.len())).map_err(err)?;
             let bodies: Vec<&[u8]> = chunk.iter().map(|r| &r.body[..]).collect();
@@ -196,9 +219,30 @@ fn commit(
                     body,
                     &rec.body_size,
                     &row.truncated,
+                    &row.routing,
                 ]);
             }
             insert.execute(values.as_slice()).map_err(err)?;
+        }
+        let mut insert_run = tx
+            .prepare_cached(&sqlite_text(crate::runs::INSERT_RUN_SQL))
+            .map_err(err)?;
+        for r in &runs {
+            insert_run
+                .execute(params![
+                    r.id,
+                    r.workflow_id,
+                    r.workflow_name,
+                    "webhook",
+                    r.delivery_id,
+                    r.event_id,
+                    None::<i64>,
+                    "{}",
+                    None::<String>,
+                    0i64,
+                    clock.now
+                ])
+                .map_err(err)?;
         }
         let mut prune = tx.prepare_cached(&sqlite_text(PRUNE_SQL)).map_err(err)?;
         for id in &plan.rejected {
@@ -208,6 +252,9 @@ fn commit(
         }
     }
     tx.commit().map_err(err)?;
+    if !runs.is_empty() {
+        ctx.runs_ready.notify_one();
+    }
     Ok(plan.outcomes)
 }
 

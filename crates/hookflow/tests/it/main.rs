@@ -7,9 +7,11 @@
 //! - `api`: the management API (§5) beyond CRUD: OpenAPI document, health, metrics, pagination,
 //!   input errors, the deliveries filter, `--public-url`.
 //! - `cli`: the binary as a client of a running server (§6).
+//! - `cli_workflows`: the client commands for events, workflows, runs and secrets (§6).
 
 mod api;
 mod cli;
+mod cli_workflows;
 mod common;
 mod crash;
 mod ingest;

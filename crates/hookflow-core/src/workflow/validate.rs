@@ -1,0 +1,630 @@
+//! Semantic validation of a parsed [`Workflow`]: names, references, expressions and templates,
+//! literal types and limits. Structural problems (unknown fields, wrong kinds of values) are
+//! already reported by the parser; this module assumes a well-formed model.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::ValidationError;
+use super::duration::format_duration;
+use super::literal::{fits, is_http_url, regex_message};
+use super::model::{Step, StepKind, VarDecl, Workflow};
+use super::parse::describe;
+use super::path::{field, index, is_identifier};
+use crate::expr::{Sandbox, is_template};
+
+/// What exists outside the document. The server answers from its database.
+pub trait Catalog {
+    /// An event with this name or id exists.
+    fn event_exists(&self, name_or_id: &str) -> bool;
+    /// A workflow with this name exists.
+    fn workflow_exists(&self, name: &str) -> bool;
+    /// A secret with this name exists.
+    fn secret_exists(&self, name: &str) -> bool;
+}
+
+/// Longest workflow name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// `retry.max_attempts` range.
+pub const MAX_ATTEMPTS: u32 = 20;
+/// Longest `retry.backoff`.
+pub const MAX_BACKOFF_MS: u64 = 3_600_000;
+/// Longest step `timeout`.
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// Longest `sleep`.
+pub const MAX_SLEEP_MS: u64 = 7 * 86_400_000;
+/// Largest `max_iterations` of a `for_each` or `while`.
+pub const MAX_ITERATIONS: u32 = 10_000;
+/// Most branches of a `parallel` step.
+pub const MAX_PARALLEL_BRANCHES: usize = 32;
+/// HTTP methods an `http_request` may use.
+pub const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+/// Fields of `trigger` (SPEC §3).
+pub const TRIGGER_FIELDS: [&str; 12] = [
+    "body",
+    "raw_body",
+    "headers",
+    "request_body",
+    "request_headers",
+    "query",
+    "content_type",
+    "webhook",
+    "event",
+    "delivery_id",
+    "received_at",
+    "scheduled_at",
+];
+/// Names expressions use as roots; a `for_each` item may not take one of them.
+pub const RESERVED_NAMES: [&str; 7] = [
+    "trigger", "inputs", "vars", "steps", "secrets", "run", "loop",
+];
+
+/// Validates a parsed workflow. An empty list means valid; otherwise every error found.
+pub fn validate(wf: &Workflow, catalog: &dyn Catalog, sandbox: &Sandbox) -> Vec<ValidationError> {
+    let mut v = Validator::new(wf, catalog, sandbox);
+    v.run();
+    super::cap_errors(v.errors)
+}
+
+/// Where a step sits: its pre-order number, the pre-order number of its last descendant, and the
+/// branches (of `parallel` and `condition` steps) it is inside.
+pub(super) struct StepInfo<'a> {
+    pub(super) step: &'a Step,
+    pub(super) path: String,
+    pub(super) ord: usize,
+    pub(super) end: usize,
+    /// `(container ord, branch number)`; a condition's `else` is branch `branches.len()`.
+    pub(super) branches: Vec<(usize, usize)>,
+    /// The loops around the step, outermost first.
+    pub(super) loops: Vec<LoopFrame>,
+    /// For a duplicate id: the ord of the step that has it first.
+    pub(super) first: Option<usize>,
+}
+
+/// What encloses the steps being indexed.
+#[derive(Clone, Default)]
+struct Within {
+    branches: Vec<(usize, usize)>,
+    loops: Vec<LoopFrame>,
+}
+
+#[derive(Clone)]
+pub(super) enum LoopFrame {
+    ForEach { as_name: String },
+    While,
+}
+
+/// The place an expression or template is evaluated.
+#[derive(Clone, Copy)]
+pub(super) struct Site<'s> {
+    /// The step whose field it is.
+    pub(super) ord: usize,
+    /// `while.when`: the loop's own body steps may be read (they have run from the second check
+    /// on).
+    pub(super) sees_own_body: bool,
+    pub(super) loops: &'s [LoopFrame],
+}
+
+pub(super) struct Validator<'a> {
+    pub(super) wf: &'a Workflow,
+    pub(super) catalog: &'a dyn Catalog,
+    pub(super) sandbox: &'a Sandbox,
+    pub(super) errors: Vec<ValidationError>,
+    pub(super) seen: HashSet<(String, String)>,
+    pub(super) infos: Vec<StepInfo<'a>>,
+    /// Step id → ord of its first occurrence.
+    pub(super) by_id: HashMap<&'a str, usize>,
+    /// `as` names of every `for_each` → the step id declaring it first.
+    pub(super) item_names: HashMap<&'a str, &'a str>,
+    /// The steps readable at a place (`(ord, sees_own_body)`), as listed in error messages.
+    pub(super) known_steps: RefCell<HashMap<(usize, bool), String>>,
+}
+
+pub(super) fn list_or(names: &[&str], none: &str) -> String {
+    if names.is_empty() {
+        return none.to_string();
+    }
+    const SHOWN: usize = 20;
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(", … {} more", names.len() - SHOWN));
+    }
+    s
+}
+
+impl<'a> Validator<'a> {
+    fn new(wf: &'a Workflow, catalog: &'a dyn Catalog, sandbox: &'a Sandbox) -> Self {
+        let mut v = Validator {
+            wf,
+            catalog,
+            sandbox,
+            errors: Vec::new(),
+            seen: HashSet::new(),
+            infos: Vec::new(),
+            by_id: HashMap::new(),
+            item_names: HashMap::new(),
+            known_steps: RefCell::new(HashMap::new()),
+        };
+        v.index_steps(&wf.steps, "steps", &Within::default());
+        v
+    }
+
+    pub(super) fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let (path, message) = (path.into(), message.into());
+        if self.seen.insert((path.clone(), message.clone())) {
+            self.errors.push(ValidationError { path, message });
+        }
+    }
+
+    // ---- step index -------------------------------------------------------------------------
+
+    fn index_steps(&mut self, steps: &'a [Step], path: &str, within: &Within) {
+        for (i, step) in steps.iter().enumerate() {
+            self.index_step(step, index(path, i), within);
+        }
+    }
+
+    fn index_step(&mut self, step: &'a Step, path: String, within: &Within) {
+        let ord = self.infos.len();
+        let first = self.by_id.get(step.id.as_str()).copied();
+        if first.is_none() {
+            self.by_id.insert(step.id.as_str(), ord);
+        }
+        self.infos.push(StepInfo {
+            step,
+            path: path.clone(),
+            ord,
+            end: ord,
+            branches: within.branches.clone(),
+            loops: within.loops.clone(),
+            first,
+        });
+        let branch = |b: usize| {
+            let mut w = within.clone();
+            w.branches.push((ord, b));
+            w
+        };
+        match &step.kind {
+            StepKind::Condition {
+                branches,
+                else_steps,
+            } => {
+                for (i, b) in branches.iter().enumerate() {
+                    let bp = index(&field(&path, "branches"), i);
+                    self.index_steps(&b.steps, &field(&bp, "steps"), &branch(i));
+                }
+                self.index_steps(else_steps, &field(&path, "else"), &branch(branches.len()));
+            }
+            StepKind::ForEach { steps, as_name, .. } => {
+                self.item_names
+                    .entry(as_name.as_str())
+                    .or_insert(step.id.as_str());
+                let mut body = within.clone();
+                body.loops.push(LoopFrame::ForEach {
+                    as_name: as_name.clone(),
+                });
+                self.index_steps(steps, &field(&path, "steps"), &body);
+            }
+            StepKind::While { steps, .. } => {
+                let mut body = within.clone();
+                body.loops.push(LoopFrame::While);
+                self.index_steps(steps, &field(&path, "steps"), &body);
+            }
+            StepKind::Parallel { branches } => {
+                for (i, b) in branches.iter().enumerate() {
+                    let bp = index(&field(&path, "branches"), i);
+                    self.index_steps(b, &field(&bp, "steps"), &branch(i));
+                }
+            }
+            _ => {}
+        }
+        self.infos[ord].end = self.infos.len() - 1;
+    }
+
+    // ---- the document -----------------------------------------------------------------------
+
+    fn run(&mut self) {
+        let wf = self.wf;
+        let name_chars = wf.name.chars().count();
+        if wf.name.trim().is_empty() {
+            self.err("name", "the workflow needs a name (a non-empty string)");
+        } else if name_chars > MAX_NAME_CHARS {
+            self.err(
+                "name",
+                format!(
+                    "the name is {name_chars} characters long; at most {MAX_NAME_CHARS} are allowed"
+                ),
+            );
+        } else if wf.name.chars().any(char::is_control) {
+            self.err(
+                "name",
+                "the name must not contain control characters (such as line breaks)",
+            );
+        }
+
+        self.decls(&wf.inputs, "inputs", "input");
+        self.decls(&wf.variables, "variables", "variable");
+        self.decls(&wf.outputs, "outputs", "output");
+
+        let mut events: HashMap<&str, usize> = HashMap::new();
+        for (i, t) in wf.triggers.iter().enumerate() {
+            let p = field(&index("triggers", i), "event");
+            if t.event.trim().is_empty() {
+                self.err(p, "a trigger needs an event (an event's name or id)");
+                continue;
+            }
+            if let Some(first) = events.get(t.event.as_str()) {
+                self.err(
+                    p,
+                    format!(
+                        "duplicate trigger for event \"{}\" (first at triggers[{first}])",
+                        t.event
+                    ),
+                );
+                continue;
+            }
+            events.insert(t.event.as_str(), i);
+            if !self.catalog.event_exists(&t.event) {
+                self.err(p, format!("event \"{}\" does not exist", t.event));
+            }
+        }
+
+        for ord in 0..self.infos.len() {
+            self.step(ord);
+        }
+    }
+
+    fn decls(&mut self, decls: &[VarDecl], key: &str, what: &str) {
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for (i, d) in decls.iter().enumerate() {
+            let p = index(key, i);
+            if !is_identifier(&d.name) {
+                self.err(
+                    field(&p, "name"),
+                    format!(
+                        "invalid {what} name {}: use letters, digits and _, starting with a letter or _ (^[A-Za-z_][A-Za-z0-9_]*$)",
+                        Value::String(d.name.clone())
+                    ),
+                );
+            } else if let Some(f) = first.get(d.name.as_str()) {
+                self.err(
+                    field(&p, "name"),
+                    format!("duplicate {what} \"{}\" (first at {key}[{f}])", d.name),
+                );
+            } else {
+                first.insert(d.name.as_str(), i);
+            }
+            if let Some(default) = &d.default
+                && let Err(e) = fits(d.r#type, default)
+            {
+                self.err(
+                    field(&p, "default"),
+                    format!("the default does not fit type {}: {e}", d.r#type),
+                );
+            }
+        }
+    }
+
+    // ---- steps ------------------------------------------------------------------------------
+
+    fn step(&mut self, ord: usize) {
+        let step = self.infos[ord].step;
+        let path = self.infos[ord].path.clone();
+        let loops = self.infos[ord].loops.clone();
+        let site = Site {
+            ord,
+            sees_own_body: false,
+            loops: &loops,
+        };
+
+        let idp = field(&path, "id");
+        if !is_identifier(&step.id) {
+            self.err(
+                idp,
+                format!(
+                    "invalid step id {}: use letters, digits and _, starting with a letter or _ (^[A-Za-z_][A-Za-z0-9_]*$)",
+                    Value::String(step.id.clone())
+                ),
+            );
+        } else if let Some(first) = self.infos[ord].first {
+            let first_path = self.infos[first].path.clone();
+            self.err(
+                idp,
+                format!("duplicate step id \"{}\" (first at {first_path})", step.id),
+            );
+        }
+
+        if let Some(r) = &step.retry {
+            let rp = field(&path, "retry");
+            if !(1..=MAX_ATTEMPTS).contains(&r.max_attempts) {
+                self.err(
+                    field(&rp, "max_attempts"),
+                    format!(
+                        "max_attempts must be from 1 to {MAX_ATTEMPTS} (it counts the first try), found {}",
+                        r.max_attempts
+                    ),
+                );
+            }
+            if r.backoff_ms > MAX_BACKOFF_MS {
+                self.err(
+                    field(&rp, "backoff"),
+                    format!(
+                        "backoff must be at most {}, found {}",
+                        format_duration(MAX_BACKOFF_MS),
+                        format_duration(r.backoff_ms)
+                    ),
+                );
+            }
+        }
+        if let Some(t) = step.timeout_ms
+            && (t == 0 || t > MAX_TIMEOUT_MS)
+        {
+            self.err(
+                field(&path, "timeout"),
+                format!(
+                    "timeout must be more than 0 and at most {}, found {}",
+                    format_duration(MAX_TIMEOUT_MS),
+                    format_duration(t)
+                ),
+            );
+        }
+
+        match &step.kind {
+            StepKind::HttpRequest {
+                method,
+                url,
+                headers,
+                query,
+                body,
+                fail_on_status: _,
+            } => {
+                if !HTTP_METHODS.contains(&method.to_ascii_uppercase().as_str()) {
+                    self.err(
+                        field(&path, "method"),
+                        format!(
+                            "unknown HTTP method {} (expected one of: {})",
+                            Value::String(method.clone()),
+                            HTTP_METHODS.join(", ")
+                        ),
+                    );
+                }
+                let up = field(&path, "url");
+                match url {
+                    Value::String(s) if is_template(s) => self.template(s, &up, site),
+                    Value::String(s) if !is_http_url(s) => self.err(
+                        up,
+                        format!(
+                            "expected an absolute http:// or https:// URL or a template, found {}",
+                            Value::String(s.clone())
+                        ),
+                    ),
+                    _ => {} // a valid literal, or not a string (reported by the parser)
+                }
+                for (key, v) in [("headers", headers), ("query", query)] {
+                    if let Some(Value::String(s)) = v
+                        && !is_template(s)
+                    {
+                        self.err(
+                            field(&path, key),
+                            format!(
+                                "expected an object of name: value pairs or a template that yields one, found {}",
+                                describe(&Value::String(s.clone()))
+                            ),
+                        );
+                    }
+                }
+                for (key, v) in [("headers", headers), ("query", query), ("body", body)] {
+                    if let Some(v) = v {
+                        self.value(v, &field(&path, key), site);
+                    }
+                }
+            }
+            StepKind::Condition { branches, .. } => {
+                if branches.is_empty() {
+                    self.err(
+                        field(&path, "branches"),
+                        "a condition needs at least one branch ({when, steps})",
+                    );
+                }
+                for (i, b) in branches.iter().enumerate() {
+                    let wp = field(&index(&field(&path, "branches"), i), "when");
+                    self.expression(&b.when, &wp, site);
+                }
+            }
+            StepKind::ForEach {
+                items,
+                as_name,
+                max_iterations,
+                ..
+            } => {
+                let ip = field(&path, "items");
+                match items {
+                    Value::String(s) if is_template(s) => self.template(s, &ip, site),
+                    Value::Array(_) => self.value(items, &ip, site),
+                    other => self.err(
+                        ip,
+                        format!(
+                            "expected a list or a template that yields one (e.g. \"{{{{ trigger.body.alerts }}}}\"), found {}",
+                            describe(other)
+                        ),
+                    ),
+                }
+                let ap = field(&path, "as");
+                if !is_identifier(as_name) {
+                    self.err(
+                        ap,
+                        format!(
+                            "invalid item name {}: use letters, digits and _, starting with a letter or _",
+                            Value::String(as_name.clone())
+                        ),
+                    );
+                } else if RESERVED_NAMES.contains(&as_name.as_str()) {
+                    self.err(
+                        ap,
+                        format!(
+                            "\"{as_name}\" is a reserved name (reserved: {}); choose another item name",
+                            RESERVED_NAMES.join(", ")
+                        ),
+                    );
+                }
+                self.max_iterations(*max_iterations, &path);
+            }
+            StepKind::While {
+                when,
+                max_iterations,
+                ..
+            } => {
+                // `when` is checked before each pass with `loop.index` set (0 before the first),
+                // and from the second pass on the body's steps have outputs.
+                let mut wloops = loops.clone();
+                wloops.push(LoopFrame::While);
+                let wsite = Site {
+                    ord,
+                    sees_own_body: true,
+                    loops: &wloops,
+                };
+                self.expression(when, &field(&path, "when"), wsite);
+                self.max_iterations(*max_iterations, &path);
+            }
+            StepKind::Parallel { branches } => {
+                if branches.is_empty() {
+                    self.err(
+                        field(&path, "branches"),
+                        "a parallel step needs at least one branch ({steps: [...]})",
+                    );
+                } else if branches.len() > MAX_PARALLEL_BRANCHES {
+                    self.err(
+                        field(&path, "branches"),
+                        format!(
+                            "a parallel step may have at most {MAX_PARALLEL_BRANCHES} branches, found {}",
+                            branches.len()
+                        ),
+                    );
+                }
+            }
+            StepKind::SetVariables { values } => {
+                let vp = field(&path, "values");
+                self.assignments(values, &vp, site, Assign::Variables);
+            }
+            StepKind::Sleep { duration_ms } => {
+                if *duration_ms == 0 || *duration_ms > MAX_SLEEP_MS {
+                    self.err(
+                        field(&path, "duration"),
+                        format!(
+                            "a sleep must last more than 0 and at most {}, found {}",
+                            format_duration(MAX_SLEEP_MS),
+                            format_duration(*duration_ms)
+                        ),
+                    );
+                }
+            }
+            StepKind::JsonPath { input, query } => {
+                self.value(input, &field(&path, "input"), site);
+                if let Err(e) = serde_json_path::JsonPath::parse(query) {
+                    self.err(
+                        field(&path, "query"),
+                        format!(
+                            "invalid JSONPath query {}: {e} (RFC 9535; a query starts with $, e.g. $.items[*].id)",
+                            Value::String(query.clone())
+                        ),
+                    );
+                }
+            }
+            StepKind::Regex { input, pattern } => {
+                self.value(input, &field(&path, "input"), site);
+                if let Err(e) = regex::Regex::new(pattern) {
+                    self.err(
+                        field(&path, "pattern"),
+                        format!("invalid regular expression: {}", regex_message(&e)),
+                    );
+                }
+            }
+            StepKind::RunWorkflow { workflow, inputs } => {
+                let wp = field(&path, "workflow");
+                if workflow.trim().is_empty() {
+                    self.err(wp, "the name of the workflow to run is required");
+                } else if *workflow == self.wf.name {
+                    self.err(
+                        wp,
+                        format!(
+                            "a workflow cannot run itself (\"{workflow}\"): recursion is not allowed"
+                        ),
+                    );
+                } else if !self.catalog.workflow_exists(workflow) {
+                    self.err(wp, format!("workflow \"{workflow}\" does not exist"));
+                }
+                let ip = field(&path, "inputs");
+                for (k, v) in inputs {
+                    self.value(v, &field(&ip, k), site);
+                }
+            }
+            StepKind::Complete { outputs } => {
+                let op = field(&path, "outputs");
+                self.assignments(outputs, &op, site, Assign::Outputs);
+            }
+            StepKind::Fail { message } => {
+                self.value(message, &field(&path, "message"), site);
+            }
+        }
+    }
+
+    fn max_iterations(&mut self, max: Option<u32>, path: &str) {
+        if let Some(n) = max
+            && !(1..=MAX_ITERATIONS).contains(&n)
+        {
+            self.err(
+                field(path, "max_iterations"),
+                format!("max_iterations must be from 1 to {MAX_ITERATIONS}, found {n}"),
+            );
+        }
+    }
+
+    fn assignments(&mut self, values: &Map<String, Value>, path: &str, site: Site, to: Assign) {
+        let wf = self.wf;
+        let (decls, what, plural) = match to {
+            Assign::Variables => (&wf.variables, "variable", "variables"),
+            Assign::Outputs => (&wf.outputs, "output", "outputs"),
+        };
+        for (k, v) in values {
+            let kp = field(path, k);
+            match decls.iter().find(|d| d.name == *k) {
+                Some(d) => {
+                    let literal = !matches!(v, Value::String(s) if is_template(s));
+                    if literal && let Err(e) = fits(d.r#type, v) {
+                        self.err(kp.clone(), format!("{what} \"{k}\" is {}: {e}", d.r#type));
+                    }
+                }
+                None => {
+                    let declared: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
+                    let list = list_or(&declared, &format!("no {plural} are declared"));
+                    let is_input =
+                        matches!(to, Assign::Variables) && wf.inputs.iter().any(|d| d.name == *k);
+                    let msg = if is_input {
+                        format!(
+                            "\"{k}\" is an input, and inputs cannot be set; set_variables sets declared variables only (declared: {list})"
+                        )
+                    } else if declared.is_empty() {
+                        format!("\"{k}\" is not a declared {what} ({list})")
+                    } else {
+                        format!("\"{k}\" is not a declared {what} (declared: {list})")
+                    };
+                    self.err(kp.clone(), msg);
+                }
+            }
+            self.value(v, &kp, site);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Assign {
+    Variables,
+    Outputs,
+}

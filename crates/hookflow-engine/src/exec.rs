@@ -1,0 +1,806 @@
+//! The replaying interpreter. A run's steps are walked in document order; each step has a
+//! *path* (its id plus the loop iterations around it) under which its record is kept. A step
+//! with a finished record is not executed again: its recorded output is applied, so a resumed
+//! run rebuilds its variables and `steps.*.output` exactly and continues where it stopped.
+//! Suspensions (sleep, retry backoff, waiting for a sub-run) put the run back in the queue with
+//! a due time instead of holding a worker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hookflow_core::workflow::{Step, StepKind, VarType, Workflow};
+use hookflow_store::runs::{RunRecord, StepRecord};
+use hookflow_store::{StoreError, now_ms};
+use serde_json::{Map, Value, json};
+
+use crate::context::{redact, redact_text};
+use crate::steps::{StepError, StepOut};
+use crate::{Engine, EngineError};
+
+/// How a run (or a block of steps) ended.
+#[derive(Debug)]
+pub enum Flow {
+    /// The block ran to its end.
+    Continue,
+    /// A `complete` step ended the run with these outputs.
+    Complete(Map<String, Value>),
+    /// A step failed (or a `fail` step ran): the run fails with this message.
+    Fail(String),
+    /// The run waits until this time (unix ms).
+    Suspend(i64),
+    /// Cancellation was requested.
+    Cancelled,
+}
+
+/// A run being executed.
+pub struct RunState {
+    pub run: RunRecord,
+    pub wf: Workflow,
+    /// `{trigger, inputs, vars, steps, secrets, run}` plus loop locals.
+    pub ctx: Value,
+    pub recorded: HashMap<String, StepRecord>,
+    pub next_seq: i64,
+    pub secrets: Vec<String>,
+}
+
+/// Where a block runs: the loop iterations around it.
+#[derive(Clone, Default)]
+struct Scope {
+    suffix: String,
+    iteration: Option<i64>,
+}
+
+impl Scope {
+    fn path(&self, id: &str) -> String {
+        format!("{id}{}", self.suffix)
+    }
+    fn enter(&self, i: i64) -> Scope {
+        Scope {
+            suffix: format!("{}#{i}", self.suffix),
+            iteration: Some(i),
+        }
+    }
+}
+
+fn step_type(kind: &StepKind) -> &'static str {
+    match kind {
+        StepKind::HttpRequest { .. } => "http_request",
+        StepKind::Condition { .. } => "condition",
+        StepKind::ForEach { .. } => "for_each",
+        StepKind::While { .. } => "while",
+        StepKind::Parallel { .. } => "parallel",
+        StepKind::SetVariables { .. } => "set_variables",
+        StepKind::Sleep { .. } => "sleep",
+        StepKind::JsonPath { .. } => "json_path",
+        StepKind::Regex { .. } => "regex",
+        StepKind::RunWorkflow { .. } => "run_workflow",
+        StepKind::Complete { .. } => "complete",
+        StepKind::Fail { .. } => "fail",
+    }
+}
+
+impl Engine {
+    /// Runs a claimed run until it finishes or suspends, and records the result.
+    pub async fn execute(self: &Arc<Self>, run: RunRecord) {
+        let id = run.id.clone();
+        let parent = run.parent_run_id.clone();
+        let outcome = match self.prepare(run).await {
+            Ok(mut st) => {
+                let steps = st.wf.steps.clone();
+                let flow = Box::pin(self.block(&mut st, &steps, &Scope::default())).await;
+                (flow, st.secrets)
+            }
+            Err(EngineError::Invalid(msg)) => (Ok(Flow::Fail(msg)), Vec::new()),
+            Err(e) => (Err(e), Vec::new()),
+        };
+        let result = match outcome {
+            (Ok(Flow::Continue), _) => self.finish(&id, "succeeded", Some("{}"), None).await,
+            (Ok(Flow::Complete(outputs)), secrets) => {
+                let mut v = Value::Object(outputs);
+                redact(&mut v, &secrets);
+                self.finish(&id, "succeeded", Some(&v.to_string()), None)
+                    .await
+            }
+            (Ok(Flow::Fail(msg)), secrets) => {
+                self.finish(&id, "failed", None, Some(&redact_text(&msg, &secrets)))
+                    .await
+            }
+            (Ok(Flow::Cancelled), _) => {
+                self.finish(&id, "cancelled", None, Some("cancelled")).await
+            }
+            (Ok(Flow::Suspend(at)), _) => {
+                metrics::counter!("hookflow_runs_suspended_total").increment(1);
+                self.store
+                    .release_run(&id, &self.node, at)
+                    .await
+                    .map(|_| false)
+            }
+            (Err(e), _) => {
+                // The machinery failed (database down): leave the run to be taken over when
+                // its lease expires.
+                tracing::warn!(run = %id, error = %e, "run interrupted; it will be resumed");
+                Ok(false)
+            }
+        };
+        match result {
+            Ok(true) => {
+                if let Some(parent) = parent {
+                    let _ = self.store.wake_run(&parent).await;
+                    self.runs_ready.notify_one();
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(run = %id, error = %e, "cannot record the run's end"),
+        }
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        status: &str,
+        outputs: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .store
+            .finish_run(id, &self.node, status, outputs, error)
+            .await?;
+        if done {
+            metrics::counter!("hookflow_runs_finished_total", "status" => status.to_string())
+                .increment(1);
+        } else {
+            tracing::warn!(run = %id, "run was taken over by another node before it finished here");
+        }
+        Ok(done)
+    }
+
+    /// Loads what a run needs: its workflow, trigger, inputs, secrets and recorded steps.
+    async fn prepare(&self, run: RunRecord) -> Result<RunState, EngineError> {
+        let rec = self
+            .store
+            .get_workflow(&run.workflow_id)
+            .await?
+            .ok_or_else(|| EngineError::Invalid("the workflow was deleted".into()))?;
+        let def = rec
+            .definition
+            .as_deref()
+            .filter(|_| rec.valid)
+            .ok_or_else(|| EngineError::Invalid("the workflow is invalid".into()))?;
+        let wf: Workflow = serde_json::from_str(def)
+            .map_err(|e| EngineError::Invalid(format!("stored definition unreadable: {e}")))?;
+        let trigger = self.trigger_of(&run).await?;
+        let given: Map<String, Value> = serde_json::from_str(&run.inputs).unwrap_or_default();
+        let mut inputs = Map::new();
+        for d in &wf.inputs {
+            match given.get(&d.name).or(d.default.as_ref()) {
+                Some(v) => {
+                    inputs.insert(d.name.clone(), v.clone());
+                }
+                None if d.required => {
+                    return Err(EngineError::Invalid(format!(
+                        "input {:?} is required and was not given",
+                        d.name
+                    )));
+                }
+                None => {
+                    inputs.insert(d.name.clone(), Value::Null);
+                }
+            }
+        }
+        let mut vars = Map::new();
+        for d in &wf.variables {
+            vars.insert(d.name.clone(), d.default.clone().unwrap_or(Value::Null));
+        }
+        let secrets: Map<String, Value> = self
+            .store
+            .secret_values()
+            .await?
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let redaction = crate::context::redaction_list(&secrets);
+        let recorded: HashMap<String, StepRecord> = self
+            .store
+            .run_steps(&run.id)
+            .await?
+            .into_iter()
+            .map(|s| (s.path.clone(), s))
+            .collect();
+        let next_seq = recorded.values().map(|s| s.seq + 1).max().unwrap_or(0);
+        let ctx = json!({
+            "trigger": trigger,
+            "inputs": inputs,
+            "vars": vars,
+            "steps": {},
+            "secrets": secrets,
+            "run": {"id": run.id, "workflow": run.workflow_name},
+        });
+        Ok(RunState {
+            run,
+            wf,
+            ctx,
+            recorded,
+            next_seq,
+            secrets: redaction,
+        })
+    }
+
+    /// The `trigger` variables of a run, rebuilt from what was recorded.
+    async fn trigger_of(&self, run: &RunRecord) -> Result<Value, EngineError> {
+        let event = match &run.event_id {
+            Some(e) => self.store.get_event(e).await?,
+            None => None,
+        };
+        let (event_id, event_name) = event
+            .as_ref()
+            .map(|e| (e.id.as_str(), e.name.as_str()))
+            .unwrap_or(("", ""));
+        match run.trigger_kind.as_str() {
+            "webhook" => {
+                let d = self
+                    .store
+                    .get_delivery(run.delivery_id.as_deref().unwrap_or(""))
+                    .await?
+                    .ok_or_else(|| EngineError::Invalid("the delivery was deleted".into()))?;
+                let hook = self.store.webhook_auth(&d.webhook_id).await?;
+                let headers: Vec<(String, String)> =
+                    serde_json::from_str(&d.headers).unwrap_or_default();
+                let received = chrono::DateTime::from_timestamp_millis(d.received_at)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                Ok(hookflow_core::trigger::webhook_trigger(
+                    &hookflow_core::trigger::Delivered {
+                        webhook_id: &d.webhook_id,
+                        webhook_name: hook.as_ref().map(|h| h.name.as_str()).unwrap_or(""),
+                        event_id,
+                        event_name,
+                        delivery_id: &d.id,
+                        received_at: &received,
+                        content_type: d.content_type.as_deref(),
+                        headers: &headers,
+                        query: serde_json::from_str(&d.query).unwrap_or(Value::Null),
+                        body: d.body.as_deref().unwrap_or_default(),
+                    },
+                ))
+            }
+            "schedule" => {
+                let at = run
+                    .scheduled_at
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                Ok(hookflow_core::trigger::schedule_trigger(
+                    event_id, event_name, &at,
+                ))
+            }
+            kind => Ok(json!({ "kind": kind })),
+        }
+    }
+
+    /// Runs a block of steps in order.
+    async fn block(
+        self: &Arc<Self>,
+        st: &mut RunState,
+        steps: &[Step],
+        scope: &Scope,
+    ) -> Result<Flow, EngineError> {
+        for step in steps {
+            let flow = Box::pin(self.step(st, step, scope)).await?;
+            if !matches!(flow, Flow::Continue) {
+                return Ok(flow);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn set_output(st: &mut RunState, id: &str, output: Value) {
+        if let Some(steps) = st.ctx.get_mut("steps").and_then(Value::as_object_mut) {
+            steps.insert(id.to_string(), json!({ "output": output }));
+        }
+    }
+
+    fn apply_variables(st: &mut RunState, values: &Value) {
+        if let (Some(vars), Some(values)) = (
+            st.ctx.get_mut("vars").and_then(Value::as_object_mut),
+            values.as_object(),
+        ) {
+            for (k, v) in values {
+                vars.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    async fn save(&self, st: &mut RunState, mut rec: StepRecord) -> Result<(), EngineError> {
+        for field in [&mut rec.input, &mut rec.output, &mut rec.error] {
+            if let Some(text) = field.as_mut()
+                && st.secrets.iter().any(|s| text.contains(s.as_str()))
+            {
+                *text = match serde_json::from_str::<Value>(text) {
+                    Ok(mut v) => {
+                        redact(&mut v, &st.secrets);
+                        v.to_string()
+                    }
+                    Err(_) => redact_text(text, &st.secrets),
+                };
+            }
+        }
+        self.store.save_step(&rec).await?;
+        st.recorded.insert(rec.path.clone(), rec);
+        Ok(())
+    }
+
+    fn new_record(st: &mut RunState, step: &Step, path: &str, scope: &Scope) -> StepRecord {
+        let seq = st.recorded.get(path).map(|r| r.seq).unwrap_or_else(|| {
+            st.next_seq += 1;
+            st.next_seq - 1
+        });
+        StepRecord {
+            run_id: st.run.id.clone(),
+            path: path.to_string(),
+            seq,
+            step_id: step.id.clone(),
+            step_type: step_type(&step.kind).to_string(),
+            status: "running".into(),
+            iteration: scope.iteration,
+            input: None,
+            output: None,
+            error: None,
+            attempts: 0,
+            wake_at: None,
+            started_at: now_ms(),
+            finished_at: None,
+        }
+    }
+
+    /// One step, replayed from its record when it has one.
+    async fn step(
+        self: &Arc<Self>,
+        st: &mut RunState,
+        step: &Step,
+        scope: &Scope,
+    ) -> Result<Flow, EngineError> {
+        let path = scope.path(&step.id);
+        match &step.kind {
+            StepKind::Condition {
+                branches,
+                else_steps,
+            } => {
+                let mut rec = self.open_block(st, step, &path, scope).await?;
+                let mut chosen: Option<(Value, &[Step])> = None;
+                for (i, b) in branches.iter().enumerate() {
+                    match self.sandbox.eval_bool(&b.when, &st.ctx) {
+                        Ok(true) => {
+                            chosen = Some((json!(i), &b.steps));
+                            break;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            return self
+                                .leaf_failed(st, step, rec, format!("branch {i}: {e}"))
+                                .await;
+                        }
+                    }
+                }
+                let (branch, steps) = chosen.unwrap_or((json!("else"), else_steps));
+                let flow = Box::pin(self.block(st, steps, scope)).await?;
+                self.close_block(st, step, &mut rec, json!({ "branch": branch }), &flow)
+                    .await?;
+                Ok(flow)
+            }
+            StepKind::ForEach {
+                items,
+                as_name,
+                steps,
+                max_iterations,
+            } => {
+                let mut rec = self.open_block(st, step, &path, scope).await?;
+                let items = match self.sandbox.render(items, &st.ctx) {
+                    Ok(Value::Array(a)) => a,
+                    Ok(other) => {
+                        return self
+                            .leaf_failed(
+                                st,
+                                step,
+                                rec,
+                                format!("items must be a list, got {}", kind_of(&other)),
+                            )
+                            .await;
+                    }
+                    Err(e) => return self.leaf_failed(st, step, rec, e.to_string()).await,
+                };
+                let cap = max_iterations.unwrap_or(self.opts.max_iterations) as usize;
+                if items.len() > cap {
+                    return self
+                        .leaf_failed(
+                            st,
+                            step,
+                            rec,
+                            format!(
+                                "{} items exceed the loop cap of {cap} iterations",
+                                items.len()
+                            ),
+                        )
+                        .await;
+                }
+                let saved = (
+                    st.ctx.get(as_name.as_str()).cloned(),
+                    st.ctx.get("loop").cloned(),
+                );
+                let mut outputs = Vec::with_capacity(items.len());
+                let mut flow = Flow::Continue;
+                for (i, item) in items.into_iter().enumerate() {
+                    st.ctx[as_name.as_str()] = item;
+                    st.ctx["loop"] = json!({ "index": i });
+                    let inner = scope.enter(i as i64);
+                    flow = Box::pin(self.block(st, steps, &inner)).await?;
+                    outputs.push(last_output(st, steps));
+                    if !matches!(flow, Flow::Continue) {
+                        break;
+                    }
+                }
+                restore(&mut st.ctx, as_name, saved.0);
+                restore(&mut st.ctx, "loop", saved.1);
+                self.close_block(st, step, &mut rec, Value::Array(outputs), &flow)
+                    .await?;
+                Ok(flow)
+            }
+            StepKind::While {
+                when,
+                steps,
+                max_iterations,
+            } => {
+                let mut rec = self.open_block(st, step, &path, scope).await?;
+                let cap = max_iterations.unwrap_or(self.opts.max_iterations) as i64;
+                let saved = st.ctx.get("loop").cloned();
+                let mut i = 0i64;
+                let mut flow = Flow::Continue;
+                loop {
+                    st.ctx["loop"] = json!({ "index": i });
+                    match self.sandbox.eval_bool(when, &st.ctx) {
+                        Ok(false) => break,
+                        Ok(true) if i >= cap => {
+                            restore(&mut st.ctx, "loop", saved);
+                            return self
+                                .leaf_failed(
+                                    st,
+                                    step,
+                                    rec,
+                                    format!("the loop exceeded its cap of {cap} iterations"),
+                                )
+                                .await;
+                        }
+                        Ok(true) => {}
+                        Err(e) => {
+                            restore(&mut st.ctx, "loop", saved);
+                            return self.leaf_failed(st, step, rec, e.to_string()).await;
+                        }
+                    }
+                    flow = Box::pin(self.block(st, steps, &scope.enter(i))).await?;
+                    i += 1;
+                    if !matches!(flow, Flow::Continue) {
+                        break;
+                    }
+                }
+                restore(&mut st.ctx, "loop", saved);
+                self.close_block(st, step, &mut rec, json!({ "iterations": i }), &flow)
+                    .await?;
+                Ok(flow)
+            }
+            StepKind::Parallel { branches } => {
+                // Branches run one after another in this version; each sees the variables as
+                // the previous ones left them.
+                let mut rec = self.open_block(st, step, &path, scope).await?;
+                let mut outputs = Vec::with_capacity(branches.len());
+                let mut flow = Flow::Continue;
+                for b in branches {
+                    flow = Box::pin(self.block(st, b, scope)).await?;
+                    outputs.push(last_output(st, b));
+                    if !matches!(flow, Flow::Continue) {
+                        break;
+                    }
+                }
+                self.close_block(st, step, &mut rec, Value::Array(outputs), &flow)
+                    .await?;
+                Ok(flow)
+            }
+            _ => self.leaf(st, step, &path, scope).await,
+        }
+    }
+
+    /// The record of a control step, written when it first starts so that it lists before the
+    /// steps inside it.
+    async fn open_block(
+        &self,
+        st: &mut RunState,
+        step: &Step,
+        path: &str,
+        scope: &Scope,
+    ) -> Result<StepRecord, EngineError> {
+        let rec = Self::new_record(st, step, path, scope);
+        if !st.recorded.contains_key(path) {
+            self.save(st, rec.clone()).await?;
+        }
+        Ok(rec)
+    }
+
+    /// Records a control step when its block ended (or suspended: then nothing yet).
+    async fn close_block(
+        &self,
+        st: &mut RunState,
+        step: &Step,
+        rec: &mut StepRecord,
+        output: Value,
+        flow: &Flow,
+    ) -> Result<(), EngineError> {
+        if matches!(flow, Flow::Suspend(_) | Flow::Cancelled) {
+            return Ok(());
+        }
+        if st
+            .recorded
+            .get(&rec.path)
+            .is_some_and(|r| r.status == "succeeded")
+        {
+            Self::set_output(st, &step.id, output);
+            return Ok(());
+        }
+        rec.status = "succeeded".into();
+        rec.output = Some(output.to_string());
+        rec.finished_at = Some(now_ms());
+        Self::set_output(st, &step.id, output);
+        self.save(st, rec.clone()).await
+    }
+
+    async fn leaf_failed(
+        &self,
+        st: &mut RunState,
+        step: &Step,
+        mut rec: StepRecord,
+        msg: String,
+    ) -> Result<Flow, EngineError> {
+        rec.status = "failed".into();
+        rec.error = Some(msg.clone());
+        rec.attempts = rec.attempts.max(1);
+        rec.finished_at = Some(now_ms());
+        self.save(st, rec).await?;
+        if step.continue_on_error {
+            Self::set_output(st, &step.id, Value::Null);
+            Ok(Flow::Continue)
+        } else {
+            Ok(Flow::Fail(format!("step {} failed: {msg}", step.id)))
+        }
+    }
+
+    /// A leaf step: replayed, resumed (sleep, retry, sub-run) or executed.
+    async fn leaf(
+        self: &Arc<Self>,
+        st: &mut RunState,
+        step: &Step,
+        path: &str,
+        scope: &Scope,
+    ) -> Result<Flow, EngineError> {
+        let now = now_ms();
+        let mut rec = Self::new_record(st, step, path, scope);
+        if let Some(prev) = st.recorded.get(path).cloned() {
+            match prev.status.as_str() {
+                "succeeded" => {
+                    let out: Value = prev
+                        .output
+                        .as_deref()
+                        .and_then(|o| serde_json::from_str(o).ok())
+                        .unwrap_or(Value::Null);
+                    if let StepKind::SetVariables { .. } = step.kind {
+                        Self::apply_variables(st, &out);
+                    }
+                    return Ok(match &step.kind {
+                        StepKind::Complete { .. } => {
+                            Flow::Complete(out.as_object().cloned().unwrap_or_default())
+                        }
+                        _ => {
+                            Self::set_output(st, &step.id, out);
+                            Flow::Continue
+                        }
+                    });
+                }
+                "failed" => {
+                    let msg = prev.error.clone().unwrap_or_default();
+                    if step.continue_on_error {
+                        Self::set_output(st, &step.id, Value::Null);
+                        return Ok(Flow::Continue);
+                    }
+                    return Ok(Flow::Fail(format!("step {} failed: {msg}", step.id)));
+                }
+                "waiting" => {
+                    if let StepKind::RunWorkflow { .. } = step.kind {
+                        // Woken by the sub-run's end (or the hourly re-check): look at it.
+                        return self.sub_run_result(st, step, prev).await;
+                    }
+                    if let Some(at) = prev.wake_at
+                        && at > now
+                    {
+                        return Ok(Flow::Suspend(at));
+                    }
+                    rec = prev;
+                    rec.wake_at = None;
+                    // A finished sleep, a due retry, or a sub-run to look at.
+                    if let StepKind::Sleep { .. } = step.kind {
+                        return self.leaf_done(st, step, rec, json!({})).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if step_is_slow(&step.kind) && self.store.cancel_requested(&st.run.id).await? {
+            return Ok(Flow::Cancelled);
+        }
+        let attempt = rec.attempts + 1;
+        let out = crate::steps::run_leaf(self, st, step, path).await;
+        rec.attempts = attempt;
+        match out {
+            Ok((input, StepOut::Output(v))) => {
+                rec.input = Some(input.to_string());
+                self.leaf_done(st, step, rec, v).await
+            }
+            Ok((input, StepOut::Complete(outputs))) => {
+                rec.input = Some(input.to_string());
+                rec.status = "succeeded".into();
+                rec.output = Some(Value::Object(outputs.clone()).to_string());
+                rec.finished_at = Some(now_ms());
+                self.save(st, rec).await?;
+                Ok(Flow::Complete(outputs))
+            }
+            Ok((input, StepOut::Fail(msg))) => {
+                rec.input = Some(input.to_string());
+                rec.status = "failed".into();
+                rec.error = Some(msg.clone());
+                rec.finished_at = Some(now_ms());
+                self.save(st, rec).await?;
+                Ok(Flow::Fail(msg))
+            }
+            Ok((input, StepOut::Wait { until, output })) => {
+                rec.input = Some(input.to_string());
+                rec.status = "waiting".into();
+                rec.output = Some(output.to_string());
+                rec.wake_at = Some(until);
+                self.save(st, rec).await?;
+                Ok(Flow::Suspend(until))
+            }
+            Err(StepError {
+                message,
+                retryable,
+                input,
+            }) => {
+                rec.input = input.map(|i| i.to_string());
+                let max = step.retry.as_ref().map(|r| r.max_attempts).unwrap_or(1) as i64;
+                if retryable && attempt < max {
+                    let base = step.retry.as_ref().map(|r| r.backoff_ms).unwrap_or(0) as i64;
+                    let delay = (base.saturating_mul(1 << (attempt - 1).min(16))).min(300_000);
+                    rec.status = "waiting".into();
+                    rec.error = Some(message);
+                    rec.wake_at = Some(now_ms() + delay);
+                    let until = now_ms() + delay;
+                    self.save(st, rec).await?;
+                    return Ok(Flow::Suspend(until));
+                }
+                self.leaf_failed(st, step, rec, message).await
+            }
+        }
+    }
+
+    async fn leaf_done(
+        &self,
+        st: &mut RunState,
+        step: &Step,
+        mut rec: StepRecord,
+        output: Value,
+    ) -> Result<Flow, EngineError> {
+        rec.status = "succeeded".into();
+        rec.error = None;
+        rec.output = Some(output.to_string());
+        rec.finished_at = Some(now_ms());
+        if let StepKind::SetVariables { .. } = step.kind {
+            Self::apply_variables(st, &output);
+        }
+        self.save(st, rec).await?;
+        Self::set_output(st, &step.id, output);
+        Ok(Flow::Continue)
+    }
+
+    /// A `run_workflow` step whose sub-run was started: its result, or wait more.
+    async fn sub_run_result(
+        &self,
+        st: &mut RunState,
+        step: &Step,
+        rec: StepRecord,
+    ) -> Result<Flow, EngineError> {
+        let child_id = rec
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<Value>(o).ok())
+            .and_then(|v| v["run_id"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let child = self.store.get_run(&child_id).await?;
+        match child.as_ref().map(|c| c.status.as_str()) {
+            Some("succeeded") => {
+                let outputs: Value = child
+                    .and_then(|c| c.outputs)
+                    .and_then(|o| serde_json::from_str(&o).ok())
+                    .unwrap_or(json!({}));
+                self.leaf_done(st, step, rec, outputs).await
+            }
+            Some("failed") | Some("cancelled") | None => {
+                let why = child
+                    .and_then(|c| c.error)
+                    .unwrap_or_else(|| "the sub-run is gone".into());
+                self.leaf_failed(
+                    st,
+                    step,
+                    rec,
+                    format!("sub-workflow run {child_id} failed: {why}"),
+                )
+                .await
+            }
+            _ => {
+                // Still running: the child wakes this run when it ends; a periodic re-check covers
+                // a wake-up that raced with this run suspending.
+                Ok(Flow::Suspend(now_ms() + crate::steps::SUB_RUN_RECHECK_MS))
+            }
+        }
+    }
+}
+
+fn step_is_slow(kind: &StepKind) -> bool {
+    matches!(
+        kind,
+        StepKind::HttpRequest { .. } | StepKind::Sleep { .. } | StepKind::RunWorkflow { .. }
+    )
+}
+
+fn restore(ctx: &mut Value, key: &str, saved: Option<Value>) {
+    if let Some(obj) = ctx.as_object_mut() {
+        match saved {
+            Some(v) => {
+                obj.insert(key.to_string(), v);
+            }
+            None => {
+                obj.remove(key);
+            }
+        }
+    }
+}
+
+/// The output of the last step of a block that has one.
+fn last_output(st: &RunState, steps: &[Step]) -> Value {
+    steps
+        .iter()
+        .rev()
+        .find_map(|s| st.ctx["steps"].get(&s.id).map(|o| o["output"].clone()))
+        .unwrap_or(Value::Null)
+}
+
+pub(crate) fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Whether a value fits a declared variable type.
+pub fn fits(t: &VarType, v: &Value) -> bool {
+    match t {
+        VarType::String | VarType::SecureString => v.is_string() || v.is_null(),
+        VarType::Integer => v.is_i64() || v.is_u64() || v.is_null(),
+        VarType::Number => v.is_number() || v.is_null(),
+        VarType::Boolean => v.is_boolean() || v.is_null(),
+        VarType::Datetime => {
+            v.is_null()
+                || v.as_str()
+                    .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok())
+        }
+        VarType::Object => v.is_object() || v.is_null(),
+        VarType::Array => v.is_array() || v.is_null(),
+    }
+}

@@ -1,0 +1,57 @@
+//! Event filters, evaluated by the delivery journal inside the delivery's transaction (so the
+//! routing decision is made on committed events and workflows). Only `trigger` is in scope.
+
+use std::sync::Arc;
+
+use hookflow_core::expr::Sandbox;
+use hookflow_core::ingest::WebhookAuth;
+use hookflow_core::trigger::{Delivered, webhook_trigger};
+use hookflow_store::journal::{FilterEvaluator, IngestRequest};
+use serde_json::{Value, json};
+
+/// Evaluates filters with the expression sandbox.
+pub struct ExprFilters {
+    pub sandbox: Arc<Sandbox>,
+}
+
+/// RFC 3339 of unix milliseconds.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+impl FilterEvaluator for ExprFilters {
+    fn evaluate(
+        &self,
+        webhook: &WebhookAuth,
+        req: &IngestRequest,
+        filters: &[(&str, &str, &str)],
+    ) -> Vec<Result<bool, String>> {
+        let rec = &req.record;
+        let headers: Vec<(String, String)> = serde_json::from_str(&rec.headers).unwrap_or_default();
+        let received = rfc3339(rec.received_at);
+        let trigger = webhook_trigger(&Delivered {
+            webhook_id: &webhook.id,
+            webhook_name: &webhook.name,
+            event_id: "",
+            event_name: "",
+            delivery_id: &rec.id,
+            received_at: &received,
+            content_type: rec.content_type.as_deref(),
+            headers: &headers,
+            query: serde_json::from_str(&rec.query).unwrap_or(Value::Null),
+            body: &rec.body,
+        });
+        let mut ctx = json!({ "trigger": trigger });
+        filters
+            .iter()
+            .map(|(id, name, filter)| {
+                ctx["trigger"]["event"] = json!({ "id": id, "name": name });
+                self.sandbox
+                    .eval_bool(filter, &ctx)
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,97 @@
+//! hookflow's engine: takes runs from the run queue (a lease per run, renewed while it runs),
+//! executes their workflow step by step and records every step as it finishes. A run is
+//! *replayed* when it is resumed — after a sleep, a retry backoff, a sub-workflow, or a crash on
+//! another node: steps already recorded are not executed again, their recorded outputs are used,
+//! so execution continues after the last completed step (at-least-once per step).
+//!
+//! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter),
+//! [`steps`] (what each leaf step does), [`context`] (expression context and secret redaction),
+//! [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events).
+#![forbid(unsafe_code)]
+
+pub mod context;
+pub mod exec;
+pub mod filters;
+pub mod schedule;
+pub mod steps;
+pub mod worker;
+
+use std::sync::Arc;
+
+use hookflow_core::expr::{ExprLimits, Sandbox};
+use hookflow_store::Store;
+
+/// Tunables (SPEC §8: configurable).
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Runs executed at once on this node.
+    pub workers: usize,
+    /// How long a claimed run stays this node's without a renewal (SPEC §8: 60 s).
+    pub lease_ms: i64,
+    /// Iterations of a `for_each`/`while` unless the step sets `max_iterations`.
+    pub max_iterations: u32,
+    /// Nesting of `run_workflow` calls.
+    pub max_depth: i64,
+    /// Default timeout of an `http_request`.
+    pub http_timeout_ms: u64,
+    /// Address ranges outbound calls may not reach (`10.0.0.0/8`, `127.0.0.0/8`, ...).
+    pub deny_networks: Vec<String>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            workers: 64,
+            lease_ms: 60_000,
+            max_iterations: 500,
+            max_depth: 8,
+            http_timeout_ms: 30_000,
+            deny_networks: Vec::new(),
+        }
+    }
+}
+
+/// Errors of the engine's own machinery (a step's failure is not one: it is recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] hookflow_store::StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What the engine shares between its tasks.
+pub struct Engine {
+    pub store: Store,
+    pub sandbox: Arc<Sandbox>,
+    pub http: reqwest::Client,
+    /// This process's id, owner of its leases.
+    pub node: String,
+    pub opts: EngineOptions,
+    /// Told when runs were enqueued on this node.
+    pub runs_ready: Arc<tokio::sync::Notify>,
+    pub(crate) deny: Vec<steps::Network>,
+}
+
+impl Engine {
+    pub fn new(store: Store, opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
+        let deny = opts
+            .deny_networks
+            .iter()
+            .map(|n| steps::Network::parse(n).map_err(EngineError::Invalid))
+            .collect::<Result<Vec<_>, _>>()?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| EngineError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Arc::new(Engine {
+            store,
+            sandbox: Arc::new(Sandbox::new(ExprLimits::default())),
+            http,
+            node: uuid::Uuid::now_v7().to_string(),
+            opts,
+            runs_ready: Arc::new(tokio::sync::Notify::new()),
+            deny,
+        }))
+    }
+}

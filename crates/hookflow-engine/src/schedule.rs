@@ -1,0 +1,119 @@
+//! Schedule events: standard 5-field cron with an optional IANA time zone. Each event keeps its
+//! next due time in the store; a node fires a due time only if it moves that time forward
+//! itself (compare-and-set in the same transaction as the runs it enqueues), so a due time fires
+//! once across all nodes. Due times missed while no node ran are skipped, not replayed.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use croner::Cron;
+use hookflow_store::now_ms;
+
+use crate::Engine;
+
+/// A due time older than this when a node sees it was missed (no node was running): skipped.
+const MISSED_AFTER_MS: i64 = 60_000;
+
+/// A parsed schedule.
+pub struct Schedule {
+    cron: Cron,
+    tz: chrono_tz::Tz,
+}
+
+impl Schedule {
+    /// Parses a 5-field cron expression and an optional time zone (default UTC).
+    pub fn parse(expr: &str, timezone: Option<&str>) -> Result<Schedule, String> {
+        let fields = expr.split_whitespace().count();
+        if fields != 5 {
+            return Err(format!(
+                "schedule {expr:?} has {fields} fields; use a standard 5-field cron expression \
+                 (minute hour day-of-month month day-of-week), e.g. \"*/5 * * * *\""
+            ));
+        }
+        let cron = Cron::from_str(expr).map_err(|e| format!("schedule {expr:?}: {e}"))?;
+        let tz = match timezone {
+            None | Some("") => chrono_tz::UTC,
+            Some(t) => t.parse::<chrono_tz::Tz>().map_err(|_| {
+                format!("unknown time zone {t:?}; use an IANA name like Europe/Paris")
+            })?,
+        };
+        Ok(Schedule { cron, tz })
+    }
+
+    /// The first due time strictly after `after_ms` (unix ms).
+    pub fn next_after(&self, after_ms: i64) -> Result<i64, String> {
+        let start = Utc
+            .timestamp_millis_opt(after_ms)
+            .single()
+            .ok_or("time out of range")?
+            .with_timezone(&self.tz);
+        self.cron
+            .find_next_occurrence(&start, false)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| format!("no next due time: {e}"))
+    }
+}
+
+/// Fires due schedules until `shutdown` is set.
+pub async fn run(engine: Arc<Engine>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = tick(&engine).await {
+            tracing::warn!(error = %e, "schedule tick failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn tick(engine: &Engine) -> Result<(), hookflow_store::StoreError> {
+    let now = now_ms();
+    for ev in engine.store.due_schedules(now).await? {
+        let (Some(expr), Some(due)) = (ev.schedule.as_deref(), ev.next_fire_at) else {
+            continue;
+        };
+        let sched = match Schedule::parse(expr, ev.timezone.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(event = %ev.name, error = %e, "bad schedule");
+                continue;
+            }
+        };
+        let Ok(next) = sched.next_after(due.max(now)) else {
+            continue;
+        };
+        let fire = now - due <= MISSED_AFTER_MS;
+        if let Some(runs) = engine
+            .store
+            .fire_schedule(&ev.id, &ev.name, due, next, fire)
+            .await?
+            && !runs.is_empty()
+        {
+            tracing::info!(event = %ev.name, runs = runs.len(), "schedule fired");
+            engine.runs_ready.notify_one();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_due_times() {
+        let s = Schedule::parse("*/5 * * * *", None).unwrap();
+        // 2026-01-01T00:01:00Z -> 00:05
+        let t = 1_767_225_660_000;
+        assert_eq!(s.next_after(t).unwrap(), 1_767_225_900_000);
+        let p = Schedule::parse("0 9 * * *", Some("Europe/Paris")).unwrap();
+        // 09:00 Paris in winter is 08:00 UTC.
+        assert_eq!(p.next_after(1_767_225_600_000).unwrap(), 1_767_254_400_000);
+        assert!(Schedule::parse("* * * *", None).is_err());
+        assert!(Schedule::parse("* * * * *", Some("Mars/Olympus")).is_err());
+        assert!(Schedule::parse("61 * * * *", None).is_err());
+    }
+}

@@ -1,0 +1,503 @@
+//! What each leaf step does: render its fields against the run's context and act. Control steps
+//! (condition, loops, parallel) live in [`crate::exec`].
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hookflow_core::workflow::{Step, StepKind};
+use hookflow_store::now_ms;
+use serde_json::{Map, Value, json};
+
+use crate::Engine;
+use crate::exec::{RunState, kind_of};
+
+/// How often a run waiting for a sub-run looks at it, besides being woken when it ends.
+pub const SUB_RUN_RECHECK_MS: i64 = 2_000;
+
+/// What a leaf step produced.
+pub enum StepOut {
+    Output(Value),
+    Complete(Map<String, Value>),
+    Fail(String),
+    /// Suspend the run until `until`; `output` is kept in the step record meanwhile.
+    Wait {
+        until: i64,
+        output: Value,
+    },
+}
+
+/// A failed attempt. `input` is the rendered input when rendering got that far.
+pub struct StepError {
+    pub message: String,
+    pub retryable: bool,
+    pub input: Option<Value>,
+}
+
+impl StepError {
+    fn new(message: impl Into<String>, retryable: bool, input: Option<Value>) -> StepError {
+        StepError {
+            message: message.into(),
+            retryable,
+            input,
+        }
+    }
+}
+
+/// An address range outbound calls may not reach.
+#[derive(Debug, Clone)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// `10.0.0.0/8`, `::1/128`, or a bare address.
+    pub fn parse(text: &str) -> Result<Network, String> {
+        let (a, p) = text.split_once('/').unwrap_or((text, ""));
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not an address range (like 10.0.0.0/8)"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if p.is_empty() {
+            max
+        } else {
+            p.trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{text:?} has a bad prefix length"))?
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        let ip = match (ip, self.addr) {
+            (IpAddr::V6(v6), IpAddr::V4(_)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => return false,
+            },
+            _ => *ip,
+        };
+        match (ip, self.addr) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let m = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                u32::from(a) & m == u32::from(b) & m
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let m = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                u128::from(a) & m == u128::from(b) & m
+            }
+            _ => false,
+        }
+    }
+}
+
+fn render(engine: &Engine, st: &RunState, v: &Value) -> Result<Value, StepError> {
+    engine
+        .sandbox
+        .render(v, &st.ctx)
+        .map_err(|e| StepError::new(e.to_string(), false, None))
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Executes one attempt of a leaf step. Returns the rendered input with the result.
+pub async fn run_leaf(
+    engine: &std::sync::Arc<Engine>,
+    st: &mut RunState,
+    step: &Step,
+    path: &str,
+) -> Result<(Value, StepOut), StepError> {
+    match &step.kind {
+        StepKind::SetVariables { values } => {
+            let rendered = render(engine, st, &Value::Object(values.clone()))?;
+            if let Some(obj) = rendered.as_object() {
+                for (k, v) in obj {
+                    let decl = st.wf.variables.iter().find(|d| &d.name == k);
+                    match decl {
+                        None => {
+                            return Err(StepError::new(
+                                format!("{k:?} is not a declared variable"),
+                                false,
+                                Some(rendered.clone()),
+                            ));
+                        }
+                        Some(d) if !crate::exec::fits(&d.r#type, v) => {
+                            return Err(StepError::new(
+                                format!(
+                                    "{k:?} is declared {:?} but the value is {}",
+                                    d.r#type,
+                                    kind_of(v)
+                                ),
+                                false,
+                                Some(rendered.clone()),
+                            ));
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            Ok((rendered.clone(), StepOut::Output(rendered)))
+        }
+        StepKind::Sleep { duration_ms } => {
+            let input = json!({ "duration_ms": duration_ms });
+            Ok((
+                input,
+                StepOut::Wait {
+                    until: now_ms() + *duration_ms as i64,
+                    output: json!({}),
+                },
+            ))
+        }
+        StepKind::JsonPath { input, query } => {
+            let value = render(engine, st, input)?;
+            let path = serde_json_path::JsonPath::parse(query)
+                .map_err(|e| StepError::new(format!("bad JSONPath {query:?}: {e}"), false, None))?;
+            let values: Vec<Value> = path.query(&value).all().into_iter().cloned().collect();
+            let first = values.first().cloned().unwrap_or(Value::Null);
+            Ok((
+                json!({ "input": value, "query": query }),
+                StepOut::Output(json!({ "values": values, "value": first })),
+            ))
+        }
+        StepKind::Regex { input, pattern } => {
+            let value = render(engine, st, input)?;
+            let text = as_text(&value);
+            let re = regex::Regex::new(pattern)
+                .map_err(|e| StepError::new(format!("bad pattern: {e}"), false, None))?;
+            let input = json!({ "input": text, "pattern": pattern });
+            let out = match re.captures(&text) {
+                Some(c) => {
+                    let groups: Vec<Value> = c
+                        .iter()
+                        .map(|g| {
+                            g.map(|m| Value::String(m.as_str().into()))
+                                .unwrap_or(Value::Null)
+                        })
+                        .collect();
+                    let mut named = Map::new();
+                    for name in re.capture_names().flatten() {
+                        named.insert(
+                            name.to_string(),
+                            c.name(name)
+                                .map(|m| Value::String(m.as_str().into()))
+                                .unwrap_or(Value::Null),
+                        );
+                    }
+                    json!({ "matched": true, "groups": groups, "named": named })
+                }
+                None => json!({ "matched": false, "groups": [], "named": {} }),
+            };
+            Ok((input, StepOut::Output(out)))
+        }
+        StepKind::Complete { outputs } => {
+            let rendered = render(engine, st, &Value::Object(outputs.clone()))?;
+            let map = rendered.as_object().cloned().unwrap_or_default();
+            Ok((rendered, StepOut::Complete(map)))
+        }
+        StepKind::Fail { message } => {
+            let rendered = render(engine, st, message)?;
+            Ok((rendered.clone(), StepOut::Fail(as_text(&rendered))))
+        }
+        StepKind::RunWorkflow { workflow, inputs } => {
+            let rendered = render(engine, st, &Value::Object(inputs.clone()))?;
+            let input = json!({ "workflow": workflow, "inputs": rendered });
+            if st.run.depth + 1 > engine.opts.max_depth {
+                return Err(StepError::new(
+                    format!(
+                        "sub-workflows nest deeper than {} levels",
+                        engine.opts.max_depth
+                    ),
+                    false,
+                    Some(input),
+                ));
+            }
+            let target = engine
+                .store
+                .get_workflow(workflow)
+                .await
+                .map_err(|e| StepError::new(e.to_string(), true, Some(input.clone())))?
+                .ok_or_else(|| {
+                    StepError::new(
+                        format!("workflow {workflow:?} does not exist"),
+                        false,
+                        Some(input.clone()),
+                    )
+                })?;
+            if !target.valid || !target.enabled {
+                return Err(StepError::new(
+                    format!("workflow {workflow:?} is invalid or disabled"),
+                    false,
+                    Some(input),
+                ));
+            }
+            // The child's id derives from the parent and the step's path, so a replay after a
+            // crash finds the same child instead of starting a second one.
+            let child_id = derived_id(&st.run.id, path);
+            let new = hookflow_store::runs::NewRun {
+                id: child_id.clone(),
+                workflow_id: target.id.clone(),
+                workflow_name: target.name.clone(),
+                trigger_kind: "workflow".into(),
+                delivery_id: None,
+                event_id: None,
+                scheduled_at: None,
+                inputs: rendered.to_string(),
+                parent_run_id: Some(st.run.id.clone()),
+                depth: st.run.depth + 1,
+            };
+            match engine.store.insert_run(&new).await {
+                Ok(()) | Err(hookflow_store::StoreError::Conflict(_)) => {}
+                Err(e) => return Err(StepError::new(e.to_string(), true, Some(input))),
+            }
+            engine.runs_ready.notify_one();
+            Ok((
+                input,
+                StepOut::Wait {
+                    until: now_ms() + SUB_RUN_RECHECK_MS,
+                    output: json!({ "run_id": child_id }),
+                },
+            ))
+        }
+        StepKind::HttpRequest {
+            method,
+            url,
+            headers,
+            query,
+            body,
+            fail_on_status,
+        } => {
+            http(
+                engine,
+                st,
+                step,
+                method,
+                url,
+                headers,
+                query,
+                body,
+                *fail_on_status,
+            )
+            .await
+        }
+        other => Err(StepError::new(
+            format!("{other:?} is not a leaf step"),
+            false,
+            None,
+        )),
+    }
+}
+
+/// A UUID-shaped id derived from a run id and a step path.
+fn derived_id(run_id: &str, path: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{run_id}/{path}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    // Keep the parent's time prefix so the child sorts near it.
+    let parent = uuid::Uuid::parse_str(run_id)
+        .map(|u| *u.as_bytes())
+        .unwrap_or([0; 16]);
+    b[..6].copy_from_slice(&parent[..6]);
+    b[6] = (b[6] & 0x0f) | 0x70;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn http(
+    engine: &Engine,
+    st: &RunState,
+    step: &Step,
+    method: &str,
+    url: &Value,
+    headers: &Option<Value>,
+    query: &Option<Value>,
+    body: &Option<Value>,
+    fail_on_status: bool,
+) -> Result<(Value, StepOut), StepError> {
+    let url_v = render(engine, st, url)?;
+    let headers_v = match headers {
+        Some(h) => render(engine, st, h)?,
+        None => json!({}),
+    };
+    let query_v = match query {
+        Some(q) => render(engine, st, q)?,
+        None => json!({}),
+    };
+    let body_v = match body {
+        Some(b) => Some(render(engine, st, b)?),
+        None => None,
+    };
+    let input = json!({
+        "method": method.to_ascii_uppercase(),
+        "url": url_v,
+        "headers": headers_v,
+        "query": query_v,
+        "body": body_v,
+    });
+    let url_text = as_text(&url_v);
+    let parsed = reqwest::Url::parse(&url_text).map_err(|e| {
+        StepError::new(
+            format!("bad URL {url_text:?}: {e}"),
+            false,
+            Some(input.clone()),
+        )
+    })?;
+    if !engine.deny.is_empty() {
+        check_destination(engine, &parsed)
+            .await
+            .map_err(|m| StepError::new(m, false, Some(input.clone())))?;
+    }
+    let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
+        StepError::new(format!("bad method {method:?}"), false, Some(input.clone()))
+    })?;
+    let timeout = Duration::from_millis(step.timeout_ms.unwrap_or(engine.opts.http_timeout_ms));
+    let mut req = engine.http.request(m, parsed).timeout(timeout);
+    if let Some(h) = headers_v.as_object() {
+        for (k, v) in h {
+            req = req.header(k.as_str(), as_text(v));
+        }
+    }
+    if let Some(q) = query_v.as_object() {
+        let pairs: Vec<(String, String)> = q.iter().map(|(k, v)| (k.clone(), as_text(v))).collect();
+        req = req.query(&pairs);
+    }
+    match &body_v {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => req = req.body(s.clone()),
+        Some(other) => {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(other.to_string())
+        }
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| StepError::new(format!("request failed: {e}"), true, Some(input.clone())))?;
+    let status = resp.status().as_u16();
+    let mut rh = Map::new();
+    for (k, v) in resp.headers() {
+        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        match rh.get_mut(k.as_str()) {
+            Some(Value::String(prev)) => {
+                prev.push_str(", ");
+                prev.push_str(&v);
+            }
+            _ => {
+                rh.insert(k.as_str().to_string(), Value::String(v));
+            }
+        }
+    }
+    let is_json = rh
+        .get("content-type")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.contains("json"));
+    let bytes = resp.bytes().await.map_err(|e| {
+        StepError::new(
+            format!("reading the response failed: {e}"),
+            true,
+            Some(input.clone()),
+        )
+    })?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body_out = if is_json {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    } else {
+        Value::String(text)
+    };
+    let output = json!({ "status": status, "headers": rh, "body": body_out });
+    if fail_on_status && status >= 400 {
+        let retryable = status == 429 || status >= 500;
+        return Err(StepError {
+            message: format!(
+                "the server answered {status}: {}",
+                truncate(&output["body"])
+            ),
+            retryable,
+            input: Some(input),
+        });
+    }
+    Ok((input, StepOut::Output(output)))
+}
+
+fn truncate(v: &Value) -> String {
+    let s = as_text(v);
+    if s.len() > 300 {
+        let mut cut = 300;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}…", &s[..cut])
+    } else {
+        s
+    }
+}
+
+/// Refuses a destination in a denied range (the operator's configuration, SPEC §4).
+async fn check_destination(engine: &Engine, url: &reqwest::Url) -> Result<(), String> {
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<IpAddr> = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    for ip in &addrs {
+        if engine.deny.iter().any(|n| n.contains(ip)) {
+            return Err(format!(
+                "outbound calls to {host} ({ip}) are denied by the server's configuration"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let n = Network::parse("127.0.0.0/8").unwrap();
+        assert!(n.contains(&"127.1.2.3".parse().unwrap()));
+        assert!(!n.contains(&"128.0.0.1".parse().unwrap()));
+        assert!(n.contains(&"::ffff:127.0.0.1".parse().unwrap()));
+        let m = Network::parse("169.254.169.254").unwrap();
+        assert!(m.contains(&"169.254.169.254".parse().unwrap()));
+        assert!(Network::parse("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn derived_ids_are_stable_uuids() {
+        let a = derived_id("01a22294-011f-73e3-a151-f31ec84b7225", "call#2");
+        assert_eq!(
+            a,
+            derived_id("01a22294-011f-73e3-a151-f31ec84b7225", "call#2")
+        );
+        assert_ne!(
+            a,
+            derived_id("01a22294-011f-73e3-a151-f31ec84b7225", "call#3")
+        );
+        assert!(uuid::Uuid::parse_str(&a).is_ok());
+    }
+}

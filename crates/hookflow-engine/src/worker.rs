@@ -1,0 +1,87 @@
+//! Claims runs for this node and executes them: at most `workers` at once, woken when the
+//! journal enqueues runs here and polling for runs enqueued elsewhere or coming due. Leases are
+//! renewed while runs execute; a node that dies stops renewing, and after the lease another
+//! node (or this one restarted) takes its runs over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+
+use crate::Engine;
+
+/// How often the queue is polled when nothing woke the worker.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Runs the claim loop and the lease renewal until `shutdown`; then waits (bounded) for the
+/// runs in flight to finish or suspend.
+pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(engine.opts.workers.max(1)));
+    let renew = {
+        let engine = engine.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_millis((engine.opts.lease_ms / 3).max(100) as u64);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shutdown.changed() => return,
+                }
+                if let Err(e) = engine
+                    .store
+                    .renew_leases(&engine.node, engine.opts.lease_ms)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot renew run leases");
+                }
+            }
+        })
+    };
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        loop {
+            let free = slots.available_permits();
+            if free == 0 {
+                break;
+            }
+            let want = free.min(64) as i64;
+            let claimed = match engine
+                .store
+                .claim_runs(&engine.node, want, engine.opts.lease_ms)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim runs");
+                    break;
+                }
+            };
+            let got = claimed.len() as i64;
+            for run in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    engine.execute(run).await;
+                    drop(permit);
+                });
+            }
+            if got < want {
+                break;
+            }
+        }
+        tokio::select! {
+            _ = engine.runs_ready.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    // Let the runs in flight reach their next record (at most 30 s); whatever is still running
+    // keeps its lease and is resumed after it expires.
+    let all = engine.opts.workers.max(1) as u32;
+    let _ = tokio::time::timeout(Duration::from_secs(30), slots.acquire_many(all)).await;
+    renew.abort();
+}

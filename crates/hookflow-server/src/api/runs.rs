@@ -1,0 +1,120 @@
+//! `/api/v1/runs`: list, show (with steps), cancel.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use hookflow_store::runs::{RunFilter, RunRecord, StepRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiQuery, PageQuery, list_answer, rfc3339};
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+fn json_or_null(s: Option<&str>) -> Value {
+    s.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+pub fn step_json(s: &StepRecord) -> Value {
+    json!({
+        "id": s.step_id,
+        "type": s.step_type,
+        "status": s.status,
+        "iteration": s.iteration,
+        "input": json_or_null(s.input.as_deref()),
+        "output": json_or_null(s.output.as_deref()),
+        "error": s.error,
+        "attempts": s.attempts,
+        "wake_at": s.wake_at.map(rfc3339),
+        "started_at": rfc3339(s.started_at),
+        "finished_at": s.finished_at.map(rfc3339),
+    })
+}
+
+pub fn run_json(r: &RunRecord, steps: Option<&[StepRecord]>) -> Value {
+    let mut v = json!({
+        "id": r.id,
+        "workflow_id": r.workflow_id,
+        "workflow": r.workflow_name,
+        "status": r.status,
+        "trigger": {
+            "kind": r.trigger_kind,
+            "delivery_id": r.delivery_id,
+            "event_id": r.event_id,
+            "scheduled_at": r.scheduled_at.map(rfc3339),
+        },
+        "inputs": json_or_null(Some(&r.inputs)),
+        "outputs": json_or_null(r.outputs.as_deref()),
+        "error": r.error,
+        "parent_run_id": r.parent_run_id,
+        "cancel_requested": r.cancel_requested,
+        "created_at": rfc3339(r.created_at),
+        "started_at": r.started_at.map(rfc3339),
+        "finished_at": r.finished_at.map(rfc3339),
+    });
+    if let Some(steps) = steps {
+        v["steps"] = Value::Array(steps.iter().map(step_json).collect());
+    }
+    v
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    workflow_id: Option<String>,
+    status: Option<String>,
+    delivery_id: Option<String>,
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    if let Some(s) = &q.status
+        && !matches!(
+            s.as_str(),
+            "queued" | "running" | "succeeded" | "failed" | "cancelled"
+        )
+    {
+        return Err(Problem::bad_request(format!(
+            "status must be queued, running, succeeded, failed or cancelled, got {s:?}"
+        )));
+    }
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let filter = RunFilter {
+        workflow_id: q.workflow_id,
+        status: q.status,
+        delivery_id: q.delivery_id,
+    };
+    let (items, next) = st
+        .store
+        .list_runs(&filter, page.limit()?, page.cursor()?.as_deref())
+        .await?;
+    Ok(Json(list_answer(
+        items.iter().map(|r| run_json(r, None)).collect(),
+        next,
+    )))
+}
+
+pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let run = st
+        .store
+        .get_run(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
+    let steps = st.store.run_steps(&id).await?;
+    Ok(Json(run_json(&run, Some(&steps))))
+}
+
+pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let run = st
+        .store
+        .cancel_run(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
+    Ok(Json(run_json(&run, None)))
+}

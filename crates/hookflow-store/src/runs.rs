@@ -1,0 +1,414 @@
+//! Runs and their steps: the run queue. A run is claimed by one node with a lease it keeps
+//! renewing; a run whose lease expired (its node died) is claimed again by any node and resumed
+//! from its recorded steps. Sleeping or backing-off runs are `queued` with a future
+//! `available_at`, so they hold no worker.
+
+use sqlx::Row;
+
+use crate::db::{Backend, on_db};
+use crate::{Result, Store, StoreError, now_ms};
+
+/// A run to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: String,
+    pub workflow_id: String,
+    pub workflow_name: String,
+    /// `webhook`, `schedule`, `manual` or `workflow`.
+    pub trigger_kind: String,
+    pub delivery_id: Option<String>,
+    pub event_id: Option<String>,
+    pub scheduled_at: Option<i64>,
+    /// JSON object.
+    pub inputs: String,
+    pub parent_run_id: Option<String>,
+    pub depth: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub id: String,
+    pub workflow_id: String,
+    pub workflow_name: String,
+    pub status: String,
+    pub trigger_kind: String,
+    pub delivery_id: Option<String>,
+    pub event_id: Option<String>,
+    pub scheduled_at: Option<i64>,
+    pub inputs: String,
+    pub outputs: Option<String>,
+    pub error: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub depth: i64,
+    pub cancel_requested: bool,
+    pub available_at: i64,
+    pub claims: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// One executed step (a step in a loop is recorded once per iteration).
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub run_id: String,
+    /// Where the step is in the definition, with loop iterations: stable across replays.
+    pub path: String,
+    pub seq: i64,
+    pub step_id: String,
+    pub step_type: String,
+    /// `running`, `waiting`, `succeeded`, `failed`.
+    pub status: String,
+    pub iteration: Option<i64>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    /// A sleeping step or a retry: when to continue.
+    pub wake_at: Option<i64>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, status, trigger_kind, \
+    delivery_id, event_id, scheduled_at, inputs, outputs, error, parent_run_id, depth, \
+    cancel_requested, available_at, claims, created_at, started_at, finished_at";
+
+macro_rules! run_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        RunRecord {
+            id: r.try_get("id")?,
+            workflow_id: r.try_get("workflow_id")?,
+            workflow_name: r.try_get("workflow_name")?,
+            status: r.try_get("status")?,
+            trigger_kind: r.try_get("trigger_kind")?,
+            delivery_id: r.try_get("delivery_id")?,
+            event_id: r.try_get("event_id")?,
+            scheduled_at: r.try_get("scheduled_at")?,
+            inputs: r.try_get("inputs")?,
+            outputs: r.try_get("outputs")?,
+            error: r.try_get("error")?,
+            parent_run_id: r.try_get("parent_run_id")?,
+            depth: r.try_get("depth")?,
+            cancel_requested: r.try_get("cancel_requested")?,
+            available_at: r.try_get("available_at")?,
+            claims: r.try_get("claims")?,
+            created_at: r.try_get("created_at")?,
+            started_at: r.try_get("started_at")?,
+            finished_at: r.try_get("finished_at")?,
+        }
+    }};
+}
+
+const STEP_COLUMNS: &str = "run_id, path, seq, step_id, step_type, status, iteration, input, \
+    output, error, attempts, wake_at, started_at, finished_at";
+
+macro_rules! step_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        StepRecord {
+            run_id: r.try_get("run_id")?,
+            path: r.try_get("path")?,
+            seq: r.try_get("seq")?,
+            step_id: r.try_get("step_id")?,
+            step_type: r.try_get("step_type")?,
+            status: r.try_get("status")?,
+            iteration: r.try_get("iteration")?,
+            input: r.try_get("input")?,
+            output: r.try_get("output")?,
+            error: r.try_get("error")?,
+            attempts: r.try_get("attempts")?,
+            wake_at: r.try_get("wake_at")?,
+            started_at: r.try_get("started_at")?,
+            finished_at: r.try_get("finished_at")?,
+        }
+    }};
+}
+
+/// Filters of `GET /runs`.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub workflow_id: Option<String>,
+    pub status: Option<String>,
+    pub delivery_id: Option<String>,
+}
+
+/// The SQL that enqueues a run (used by the delivery journal too, inside its transaction).
+pub(crate) const INSERT_RUN_SQL: &str = "INSERT INTO runs (id, workflow_id, workflow_name, \
+    status, trigger_kind, delivery_id, event_id, scheduled_at, inputs, parent_run_id, depth, \
+    cancel_requested, available_at, claims, created_at) \
+    VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11)";
+
+impl Store {
+    /// Enqueues a run (manual runs, sub-workflows, schedules).
+    pub async fn insert_run(&self, run: &NewRun) -> Result<()> {
+        let now = now_ms();
+        on_db!(&self.db, |p| {
+            sqlx::query(INSERT_RUN_SQL)
+                .bind(&run.id)
+                .bind(&run.workflow_id)
+                .bind(&run.workflow_name)
+                .bind(&run.trigger_kind)
+                .bind(&run.delivery_id)
+                .bind(&run.event_id)
+                .bind(run.scheduled_at)
+                .bind(&run.inputs)
+                .bind(&run.parent_run_id)
+                .bind(run.depth)
+                .bind(now)
+                .execute(p)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        on_db!(&self.db, |p| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(p)
+                .await?;
+            Ok(match row {
+                Some(r) => Some(run_from_row!(&r)),
+                None => None,
+            })
+        })
+    }
+
+    /// Newest first, filtered.
+    pub async fn list_runs(
+        &self,
+        filter: &RunFilter,
+        limit: i64,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<RunRecord>, Option<String>)> {
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
+        let mut binds: Vec<&str> = Vec::new();
+        for (col, v) in [
+            ("workflow_id", &filter.workflow_id),
+            ("status", &filter.status),
+            ("delivery_id", &filter.delivery_id),
+        ] {
+            if let Some(v) = v {
+                binds.push(v);
+                sql.push_str(&format!(" AND {col} = ${}", binds.len()));
+            }
+        }
+        if let Some(c) = cursor {
+            binds.push(c);
+            sql.push_str(&format!(" AND id < ${}", binds.len()));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", binds.len() + 1));
+        let items: Vec<RunRecord> = on_db!(&self.db, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for b in &binds {
+                q = q.bind(*b);
+            }
+            let rows = q.bind(limit + 1).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok(run_from_row!(r)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })?;
+        crate::webhooks::page(items, limit, |r| r.id.clone()).map_items(Ok)
+    }
+
+    /// A run's steps in start order.
+    pub async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        let sql = format!("SELECT {STEP_COLUMNS} FROM run_steps WHERE run_id = $1 ORDER BY seq");
+        on_db!(&self.db, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(run_id)
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| Ok(step_from_row!(r)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// Claims up to `n` runs that are ready (queued and due) or abandoned (lease expired) for
+    /// `node`, with a lease of `lease_ms`. On PostgreSQL, `SKIP LOCKED` keeps nodes from
+    /// waiting on each other's claims.
+    pub async fn claim_runs(&self, node: &str, n: i64, lease_ms: i64) -> Result<Vec<RunRecord>> {
+        let now = now_ms();
+        let lock = match self.db {
+            Backend::Sqlite(_) => "",
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+             claims = claims + 1, started_at = COALESCE(started_at, $3) \
+             WHERE id IN (SELECT id FROM runs WHERE \
+             (status = 'queued' AND available_at <= $3) OR \
+             (status = 'running' AND lease_expires_at < $3) \
+             ORDER BY available_at LIMIT $4{lock}) RETURNING {RUN_COLUMNS}"
+        );
+        on_db!(&self.db, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(node)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(n)
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| Ok(run_from_row!(r)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    /// Extends the leases `node` holds; returns how many it still holds.
+    pub async fn renew_leases(&self, node: &str, lease_ms: i64) -> Result<u64> {
+        Ok(on_db!(&self.db, |p| {
+            sqlx::query(
+                "UPDATE runs SET lease_expires_at = $2 WHERE lease_owner = $1 AND status = 'running'",
+            )
+            .bind(node)
+            .bind(now_ms() + lease_ms)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })?)
+    }
+
+    /// Records (inserts or updates) a step, if `node` still holds the run.
+    pub async fn save_step(&self, s: &StepRecord) -> Result<()> {
+        on_db!(&self.db, |p| {
+            sqlx::query(
+                "INSERT INTO run_steps (run_id, path, seq, step_id, step_type, status, iteration, \
+                 input, output, error, attempts, wake_at, started_at, finished_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
+                 input = excluded.input, output = excluded.output, error = excluded.error, \
+                 attempts = excluded.attempts, wake_at = excluded.wake_at, \
+                 finished_at = excluded.finished_at",
+            )
+            .bind(&s.run_id)
+            .bind(&s.path)
+            .bind(s.seq)
+            .bind(&s.step_id)
+            .bind(&s.step_type)
+            .bind(&s.status)
+            .bind(s.iteration)
+            .bind(&s.input)
+            .bind(&s.output)
+            .bind(&s.error)
+            .bind(s.attempts)
+            .bind(s.wake_at)
+            .bind(s.started_at)
+            .bind(s.finished_at)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Ends a run held by `node`: `succeeded`, `failed` or `cancelled`. `false` if the node no
+    /// longer holds it (another node took it over).
+    pub async fn finish_run(
+        &self,
+        id: &str,
+        node: &str,
+        status: &str,
+        outputs: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        Ok(on_db!(&self.db, |p| {
+            sqlx::query(
+                "UPDATE runs SET status = $3, outputs = $4, error = $5, finished_at = $6, \
+                 lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(node)
+            .bind(status)
+            .bind(outputs)
+            .bind(error)
+            .bind(now_ms())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })? == 1)
+    }
+
+    /// Puts a run held by `node` back in the queue until `available_at` (a sleep, a backoff, a
+    /// wait for a sub-run), releasing its worker.
+    pub async fn release_run(&self, id: &str, node: &str, available_at: i64) -> Result<bool> {
+        Ok(on_db!(&self.db, |p| {
+            sqlx::query(
+                "UPDATE runs SET status = 'queued', available_at = $3, lease_owner = NULL, \
+                 lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(node)
+            .bind(available_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+        })? == 1)
+    }
+
+    /// Makes a queued run due now (a sub-run finished, so its parent can go on).
+    pub async fn wake_run(&self, id: &str) -> Result<()> {
+        on_db!(&self.db, |p| {
+            sqlx::query("UPDATE runs SET available_at = $2 WHERE id = $1 AND status = 'queued'")
+                .bind(id)
+                .bind(now_ms())
+                .execute(p)
+                .await
+                .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Cancels a run: a queued one at once; a running one is flagged and its node stops it at
+    /// the next step. Returns the run as it is now, `None` if unknown.
+    pub async fn cancel_run(&self, id: &str) -> Result<Option<RunRecord>> {
+        let now = now_ms();
+        on_db!(&self.db, |p| {
+            sqlx::query(
+                "UPDATE runs SET status = 'cancelled', finished_at = $2, error = 'cancelled', \
+                 lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND status = 'queued'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(p)
+            .await?;
+            sqlx::query(
+                "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'",
+            )
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })?;
+        self.get_run(id).await
+    }
+
+    /// Whether cancellation of a run was requested.
+    pub async fn cancel_requested(&self, id: &str) -> Result<bool> {
+        let v: Option<bool> = on_db!(&self.db, |p| {
+            sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await
+        })?;
+        Ok(v.unwrap_or(false))
+    }
+
+    /// Runs waiting or running (for metrics: queue depth).
+    pub async fn count_runs(&self, status: &str) -> Result<i64> {
+        Ok(on_db!(&self.db, |p| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = $1")
+                .bind(status)
+                .fetch_one(p)
+                .await
+        })?)
+    }
+}
