@@ -110,10 +110,12 @@ impl Engine {
             }
             (Ok(Flow::Suspend(at)), _) => {
                 metrics::counter!("hookflow_runs_suspended_total").increment(1);
-                self.store
-                    .release_run(&id, &self.node, at)
-                    .await
-                    .map(|_| false)
+                match self.store.release_run(&id, &self.node, at).await {
+                    // A cancel asked while the run was still running was only flagged; now that
+                    // it waits, apply it, or it would sleep (and go on) regardless.
+                    Ok(true) => self.cancel_if_requested(&id).await,
+                    other => other.map(|_| false),
+                }
             }
             (Err(e), _) => {
                 // The machinery failed (database down): leave the run to be taken over when
@@ -132,6 +134,20 @@ impl Engine {
             Ok(false) => {}
             Err(e) => tracing::warn!(run = %id, error = %e, "cannot record the run's end"),
         }
+    }
+
+    /// After a run was put back to wait: cancels it if that was asked meanwhile. `true` if it
+    /// was (it has ended, so its parent is woken).
+    async fn cancel_if_requested(&self, id: &str) -> Result<bool, StoreError> {
+        if !self.store.cancel_requested(id).await? {
+            return Ok(false);
+        }
+        let run = self.store.cancel_run(id).await?;
+        let cancelled = run.is_some_and(|r| r.status == "cancelled");
+        if cancelled {
+            metrics::counter!("hookflow_runs_finished_total", "status" => "cancelled").increment(1);
+        }
+        Ok(cancelled)
     }
 
     async fn finish(

@@ -42,10 +42,12 @@ impl Schedule {
         Ok(Schedule { cron, tz })
     }
 
-    /// The first due time strictly after `after_ms` (unix ms).
+    /// The first due time strictly after `after_ms` (unix ms), on a whole minute.
     pub fn next_after(&self, after_ms: i64) -> Result<i64, String> {
+        // The cron search keeps the start's sub-second part: start from the whole second (a due
+        // time is never inside the second that `after_ms` is in, the search being exclusive).
         let start = Utc
-            .timestamp_millis_opt(after_ms)
+            .timestamp_millis_opt(after_ms.div_euclid(1000) * 1000)
             .single()
             .ok_or("time out of range")?
             .with_timezone(&self.tz);
@@ -112,6 +114,14 @@ mod tests {
         let p = Schedule::parse("0 9 * * *", Some("Europe/Paris")).unwrap();
         // 09:00 Paris in winter is 08:00 UTC.
         assert_eq!(p.next_after(1_767_225_600_000).unwrap(), 1_767_254_400_000);
+        // Due times are whole minutes whatever the milliseconds of the start.
+        assert_eq!(s.next_after(t + 2_645).unwrap(), 1_767_225_900_000);
+        let every = Schedule::parse("* * * * *", None).unwrap();
+        assert_eq!(every.next_after(t + 2_645).unwrap(), t + 60_000);
+        assert_eq!(every.next_after(t).unwrap(), t + 60_000);
+        assert_eq!(every.next_after(t - 1).unwrap(), t);
+        // Milliseconds of the start never leak into a due time.
+        assert_eq!(s.next_after(t + 14_159).unwrap(), 1_767_225_900_000);
         assert!(Schedule::parse("* * * *", None).is_err());
         assert!(Schedule::parse("* * * * *", Some("Mars/Olympus")).is_err());
         assert!(Schedule::parse("61 * * * *", None).is_err());

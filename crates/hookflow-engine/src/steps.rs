@@ -140,7 +140,7 @@ pub async fn run_leaf(
                         Some(d) if !crate::exec::fits(&d.r#type, v) => {
                             return Err(StepError::new(
                                 format!(
-                                    "{k:?} is declared {:?} but the value is {}",
+                                    "{k:?} is declared {} but the value is {}",
                                     d.r#type,
                                     kind_of(v)
                                 ),
@@ -387,10 +387,13 @@ async fn http(
                 .body(other.to_string())
         }
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| StepError::new(format!("request failed: {e}"), true, Some(input.clone())))?;
+    let resp = req.send().await.map_err(|e| {
+        StepError::new(
+            transport_error("request failed", &e, timeout),
+            true,
+            Some(input.clone()),
+        )
+    })?;
     let status = resp.status().as_u16();
     let mut rh = Map::new();
     for (k, v) in resp.headers() {
@@ -411,7 +414,7 @@ async fn http(
         .is_some_and(|c| c.contains("json"));
     let bytes = resp.bytes().await.map_err(|e| {
         StepError::new(
-            format!("reading the response failed: {e}"),
+            transport_error("reading the response failed", &e, timeout),
             true,
             Some(input.clone()),
         )
@@ -435,6 +438,28 @@ async fn http(
         });
     }
     Ok((input, StepOut::Output(output)))
+}
+
+/// A transport error as a user reads it: a timeout says so (reqwest's own text only names the
+/// URL), anything else with its causes (`connection refused`, ...).
+fn transport_error(what: &str, e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!(
+            "{what}: the request timed out after {}",
+            hookflow_core::workflow::format_duration(timeout.as_millis() as u64)
+        );
+    }
+    let mut msg = format!("{what}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = cause.source();
+    }
+    msg
 }
 
 fn truncate(v: &Value) -> String {

@@ -57,7 +57,7 @@ pub struct StepRecord {
     pub seq: i64,
     pub step_id: String,
     pub step_type: String,
-    /// `running`, `waiting`, `succeeded`, `failed`.
+    /// `running`, `waiting`, `succeeded`, `failed`, `cancelled`.
     pub status: String,
     pub iteration: Option<i64>,
     pub input: Option<String>,
@@ -194,7 +194,13 @@ impl Store {
         ] {
             if let Some(v) = v {
                 binds.push(v);
-                sql.push_str(&format!(" AND {col} = ${}", binds.len()));
+                let n = binds.len();
+                if col == "status" && v == "running" {
+                    // A run waiting (sleep, backoff, sub-run) is running to its users.
+                    sql.push_str(&format!(" AND status IN (${n}, 'waiting')"));
+                } else {
+                    sql.push_str(&format!(" AND {col} = ${n}"));
+                }
             }
         }
         if let Some(c) = cursor {
@@ -243,7 +249,7 @@ impl Store {
             "UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
              claims = claims + 1, started_at = COALESCE(started_at, $3) \
              WHERE id IN (SELECT id FROM runs WHERE \
-             (status = 'queued' AND available_at <= $3) OR \
+             (status IN ('queued', 'waiting') AND available_at <= $3) OR \
              (status = 'running' AND lease_expires_at < $3) \
              ORDER BY available_at LIMIT $4{lock}) RETURNING {RUN_COLUMNS}"
         );
@@ -342,7 +348,7 @@ impl Store {
     pub async fn release_run(&self, id: &str, node: &str, available_at: i64) -> Result<bool> {
         Ok(on_db!(&self.db, |p| {
             sqlx::query(
-                "UPDATE runs SET status = 'queued', available_at = $3, lease_owner = NULL, \
+                "UPDATE runs SET status = 'waiting', available_at = $3, lease_owner = NULL, \
                  lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
             )
             .bind(id)
@@ -354,10 +360,10 @@ impl Store {
         })? == 1)
     }
 
-    /// Makes a queued run due now (a sub-run finished, so its parent can go on).
+    /// Makes a waiting run due now (a sub-run finished, so its parent can go on).
     pub async fn wake_run(&self, id: &str) -> Result<()> {
         on_db!(&self.db, |p| {
-            sqlx::query("UPDATE runs SET available_at = $2 WHERE id = $1 AND status = 'queued'")
+            sqlx::query("UPDATE runs SET available_at = $2 WHERE id = $1 AND status = 'waiting'")
                 .bind(id)
                 .bind(now_ms())
                 .execute(p)
@@ -367,19 +373,34 @@ impl Store {
         Ok(())
     }
 
-    /// Cancels a run: a queued one at once; a running one is flagged and its node stops it at
-    /// the next step. Returns the run as it is now, `None` if unknown.
+    /// Cancels a run: a queued or waiting one at once (its waiting step ends as cancelled); a
+    /// running one is flagged and its node stops it at the next step. Returns the run as it is
+    /// now, `None` if unknown.
     pub async fn cancel_run(&self, id: &str) -> Result<Option<RunRecord>> {
         let now = now_ms();
         on_db!(&self.db, |p| {
-            sqlx::query(
+            let mut tx = p.begin_with(self.db.begin_write()).await?;
+            let n = sqlx::query(
                 "UPDATE runs SET status = 'cancelled', finished_at = $2, error = 'cancelled', \
-                 lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND status = 'queued'",
+                 lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $1 AND status IN ('queued', 'waiting')",
             )
             .bind(id)
             .bind(now)
-            .execute(p)
-            .await?;
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n > 0 {
+                sqlx::query(
+                    "UPDATE run_steps SET status = 'cancelled', finished_at = $2, \
+                     error = 'cancelled' WHERE run_id = $1 AND status IN ('waiting', 'running')",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
             sqlx::query(
                 "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'",
             )

@@ -118,6 +118,8 @@ pub fn is_template(s: &str) -> bool {
 const RECURSION_LIMIT: usize = 100;
 /// Largest value depth a source may build (see the module docs).
 const MAX_STATIC_DEPTH: usize = 256;
+/// Most operators one expression (or one `{{ }}` / `{% %}` block) may have.
+const MAX_BLOCK_OPERATORS: usize = 1000;
 /// Cache bounds: entries and (estimated) bytes; when either is exceeded the cache starts over.
 const CACHE_ENTRIES: usize = 4096;
 const CACHE_BYTES: usize = 32 << 20;
@@ -418,6 +420,8 @@ impl Sandbox {
         if let Some(c) = self.read_cache().templates.get(src) {
             return Ok(c.clone());
         }
+        self.check_complexity(src, false)
+            .map_err(|(what, pos)| message("template", src, &what, Some(pos)))?;
         let c = match single_expression(src) {
             Some((inner, offset)) => self.compile_expr(inner, src, offset)?,
             None => self.compile_text(src)?,
@@ -460,6 +464,8 @@ impl Sandbox {
             paths: Vec::new(),
             needs: Needs::default(),
         };
+        self.check_complexity(src, true)
+            .map_err(|(what, pos)| c.message(&what, Some(offset + pos)))?;
         let expr = machinery::parse_expr(src).map_err(|e| {
             let pos = e.range().map(|r| offset + r.start);
             c.error_at(&e, pos, None)
@@ -498,6 +504,73 @@ impl Sandbox {
             .add_template_owned(TEMPLATE_NAME, src.to_string())
             .map_err(|e| c.error(&e, self.limits()))?;
         Ok(c)
+    }
+
+    /// Refuses a `{{ }}` / `{% %}` block (or a bare expression) with more than
+    /// [`MAX_BLOCK_OPERATORS`] operators: minijinja parses operator chains (`a + b + …`,
+    /// `a.b.c…`, `x | f | g…`) without a depth limit into a tree that compiling, analysing and
+    /// dropping then walk recursively, so a very long chain would overflow the stack.
+    /// The error is a message and a byte offset in `src`.
+    fn check_complexity(&self, src: &str, in_expr: bool) -> Result<(), (String, usize)> {
+        use machinery::Token;
+        let mut operators = 0usize;
+        // `elif`s nest like operators, over the whole template
+        let mut elifs = 0usize;
+        let mut block_start = false;
+        for token in machinery::tokenize(src, in_expr, self.inner.syntax.clone()) {
+            // lexing errors are left to the parser, which reports them better
+            let Ok((token, span)) = token else {
+                return Ok(());
+            };
+            let first_in_block = std::mem::replace(&mut block_start, false);
+            let counts = match token {
+                Token::VariableStart | Token::BlockStart => {
+                    operators = 0;
+                    block_start = matches!(token, Token::BlockStart);
+                    false
+                }
+                Token::Ident("elif") if first_in_block => {
+                    elifs += 1;
+                    elifs > MAX_BLOCK_OPERATORS
+                }
+                Token::Ident(id) => {
+                    matches!(id, "and" | "or" | "not" | "in" | "is" | "if" | "else")
+                }
+                Token::Plus
+                | Token::Minus
+                | Token::Mul
+                | Token::Div
+                | Token::FloorDiv
+                | Token::Pow
+                | Token::Mod
+                | Token::Dot
+                | Token::Tilde
+                | Token::Pipe
+                | Token::Eq
+                | Token::Ne
+                | Token::Gt
+                | Token::Gte
+                | Token::Lt
+                | Token::Lte
+                | Token::BracketOpen
+                | Token::ParenOpen
+                | Token::BraceOpen => true,
+                _ => false,
+            };
+            if counts {
+                operators += 1;
+                if operators > MAX_BLOCK_OPERATORS || elifs > MAX_BLOCK_OPERATORS {
+                    return Err((
+                        format!(
+                            "too complex: more than {MAX_BLOCK_OPERATORS} operators in one \
+                             expression or `elif`s in one template"
+                        ),
+                        span.start_offset as usize,
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn accept(&self, c: &mut Compiled, analysis: Analysis) -> Result<(), ExprError> {
@@ -563,19 +636,20 @@ impl Compiled {
     }
 
     fn message(&self, what: &str, pos: Option<usize>) -> ExprError {
-        let at = match pos {
-            Some(p) => {
-                let (line, col) = line_col(&self.shown, p);
-                format!(" at {line}:{col}")
-            }
-            None => String::new(),
-        };
-        ExprError::new(format!(
-            "{what}{at} in {} `{}`",
-            self.kind(),
-            quote(&self.shown)
-        ))
+        message(self.kind(), &self.shown, what, pos)
     }
+}
+
+/// `{what} at {line}:{col} in {kind} `{shown}``, the position being a byte offset in `shown`.
+fn message(kind: &str, shown: &str, what: &str, pos: Option<usize>) -> ExprError {
+    let at = match pos {
+        Some(p) => {
+            let (line, col) = line_col(shown, p);
+            format!(" at {line}:{col}")
+        }
+        None => String::new(),
+    };
+    ExprError::new(format!("{what}{at} in {kind} `{}`", quote(shown)))
 }
 
 /// Whether `tree` is exactly the template `EXPR_PREFIX <expr> EXPR_SUFFIX`.

@@ -324,6 +324,41 @@ pub struct StartRun {
     inputs: serde_json::Map<String, Value>,
 }
 
+/// Manual-run inputs must be declared and fit their declared types (missing ones take their
+/// defaults; a required one without a default must be given).
+fn check_inputs(w: &WorkflowRecord, given: &serde_json::Map<String, Value>) -> ApiResult<()> {
+    let Some(wf) = w
+        .definition
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<hookflow_core::workflow::Workflow>(d).ok())
+    else {
+        return Ok(());
+    };
+    for (k, v) in given {
+        let Some(d) = wf.inputs.iter().find(|d| &d.name == k) else {
+            let declared: Vec<&str> = wf.inputs.iter().map(|d| d.name.as_str()).collect();
+            return Err(Problem::unprocessable(format!(
+                "input {k:?} is not declared by the workflow (declared: {})",
+                declared.join(", ")
+            )));
+        };
+        if let Err(why) = hookflow_core::workflow::fits(d.r#type, v) {
+            return Err(Problem::unprocessable(format!("input {k:?}: {why}")));
+        }
+    }
+    if let Some(d) = wf
+        .inputs
+        .iter()
+        .find(|d| d.required && d.default.is_none() && !given.contains_key(&d.name))
+    {
+        return Err(Problem::unprocessable(format!(
+            "input {:?} is required",
+            d.name
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 pub struct WaitQuery {
     wait: Option<f64>,
@@ -350,6 +385,7 @@ pub async fn start_run(
             "the workflow is disabled",
         ));
     }
+    check_inputs(&w, &body.inputs)?;
     let run_id = new_id();
     st.store
         .insert_run(&NewRun {

@@ -38,7 +38,11 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
             } else {
                 outln!(
                     "{:<36}  {:<24}  {:<34}  {:>8}  {:>8}",
-                    "ID", "NAME", "CONTENT TYPE", "PER MIN", "PER DAY"
+                    "ID",
+                    "NAME",
+                    "CONTENT TYPE",
+                    "PER MIN",
+                    "PER DAY"
                 );
                 for w in &items {
                     outln!(

@@ -7,12 +7,18 @@
 //! - `api`: the management API (§5) beyond CRUD: OpenAPI document, health, metrics, pagination,
 //!   input errors, the deliveries filter, `--public-url`.
 //! - `cli`: the binary as a client of a running server (§6).
+//! - `routing`: webhook requests routed to workflow runs (fan-out, filters, reasons no run
+//!   started, trigger variables, schedules, a `kill -9` mid-run, deleted events).
 //! - `cli_workflows`: the client commands for events, workflows, runs and secrets (§6).
+//! - `engine_steps`: every step type and option through the real server (§4), with local HTTP
+//!   servers as destinations.
 
 mod api;
 mod cli;
 mod cli_workflows;
 mod common;
 mod crash;
+mod engine_steps;
 mod ingest;
+mod routing;
 mod serve;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: webhook → event → 2-step workflow (set_variables + complete) → finished run.
+#
+#   bench/e2e.sh [LOAD_SECONDS=5] [CONNECTIONS=8]
+#
+# Starts hookflow (release, fresh SQLite data dir), creates a webhook (limits 0), an event and the
+# workflow, drives the webhook with wrk (../shared/bench/load.sh: 320-byte JSON) for LOAD_SECONDS,
+# then waits until every run has finished. Reports accepted requests, runs finished, and runs/s
+# over the whole period (first request to last run finished), read from /metrics.
+# Needs wrk, curl, jq, python3.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+SHARED="${SHARED:-$ROOT/../shared/bench}"
+LOAD="${1:-5}"
+CONNS="${2:-8}"
+PORT=18190
+TOKEN=bench-token
+DATA="${BENCH_WORK:-/tmp/hookflow-bench}/e2e-data"
+(cd "$ROOT" && cargo build --release -p hookflow -q)
+rm -rf "$DATA"
+HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$ROOT/target/release/hookflow" serve \
+  --listen "127.0.0.1:$PORT" --data-dir "$DATA" >/tmp/hookflow-e2e.log 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
+A="Authorization: Bearer $TOKEN"
+B="http://127.0.0.1:$PORT/api/v1"
+W=$(curl -sf -X POST "$B/webhooks" -H "$A" \
+  -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
+URL=$(jq -r .url <<<"$W")
+curl -sf -X POST "$B/events" -H "$A" -d "{\"name\":\"bench-event\",\"webhook_id\":\"$(jq -r .id <<<"$W")\"}" >/dev/null
+curl -sf -X POST "$B/workflows" -H "$A" -H 'Content-Type: application/yaml' --data-binary @- >/dev/null <<'YAML'
+name: two-steps
+variables: [{name: x, type: string}]
+outputs: [{name: x, type: string}]
+triggers: [{event: bench-event}]
+steps:
+  - {id: setx, type: set_variables, values: {x: "{{ trigger.body.event }}"}}
+  - {id: done, type: complete, outputs: {x: "{{ vars.x }}"}}
+YAML
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 ~ "^"m {s+=$2} END {print s+0}'; }
+START=$(date +%s.%N)
+R=$("$SHARED/load.sh" "$URL" "$LOAD" "$CONNS" 2 2>/dev/null | grep '^RESULT')
+ACCEPTED=$(metric 'hookflow_webhook_requests_total\{status="202"\}')
+while :; do
+  DONE=$(metric 'hookflow_runs_finished_total')
+  [[ "${DONE%.*}" -ge "${ACCEPTED%.*}" ]] && break
+  sleep 0.1
+done
+END=$(date +%s.%N)
+FAILED=$(curl -s "$B/runs?status=failed&limit=1" -H "$A" | jq '.items | length')
+python3 - "$START" "$END" "$ACCEPTED" "$DONE" "$FAILED" "$R" <<'PY'
+import sys
+s, e, acc, done, failed, r = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+print(r)
+print(f"accepted={int(acc)} runs_finished={int(done)} failed_runs_seen={failed} elapsed_s={e-s:.2f} runs_per_s={done/(e-s):.0f}")
+PY
