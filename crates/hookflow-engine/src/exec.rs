@@ -110,7 +110,7 @@ impl Engine {
             }
             (Ok(Flow::Suspend(at)), _) => {
                 metrics::counter!("hookflow_runs_suspended_total").increment(1);
-                match self.store.release_run(&id, &self.node, at).await {
+                match self.release_run(&id, at).await {
                     // A cancel asked while the run was still running was only flagged; now that
                     // it waits, apply it, or it would sleep (and go on) regardless.
                     Ok(true) => self.cancel_if_requested(&id).await,
@@ -127,7 +127,7 @@ impl Engine {
         match result {
             Ok(true) => {
                 if let Some(parent) = parent {
-                    let _ = self.store.wake_run(&parent).await;
+                    let _ = self.wake_run(&parent).await;
                     self.runs_ready.notify_one();
                 }
             }
@@ -157,10 +157,7 @@ impl Engine {
         outputs: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = self
-            .store
-            .finish_run(id, &self.node, status, outputs, error)
-            .await?;
+        let done = self.finish_run(id, status, outputs, error).await?;
         if done {
             metrics::counter!("hookflow_runs_finished_total", "status" => status.to_string())
                 .increment(1);
@@ -340,7 +337,7 @@ impl Engine {
                 };
             }
         }
-        self.store.save_step(&rec).await?;
+        self.save_step(&rec).await?;
         st.recorded.insert(rec.path.clone(), rec);
         Ok(())
     }

@@ -19,7 +19,9 @@ pub mod worker;
 use std::sync::Arc;
 
 use hookflow_core::expr::{ExprLimits, Sandbox};
-use hookflow_store::Store;
+use hookflow_store::journal::{DeliveryJournal, EngineOp, EngineReply};
+use hookflow_store::runs::{NewRun, RunRecord, StepRecord};
+use hookflow_store::{Store, StoreError};
 
 /// Tunables (SPEC §8: configurable).
 #[derive(Debug, Clone)]
@@ -63,6 +65,9 @@ pub enum EngineError {
 /// What the engine shares between its tasks.
 pub struct Engine {
     pub store: Store,
+    /// Every write of the engine goes through the delivery journal's writer: one writer, one
+    /// fsync per batch, for deliveries and runs alike.
+    pub writer: DeliveryJournal,
     pub sandbox: Arc<Sandbox>,
     pub http: reqwest::Client,
     /// This process's id, owner of its leases.
@@ -74,7 +79,15 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Store, opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
+    /// An engine writing through `writer`, checking expressions with `sandbox`, woken by
+    /// `runs_ready`.
+    pub fn new(
+        store: Store,
+        writer: DeliveryJournal,
+        sandbox: Arc<Sandbox>,
+        runs_ready: Arc<tokio::sync::Notify>,
+        opts: EngineOptions,
+    ) -> Result<Arc<Engine>, EngineError> {
         let deny = opts
             .deny_networks
             .iter()
@@ -86,12 +99,88 @@ impl Engine {
             .map_err(|e| EngineError::Invalid(format!("cannot build the HTTP client: {e}")))?;
         Ok(Arc::new(Engine {
             store,
-            sandbox: Arc::new(Sandbox::new(ExprLimits::default())),
+            writer,
+            sandbox,
             http,
             node: uuid::Uuid::now_v7().to_string(),
             opts,
-            runs_ready: Arc::new(tokio::sync::Notify::new()),
+            runs_ready,
             deny,
         }))
+    }
+
+    /// The sandbox every part of the server shares (filters, validation, runs).
+    pub fn new_sandbox() -> Arc<Sandbox> {
+        Arc::new(Sandbox::new(ExprLimits::default()))
+    }
+
+    async fn write(&self, op: EngineOp) -> Result<u64, StoreError> {
+        match self.writer.engine(op).await? {
+            EngineReply::Affected(n) => Ok(n),
+            EngineReply::Runs(r) => Ok(r.len() as u64),
+        }
+    }
+
+    /// Claims up to `n` runs for this node.
+    pub async fn claim(&self, n: i64) -> Result<Vec<RunRecord>, StoreError> {
+        match self
+            .writer
+            .engine(EngineOp::Claim {
+                node: self.node.clone(),
+                n,
+                lease_ms: self.opts.lease_ms,
+            })
+            .await?
+        {
+            EngineReply::Runs(r) => Ok(r),
+            EngineReply::Affected(_) => Ok(Vec::new()),
+        }
+    }
+
+    pub(crate) async fn save_step(&self, rec: &StepRecord) -> Result<(), StoreError> {
+        self.write(EngineOp::SaveStep(rec.clone()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Ends a run this node holds; `false` if another node took it over.
+    pub(crate) async fn finish_run(
+        &self,
+        id: &str,
+        status: &str,
+        outputs: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.write(EngineOp::Finish {
+            id: id.into(),
+            node: self.node.clone(),
+            status: status.into(),
+            outputs: outputs.map(str::to_string),
+            error: error.map(str::to_string),
+        })
+        .await
+        .map(|n| n == 1)
+    }
+
+    /// Puts a run this node holds back in the queue until `at`.
+    pub(crate) async fn release_run(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        self.write(EngineOp::Release {
+            id: id.into(),
+            node: self.node.clone(),
+            at,
+        })
+        .await
+        .map(|n| n == 1)
+    }
+
+    pub(crate) async fn wake_run(&self, id: &str) -> Result<(), StoreError> {
+        self.write(EngineOp::Wake { id: id.into() })
+            .await
+            .map(|_| ())
+    }
+
+    /// Enqueues a run unless one with its id exists.
+    pub(crate) async fn insert_run(&self, run: NewRun) -> Result<(), StoreError> {
+        self.write(EngineOp::InsertRun(run)).await.map(|_| ())
     }
 }

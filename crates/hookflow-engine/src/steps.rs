@@ -261,9 +261,8 @@ pub async fn run_leaf(
                 parent_run_id: Some(st.run.id.clone()),
                 depth: st.run.depth + 1,
             };
-            match engine.store.insert_run(&new).await {
-                Ok(()) | Err(hookflow_store::StoreError::Conflict(_)) => {}
-                Err(e) => return Err(StepError::new(e.to_string(), true, Some(input))),
+            if let Err(e) = engine.insert_run(new).await {
+                return Err(StepError::new(e.to_string(), true, Some(input)));
             }
             engine.runs_ready.notify_one();
             Ok((

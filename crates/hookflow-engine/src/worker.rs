@@ -47,11 +47,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                 break;
             }
             let want = free.min(64) as i64;
-            let claimed = match engine
-                .store
-                .claim_runs(&engine.node, want, engine.opts.lease_ms)
-                .await
-            {
+            let claimed = match engine.claim(want).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim runs");

@@ -77,17 +77,20 @@ pub async fn serve(
         // Printed once, on the first start with an empty database; never logged again.
         println!("hookflow admin token (shown only now, keep it safe): {token}");
     }
-    let engine = hookflow_engine::Engine::new(store.clone(), config.engine.clone())?;
+    let sandbox = hookflow_engine::Engine::new_sandbox();
+    let runs_ready = Arc::new(tokio::sync::Notify::new());
     let filters = Arc::new(hookflow_engine::filters::ExprFilters {
-        sandbox: engine.sandbox.clone(),
+        sandbox: sandbox.clone(),
     });
-    let (journal, writer) = DeliveryJournal::start(
-        &store,
-        config.journal.clone(),
-        filters,
-        engine.runs_ready.clone(),
-    )
-    .await?;
+    let (journal, writer) =
+        DeliveryJournal::start(&store, config.journal.clone(), filters, runs_ready.clone()).await?;
+    let engine = hookflow_engine::Engine::new(
+        store.clone(),
+        journal.clone(),
+        sandbox,
+        runs_ready,
+        config.engine.clone(),
+    )?;
     let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(hookflow_engine::worker::run(
         engine.clone(),
@@ -131,8 +134,10 @@ pub async fn serve(
     let _ = stop_engine.send(true);
     let _ = workers.await;
     let _ = scheduler.await;
-    if writer.await.is_err() {
-        tracing::error!("the delivery journal's writer stopped abnormally");
+    match tokio::time::timeout(std::time::Duration::from_secs(40), writer).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => tracing::error!("the delivery journal's writer stopped abnormally"),
+        Err(_) => tracing::error!("the delivery journal's writer did not stop in time"),
     }
     store.close().await;
     tracing::info!("hookflow stopped");

@@ -101,6 +101,11 @@ macro_rules! run_from_row {
     }};
 }
 
+/// A run row of PostgreSQL (for the journal's writer).
+pub(crate) fn run_from_pg(r: &sqlx::postgres::PgRow) -> Result<RunRecord, sqlx::Error> {
+    Ok(run_from_row!(r))
+}
+
 const STEP_COLUMNS: &str = "run_id, path, seq, step_id, step_type, status, iteration, input, \
     output, error, attempts, wake_at, started_at, finished_at";
 
@@ -139,6 +144,45 @@ pub(crate) const INSERT_RUN_SQL: &str = "INSERT INTO runs (id, workflow_id, work
     status, trigger_kind, delivery_id, event_id, scheduled_at, inputs, parent_run_id, depth, \
     cancel_requested, available_at, claims, created_at) \
     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11)";
+
+/// Claims ready or abandoned runs: `$1` node, `$2` lease end, `$3` now, `$4` how many; `{lock}` is
+/// ` FOR UPDATE SKIP LOCKED` on PostgreSQL.
+pub(crate) fn claim_sql(lock: &str) -> String {
+    format!(
+        "UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+         claims = claims + 1, started_at = COALESCE(started_at, $3) \
+         WHERE id IN (SELECT id FROM runs WHERE \
+         (status IN ('queued', 'waiting') AND available_at <= $3) OR \
+         (status = 'running' AND lease_expires_at < $3) \
+         ORDER BY available_at LIMIT $4{lock}) RETURNING {RUN_COLUMNS}"
+    )
+}
+
+pub(crate) const SAVE_STEP_SQL: &str = "INSERT INTO run_steps (run_id, path, seq, step_id, \
+    step_type, status, iteration, input, output, error, attempts, wake_at, started_at, \
+    finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+    ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
+    input = excluded.input, output = excluded.output, error = excluded.error, \
+    attempts = excluded.attempts, wake_at = excluded.wake_at, finished_at = excluded.finished_at";
+
+pub(crate) const FINISH_SQL: &str = "UPDATE runs SET status = $3, outputs = $4, error = $5, \
+    finished_at = $6, lease_owner = NULL, lease_expires_at = NULL \
+    WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+
+pub(crate) const RELEASE_SQL: &str = "UPDATE runs SET status = 'waiting', available_at = $3, \
+    lease_owner = NULL, lease_expires_at = NULL \
+    WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+
+pub(crate) const WAKE_SQL: &str =
+    "UPDATE runs SET available_at = $2 WHERE id = $1 AND status = 'waiting'";
+
+/// Enqueue a run unless one with its id exists (sub-runs derive their ids, so a replay finds
+/// the same child).
+pub(crate) const INSERT_RUN_IF_ABSENT_SQL: &str = "INSERT INTO runs (id, workflow_id, \
+    workflow_name, status, trigger_kind, delivery_id, event_id, scheduled_at, inputs, \
+    parent_run_id, depth, cancel_requested, available_at, claims, created_at) \
+    VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11) \
+    ON CONFLICT (id) DO NOTHING";
 
 impl Store {
     /// Enqueues a run (manual runs, sub-workflows, schedules).
@@ -373,13 +417,21 @@ impl Store {
         Ok(())
     }
 
-    /// Cancels a run: a queued or waiting one at once (its waiting step ends as cancelled); a
-    /// running one is flagged and its node stops it at the next step. Returns the run as it is
-    /// now, `None` if unknown.
+    /// Cancels a run: flags it (a running one stops at its next step), and ends a queued or
+    /// waiting one at once (its waiting step ends as cancelled) — in one transaction, so a run
+    /// moving between running and waiting meanwhile cannot miss the cancel. Returns the run as it
+    /// is now, `None` if unknown.
     pub async fn cancel_run(&self, id: &str) -> Result<Option<RunRecord>> {
         let now = now_ms();
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
+            sqlx::query(
+                "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 \
+                 AND status IN ('queued', 'waiting', 'running')",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             let n = sqlx::query(
                 "UPDATE runs SET status = 'cancelled', finished_at = $2, error = 'cancelled', \
                  lease_owner = NULL, lease_expires_at = NULL \
@@ -401,13 +453,7 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-            sqlx::query(
-                "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'",
-            )
-            .bind(id)
-            .execute(p)
-            .await
-            .map(|_| ())
+            Ok::<(), StoreError>(())
         })?;
         self.get_run(id).await
     }

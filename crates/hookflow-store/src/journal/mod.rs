@@ -100,6 +100,57 @@ pub(crate) struct Job {
     reply: oneshot::Sender<Result<Outcome, Rejection>>,
 }
 
+/// A write of the engine's, committed by the same writer as deliveries: on SQLite there is one
+/// writer anyway, and sharing its transactions gives the engine group commit too.
+#[derive(Debug, Clone)]
+pub enum EngineOp {
+    /// Claim up to `n` due or abandoned runs for `node`.
+    Claim {
+        node: String,
+        n: i64,
+        lease_ms: i64,
+    },
+    SaveStep(crate::runs::StepRecord),
+    Finish {
+        id: String,
+        node: String,
+        status: String,
+        outputs: Option<String>,
+        error: Option<String>,
+    },
+    /// Back to the queue until `at` (a sleep, a backoff, a sub-run).
+    Release {
+        id: String,
+        node: String,
+        at: i64,
+    },
+    /// Enqueue a run unless its id exists.
+    InsertRun(crate::runs::NewRun),
+    /// Make a waiting run due now.
+    Wake {
+        id: String,
+    },
+}
+
+/// What an [`EngineOp`] returned.
+#[derive(Debug)]
+pub enum EngineReply {
+    Runs(Vec<crate::runs::RunRecord>),
+    /// Rows changed.
+    Affected(u64),
+}
+
+pub(crate) struct EngineJob {
+    op: EngineOp,
+    reply: oneshot::Sender<Result<EngineReply, String>>,
+}
+
+/// What the writer's queue carries.
+pub(crate) enum Work {
+    Ingest(Job),
+    Engine(EngineJob),
+}
+
 /// The webhooks the ingest path has seen, by id. Only a hint for the first checks: every decision
 /// is re-made inside the journal's transaction when the committed row's `version` differs.
 pub type AuthCache = Arc<RwLock<HashMap<String, Arc<WebhookAuth>>>>;
@@ -108,7 +159,7 @@ pub type AuthCache = Arc<RwLock<HashMap<String, Arc<WebhookAuth>>>>;
 /// queued) when every handle is dropped.
 #[derive(Clone)]
 pub struct DeliveryJournal {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Work>,
     cache: AuthCache,
     capacity: usize,
 }
@@ -170,11 +221,25 @@ impl DeliveryJournal {
     pub async fn submit(&self, req: IngestRequest) -> Result<Outcome, Rejection> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .try_send(Job { req, reply })
+            .try_send(Work::Ingest(Job { req, reply }))
             .map_err(|_| Rejection::overloaded(1))?;
         metrics::gauge!("hookflow_journal_queue_depth")
             .set((self.capacity - self.tx.capacity()) as f64);
         answer.await.unwrap_or(Err(Rejection::overloaded(1)))
+    }
+
+    /// Commits an engine write with the next batch and returns its result. Waits for room in
+    /// the queue rather than failing (the engine is the one producer that must not give up).
+    pub async fn engine(&self, op: EngineOp) -> Result<EngineReply> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Work::Engine(EngineJob { op, reply }))
+            .await
+            .map_err(|_| StoreError::Internal("the journal writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("the journal writer has stopped".into()))?
+            .map_err(StoreError::Internal)
     }
 
     /// The cached check data of a webhook.
@@ -550,21 +615,58 @@ pub(crate) fn refresh_cache(cache: &AuthCache, ids: &[&str], loaded: &HashMap<St
     }
 }
 
+/// What a batch's transaction returns: the ingest outcomes and the engine replies, each in the
+/// order of their jobs.
+pub(crate) type BatchResult = Result<(Vec<Outcome>, Vec<Result<EngineReply, String>>)>;
+
+/// Splits a batch into its ingest requests and engine ops (each in order).
+pub(crate) fn split(batch: &[Work]) -> (Vec<&IngestRequest>, Vec<&EngineOp>) {
+    let mut reqs = Vec::new();
+    let mut ops = Vec::new();
+    for w in batch {
+        match w {
+            Work::Ingest(j) => reqs.push(&j.req),
+            Work::Engine(j) => ops.push(&j.op),
+        }
+    }
+    (reqs, ops)
+}
+
 /// Answers a batch and records its metrics.
-pub(crate) fn finish(jobs: &mut Vec<Job>, result: Result<Vec<Outcome>>, started: Instant) {
-    metrics::histogram!("hookflow_journal_batch_size").record(jobs.len() as f64);
+pub(crate) fn finish(batch: &mut Vec<Work>, result: BatchResult, started: Instant) {
+    metrics::histogram!("hookflow_journal_batch_size").record(batch.len() as f64);
     metrics::histogram!("hookflow_journal_commit_seconds").record(started.elapsed().as_secs_f64());
     match result {
-        Ok(outcomes) => {
-            for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                let _ = job.reply.send(Ok(outcome));
+        Ok((outcomes, replies)) => {
+            let mut outcomes = outcomes.into_iter();
+            let mut replies = replies.into_iter();
+            for w in batch.drain(..) {
+                match w {
+                    Work::Ingest(j) => {
+                        let o = outcomes.next().ok_or_else(|| Rejection::overloaded(1));
+                        let _ = j.reply.send(o);
+                    }
+                    Work::Engine(j) => {
+                        let r = replies
+                            .next()
+                            .unwrap_or_else(|| Err("no reply for an engine write".into()));
+                        let _ = j.reply.send(r);
+                    }
+                }
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, batch = jobs.len(), "journal commit failed; answering 503");
+            tracing::error!(error = %e, batch = batch.len(), "journal commit failed; answering 503");
             metrics::counter!("hookflow_journal_commit_failures_total").increment(1);
-            for job in jobs.drain(..) {
-                let _ = job.reply.send(Err(Rejection::overloaded(1)));
+            for w in batch.drain(..) {
+                match w {
+                    Work::Ingest(j) => {
+                        let _ = j.reply.send(Err(Rejection::overloaded(1)));
+                    }
+                    Work::Engine(j) => {
+                        let _ = j.reply.send(Err(format!("commit failed: {e}")));
+                    }
+                }
             }
         }
     }

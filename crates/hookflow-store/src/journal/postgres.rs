@@ -11,10 +11,14 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
+use super::{BatchResult, EngineOp, EngineReply, Work, split};
 use super::{
-    Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, Job, LIMITED_SQL, Loaded, Outcome,
-    PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx,
-    decide, digest, distinct_ids, finish, refresh_cache, route, rows,
+    Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
+    RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
+    distinct_ids, finish, refresh_cache, route, rows,
+};
+use crate::runs::{
+    FINISH_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, SAVE_STEP_SQL, WAKE_SQL, claim_sql,
 };
 use crate::{Result, StoreError};
 
@@ -25,7 +29,7 @@ const CHUNK: usize = 64;
 /// later) only turns batches into 503 answers until it is back.
 pub(super) fn spawn(
     pool: &PgPool,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Work>,
     ctx: WriterCtx,
 ) -> Result<oneshot::Receiver<()>> {
     let options = pool.connect_options().as_ref().clone();
@@ -53,18 +57,23 @@ pub(super) fn spawn(
     Ok(done)
 }
 
-async fn writer_loop(pool: &PgPool, mut rx: mpsc::Receiver<Job>, ctx: &WriterCtx) {
+async fn writer_loop(pool: &PgPool, mut rx: mpsc::Receiver<Work>, ctx: &WriterCtx) {
     let opts = &ctx.opts;
-    let mut batch: Vec<Job> = Vec::with_capacity(opts.max_batch);
+    let mut batch: Vec<Work> = Vec::with_capacity(opts.max_batch);
     while rx.recv_many(&mut batch, opts.max_batch).await > 0 {
         let started = Instant::now();
-        let reqs: Vec<&IngestRequest> = batch.iter().map(|j| &j.req).collect();
-        let result = commit(pool, &reqs, ctx).await;
+        let (reqs, ops) = split(&batch);
+        let result = commit(pool, &reqs, &ops, ctx).await;
         finish(&mut batch, result, started);
     }
 }
 
-async fn commit(pool: &PgPool, reqs: &[&IngestRequest], ctx: &WriterCtx) -> Result<Vec<Outcome>> {
+async fn commit(
+    pool: &PgPool,
+    reqs: &[&IngestRequest],
+    ops: &[&EngineOp],
+    ctx: &WriterCtx,
+) -> BatchResult {
     let opts = &ctx.opts;
     let clock = Clock::now();
     let mut tx = pool.begin().await?;
@@ -207,11 +216,114 @@ async fn commit(pool: &PgPool, reqs: &[&IngestRequest], ctx: &WriterCtx) -> Resu
             .execute(&mut *tx)
             .await?;
     }
+    // Engine writes. On PostgreSQL a failed statement aborts the transaction, so these are
+    // written not to fail on expected conditions (ON CONFLICT, guarded UPDATEs); an unexpected
+    // error fails the batch, which the writer answers as a whole.
+    let mut replies = Vec::with_capacity(ops.len());
+    for op in ops {
+        replies.push(Ok(engine_op(&mut tx, op, clock.now).await?));
+    }
     tx.commit().await?;
     if !runs.is_empty() {
         ctx.runs_ready.notify_one();
     }
-    Ok(plan.outcomes)
+    Ok((plan.outcomes, replies))
+}
+
+async fn engine_op(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    op: &EngineOp,
+    now: i64,
+) -> Result<EngineReply> {
+    Ok(match op {
+        EngineOp::Claim { node, n, lease_ms } => {
+            let sql = claim_sql(" FOR UPDATE SKIP LOCKED");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(node)
+                .bind(now + lease_ms)
+                .bind(now)
+                .bind(n)
+                .fetch_all(&mut **tx)
+                .await?;
+            let mut runs = Vec::with_capacity(rows.len());
+            for r in &rows {
+                runs.push(crate::runs::run_from_pg(r)?);
+            }
+            EngineReply::Runs(runs)
+        }
+        EngineOp::SaveStep(s) => EngineReply::Affected(
+            sqlx::query(SAVE_STEP_SQL)
+                .bind(&s.run_id)
+                .bind(&s.path)
+                .bind(s.seq)
+                .bind(&s.step_id)
+                .bind(&s.step_type)
+                .bind(&s.status)
+                .bind(s.iteration)
+                .bind(&s.input)
+                .bind(&s.output)
+                .bind(&s.error)
+                .bind(s.attempts)
+                .bind(s.wake_at)
+                .bind(s.started_at)
+                .bind(s.finished_at)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        ),
+        EngineOp::Finish {
+            id,
+            node,
+            status,
+            outputs,
+            error,
+        } => EngineReply::Affected(
+            sqlx::query(FINISH_SQL)
+                .bind(id)
+                .bind(node)
+                .bind(status)
+                .bind(outputs)
+                .bind(error)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        ),
+        EngineOp::Release { id, node, at } => EngineReply::Affected(
+            sqlx::query(RELEASE_SQL)
+                .bind(id)
+                .bind(node)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        ),
+        EngineOp::Wake { id } => EngineReply::Affected(
+            sqlx::query(WAKE_SQL)
+                .bind(id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        ),
+        EngineOp::InsertRun(r) => EngineReply::Affected(
+            sqlx::query(INSERT_RUN_IF_ABSENT_SQL)
+                .bind(&r.id)
+                .bind(&r.workflow_id)
+                .bind(&r.workflow_name)
+                .bind(&r.trigger_kind)
+                .bind(&r.delivery_id)
+                .bind(&r.event_id)
+                .bind(r.scheduled_at)
+                .bind(&r.inputs)
+                .bind(&r.parent_run_id)
+                .bind(r.depth)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        ),
+    })
 }
 
 /// A multi-row insert with numbered parameters.

@@ -12,10 +12,15 @@ use hookflow_core::ingest::WebhookAuth;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::{BatchResult, EngineOp, EngineReply, Work, split};
 use super::{
-    Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, Job, LIMITED_SQL, Loaded, Outcome,
-    PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx,
-    decide, digest, distinct_ids, finish, refresh_cache, route, rows,
+    Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
+    RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
+    distinct_ids, finish, refresh_cache, route, rows,
+};
+use crate::runs::{
+    FINISH_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RunRecord, SAVE_STEP_SQL, WAKE_SQL,
+    claim_sql,
 };
 use crate::{Result, StoreError};
 
@@ -35,7 +40,7 @@ fn sqlite_text(sql: &str) -> String {
 /// Starts the writer thread; fails if the database cannot be opened.
 pub(super) fn spawn(
     data_dir: &Path,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Work>,
     ctx: WriterCtx,
 ) -> Result<oneshot::Receiver<()>> {
     let conn = open(&data_dir.join("hookflow.db")).map_err(err)?;
@@ -60,9 +65,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, ctx: WriterCtx) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Work>, ctx: WriterCtx) {
     let opts = &ctx.opts;
-    let mut batch: Vec<Job> = Vec::with_capacity(opts.max_batch);
+    let mut batch: Vec<Work> = Vec::with_capacity(opts.max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < opts.max_batch {
@@ -72,13 +77,18 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, ctx: WriterCtx
             }
         }
         let started = Instant::now();
-        let reqs: Vec<&IngestRequest> = batch.iter().map(|j| &j.req).collect();
-        let result = commit(&mut conn, &reqs, &ctx);
+        let (reqs, ops) = split(&batch);
+        let result = commit(&mut conn, &reqs, &ops, &ctx);
         finish(&mut batch, result, started);
     }
 }
 
-fn commit(conn: &mut Connection, reqs: &[&IngestRequest], ctx: &WriterCtx) -> Result<Vec<Outcome>> {
+fn commit(
+    conn: &mut Connection,
+    reqs: &[&IngestRequest],
+    ops: &[&EngineOp],
+    ctx: &WriterCtx,
+) -> BatchResult {
     let opts = &ctx.opts;
     let clock = Clock::now();
     let tx = conn
@@ -251,11 +261,108 @@ fn commit(conn: &mut Connection, reqs: &[&IngestRequest], ctx: &WriterCtx) -> Re
                 .map_err(err)?;
         }
     }
+    let replies: Vec<Result<EngineReply, String>> =
+        ops.iter().map(|op| engine_op(&tx, op, clock.now)).collect();
     tx.commit().map_err(err)?;
     if !runs.is_empty() {
         ctx.runs_ready.notify_one();
     }
-    Ok(plan.outcomes)
+    Ok((plan.outcomes, replies))
+}
+
+/// One engine write inside the batch's transaction. A failing statement does not end an SQLite
+/// transaction, so one op's error is that op's answer alone.
+fn engine_op(tx: &rusqlite::Transaction, op: &EngineOp, now: i64) -> Result<EngineReply, String> {
+    let r = || -> rusqlite::Result<EngineReply> {
+        Ok(match op {
+            EngineOp::Claim { node, n, lease_ms } => {
+                let mut stmt = tx.prepare_cached(&sqlite_text(&claim_sql("")))?;
+                let runs = stmt
+                    .query_map(params![node, now + lease_ms, now, n], run_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                EngineReply::Runs(runs)
+            }
+            EngineOp::SaveStep(s) => EngineReply::Affected(
+                tx.prepare_cached(&sqlite_text(SAVE_STEP_SQL))?
+                    .execute(params![
+                        s.run_id,
+                        s.path,
+                        s.seq,
+                        s.step_id,
+                        s.step_type,
+                        s.status,
+                        s.iteration,
+                        s.input,
+                        s.output,
+                        s.error,
+                        s.attempts,
+                        s.wake_at,
+                        s.started_at,
+                        s.finished_at
+                    ])? as u64,
+            ),
+            EngineOp::Finish {
+                id,
+                node,
+                status,
+                outputs,
+                error,
+            } => EngineReply::Affected(
+                tx.prepare_cached(&sqlite_text(FINISH_SQL))?
+                    .execute(params![id, node, status, outputs, error, now])?
+                    as u64,
+            ),
+            EngineOp::Release { id, node, at } => EngineReply::Affected(
+                tx.prepare_cached(&sqlite_text(RELEASE_SQL))?
+                    .execute(params![id, node, at])? as u64,
+            ),
+            EngineOp::Wake { id } => EngineReply::Affected(
+                tx.prepare_cached(&sqlite_text(WAKE_SQL))?
+                    .execute(params![id, now])? as u64,
+            ),
+            EngineOp::InsertRun(r) => EngineReply::Affected(
+                tx.prepare_cached(&sqlite_text(INSERT_RUN_IF_ABSENT_SQL))?
+                    .execute(params![
+                        r.id,
+                        r.workflow_id,
+                        r.workflow_name,
+                        r.trigger_kind,
+                        r.delivery_id,
+                        r.event_id,
+                        r.scheduled_at,
+                        r.inputs,
+                        r.parent_run_id,
+                        r.depth,
+                        now
+                    ])? as u64,
+            ),
+        })
+    };
+    r().map_err(|e| format!("sqlite: {e}"))
+}
+
+fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: r.get("id")?,
+        workflow_id: r.get("workflow_id")?,
+        workflow_name: r.get("workflow_name")?,
+        status: r.get("status")?,
+        trigger_kind: r.get("trigger_kind")?,
+        delivery_id: r.get("delivery_id")?,
+        event_id: r.get("event_id")?,
+        scheduled_at: r.get("scheduled_at")?,
+        inputs: r.get("inputs")?,
+        outputs: r.get("outputs")?,
+        error: r.get("error")?,
+        parent_run_id: r.get("parent_run_id")?,
+        depth: r.get("depth")?,
+        cancel_requested: r.get("cancel_requested")?,
+        available_at: r.get("available_at")?,
+        claims: r.get("claims")?,
+        created_at: r.get("created_at")?,
+        started_at: r.get("started_at")?,
+        finished_at: r.get("finished_at")?,
+    })
 }
 
 /// A multi-row insert with anonymous parameters (bound in order).
