@@ -4,6 +4,7 @@
 //! node (or this one restarted) takes its runs over.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
@@ -17,6 +18,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// runs in flight to finish or suspend.
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(engine.opts.workers.max(1)));
+    // Set while runs may be waiting for a free slot: then a finishing run wakes the claimer
+    // instead of leaving it to the next poll.
+    let saturated = Arc::new(AtomicBool::new(false));
     let renew = {
         let engine = engine.clone();
         let mut shutdown = shutdown.clone();
@@ -44,6 +48,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
         loop {
             let free = slots.available_permits();
             if free == 0 {
+                saturated.store(true, Ordering::Release);
                 break;
             }
             let want = free.min(64) as i64;
@@ -60,14 +65,20 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                     return;
                 };
                 let engine = engine.clone();
+                let saturated = saturated.clone();
                 tokio::spawn(async move {
                     engine.execute(run).await;
                     drop(permit);
+                    if saturated.load(Ordering::Acquire) {
+                        engine.runs_ready.notify_one();
+                    }
                 });
             }
             if got < want {
+                saturated.store(false, Ordering::Release);
                 break;
             }
+            saturated.store(true, Ordering::Release);
         }
         tokio::select! {
             _ = engine.runs_ready.notified() => {}
