@@ -169,19 +169,17 @@ impl Engine {
 
     /// Loads what a run needs: its workflow, trigger, inputs, secrets and recorded steps.
     async fn prepare(&self, run: RunRecord) -> Result<RunState, EngineError> {
-        let rec = self
-            .store
-            .get_workflow(&run.workflow_id)
-            .await?
+        let rc = self.store.run_context(&run).await?;
+        let (version, valid, def) = rc
+            .workflow
+            .clone()
             .ok_or_else(|| EngineError::Invalid("the workflow was deleted".into()))?;
-        let def = rec
-            .definition
-            .as_deref()
-            .filter(|_| rec.valid)
+        let def = def
+            .filter(|_| valid)
             .ok_or_else(|| EngineError::Invalid("the workflow is invalid".into()))?;
-        let wf: Workflow = serde_json::from_str(def)
-            .map_err(|e| EngineError::Invalid(format!("stored definition unreadable: {e}")))?;
-        let trigger = self.trigger_of(&run).await?;
+        let wf = self.definition(&run.workflow_id, version, &def)?;
+        let wf: Workflow = (*wf).clone();
+        let trigger = self.trigger_of(&run, &rc)?;
         let given: Map<String, Value> = serde_json::from_str(&run.inputs).unwrap_or_default();
         let mut inputs = Map::new();
         for d in &wf.inputs {
@@ -212,13 +210,17 @@ impl Engine {
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
         let redaction = crate::context::redaction_list(&secrets);
-        let recorded: HashMap<String, StepRecord> = self
-            .store
-            .run_steps(&run.id)
-            .await?
-            .into_iter()
-            .map(|s| (s.path.clone(), s))
-            .collect();
+        // A run claimed for the first time has recorded nothing yet.
+        let recorded: HashMap<String, StepRecord> = if run.claims <= 1 {
+            HashMap::new()
+        } else {
+            self.store
+                .run_steps(&run.id)
+                .await?
+                .into_iter()
+                .map(|s| (s.path.clone(), s))
+                .collect()
+        };
         let next_seq = recorded.values().map(|s| s.seq + 1).max().unwrap_or(0);
         let ctx = json!({
             "trigger": trigger,
@@ -238,24 +240,44 @@ impl Engine {
         })
     }
 
+    /// A workflow's parsed definition, cached by version (parsing is per change, not per run).
+    fn definition(&self, id: &str, version: i64, text: &str) -> Result<Arc<Workflow>, EngineError> {
+        if let Ok(cache) = self.definitions.lock()
+            && let Some((v, wf)) = cache.get(id)
+            && *v == version
+        {
+            return Ok(wf.clone());
+        }
+        let wf: Arc<Workflow> = Arc::new(
+            serde_json::from_str(text)
+                .map_err(|e| EngineError::Invalid(format!("stored definition unreadable: {e}")))?,
+        );
+        if let Ok(mut cache) = self.definitions.lock() {
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(id.to_string(), (version, wf.clone()));
+        }
+        Ok(wf)
+    }
+
     /// The `trigger` variables of a run, rebuilt from what was recorded.
-    async fn trigger_of(&self, run: &RunRecord) -> Result<Value, EngineError> {
-        let event = match &run.event_id {
-            Some(e) => self.store.get_event(e).await?,
-            None => None,
-        };
-        let (event_id, event_name) = event
+    fn trigger_of(
+        &self,
+        run: &RunRecord,
+        rc: &hookflow_store::runs::RunContext,
+    ) -> Result<Value, EngineError> {
+        let (event_id, event_name) = rc
+            .event
             .as_ref()
-            .map(|e| (e.id.as_str(), e.name.as_str()))
+            .map(|(i, n)| (i.as_str(), n.as_str()))
             .unwrap_or(("", ""));
         match run.trigger_kind.as_str() {
             "webhook" => {
-                let d = self
-                    .store
-                    .get_delivery(run.delivery_id.as_deref().unwrap_or(""))
-                    .await?
+                let d = rc
+                    .delivery
+                    .as_ref()
                     .ok_or_else(|| EngineError::Invalid("the delivery was deleted".into()))?;
-                let hook = self.store.webhook_auth(&d.webhook_id).await?;
                 let headers: Vec<(String, String)> =
                     serde_json::from_str(&d.headers).unwrap_or_default();
                 let received = chrono::DateTime::from_timestamp_millis(d.received_at)
@@ -264,7 +286,7 @@ impl Engine {
                 Ok(hookflow_core::trigger::webhook_trigger(
                     &hookflow_core::trigger::Delivered {
                         webhook_id: &d.webhook_id,
-                        webhook_name: hook.as_ref().map(|h| h.name.as_str()).unwrap_or(""),
+                        webhook_name: rc.webhook_name.as_deref().unwrap_or(""),
                         event_id,
                         event_name,
                         delivery_id: &d.id,

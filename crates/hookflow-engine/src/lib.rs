@@ -76,6 +76,10 @@ pub struct Engine {
     /// Told when runs were enqueued on this node.
     pub runs_ready: Arc<tokio::sync::Notify>,
     pub(crate) deny: Vec<steps::Network>,
+    /// Parsed definitions by workflow id, with the version they were parsed from.
+    pub(crate) definitions: std::sync::Mutex<
+        std::collections::HashMap<String, (i64, Arc<hookflow_core::workflow::Workflow>)>,
+    >,
 }
 
 impl Engine {
@@ -106,6 +110,7 @@ impl Engine {
             opts,
             runs_ready,
             deny,
+            definitions: Default::default(),
         }))
     }
 

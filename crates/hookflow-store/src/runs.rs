@@ -184,7 +184,75 @@ pub(crate) const INSERT_RUN_IF_ABSENT_SQL: &str = "INSERT INTO runs (id, workflo
     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11) \
     ON CONFLICT (id) DO NOTHING";
 
+/// What executing a run needs from the store besides its steps, read in one query: its
+/// workflow's current version and definition, its event, and (webhook runs) its delivery with
+/// the webhook's name.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// `(version, valid, definition)`; `None` if the workflow was deleted.
+    pub workflow: Option<(i64, bool, Option<String>)>,
+    /// `(id, name)`.
+    pub event: Option<(String, String)>,
+    pub delivery: Option<crate::deliveries::Delivery>,
+    pub webhook_name: Option<String>,
+}
+
 impl Store {
+    /// See [`RunContext`].
+    pub async fn run_context(&self, run: &RunRecord) -> Result<RunContext> {
+        let sql = "SELECT w.version AS w_version, w.valid AS w_valid, \
+            w.definition AS w_definition, e.id AS e_id, e.name AS e_name, \
+            d.id AS d_id, d.webhook_id, d.received_at, d.status, d.http_status, d.reason, \
+            d.method, d.content_type, d.headers, d.query, d.body, d.body_size, \
+            d.body_truncated, d.routing, h.name AS h_name \
+            FROM (SELECT 1 AS one) AS x \
+            LEFT JOIN workflows w ON w.id = $1 \
+            LEFT JOIN events e ON e.id = $2 \
+            LEFT JOIN deliveries d ON d.id = $3 \
+            LEFT JOIN webhooks h ON h.id = d.webhook_id";
+        on_db!(&self.db, |p| {
+            let r = sqlx::query(sql)
+                .bind(&run.workflow_id)
+                .bind(run.event_id.as_deref().unwrap_or(""))
+                .bind(run.delivery_id.as_deref().unwrap_or(""))
+                .fetch_one(p)
+                .await?;
+            let version: Option<i64> = r.try_get("w_version")?;
+            let event_id: Option<String> = r.try_get("e_id")?;
+            let delivery_id: Option<String> = r.try_get("d_id")?;
+            Ok(RunContext {
+                workflow: match version {
+                    Some(v) => Some((v, r.try_get("w_valid")?, r.try_get("w_definition")?)),
+                    None => None,
+                },
+                event: match event_id {
+                    Some(id) => Some((id, r.try_get("e_name")?)),
+                    None => None,
+                },
+                delivery: match delivery_id {
+                    Some(id) => Some(crate::deliveries::Delivery {
+                        id,
+                        webhook_id: r.try_get("webhook_id")?,
+                        received_at: r.try_get("received_at")?,
+                        status: r.try_get("status")?,
+                        http_status: r.try_get("http_status")?,
+                        reason: r.try_get("reason")?,
+                        method: r.try_get("method")?,
+                        content_type: r.try_get("content_type")?,
+                        headers: r.try_get("headers")?,
+                        query: r.try_get("query")?,
+                        body: Some(r.try_get("body")?),
+                        body_size: r.try_get("body_size")?,
+                        body_truncated: r.try_get("body_truncated")?,
+                        routing: r.try_get("routing")?,
+                    }),
+                    None => None,
+                },
+                webhook_name: r.try_get("h_name")?,
+            })
+        })
+    }
+
     /// Enqueues a run (manual runs, sub-workflows, schedules).
     pub async fn insert_run(&self, run: &NewRun) -> Result<()> {
         let now = now_ms();
