@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use crate::db::{Backend, on_db};
+use crate::db::on_db;
 use crate::{Result, Store, StoreError, now_ms};
 
 /// A run to enqueue.
@@ -348,38 +348,6 @@ impl Store {
         })
     }
 
-    /// Claims up to `n` runs that are ready (queued and due) or abandoned (lease expired) for
-    /// `node`, with a lease of `lease_ms`. On PostgreSQL, `SKIP LOCKED` keeps nodes from
-    /// waiting on each other's claims.
-    pub async fn claim_runs(&self, node: &str, n: i64, lease_ms: i64) -> Result<Vec<RunRecord>> {
-        let now = now_ms();
-        let lock = match self.db {
-            Backend::Sqlite(_) => "",
-            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
-             claims = claims + 1, started_at = COALESCE(started_at, $3) \
-             WHERE id IN (SELECT id FROM runs WHERE \
-             (status IN ('queued', 'waiting') AND available_at <= $3) OR \
-             (status = 'running' AND lease_expires_at < $3) \
-             ORDER BY available_at LIMIT $4{lock}) RETURNING {RUN_COLUMNS}"
-        );
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(node)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(n)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(run_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(StoreError::from)
-        })
-    }
-
     /// Extends the leases `node` holds; returns how many it still holds.
     pub async fn renew_leases(&self, node: &str, lease_ms: i64) -> Result<u64> {
         Ok(on_db!(&self.db, |p| {
@@ -392,97 +360,6 @@ impl Store {
             .await
             .map(|r| r.rows_affected())
         })?)
-    }
-
-    /// Records (inserts or updates) a step, if `node` still holds the run.
-    pub async fn save_step(&self, s: &StepRecord) -> Result<()> {
-        on_db!(&self.db, |p| {
-            sqlx::query(
-                "INSERT INTO run_steps (run_id, path, seq, step_id, step_type, status, iteration, \
-                 input, output, error, attempts, wake_at, started_at, finished_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
-                 input = excluded.input, output = excluded.output, error = excluded.error, \
-                 attempts = excluded.attempts, wake_at = excluded.wake_at, \
-                 finished_at = excluded.finished_at",
-            )
-            .bind(&s.run_id)
-            .bind(&s.path)
-            .bind(s.seq)
-            .bind(&s.step_id)
-            .bind(&s.step_type)
-            .bind(&s.status)
-            .bind(s.iteration)
-            .bind(&s.input)
-            .bind(&s.output)
-            .bind(&s.error)
-            .bind(s.attempts)
-            .bind(s.wake_at)
-            .bind(s.started_at)
-            .bind(s.finished_at)
-            .execute(p)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
-    }
-
-    /// Ends a run held by `node`: `succeeded`, `failed` or `cancelled`. `false` if the node no
-    /// longer holds it (another node took it over).
-    pub async fn finish_run(
-        &self,
-        id: &str,
-        node: &str,
-        status: &str,
-        outputs: Option<&str>,
-        error: Option<&str>,
-    ) -> Result<bool> {
-        Ok(on_db!(&self.db, |p| {
-            sqlx::query(
-                "UPDATE runs SET status = $3, outputs = $4, error = $5, finished_at = $6, \
-                 lease_owner = NULL, lease_expires_at = NULL \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(node)
-            .bind(status)
-            .bind(outputs)
-            .bind(error)
-            .bind(now_ms())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })? == 1)
-    }
-
-    /// Puts a run held by `node` back in the queue until `available_at` (a sleep, a backoff, a
-    /// wait for a sub-run), releasing its worker.
-    pub async fn release_run(&self, id: &str, node: &str, available_at: i64) -> Result<bool> {
-        Ok(on_db!(&self.db, |p| {
-            sqlx::query(
-                "UPDATE runs SET status = 'waiting', available_at = $3, lease_owner = NULL, \
-                 lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(node)
-            .bind(available_at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })? == 1)
-    }
-
-    /// Makes a waiting run due now (a sub-run finished, so its parent can go on).
-    pub async fn wake_run(&self, id: &str) -> Result<()> {
-        on_db!(&self.db, |p| {
-            sqlx::query("UPDATE runs SET available_at = $2 WHERE id = $1 AND status = 'waiting'")
-                .bind(id)
-                .bind(now_ms())
-                .execute(p)
-                .await
-                .map(|_| ())
-        })?;
-        Ok(())
     }
 
     /// Cancels a run: flags it (a running one stops at its next step), and ends a queued or
