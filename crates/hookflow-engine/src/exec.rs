@@ -43,6 +43,12 @@ pub struct RunState {
     pub secrets: Vec<String>,
 }
 
+type BlockFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Flow, EngineError>> + Send + 'a>>;
+
+/// Sequence numbers reserved for each `parallel` branch.
+const PARALLEL_SEQ_SPAN: i64 = 1_000_000;
+
 /// Where a block runs: the loop iterations around it.
 #[derive(Clone, Default)]
 struct Scope {
@@ -87,7 +93,7 @@ impl Engine {
         let outcome = match self.prepare(run).await {
             Ok(mut st) => {
                 let steps = st.wf.steps.clone();
-                let flow = Box::pin(self.block(&mut st, &steps, &Scope::default())).await;
+                let flow = (self.block(&mut st, &steps, &Scope::default())).await;
                 (flow, st.secrets)
             }
             Err(EngineError::Invalid(msg)) => (Ok(Flow::Fail(msg)), Vec::new()),
@@ -313,19 +319,24 @@ impl Engine {
     }
 
     /// Runs a block of steps in order.
-    async fn block(
-        self: &Arc<Self>,
-        st: &mut RunState,
-        steps: &[Step],
-        scope: &Scope,
-    ) -> Result<Flow, EngineError> {
-        for step in steps {
-            let flow = Box::pin(self.step(st, step, scope)).await?;
-            if !matches!(flow, Flow::Continue) {
-                return Ok(flow);
+    ///
+    /// Boxed with an explicit `Send`: the interpreter is recursive (blocks hold steps that hold
+    /// blocks), and `parallel` spawns blocks on other tasks.
+    fn block<'a>(
+        self: &'a Arc<Self>,
+        st: &'a mut RunState,
+        steps: &'a [Step],
+        scope: &'a Scope,
+    ) -> BlockFuture<'a> {
+        Box::pin(async move {
+            for step in steps {
+                let flow = self.step(st, step, scope).await?;
+                if !matches!(flow, Flow::Continue) {
+                    return Ok(flow);
+                }
             }
-        }
-        Ok(Flow::Continue)
+            Ok(Flow::Continue)
+        })
     }
 
     fn set_output(st: &mut RunState, id: &str, output: Value) {
@@ -417,7 +428,7 @@ impl Engine {
                     }
                 }
                 let (branch, steps) = chosen.unwrap_or((json!("else"), else_steps));
-                let flow = Box::pin(self.block(st, steps, scope)).await?;
+                let flow = (self.block(st, steps, scope)).await?;
                 self.close_block(st, step, &mut rec, json!({ "branch": branch }), &flow)
                     .await?;
                 Ok(flow)
@@ -467,7 +478,7 @@ impl Engine {
                     st.ctx[as_name.as_str()] = item;
                     st.ctx["loop"] = json!({ "index": i });
                     let inner = scope.enter(i as i64);
-                    flow = Box::pin(self.block(st, steps, &inner)).await?;
+                    flow = (self.block(st, steps, &inner)).await?;
                     outputs.push(last_output(st, steps));
                     if !matches!(flow, Flow::Continue) {
                         break;
@@ -510,7 +521,7 @@ impl Engine {
                             return self.leaf_failed(st, step, rec, e.to_string()).await;
                         }
                     }
-                    flow = Box::pin(self.block(st, steps, &scope.enter(i))).await?;
+                    flow = (self.block(st, steps, &scope.enter(i))).await?;
                     i += 1;
                     if !matches!(flow, Flow::Continue) {
                         break;
@@ -522,24 +533,91 @@ impl Engine {
                 Ok(flow)
             }
             StepKind::Parallel { branches } => {
-                // Branches run one after another in this version; each sees the variables as
-                // the previous ones left them.
                 let mut rec = self.open_block(st, step, &path, scope).await?;
-                let mut outputs = Vec::with_capacity(branches.len());
-                let mut flow = Flow::Continue;
-                for b in branches {
-                    flow = Box::pin(self.block(st, b, scope)).await?;
-                    outputs.push(last_output(st, b));
-                    if !matches!(flow, Flow::Continue) {
-                        break;
-                    }
-                }
+                let (outputs, flow) = self.branches(st, branches, scope).await?;
                 self.close_block(st, step, &mut rec, Value::Array(outputs), &flow)
                     .await?;
                 Ok(flow)
             }
             _ => self.leaf(st, step, &path, scope).await,
         }
+    }
+
+    /// Runs `parallel` branches concurrently, each on its own copy of the run's state (they may
+    /// read what came before the step, not each other), then merges what they did in branch
+    /// order: step outputs, variables, records. The step's flow is the first branch's (in order)
+    /// that did not just continue; if some branches wait, the step waits for the earliest.
+    async fn branches(
+        self: &Arc<Self>,
+        st: &mut RunState,
+        branches: &[Vec<Step>],
+        scope: &Scope,
+    ) -> Result<(Vec<Value>, Flow), EngineError> {
+        let mut set = tokio::task::JoinSet::new();
+        for (b, steps) in branches.iter().enumerate() {
+            let mut bst = RunState {
+                run: st.run.clone(),
+                wf: st.wf.clone(),
+                ctx: st.ctx.clone(),
+                recorded: st.recorded.clone(),
+                // Disjoint sequence numbers per branch keep each branch's steps together.
+                next_seq: st.next_seq + (b as i64) * PARALLEL_SEQ_SPAN,
+                secrets: st.secrets.clone(),
+            };
+            let engine = self.clone();
+            let steps = steps.clone();
+            let scope = scope.clone();
+            set.spawn(async move {
+                let flow = (engine.block(&mut bst, &steps, &scope)).await;
+                (b, bst, steps, flow)
+            });
+        }
+        let mut done = Vec::with_capacity(branches.len());
+        while let Some(joined) = set.join_next().await {
+            done.push(joined.map_err(|e| EngineError::Invalid(format!("a branch panicked: {e}")))?);
+        }
+        done.sort_by_key(|(b, ..)| *b);
+        let mut outputs = Vec::with_capacity(done.len());
+        let mut flow = Flow::Continue;
+        let mut wait: Option<i64> = None;
+        let before_vars = st.ctx["vars"].clone();
+        for (_, bst, steps, result) in done {
+            let result = result?;
+            outputs.push(last_output(&bst, &steps));
+            if let (Some(all), Some(theirs)) = (
+                st.ctx.get_mut("steps").and_then(Value::as_object_mut),
+                bst.ctx.get("steps").and_then(Value::as_object),
+            ) {
+                for (k, v) in theirs {
+                    all.insert(k.clone(), v.clone());
+                }
+            }
+            if let (Some(vars), Some(theirs), Some(before)) = (
+                st.ctx.get_mut("vars").and_then(Value::as_object_mut),
+                bst.ctx.get("vars").and_then(Value::as_object),
+                before_vars.as_object(),
+            ) {
+                for (k, v) in theirs {
+                    if before.get(k) != Some(v) {
+                        vars.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            st.recorded.extend(bst.recorded);
+            st.next_seq = st.next_seq.max(bst.next_seq);
+            match result {
+                Flow::Continue => {}
+                Flow::Suspend(at) => wait = Some(wait.map_or(at, |w| w.min(at))),
+                other if matches!(flow, Flow::Continue) => flow = other,
+                _ => {}
+            }
+        }
+        if matches!(flow, Flow::Continue)
+            && let Some(at) = wait
+        {
+            flow = Flow::Suspend(at);
+        }
+        Ok((outputs, flow))
     }
 
     /// The record of a control step, written when it first starts so that it lists before the
@@ -578,7 +656,14 @@ impl Engine {
             Self::set_output(st, &step.id, output);
             return Ok(());
         }
-        rec.status = "succeeded".into();
+        // A block that ended the run by failing fails its control step too.
+        match flow {
+            Flow::Fail(msg) => {
+                rec.status = "failed".into();
+                rec.error = Some(msg.clone());
+            }
+            _ => rec.status = "succeeded".into(),
+        }
         rec.output = Some(output.to_string());
         rec.finished_at = Some(now_ms());
         Self::set_output(st, &step.id, output);

@@ -850,6 +850,88 @@ steps:
     }
 }
 
+/// `parallel` branches run at the same time: every branch's call starts before any of them
+/// finishes (the local server holds each answer 800 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_branches_run_concurrently() {
+    let mock = Mock::start().await;
+    let s = Server::start().await;
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: par-concurrent
+inputs: [{name: base, type: string}]
+steps:
+  - id: fan
+    type: parallel
+    branches:
+      - steps: [{id: a, type: http_request, method: GET, url: "{{ inputs.base }}/slow/800"}]
+      - steps: [{id: b, type: http_request, method: GET, url: "{{ inputs.base }}/slow/800"}]
+      - steps: [{id: c, type: http_request, method: GET, url: "{{ inputs.base }}/slow/800"}]
+"#,
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
+    expect_status(&run, "succeeded");
+    let calls: Vec<&Value> = ["a", "b", "c"].iter().map(|id| step(&run, id)).collect();
+    let latest_start = calls
+        .iter()
+        .map(|c| c["started_at"].as_str().expect("started_at"))
+        .max()
+        .unwrap();
+    let earliest_end = calls
+        .iter()
+        .map(|c| c["finished_at"].as_str().expect("finished_at"))
+        .min()
+        .unwrap();
+    assert!(
+        latest_start < earliest_end,
+        "branches overlap: last start {latest_start} before first end {earliest_end}"
+    );
+    assert_eq!(mock.seen("/slow/800").len(), 3);
+}
+
+/// A branch that sleeps suspends the whole step; on resume the other branch's recorded work is
+/// replayed, not redone, and both branches' variables and outputs are there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_branch_sleeps_and_resumes() {
+    let mock = Mock::start().await;
+    let s = Server::start().await;
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: par-sleep
+inputs: [{name: base, type: string}]
+variables: [{name: x, type: string}, {name: y, type: string}]
+outputs: [{name: x, type: string}, {name: y, type: string}, {name: out, type: array}]
+steps:
+  - id: fan
+    type: parallel
+    branches:
+      - steps:
+          - {id: nap, type: sleep, duration: 300ms}
+          - {id: setx, type: set_variables, values: {x: slept}}
+      - steps:
+          - {id: call, type: http_request, method: GET, url: "{{ inputs.base }}/slow/10"}
+          - {id: sety, type: set_variables, values: {y: "status {{ steps.call.output.status }}"}}
+  - id: done
+    type: complete
+    outputs: {x: "{{ vars.x }}", y: "{{ vars.y }}", out: "{{ steps.fan.output }}"}
+"#,
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(run["outputs"]["x"], json!("slept"));
+    assert_eq!(run["outputs"]["y"], json!("status 200"));
+    assert_eq!(
+        run["outputs"]["out"],
+        json!([{"x": "slept"}, {"y": "status 200"}])
+    );
+    // The call was made once, although the run was suspended and replayed after it.
+    assert_eq!(mock.seen("/slow/10").len(), 1);
+}
+
 /// `set_variables` keeps types (`"{{ inputs.n + 1 }}"` is a number) and refuses a value of the
 /// wrong type; templates that are exactly one expression keep the expression's type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
