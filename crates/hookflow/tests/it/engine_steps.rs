@@ -850,6 +850,45 @@ steps:
     }
 }
 
+/// An operator's deny list (SPEC §4): a call into a denied range fails the step with a clear
+/// error and never reaches the server; a literal address and a name resolving into the range
+/// are both refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn denied_networks_fail_the_step() {
+    let mock = Mock::start().await;
+    let s = Server::start_with(&["--deny-networks", "10.0.0.0/8, 127.0.0.0/8"]).await;
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: denied
+inputs: [{name: url, type: string}]
+steps:
+  - id: call
+    type: http_request
+    method: GET
+    url: "{{ inputs.url }}"
+    retry: {max_attempts: 3, backoff: 10ms}
+"#,
+    )
+    .await;
+    let port = mock.base.rsplit(':').next().expect("port").to_string();
+    for url in [
+        format!("{}/status/200", mock.base),
+        format!("http://localhost:{port}/status/200"),
+    ] {
+        let run = run_to_end(&s, &wf, json!({ "url": url })).await;
+        expect_status(&run, "failed");
+        let call = step(&run, "call");
+        error_contains(call, "denied by the server's configuration");
+        // A refusal by configuration is final: not retried.
+        assert_eq!(call["attempts"], json!(1), "{call}");
+    }
+    assert!(
+        mock.seen("/status/200").is_empty(),
+        "a denied call reached the server"
+    );
+}
+
 /// `parallel` branches run at the same time: every branch's call starts before any of them
 /// finishes (the local server holds each answer 800 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
