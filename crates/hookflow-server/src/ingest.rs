@@ -28,12 +28,11 @@ const INLINE_PARSE_MAX: usize = 64 * 1024;
 pub async fn receive(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    req: axum::extract::Request,
 ) -> Response {
-    let answer = handle(&st, id, method, uri, headers, body).await;
+    // The request taken apart, not its parts extracted one by one (which would clone them).
+    let (parts, body) = req.into_parts();
+    let answer = handle(&st, id, parts.method, parts.uri, parts.headers, body).await;
     let status = match &answer {
         Ok(_) => 202,
         Err(p) => p.status.as_u16(),
