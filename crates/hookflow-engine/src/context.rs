@@ -29,12 +29,24 @@ pub fn redact_text(s: &str, secrets: &[String]) -> String {
 
 /// The secret values worth redacting (empty values would match everywhere).
 pub fn redaction_list(secrets: &Map<String, Value>) -> Vec<String> {
-    let mut v: Vec<String> = secrets
+    let mut v: Vec<String> = Vec::new();
+    for s in secrets
         .values()
         .filter_map(|v| v.as_str())
         .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    {
+        v.push(s.to_string());
+        // The forms a value takes in a URL or a form body, which responses may echo.
+        for encoded in [
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+            form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
+        ] {
+            if encoded != s && !v.contains(&encoded) {
+                v.push(encoded);
+            }
+        }
+    }
     // Longest first, so a secret containing another is replaced whole.
     v.sort_by_key(|s| std::cmp::Reverse(s.len()));
     v

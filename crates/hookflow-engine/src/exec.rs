@@ -46,6 +46,9 @@ pub struct RunState {
 type BlockFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Flow, EngineError>> + Send + 'a>>;
 
+/// After an engine error, how long before the run may be taken up again.
+const RETRY_AFTER_ERROR_MS: i64 = 5_000;
+
 /// Sequence numbers reserved for each `parallel` branch.
 const PARALLEL_SEQ_SPAN: i64 = 1_000_000;
 
@@ -124,9 +127,17 @@ impl Engine {
                 }
             }
             (Err(e), _) => {
-                // The machinery failed (database down): leave the run to be taken over when
-                // its lease expires.
+                // The machinery failed (database down, a write refused): give the lease up so
+                // that any node resumes the run a little later from what was recorded.
                 tracing::warn!(run = %id, error = %e, "run interrupted; it will be resumed");
+                let _ = self
+                    .store
+                    .expire_lease(
+                        &id,
+                        &self.node,
+                        hookflow_store::now_ms() + RETRY_AFTER_ERROR_MS,
+                    )
+                    .await;
                 Ok(false)
             }
         };
@@ -331,6 +342,13 @@ impl Engine {
         Box::pin(async move {
             for step in steps {
                 let flow = self.step(st, step, scope).await?;
+                // A control step whose block failed is recorded failed; with
+                // `continue_on_error` the run goes on after it (leaf steps handle it themselves).
+                if let Flow::Fail(_) = flow
+                    && step.continue_on_error
+                {
+                    continue;
+                }
                 if !matches!(flow, Flow::Continue) {
                     return Ok(flow);
                 }
@@ -356,23 +374,46 @@ impl Engine {
         }
     }
 
+    /// Records a step. What is recorded has every secret value replaced by `***` (SPEC §4);
+    /// when that changed the output, the real output is kept sealed beside it, so a resumed run
+    /// replays real values, not asterisks.
     async fn save(&self, st: &mut RunState, mut rec: StepRecord) -> Result<(), EngineError> {
-        for field in [&mut rec.input, &mut rec.output, &mut rec.error] {
-            if let Some(text) = field.as_mut()
-                && st.secrets.iter().any(|s| text.contains(s.as_str()))
-            {
-                *text = match serde_json::from_str::<Value>(text) {
-                    Ok(mut v) => {
-                        redact(&mut v, &st.secrets);
-                        v.to_string()
-                    }
-                    Err(_) => redact_text(text, &st.secrets),
-                };
+        let real_output = rec.output.clone();
+        if !st.secrets.is_empty() {
+            for field in [&mut rec.input, &mut rec.output, &mut rec.error] {
+                if let Some(text) = field.as_mut() {
+                    // Parsed, not searched as text: JSON escapes (`\"`, `\\`) would hide a
+                    // secret containing them.
+                    *text = match serde_json::from_str::<Value>(text) {
+                        Ok(mut v) => {
+                            redact(&mut v, &st.secrets);
+                            v.to_string()
+                        }
+                        Err(_) => redact_text(text, &st.secrets),
+                    };
+                }
             }
         }
+        rec.replay = match (&real_output, &rec.output) {
+            (Some(real), Some(shown)) if real != shown => {
+                Some(self.store.seal_replay(&rec.run_id, real))
+            }
+            _ => None,
+        };
         self.save_step(&rec).await?;
         st.recorded.insert(rec.path.clone(), rec);
         Ok(())
+    }
+
+    /// A recorded step's real output (unsealed when it was redacted).
+    fn recorded_output(&self, rec: &StepRecord) -> Value {
+        let text = match &rec.replay {
+            Some(sealed) => self.store.open_replay(&rec.run_id, sealed).ok(),
+            None => rec.output.clone(),
+        };
+        text.as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or(Value::Null)
     }
 
     fn new_record(st: &mut RunState, step: &Step, path: &str, scope: &Scope) -> StepRecord {
@@ -395,6 +436,7 @@ impl Engine {
             wake_at: None,
             started_at: now_ms(),
             finished_at: None,
+            replay: None,
         }
     }
 
@@ -703,11 +745,7 @@ impl Engine {
         if let Some(prev) = st.recorded.get(path).cloned() {
             match prev.status.as_str() {
                 "succeeded" => {
-                    let out: Value = prev
-                        .output
-                        .as_deref()
-                        .and_then(|o| serde_json::from_str(o).ok())
-                        .unwrap_or(Value::Null);
+                    let out = self.recorded_output(&prev);
                     if let StepKind::SetVariables { .. } = step.kind {
                         Self::apply_variables(st, &out);
                     }
@@ -832,12 +870,10 @@ impl Engine {
         step: &Step,
         rec: StepRecord,
     ) -> Result<Flow, EngineError> {
-        let child_id = rec
-            .output
-            .as_deref()
-            .and_then(|o| serde_json::from_str::<Value>(o).ok())
-            .and_then(|v| v["run_id"].as_str().map(str::to_string))
-            .unwrap_or_default();
+        let child_id = self.recorded_output(&rec)["run_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let child = self.store.get_run(&child_id).await?;
         match child.as_ref().map(|c| c.status.as_str()) {
             Some("succeeded") => {

@@ -76,6 +76,8 @@ pub struct Engine {
     /// Told when runs were enqueued on this node.
     pub runs_ready: Arc<tokio::sync::Notify>,
     pub(crate) deny: Vec<steps::Network>,
+    /// Runs executing on this node: the leases the renewal extends.
+    pub(crate) executing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Parsed definitions by workflow id, with the version they were parsed from.
     pub(crate) definitions: std::sync::Mutex<
         std::collections::HashMap<String, (i64, Arc<hookflow_core::workflow::Workflow>)>,
@@ -111,6 +113,7 @@ impl Engine {
             runs_ready,
             deny,
             definitions: Default::default(),
+            executing: Default::default(),
         }))
     }
 

@@ -388,7 +388,7 @@ async fn http(
     }
     let resp = req.send().await.map_err(|e| {
         StepError::new(
-            transport_error("request failed", &e, timeout),
+            transport_error("request failed", e, timeout),
             true,
             Some(input.clone()),
         )
@@ -413,7 +413,7 @@ async fn http(
         .is_some_and(|c| c.contains("json"));
     let bytes = resp.bytes().await.map_err(|e| {
         StepError::new(
-            transport_error("reading the response failed", &e, timeout),
+            transport_error("reading the response failed", e, timeout),
             true,
             Some(input.clone()),
         )
@@ -441,15 +441,17 @@ async fn http(
 
 /// A transport error as a user reads it: a timeout says so (reqwest's own text only names the
 /// URL), anything else with its causes (`connection refused`, ...).
-fn transport_error(what: &str, e: &reqwest::Error, timeout: Duration) -> String {
+fn transport_error(what: &str, e: reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!(
             "{what}: the request timed out after {}",
             hookflow_core::workflow::format_duration(timeout.as_millis() as u64)
         );
     }
+    // Without the URL: it may carry a secret in a form redaction would not recognise.
+    let e = e.without_url();
     let mut msg = format!("{what}: {e}");
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {
         let text = cause.to_string();
         if !msg.contains(&text) {

@@ -14,6 +14,33 @@ use crate::Engine;
 /// How often the queue is polled when nothing woke the worker.
 const POLL: Duration = Duration::from_millis(200);
 
+/// Marks a run as executing on this node while alive (its lease is renewed); dropped when the
+/// execution ends — also by a panic, so a crashed execution lets its lease lapse.
+struct Executing {
+    engine: Arc<Engine>,
+    id: String,
+}
+
+impl Executing {
+    fn start(engine: &Arc<Engine>, id: &str) -> Executing {
+        if let Ok(mut e) = engine.executing.lock() {
+            e.insert(id.to_string());
+        }
+        Executing {
+            engine: engine.clone(),
+            id: id.to_string(),
+        }
+    }
+}
+
+impl Drop for Executing {
+    fn drop(&mut self) {
+        if let Ok(mut e) = self.engine.executing.lock() {
+            e.remove(&self.id);
+        }
+    }
+}
+
 /// Runs the claim loop and the lease renewal until `shutdown`; then waits (bounded) for the
 /// runs in flight to finish or suspend.
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
@@ -31,9 +58,14 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                     _ = tokio::time::sleep(every) => {}
                     _ = shutdown.changed() => return,
                 }
+                let ids: Vec<String> = engine
+                    .executing
+                    .lock()
+                    .map(|e| e.iter().cloned().collect())
+                    .unwrap_or_default();
                 if let Err(e) = engine
                     .store
-                    .renew_leases(&engine.node, engine.opts.lease_ms)
+                    .renew_leases(&engine.node, &ids, engine.opts.lease_ms)
                     .await
                 {
                     tracing::warn!(error = %e, "cannot renew run leases");
@@ -66,8 +98,10 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                 };
                 let engine = engine.clone();
                 let saturated = saturated.clone();
+                let executing = Executing::start(&engine, &run.id);
                 tokio::spawn(async move {
                     engine.execute(run).await;
+                    drop(executing);
                     drop(permit);
                     if saturated.load(Ordering::Acquire) {
                         engine.runs_ready.notify_one();

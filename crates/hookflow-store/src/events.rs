@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use crate::db::on_db;
 use crate::webhooks::page;
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms};
 
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -52,6 +52,21 @@ macro_rules! event_from_row {
     }};
 }
 
+/// Refuses an event whose user-chosen text holds a NUL (see [`crate::no_nul`]).
+fn check_text(
+    name: &str,
+    webhook_id: Option<&str>,
+    schedule: Option<&str>,
+    timezone: Option<&str>,
+    filter: Option<&str>,
+) -> Result<()> {
+    no_nul("an event name", name)?;
+    no_nul("a webhook_id", webhook_id.unwrap_or(""))?;
+    no_nul("a schedule", schedule.unwrap_or(""))?;
+    no_nul("a timezone", timezone.unwrap_or(""))?;
+    no_nul("a filter", filter.unwrap_or(""))
+}
+
 fn conflict(e: sqlx::Error, name: &str) -> StoreError {
     match StoreError::from(e) {
         StoreError::Conflict(_) => {
@@ -63,6 +78,13 @@ fn conflict(e: sqlx::Error, name: &str) -> StoreError {
 
 impl Store {
     pub async fn create_event(&self, new: NewEvent) -> Result<Event> {
+        check_text(
+            &new.name,
+            new.webhook_id.as_deref(),
+            new.schedule.as_deref(),
+            new.timezone.as_deref(),
+            new.filter.as_deref(),
+        )?;
         let id = new_id();
         let now = now_ms();
         on_db!(&self.db, |p| {
@@ -90,6 +112,9 @@ impl Store {
 
     /// By id, or by name.
     pub async fn get_event(&self, id_or_name: &str) -> Result<Option<Event>> {
+        if names_nothing(id_or_name) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLUMNS} FROM events WHERE id = $1 OR name = $1");
         on_db!(&self.db, |p| {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -108,6 +133,9 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<Event>, Option<String>)> {
+        if cursor.is_some_and(names_nothing) {
+            return Ok((Vec::new(), None));
+        }
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE ($1 = '' OR id < $1) ORDER BY id DESC LIMIT $2"
         );
@@ -126,6 +154,19 @@ impl Store {
 
     /// Replaces the mutable fields of an event (the caller merges a patch into the current one).
     pub async fn update_event(&self, e: &Event) -> Result<Event> {
+        if names_nothing(&e.id) {
+            return Err(StoreError::NotFound(format!(
+                "there is no event with id {}",
+                e.id
+            )));
+        }
+        check_text(
+            &e.name,
+            e.webhook_id.as_deref(),
+            e.schedule.as_deref(),
+            e.timezone.as_deref(),
+            e.filter.as_deref(),
+        )?;
         let n = on_db!(&self.db, |p| {
             sqlx::query(
                 "UPDATE events SET name = $2, webhook_id = $3, schedule = $4, timezone = $5, \
@@ -156,6 +197,9 @@ impl Store {
     }
 
     pub async fn delete_event(&self, id: &str) -> Result<bool> {
+        if names_nothing(id) {
+            return Ok(false);
+        }
         Ok(on_db!(&self.db, |p| {
             sqlx::query("DELETE FROM events WHERE id = $1")
                 .bind(id)
@@ -177,6 +221,9 @@ impl Store {
     /// Claims one due firing of a schedule: moves `next_fire_at` from `due` to `next` only if
     /// it still is `due`, so across nodes exactly one claim of each due time succeeds.
     pub async fn claim_schedule_fire(&self, event_id: &str, due: i64, next: i64) -> Result<bool> {
+        if names_nothing(event_id) {
+            return Ok(false);
+        }
         Ok(on_db!(&self.db, |p| {
             sqlx::query("UPDATE events SET next_fire_at = $3 WHERE id = $1 AND next_fire_at = $2")
                 .bind(event_id)
@@ -200,6 +247,10 @@ impl Store {
         next: i64,
         fire: bool,
     ) -> Result<Option<Vec<String>>> {
+        if names_nothing(event_id) {
+            return Ok(None);
+        }
+        let event_name = crate::text(event_name);
         let now = now_ms();
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
@@ -223,7 +274,7 @@ impl Store {
                      AND NOT t.disabled ORDER BY w.id, t.position",
                 )
                 .bind(event_id)
-                .bind(event_name)
+                .bind(&*event_name)
                 .fetch_all(&mut *tx)
                 .await?;
                 for (wid, wname) in targets {

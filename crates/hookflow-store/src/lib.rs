@@ -21,6 +21,7 @@ pub mod workflows;
 
 pub use db::{Backend, Store, StoreOptions};
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The store's one error type. `Conflict` and `NotFound` are the caller's fault; `Unavailable`
@@ -65,6 +66,54 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+// PostgreSQL's TEXT cannot hold U+0000 (SQLite's can): a statement that binds one fails, and in
+// the journal's shared transaction that would fail a whole batch (and leave a run retrying
+// forever). So that both backends store and answer alike, no text column ever holds a NUL:
+// - a key holding one (an id, a name, a filter value, a cursor) names nothing: lookups answer
+//   "none" without a query (`names_nothing`);
+// - a name or definition the user chooses (webhook, event, workflow, secret) is refused
+//   (`no_nul`, `StoreError::Invalid`);
+// - text recorded from requests and runs (reasons, errors, rendered step data, documents) has
+//   each NUL replaced with U+FFFD (`text`).
+
+/// Whether a lookup key cannot name any stored row (it holds a NUL, which no text column holds).
+pub(crate) fn names_nothing(key: &str) -> bool {
+    key.contains('\0')
+}
+
+/// Refuses a user-chosen value holding a NUL.
+pub(crate) fn no_nul(what: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(StoreError::Invalid(format!(
+            "{what} must not contain NUL characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Recorded text as stored: each NUL replaced with U+FFFD.
+pub(crate) fn text(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// [`text`] in place.
+pub(crate) fn clean(s: &mut String) {
+    if s.contains('\0') {
+        *s = s.replace('\0', "\u{FFFD}");
+    }
+}
+
+/// [`clean`] of an optional value.
+pub(crate) fn clean_opt(s: &mut Option<String>) {
+    if let Some(s) = s {
+        clean(s);
+    }
+}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

@@ -21,6 +21,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_workflows.sql"),
         postgres: include_str!("../migrations/postgres/0002_workflows.sql"),
     },
+    Migration {
+        version: 3,
+        sqlite: include_str!("../migrations/sqlite/0003_step_replay.sql"),
+        postgres: include_str!("../migrations/postgres/0003_step_replay.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {

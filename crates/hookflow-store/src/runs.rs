@@ -6,7 +6,7 @@
 use sqlx::Row;
 
 use crate::db::on_db;
-use crate::{Result, Store, StoreError, now_ms};
+use crate::{Result, Store, StoreError, clean, clean_opt, names_nothing, now_ms};
 
 /// A run to enqueue.
 #[derive(Debug, Clone)]
@@ -68,6 +68,30 @@ pub struct StepRecord {
     pub wake_at: Option<i64>,
     pub started_at: i64,
     pub finished_at: Option<i64>,
+    /// The unredacted output, sealed, when redaction changed `output` (see [`Store::seal_replay`]).
+    pub replay: Option<Vec<u8>>,
+}
+
+impl NewRun {
+    /// Its text free of NUL characters (see [`crate::text`]).
+    pub(crate) fn clean(&mut self) {
+        clean(&mut self.workflow_name);
+        clean(&mut self.trigger_kind);
+        clean(&mut self.inputs);
+    }
+}
+
+impl StepRecord {
+    /// Its text free of NUL characters (see [`crate::text`]).
+    pub(crate) fn clean(&mut self) {
+        clean(&mut self.path);
+        clean(&mut self.step_id);
+        clean(&mut self.step_type);
+        clean(&mut self.status);
+        clean_opt(&mut self.input);
+        clean_opt(&mut self.output);
+        clean_opt(&mut self.error);
+    }
 }
 
 pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, status, trigger_kind, \
@@ -107,7 +131,7 @@ pub(crate) fn run_from_pg(r: &sqlx::postgres::PgRow) -> Result<RunRecord, sqlx::
 }
 
 const STEP_COLUMNS: &str = "run_id, path, seq, step_id, step_type, status, iteration, input, \
-    output, error, attempts, wake_at, started_at, finished_at";
+    output, error, attempts, wake_at, started_at, finished_at, replay";
 
 macro_rules! step_from_row {
     ($r:expr) => {{
@@ -127,6 +151,7 @@ macro_rules! step_from_row {
             wake_at: r.try_get("wake_at")?,
             started_at: r.try_get("started_at")?,
             finished_at: r.try_get("finished_at")?,
+            replay: r.try_get("replay")?,
         }
     }};
 }
@@ -160,10 +185,11 @@ pub(crate) fn claim_sql(lock: &str) -> String {
 
 pub(crate) const SAVE_STEP_SQL: &str = "INSERT INTO run_steps (run_id, path, seq, step_id, \
     step_type, status, iteration, input, output, error, attempts, wake_at, started_at, \
-    finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-    ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
+    finished_at, replay) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+    $15) ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
     input = excluded.input, output = excluded.output, error = excluded.error, \
-    attempts = excluded.attempts, wake_at = excluded.wake_at, finished_at = excluded.finished_at";
+    attempts = excluded.attempts, wake_at = excluded.wake_at, \
+    finished_at = excluded.finished_at, replay = excluded.replay";
 
 pub(crate) const FINISH_SQL: &str = "UPDATE runs SET status = $3, outputs = $4, error = $5, \
     finished_at = $6, lease_owner = NULL, lease_expires_at = NULL \
@@ -198,6 +224,17 @@ pub struct RunContext {
 }
 
 impl Store {
+    /// Seals a step's unredacted output for replay, bound to its run.
+    pub fn seal_replay(&self, run_id: &str, plain: &str) -> Vec<u8> {
+        self.key.seal(plain.as_bytes(), &format!("replay:{run_id}"))
+    }
+
+    /// Opens what [`seal_replay`](Self::seal_replay) sealed.
+    pub fn open_replay(&self, run_id: &str, sealed: &[u8]) -> Result<String> {
+        let plain = self.key.open(sealed, &format!("replay:{run_id}"))?;
+        String::from_utf8(plain).map_err(|_| StoreError::Internal("replay is not UTF-8".into()))
+    }
+
     /// See [`RunContext`].
     pub async fn run_context(&self, run: &RunRecord) -> Result<RunContext> {
         let sql = "SELECT w.version AS w_version, w.valid AS w_valid, \
@@ -255,6 +292,8 @@ impl Store {
 
     /// Enqueues a run (manual runs, sub-workflows, schedules).
     pub async fn insert_run(&self, run: &NewRun) -> Result<()> {
+        let mut run = run.clone();
+        run.clean();
         let now = now_ms();
         on_db!(&self.db, |p| {
             sqlx::query(INSERT_RUN_SQL)
@@ -277,6 +316,9 @@ impl Store {
     }
 
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
         on_db!(&self.db, |p| {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -297,6 +339,15 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<RunRecord>, Option<String>)> {
+        let keys = [
+            filter.workflow_id.as_deref(),
+            filter.status.as_deref(),
+            filter.delivery_id.as_deref(),
+            cursor,
+        ];
+        if keys.into_iter().flatten().any(names_nothing) {
+            return Ok((Vec::new(), None));
+        }
         let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
         let mut binds: Vec<&str> = Vec::new();
         for (col, v) in [
@@ -335,6 +386,9 @@ impl Store {
 
     /// A run's steps in start order.
     pub async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
+        if names_nothing(run_id) {
+            return Ok(Vec::new());
+        }
         let sql = format!("SELECT {STEP_COLUMNS} FROM run_steps WHERE run_id = $1 ORDER BY seq");
         on_db!(&self.db, |p| {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -348,18 +402,46 @@ impl Store {
         })
     }
 
-    /// Extends the leases `node` holds; returns how many it still holds.
-    pub async fn renew_leases(&self, node: &str, lease_ms: i64) -> Result<u64> {
+    /// Extends the leases `node` holds on the runs it is executing (`ids`); returns how many it
+    /// still holds. Only runs really executing are renewed: a run whose execution ended without
+    /// recording its end lets its lease lapse and is taken over.
+    pub async fn renew_leases(&self, node: &str, ids: &[String], lease_ms: i64) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list: Vec<String> = (3..ids.len() + 3).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "UPDATE runs SET lease_expires_at = $2 WHERE lease_owner = $1 AND status = 'running' \
+             AND id IN ({})",
+            list.join(", ")
+        );
         Ok(on_db!(&self.db, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(node)
+                .bind(now_ms() + lease_ms);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.execute(p).await.map(|r| r.rows_affected())
+        })?)
+    }
+
+    /// Gives up a run this node holds but could not go on with (its store writes failed): any
+    /// node may take it over from `at`.
+    pub async fn expire_lease(&self, id: &str, node: &str, at: i64) -> Result<()> {
+        on_db!(&self.db, |p| {
             sqlx::query(
-                "UPDATE runs SET lease_expires_at = $2 WHERE lease_owner = $1 AND status = 'running'",
+                "UPDATE runs SET lease_expires_at = $3 \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
             )
+            .bind(id)
             .bind(node)
-            .bind(now_ms() + lease_ms)
+            .bind(at)
             .execute(p)
             .await
-            .map(|r| r.rows_affected())
-        })?)
+            .map(|_| ())
+        })?;
+        Ok(())
     }
 
     /// Cancels a run: flags it (a running one stops at its next step), and ends a queued or
@@ -367,6 +449,9 @@ impl Store {
     /// moving between running and waiting meanwhile cannot miss the cancel. Returns the run as it
     /// is now, `None` if unknown.
     pub async fn cancel_run(&self, id: &str) -> Result<Option<RunRecord>> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
         let now = now_ms();
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
@@ -405,6 +490,9 @@ impl Store {
 
     /// Whether cancellation of a run was requested.
     pub async fn cancel_requested(&self, id: &str) -> Result<bool> {
+        if names_nothing(id) {
+            return Ok(false);
+        }
         let v: Option<bool> = on_db!(&self.db, |p| {
             sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = $1")
                 .bind(id)
@@ -416,6 +504,9 @@ impl Store {
 
     /// Runs waiting or running (for metrics: queue depth).
     pub async fn count_runs(&self, status: &str) -> Result<i64> {
+        if names_nothing(status) {
+            return Ok(0);
+        }
         Ok(on_db!(&self.db, |p| {
             sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = $1")
                 .bind(status)

@@ -2,11 +2,12 @@
 //! store only to the engine, never to the API.
 
 use crate::db::on_db;
-use crate::{Result, Store, now_ms};
+use crate::{Result, Store, names_nothing, no_nul, now_ms};
 
 impl Store {
     /// Creates or replaces a secret.
     pub async fn put_secret(&self, name: &str, value: &str) -> Result<()> {
+        no_nul("a secret name", name)?;
         let sealed = self.key.seal(value.as_bytes(), &format!("secret:{name}"));
         let now = now_ms();
         on_db!(&self.db, |p| {
@@ -37,6 +38,9 @@ impl Store {
     }
 
     pub async fn delete_secret(&self, name: &str) -> Result<bool> {
+        if names_nothing(name) {
+            return Ok(false);
+        }
         Ok(on_db!(&self.db, |p| {
             sqlx::query("DELETE FROM secrets WHERE name = $1")
                 .bind(name)

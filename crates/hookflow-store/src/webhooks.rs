@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use crate::crypto::{digest, new_webhook_key};
 use crate::db::on_db;
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms};
 
 /// Accepted requests in the current windows, and when a limit last refused one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -137,6 +137,9 @@ impl Store {
     }
 
     async fn raw_webhook(&self, id: &str) -> Result<Option<Raw>> {
+        if names_nothing(id) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE w.id = $1");
         on_db!(&self.db, |p| {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -152,6 +155,8 @@ impl Store {
 
     /// Creates a webhook with a fresh key. 409 (`Conflict`) on a duplicate name.
     pub async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        no_nul("a webhook name", &new.name)?;
+        no_nul("a content type", &new.content_type)?;
         let id = new_id();
         let key = new_webhook_key();
         let sealed = self.key.seal(key.as_bytes(), &id);
@@ -194,6 +199,9 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<Webhook>, Option<String>)> {
+        if cursor.is_some_and(names_nothing) {
+            return Ok((Vec::new(), None));
+        }
         let sql = format!(
             "SELECT {COLUMNS} FROM {FROM} WHERE ($1 = '' OR w.id < $1) ORDER BY w.id DESC LIMIT $2"
         );
@@ -214,6 +222,14 @@ impl Store {
 
     /// Applies `patch`; `NotFound` if there is no such webhook.
     pub async fn update_webhook(&self, id: &str, patch: WebhookPatch) -> Result<Webhook> {
+        if names_nothing(id) {
+            return Err(not_found(id));
+        }
+        no_nul("a webhook name", patch.name.as_deref().unwrap_or(""))?;
+        no_nul(
+            "a content type",
+            patch.content_type.as_deref().unwrap_or(""),
+        )?;
         let name = patch.name.clone();
         let res = on_db!(&self.db, |p| {
             sqlx::query(
@@ -242,6 +258,9 @@ impl Store {
 
     /// Replaces the key. With `grace_seconds > 0` the old key stays valid that long.
     pub async fn rotate_key(&self, id: &str, grace_seconds: u64) -> Result<Webhook> {
+        if names_nothing(id) {
+            return Err(not_found(id));
+        }
         let key = new_webhook_key();
         let sealed = self.key.seal(key.as_bytes(), id);
         let now = now_ms();
@@ -270,6 +289,9 @@ impl Store {
 
     /// Deletes a webhook with its deliveries and rate windows. `false` if it did not exist.
     pub async fn delete_webhook(&self, id: &str) -> Result<bool> {
+        if names_nothing(id) {
+            return Ok(false);
+        }
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
             let n = sqlx::query("DELETE FROM webhooks WHERE id = $1")

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use crate::db::on_db;
 use crate::webhooks::page;
-use crate::{Result, Store, StoreError, new_id, now_ms};
+use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms, text};
 
 #[derive(Debug, Clone)]
 pub struct WorkflowRecord {
@@ -86,11 +86,19 @@ impl Store {
 
     /// Replaces a workflow's document (keeps `enabled`).
     pub async fn replace_workflow(&self, id: &str, w: SaveWorkflow) -> Result<WorkflowRecord> {
+        if names_nothing(id) {
+            return Err(not_found(id));
+        }
         self.write_workflow(id, &w, false).await?;
         self.get_workflow(id).await?.ok_or_else(|| not_found(id))
     }
 
     async fn write_workflow(&self, id: &str, w: &SaveWorkflow, create: bool) -> Result<()> {
+        no_nul("a workflow name", &w.name)?;
+        // The document as written, its parse and its errors are recorded text.
+        let source = text(&w.source);
+        let definition = w.definition.as_deref().map(text);
+        let errors = text(&w.errors);
         let now = now_ms();
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
@@ -102,11 +110,11 @@ impl Store {
                 )
                 .bind(id)
                 .bind(&w.name)
-                .bind(&w.source)
+                .bind(&*source)
                 .bind(&w.source_format)
-                .bind(&w.definition)
+                .bind(definition.as_deref())
                 .bind(w.valid)
-                .bind(&w.errors)
+                .bind(&*errors)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -118,11 +126,11 @@ impl Store {
                 )
                 .bind(id)
                 .bind(&w.name)
-                .bind(&w.source)
+                .bind(&*source)
                 .bind(&w.source_format)
-                .bind(&w.definition)
+                .bind(definition.as_deref())
                 .bind(w.valid)
-                .bind(&w.errors)
+                .bind(&*errors)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
@@ -143,7 +151,7 @@ impl Store {
                 )
                 .bind(id)
                 .bind(i as i64)
-                .bind(event)
+                .bind(&*text(event))
                 .bind(*disabled)
                 .execute(&mut *tx)
                 .await?;
@@ -155,6 +163,9 @@ impl Store {
 
     /// Stores a new validation result (re-validation without a document change).
     pub async fn set_workflow_validation(&self, id: &str, valid: bool, errors: &str) -> Result<()> {
+        if names_nothing(id) {
+            return Ok(());
+        }
         on_db!(&self.db, |p| {
             sqlx::query(
                 "UPDATE workflows SET valid = $2, errors = $3, version = version + 1, \
@@ -162,7 +173,7 @@ impl Store {
             )
             .bind(id)
             .bind(valid)
-            .bind(errors)
+            .bind(&*text(errors))
             .bind(now_ms())
             .execute(p)
             .await
@@ -172,6 +183,9 @@ impl Store {
     }
 
     pub async fn set_workflow_enabled(&self, id: &str, enabled: bool) -> Result<WorkflowRecord> {
+        if names_nothing(id) {
+            return Err(not_found(id));
+        }
         let n = on_db!(&self.db, |p| {
             sqlx::query(
                 "UPDATE workflows SET enabled = $2, version = version + 1, updated_at = $3 \
@@ -192,6 +206,9 @@ impl Store {
 
     /// By id, or by name.
     pub async fn get_workflow(&self, id_or_name: &str) -> Result<Option<WorkflowRecord>> {
+        if names_nothing(id_or_name) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {COLUMNS} FROM workflows WHERE id = $1 OR name = $1");
         on_db!(&self.db, |p| {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -210,6 +227,9 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<WorkflowRecord>, Option<String>)> {
+        if cursor.is_some_and(names_nothing) {
+            return Ok((Vec::new(), None));
+        }
         let sql = format!(
             "SELECT {COLUMNS} FROM workflows WHERE ($1 = '' OR id < $1) ORDER BY id DESC LIMIT $2"
         );
@@ -239,6 +259,9 @@ impl Store {
     }
 
     pub async fn delete_workflow(&self, id: &str) -> Result<bool> {
+        if names_nothing(id) {
+            return Ok(false);
+        }
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
             let n = sqlx::query("DELETE FROM workflows WHERE id = $1")

@@ -110,10 +110,6 @@ pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
         ..Default::default()
     };
     let (runs, _) = st.store.list_runs(&filter, 500, None).await?;
-    out["runs"] = Value::Array(
-        runs.iter()
-            .map(|r| super::runs::run_json(r, None))
-            .collect(),
-    );
+    out["runs"] = Value::Array(super::runs::runs_json(&st, &runs, None).await?);
     Ok(Json(out))
 }

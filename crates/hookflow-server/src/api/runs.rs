@@ -31,7 +31,32 @@ pub fn step_json(s: &StepRecord) -> Value {
     })
 }
 
-pub fn run_json(r: &RunRecord, steps: Option<&[StepRecord]>) -> Value {
+/// Runs as the API shows them, with every secret value replaced by `***` — including in
+/// inputs, which a run keeps real (a sub-run's inputs may be rendered from secrets).
+pub async fn runs_json(
+    st: &AppState,
+    runs: &[RunRecord],
+    steps: Option<&[StepRecord]>,
+) -> ApiResult<Vec<Value>> {
+    let secrets: serde_json::Map<String, Value> = st
+        .store
+        .secret_values()
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let list = hookflow_engine::context::redaction_list(&secrets);
+    Ok(runs
+        .iter()
+        .map(|r| {
+            let mut v = run_json(r, steps);
+            hookflow_engine::context::redact(&mut v, &list);
+            v
+        })
+        .collect())
+}
+
+fn run_json(r: &RunRecord, steps: Option<&[StepRecord]>) -> Value {
     let mut v = json!({
         "id": r.id,
         "workflow_id": r.workflow_id,
@@ -95,10 +120,7 @@ pub async fn list(
         .store
         .list_runs(&filter, page.limit()?, page.cursor()?.as_deref())
         .await?;
-    Ok(Json(list_answer(
-        items.iter().map(|r| run_json(r, None)).collect(),
-        next,
-    )))
+    Ok(Json(list_answer(runs_json(&st, &items, None).await?, next)))
 }
 
 pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -108,7 +130,8 @@ pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
         .await?
         .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
     let steps = st.store.run_steps(&id).await?;
-    Ok(Json(run_json(&run, Some(&steps))))
+    let mut v = runs_json(&st, std::slice::from_ref(&run), Some(&steps)).await?;
+    Ok(Json(v.remove(0)))
 }
 
 pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -117,5 +140,6 @@ pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>) -> ApiRe
         .cancel_run(&id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
-    Ok(Json(run_json(&run, None)))
+    let mut v = runs_json(&st, std::slice::from_ref(&run), None).await?;
+    Ok(Json(v.remove(0)))
 }

@@ -17,7 +17,7 @@ use hookflow_store::{new_id, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::runs::run_json;
+use super::runs::runs_json;
 use super::{ApiQuery, JsonBody, PageQuery, list_answer, read_body, rfc3339};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
@@ -418,7 +418,8 @@ pub async fn start_run(
             } else {
                 StatusCode::ACCEPTED
             };
-            return Ok((code, Json(run_json(&run, Some(&steps)))).into_response());
+            let mut v = runs_json(&st, std::slice::from_ref(&run), Some(&steps)).await?;
+            return Ok((code, Json(v.remove(0))).into_response());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

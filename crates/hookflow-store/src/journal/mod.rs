@@ -12,6 +12,7 @@
 mod postgres;
 mod sqlite;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -23,7 +24,7 @@ use hookflow_core::ingest::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Backend;
-use crate::{Result, Store, StoreError, now_ms};
+use crate::{Result, Store, StoreError, clean, clean_opt, now_ms};
 
 /// Tunables of the journal (SPEC §8: every limit is configurable).
 #[derive(Debug, Clone)]
@@ -132,6 +133,28 @@ pub enum EngineOp {
     },
 }
 
+impl EngineOp {
+    /// The op with the text it records free of NUL characters (see [`crate::text`]).
+    fn cleaned(mut self) -> EngineOp {
+        match &mut self {
+            EngineOp::SaveStep(s) => s.clean(),
+            EngineOp::Finish {
+                status,
+                outputs,
+                error,
+                ..
+            } => {
+                clean(status);
+                clean_opt(outputs);
+                clean_opt(error);
+            }
+            EngineOp::InsertRun(r) => r.clean(),
+            EngineOp::Claim { .. } | EngineOp::Release { .. } | EngineOp::Wake { .. } => {}
+        }
+        self
+    }
+}
+
 /// What an [`EngineOp`] returned.
 #[derive(Debug)]
 pub enum EngineReply {
@@ -232,6 +255,7 @@ impl DeliveryJournal {
     /// the queue rather than failing (the engine is the one producer that must not give up).
     pub async fn engine(&self, op: EngineOp) -> Result<EngineReply> {
         let (reply, answer) = oneshot::channel();
+        let op = op.cleaned();
         self.tx
             .send(Work::Engine(EngineJob { op, reply }))
             .await
@@ -546,7 +570,8 @@ pub(crate) struct Row<'a> {
     pub routing: Option<String>,
     pub status: &'static str,
     pub http_status: i64,
-    pub reason: Option<&'a str>,
+    /// The rejection's detail, free of NUL characters (see [`crate::text`]).
+    pub reason: Option<Cow<'a, str>>,
     pub body: Bytes,
     pub truncated: bool,
 }
@@ -571,7 +596,7 @@ pub(crate) fn rows<'a>(
                 } => (
                     "rejected",
                     rejection.status as i64,
-                    Some(rejection.detail.as_str()),
+                    Some(crate::text(&rejection.detail)),
                     rec.body.slice(..rec.body.len().min(opts.rejected_body_max)),
                 ),
                 Outcome::Rejected {

@@ -181,7 +181,7 @@ async fn commit(
                 .bind(rec.received_at)
                 .bind(row.status)
                 .bind(row.http_status)
-                .bind(row.reason)
+                .bind(row.reason.as_deref())
                 .bind(&rec.method)
                 .bind(&rec.content_type)
                 .bind(&rec.headers)
@@ -267,6 +267,7 @@ async fn engine_op(
                 .bind(s.wake_at)
                 .bind(s.started_at)
                 .bind(s.finished_at)
+                .bind(&s.replay)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),

@@ -298,7 +298,8 @@ fn engine_op(tx: &rusqlite::Transaction, op: &EngineOp, now: i64) -> Result<Engi
                         s.attempts,
                         s.wake_at,
                         s.started_at,
-                        s.finished_at
+                        s.finished_at,
+                        s.replay
                     ])? as u64,
             ),
             EngineOp::Finish {

@@ -286,7 +286,7 @@ async fn healthz_answers_json_without_token() {
     );
     let h = a.json();
     assert_eq!(h["status"], json!("ok"), "{h}");
-    assert_eq!(h["database"], json!("sqlite"), "{h}");
+    assert_eq!(h["database"], json!(backend_name()), "{h}");
     assert!(h["journal_queue_depth"].is_u64(), "{h}");
 
     // Wrong method: a problem answer naming what is allowed.

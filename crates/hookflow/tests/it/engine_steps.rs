@@ -889,6 +889,42 @@ steps:
     );
 }
 
+/// A value derived from a secret is recorded as `***`, but a run resumed after a sleep replays
+/// the real value (kept sealed), not the asterisks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secret_values_survive_a_suspension() {
+    let s = Server::start().await;
+    s.api(
+        reqwest::Method::PUT,
+        "/api/v1/secrets/tok",
+        Some(json!({"value": "s3cr3t-\"quoted\"-\\back"})),
+    )
+    .await
+    .expect_status(200);
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: secret-replay
+variables: [{name: t, type: string}]
+outputs: [{name: same, type: boolean}, {name: len, type: integer}]
+steps:
+  - {id: keep, type: set_variables, values: {t: "{{ secrets.tok }}"}}
+  - {id: nap, type: sleep, duration: 200ms}
+  - id: done
+    type: complete
+    outputs: {same: "{{ vars.t == secrets.tok }}", len: "{{ vars.t | length }}"}
+"#,
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(run["outputs"]["same"], json!(true), "{run}");
+    assert_eq!(run["outputs"]["len"], json!(21), "{run}");
+    // What is shown is redacted, quotes and backslashes in the secret notwithstanding.
+    assert_eq!(step(&run, "keep")["output"], json!({"t": "***"}));
+    assert!(!run.to_string().contains("s3cr3t"), "{run}");
+}
+
 /// `parallel` branches run at the same time: every branch's call starts before any of them
 /// finishes (the local server holds each answer 800 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1750,4 +1786,92 @@ async fn saving_broken_definitions_reports_paths() {
         let again = s.api_get(&format!("/api/v1/workflows/{id}")).await.json();
         assert_eq!(again["validation"], w["validation"], "{what}");
     }
+}
+
+/// A NUL character in run data (PostgreSQL's TEXT cannot hold one) ends the run as on SQLite:
+/// the recorded error has U+FFFD in its place, and the journal's batch it was written in does
+/// not fail. A name holding one is refused, and an id or name holding one names nothing — on
+/// either backend alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nul_characters_in_run_data_and_names() {
+    let s = Server::start().await;
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: nul-in-error
+inputs: [{name: x, type: string}]
+steps:
+  - {id: boom, type: fail, message: "boom {{ inputs.x }}"}
+"#,
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({"x": "a\u{0}b"})).await;
+    expect_status(&run, "failed");
+    assert_eq!(run["error"], json!("boom a\u{FFFD}b"), "{run}");
+    assert_eq!(
+        run["inputs"],
+        json!({"x": "a\u{0}b"}),
+        "inputs are JSON: kept"
+    );
+    assert_eq!(step(&run, "boom")["error"], json!("boom a\u{FFFD}b"));
+    // The journal still commits.
+    let hook = s.unlimited_webhook("after-nul", "application/json").await;
+    s.post_hook(&hook, "application/json", b"{\"a\":\"\\u0000\"}".to_vec())
+        .await
+        .expect_status(202);
+
+    // Names holding a NUL are refused.
+    s.api_post(
+        "/api/v1/webhooks",
+        json!({"name": "x\u{0}y", "content_type": "application/json"}),
+    )
+    .await
+    .expect_problem(422);
+    s.api_patch(
+        &format!("/api/v1/webhooks/{}", hook["id"].as_str().unwrap()),
+        json!({"name": "x\u{0}y"}),
+    )
+    .await
+    .expect_problem(422);
+    s.api_post(
+        "/api/v1/events",
+        json!({"name": "e\u{0}y", "schedule": "* * * * *"}),
+    )
+    .await
+    .expect_problem(422);
+    s.api_post(
+        "/api/v1/events",
+        json!({"name": "filtered", "webhook_id": hook["id"], "filter": "trigger.body.a == \"\u{0}\""}),
+    )
+    .await
+    .expect_problem(422);
+    s.api_post("/api/v1/workflows", json!({"name": "w\u{0}x", "steps": []}))
+        .await
+        .expect_problem(422);
+
+    // Ids and names holding one name nothing.
+    for path in [
+        "/api/v1/webhooks/a%00b",
+        "/api/v1/webhooks/a%00b/deliveries",
+        "/api/v1/deliveries/a%00b",
+        "/api/v1/events/a%00b",
+        "/api/v1/workflows/a%00b",
+        "/api/v1/runs/a%00b",
+    ] {
+        s.api_get(path).await.expect_problem(404);
+    }
+    for path in [
+        "/api/v1/webhooks/a%00b",
+        "/api/v1/events/a%00b",
+        "/api/v1/workflows/a%00b",
+        "/api/v1/secrets/a%00b",
+    ] {
+        s.api_delete(path).await.expect_problem(404);
+    }
+    s.api_post("/api/v1/runs/a%00b/cancel", json!({}))
+        .await
+        .expect_problem(404);
+    let a = s.api_get("/api/v1/runs?workflow_id=a%00b").await;
+    a.expect_status(200);
+    assert_eq!(a.json()["items"], json!([]));
 }

@@ -21,4 +21,5 @@ mod crash;
 mod engine_steps;
 mod ingest;
 mod routing;
+mod schema;
 mod serve;

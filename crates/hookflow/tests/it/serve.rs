@@ -11,14 +11,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
 
-/// Starts `hookflow serve` without `HOOKFLOW_ADMIN_TOKEN` on `data_dir`; returns the child, the
-/// base URL, and every stdout line before the listening line.
+/// Starts `hookflow serve` without `HOOKFLOW_ADMIN_TOKEN` on `data_dir` (and on `pg`, when the
+/// suite runs on PostgreSQL); returns the child, the base URL, and every stdout line before the
+/// listening line.
 // The child is returned to the caller, which kills and waits for it.
 #[allow(clippy::zombie_processes)]
-fn spawn_without_token(data_dir: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hookflow"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
+fn spawn_without_token(
+    data_dir: &std::path::Path,
+    pg: Option<&PgDatabase>,
+) -> (std::process::Child, String, Vec<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookflow"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir);
+    if let Some(pg) = pg {
+        cmd.arg("--database").arg(&pg.url);
+    }
+    let mut child = cmd
         .env_remove("HOOKFLOW_ADMIN_TOKEN")
         .env_remove("HOOKFLOW_DATABASE_URL")
         .env_remove("HOOKFLOW_MASTER_KEY")
@@ -50,7 +58,8 @@ fn spawn_without_token(data_dir: &std::path::Path) -> (std::process::Child, Stri
 #[tokio::test]
 async fn generated_admin_token_is_printed_once_and_works() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut first, url, printed) = spawn_without_token(dir.path());
+    let pg = PgDatabase::create_if_configured().await;
+    let (mut first, url, printed) = spawn_without_token(dir.path(), pg.as_ref());
     let line = printed
         .iter()
         .find(|l| l.starts_with("hookflow admin token"))
@@ -76,7 +85,7 @@ async fn generated_admin_token_is_printed_once_and_works() {
     first.wait().expect("wait");
 
     // Second start on the same database: nothing printed, the same token still works.
-    let (mut second, url, printed) = spawn_without_token(dir.path());
+    let (mut second, url, printed) = spawn_without_token(dir.path(), pg.as_ref());
     assert!(
         printed.iter().all(|l| !l.contains("admin token")),
         "token printed again: {printed:?}"
@@ -91,11 +100,24 @@ async fn generated_admin_token_is_printed_once_and_works() {
     second.kill().expect("kill");
     second.wait().expect("wait");
     // And the token is not stored in the clear.
-    let db = std::fs::read(dir.path().join("hookflow.db")).expect("read db");
-    assert!(
-        !db.windows(token.len()).any(|w| w == token.as_bytes()),
-        "the admin token is stored in the clear"
-    );
+    match &pg {
+        None => {
+            let db = std::fs::read(dir.path().join("hookflow.db")).expect("read db");
+            assert!(
+                !db.windows(token.len()).any(|w| w == token.as_bytes()),
+                "the admin token is stored in the clear"
+            );
+        }
+        Some(pg) => {
+            let dump = pg.dump_text().await;
+            // The dump holds the settings row (so it is not empty), without the token.
+            assert!(
+                dump.contains("admin_token_sha256"),
+                "no admin token digest in the database:\n{dump}"
+            );
+            assert_not_in_dump(&dump, &token, "the admin token");
+        }
+    }
 }
 
 #[tokio::test]
@@ -106,12 +128,27 @@ async fn webhook_keys_are_not_stored_in_the_clear() {
         .await;
     let key = hook["api_key"].as_str().expect("key").to_string();
     s.stop().await;
-    for f in ["hookflow.db", "hookflow.db-wal"] {
-        if let Ok(bytes) = std::fs::read(s.data_dir.join(f)) {
+    match &s.pg {
+        None => {
+            for f in ["hookflow.db", "hookflow.db-wal"] {
+                if let Ok(bytes) = std::fs::read(s.data_dir.join(f)) {
+                    assert!(
+                        !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                        "{f} holds the webhook key in the clear"
+                    );
+                }
+            }
+        }
+        Some(pg) => {
+            // Every row of every table, the webhook's among them, without the key.
+            let dump = pg.dump_text().await;
+            let id = hook["id"].as_str().expect("id");
             assert!(
-                !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
-                "{f} holds the webhook key in the clear"
+                dump.lines()
+                    .any(|l| l.starts_with("webhooks: ") && l.contains(id)),
+                "the webhook's row is not in the database:\n{dump}"
             );
+            assert_not_in_dump(&dump, &key, "the webhook key");
         }
     }
     // Restarted, the details still show the same key (unsealed with the key file).
