@@ -11,6 +11,9 @@ use serde_json::{Map, Value, json};
 use crate::Engine;
 use crate::exec::{RunState, kind_of};
 
+/// The largest response body an `http_request` reads (10 MiB).
+pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
+
 /// How often a run waiting for a sub-run looks at it, besides being woken when it ends.
 pub const SUB_RUN_RECHECK_MS: i64 = 2_000;
 
@@ -411,13 +414,34 @@ async fn http(
         .get("content-type")
         .and_then(Value::as_str)
         .is_some_and(|c| c.contains("json"));
-    let bytes = resp.bytes().await.map_err(|e| {
-        StepError::new(
-            transport_error("reading the response failed", e, timeout),
-            true,
-            Some(input.clone()),
-        )
-    })?;
+    // Read at most MAX_RESPONSE_BYTES: a huge answer fails the step instead of the server.
+    let mut resp = resp;
+    let mut bytes: Vec<u8> = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(StepError::new(
+                        format!(
+                            "the response is larger than {MAX_RESPONSE_BYTES} bytes, the most a \
+                             step records"
+                        ),
+                        false,
+                        Some(input),
+                    ));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(StepError::new(
+                    transport_error("reading the response failed", e, timeout),
+                    true,
+                    Some(input.clone()),
+                ));
+            }
+        }
+    }
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body_out = if is_json {
         serde_json::from_str(&text).unwrap_or(Value::String(text))

@@ -479,13 +479,15 @@ pub(crate) fn route(
     (routing, runs)
 }
 
-/// The distinct webhook ids of a batch, in first-seen order.
+/// The distinct webhook ids of a batch.
+///
+/// Sorted: the batch locks rate-window rows in this order, and one order on every node means two
+/// nodes' batches cannot deadlock on PostgreSQL.
 pub(crate) fn distinct_ids<'a>(reqs: &'a [&'a IngestRequest]) -> Vec<&'a str> {
-    let mut seen = HashSet::new();
-    reqs.iter()
-        .map(|r| r.webhook_id.as_str())
-        .filter(|id| seen.insert(*id))
-        .collect()
+    let mut ids: Vec<&str> = reqs.iter().map(|r| r.webhook_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// SPEC §2 for a batch, in arrival order: checks 1–5 again where the webhook changed since the

@@ -189,6 +189,10 @@ async fn mock_handler(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             (StatusCode::OK, axum::Json(json!({ "slow": true }))).into_response()
         }
+        "big" => {
+            let n: usize = segs.get(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+            (StatusCode::OK, "x".repeat(n)).into_response()
+        }
         _ => (StatusCode::NOT_FOUND, "no such mock route").into_response(),
     }
 }
@@ -923,6 +927,42 @@ steps:
     // What is shown is redacted, quotes and backslashes in the secret notwithstanding.
     assert_eq!(step(&run, "keep")["output"], json!({"t": "***"}));
     assert!(!run.to_string().contains("s3cr3t"), "{run}");
+}
+
+/// A response over 10 MiB fails the step with a clear error (the server does not buffer it
+/// whole); one just under the cap is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huge_responses_fail_the_step() {
+    let mock = Mock::start().await;
+    let s = Server::start().await;
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: big
+inputs: [{name: url, type: string}]
+outputs: [{name: n, type: integer}]
+steps:
+  - {id: call, type: http_request, method: GET, url: "{{ inputs.url }}"}
+  - {id: done, type: complete, outputs: {n: "{{ steps.call.output.body | length }}"}}
+"#,
+    )
+    .await;
+    let over = run_to_end(
+        &s,
+        &wf,
+        json!({"url": format!("{}/big/10485761", mock.base)}),
+    )
+    .await;
+    expect_status(&over, "failed");
+    error_contains(step(&over, "call"), "larger than 10485760 bytes");
+    let under = run_to_end(
+        &s,
+        &wf,
+        json!({"url": format!("{}/big/1000000", mock.base)}),
+    )
+    .await;
+    expect_status(&under, "succeeded");
+    assert_eq!(under["outputs"]["n"], json!(1_000_000));
 }
 
 /// `parallel` branches run at the same time: every branch's call starts before any of them
