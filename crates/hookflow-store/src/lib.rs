@@ -55,9 +55,14 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Conflict(d.message().to_string())
             }
             sqlx::Error::Database(d)
-                if matches!(d.code().as_deref(), Some("5" | "517" | "13" | "10")) =>
+                if matches!(
+                    d.code().as_deref(),
+                    // SQLite: SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_FULL, SQLITE_IOERR.
+                    // PostgreSQL: shutting down / not accepting connections yet, too many
+                    // connections, connection exceptions (class 08).
+                    Some("5" | "517" | "13" | "10" | "57P01" | "57P02" | "57P03" | "53300")
+                ) || d.code().is_some_and(|c| c.starts_with("08")) =>
             {
-                // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_FULL, SQLITE_IOERR
                 StoreError::Unavailable(e)
             }
             _ => StoreError::Database(e),

@@ -724,12 +724,6 @@ impl Drop for Server {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Ok(dir) = std::env::var("HF_IT_KEEP_LOGS_TMP") {
-            for i in 1..=self.starts {
-                let src = self.root.path().join(format!("server-{i}.stderr.log"));
-                let _ = std::fs::copy(&src, format!("{dir}/{}-{i}.log", random_hex(8)));
-            }
-        }
         if std::thread::panicking() {
             let log = self.log();
             let tail = if log.len() > 8000 {
