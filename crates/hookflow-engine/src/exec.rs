@@ -30,6 +30,8 @@ pub enum Flow {
     Suspend(i64),
     /// Cancellation was requested.
     Cancelled,
+    /// This node lost the run's lease: stop without recording anything more.
+    Lost,
 }
 
 /// A run being executed.
@@ -113,6 +115,10 @@ impl Engine {
             (Ok(Flow::Fail(msg)), secrets) => {
                 self.finish(&id, "failed", None, Some(&redact_text(&msg, &secrets)))
                     .await
+            }
+            (Ok(Flow::Lost), _) => {
+                tracing::warn!(run = %id, "stopped: another node may have taken the run over");
+                Ok(false)
             }
             (Ok(Flow::Cancelled), _) => {
                 self.finish(&id, "cancelled", None, Some("cancelled")).await
@@ -687,7 +693,7 @@ impl Engine {
         output: Value,
         flow: &Flow,
     ) -> Result<(), EngineError> {
-        if matches!(flow, Flow::Suspend(_) | Flow::Cancelled) {
+        if matches!(flow, Flow::Suspend(_) | Flow::Cancelled | Flow::Lost) {
             return Ok(());
         }
         if st
@@ -786,6 +792,9 @@ impl Engine {
                 }
                 _ => {}
             }
+        }
+        if self.lost.lock().is_ok_and(|l| l.contains(&st.run.id)) {
+            return Ok(Flow::Lost);
         }
         if step_is_slow(&step.kind) && self.store.cancel_requested(&st.run.id).await? {
             return Ok(Flow::Cancelled);

@@ -78,6 +78,8 @@ pub struct Engine {
     pub(crate) deny: Vec<steps::Network>,
     /// Runs executing on this node: the leases the renewal extends.
     pub(crate) executing: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Runs whose lease this node could not renew: they stop at their next step.
+    pub(crate) lost: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Parsed definitions by workflow id, with the version they were parsed from.
     pub(crate) definitions: std::sync::Mutex<
         std::collections::HashMap<String, (i64, Arc<hookflow_core::workflow::Workflow>)>,
@@ -114,6 +116,7 @@ impl Engine {
             deny,
             definitions: Default::default(),
             executing: Default::default(),
+            lost: Default::default(),
         }))
     }
 

@@ -38,6 +38,9 @@ impl Drop for Executing {
         if let Ok(mut e) = self.engine.executing.lock() {
             e.remove(&self.id);
         }
+        if let Ok(mut l) = self.engine.lost.lock() {
+            l.remove(&self.id);
+        }
     }
 }
 
@@ -53,6 +56,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             let every = Duration::from_millis((engine.opts.lease_ms / 3).max(100) as u64);
+            let mut last_ok = std::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
@@ -63,12 +67,35 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                     .lock()
                     .map(|e| e.iter().cloned().collect())
                     .unwrap_or_default();
-                if let Err(e) = engine
+                // A run whose lease could not be kept may be taken over by another node: stop
+                // executing it here at its next step (its end would not be recorded anyway).
+                let lost: Vec<String> = match engine
                     .store
                     .renew_leases(&engine.node, &ids, engine.opts.lease_ms)
                     .await
                 {
-                    tracing::warn!(error = %e, "cannot renew run leases");
+                    Ok(held) => {
+                        last_ok = std::time::Instant::now();
+                        ids.into_iter().filter(|id| !held.contains(id)).collect()
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot renew run leases");
+                        let lease = Duration::from_millis(engine.opts.lease_ms.max(0) as u64);
+                        if last_ok.elapsed() > lease * 2 / 3 {
+                            ids
+                        } else {
+                            Vec::new()
+                        }
+                    }
+                };
+                if !lost.is_empty() {
+                    tracing::warn!(
+                        runs = lost.len(),
+                        "lost the lease of runs; stopping them here"
+                    );
+                    if let Ok(mut l) = engine.lost.lock() {
+                        l.extend(lost);
+                    }
                 }
             }
         })

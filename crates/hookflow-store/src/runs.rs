@@ -402,27 +402,32 @@ impl Store {
         })
     }
 
-    /// Extends the leases `node` holds on the runs it is executing (`ids`); returns how many it
+    /// Extends the leases `node` holds on the runs it is executing (`ids`); returns the ids it
     /// still holds. Only runs really executing are renewed: a run whose execution ended without
     /// recording its end lets its lease lapse and is taken over.
-    pub async fn renew_leases(&self, node: &str, ids: &[String], lease_ms: i64) -> Result<u64> {
+    pub async fn renew_leases(
+        &self,
+        node: &str,
+        ids: &[String],
+        lease_ms: i64,
+    ) -> Result<Vec<String>> {
         if ids.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let list: Vec<String> = (3..ids.len() + 3).map(|i| format!("${i}")).collect();
         let sql = format!(
             "UPDATE runs SET lease_expires_at = $2 WHERE lease_owner = $1 AND status = 'running' \
-             AND id IN ({})",
+             AND id IN ({}) RETURNING id",
             list.join(", ")
         );
         Ok(on_db!(&self.db, |p| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
                 .bind(node)
                 .bind(now_ms() + lease_ms);
             for id in ids {
                 q = q.bind(id);
             }
-            q.execute(p).await.map(|r| r.rows_affected())
+            q.fetch_all(p).await
         })?)
     }
 

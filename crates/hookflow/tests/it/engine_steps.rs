@@ -965,6 +965,82 @@ steps:
     assert_eq!(under["outputs"]["n"], json!(1_000_000));
 }
 
+/// A node that loses a run's lease (here: another owner written into the row while the run
+/// executes) stops executing it at its next step; once the lease lapses the run is taken over,
+/// resumed from its records, and finishes — its calls made once each (the one in flight at the
+/// steal at most twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_whose_lease_is_lost_stops_and_is_taken_over() {
+    let mock = Mock::start().await;
+    let s = Server::start_with(&["--run-lease-seconds", "1"]).await;
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: lease-loss
+inputs: [{name: base, type: string}]
+steps:
+  - id: each
+    type: for_each
+    items: [0, 1, 2, 3, 4, 5]
+    steps:
+      - {id: call, type: http_request, method: GET, url: "{{ inputs.base }}/slow/{{ 300 + item }}"}
+"#,
+    )
+    .await;
+    let started = start_run(&s, &wf, json!({"base": mock.base}), 0.0).await;
+    let run_id = started.json()["id"].as_str().expect("run id").to_string();
+    eventually(Duration::from_secs(10), || async {
+        if mock.seen("/slow/300").is_empty() {
+            Err("first call not made yet".to_string())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    // Steal the lease, as another node taking the run over would.
+    let steal = "UPDATE runs SET lease_owner = 'another-node' WHERE id = $1";
+    match &s.pg {
+        Some(pg) => {
+            let pool = sqlx::PgPool::connect(&pg.url).await.expect("connect pg");
+            sqlx::query(steal)
+                .bind(&run_id)
+                .execute(&pool)
+                .await
+                .expect("steal");
+        }
+        None => {
+            let url = format!("sqlite://{}", s.data_dir.join("hookflow.db").display());
+            let pool = sqlx::SqlitePool::connect(&url)
+                .await
+                .expect("connect sqlite");
+            sqlx::query(steal)
+                .bind(&run_id)
+                .execute(&pool)
+                .await
+                .expect("steal");
+        }
+    }
+    let run = wait_run_within(&s, &run_id, Duration::from_secs(30)).await;
+    expect_status(&run, "succeeded");
+    for i in 0..6 {
+        let n = mock.seen(&format!("/slow/{}", 300 + i)).len();
+        assert!((1..=2).contains(&n), "call {i} made {n} times");
+    }
+    let total: usize = (0..6)
+        .map(|i| mock.seen(&format!("/slow/{}", 300 + i)).len())
+        .sum();
+    assert!(
+        total <= 7,
+        "at most the call in flight at the steal is repeated: {total}"
+    );
+    // The node noticed it no longer held the lease (and so stopped the run there).
+    assert!(
+        s.log().contains("lost the lease of runs"),
+        "the node did not notice the lost lease:\n{}",
+        s.log()
+    );
+}
+
 /// `parallel` branches run at the same time: every branch's call starts before any of them
 /// finishes (the local server holds each answer 800 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
