@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::body::{BodyFormat, BodyLimits, form_to_value, parse};
+use crate::body::{BodyFormat, BodyLimits, parse};
 use crate::media::MediaType;
 
 /// A recorded webhook request, as the trigger builder needs it.
@@ -81,11 +81,6 @@ pub fn schedule_trigger(event_id: &str, event_name: &str, scheduled_at: &str) ->
         "event": {"id": event_id, "name": event_name},
         "scheduled_at": scheduled_at,
     })
-}
-
-/// `trigger` of a query string (for ingest filters): form decoding, repeated keys as arrays.
-pub fn query_value(query_without_key: &str) -> Value {
-    form_to_value(query_without_key)
 }
 
 #[cfg(test)]

@@ -128,20 +128,4 @@ impl Store {
             })
         })
     }
-
-    /// How many deliveries a webhook has with `status` (for tests and benchmarks).
-    pub async fn count_deliveries(&self, webhook_id: &str, status: &str) -> Result<i64> {
-        if names_nothing(webhook_id) || names_nothing(status) {
-            return Ok(0);
-        }
-        Ok(on_db!(&self.db, |p| {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM deliveries WHERE webhook_id = $1 AND status = $2",
-            )
-            .bind(webhook_id)
-            .bind(status)
-            .fetch_one(p)
-            .await
-        })?)
-    }
 }

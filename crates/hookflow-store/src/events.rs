@@ -218,23 +218,6 @@ impl Store {
         })?)
     }
 
-    /// Claims one due firing of a schedule: moves `next_fire_at` from `due` to `next` only if
-    /// it still is `due`, so across nodes exactly one claim of each due time succeeds.
-    pub async fn claim_schedule_fire(&self, event_id: &str, due: i64, next: i64) -> Result<bool> {
-        if names_nothing(event_id) {
-            return Ok(false);
-        }
-        Ok(on_db!(&self.db, |p| {
-            sqlx::query("UPDATE events SET next_fire_at = $3 WHERE id = $1 AND next_fire_at = $2")
-                .bind(event_id)
-                .bind(due)
-                .bind(next)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })? == 1)
-    }
-
     /// Fires one due time of a schedule event: moves `next_fire_at` from `due` to `next` and, if
     /// `fire`, enqueues one run per enabled trigger of each valid, enabled workflow on the event —
     /// all in one transaction, and only if `next_fire_at` still was `due` (so across nodes each

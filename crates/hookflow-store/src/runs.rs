@@ -506,17 +506,4 @@ impl Store {
         })?;
         Ok(v.unwrap_or(false))
     }
-
-    /// Runs waiting or running (for metrics: queue depth).
-    pub async fn count_runs(&self, status: &str) -> Result<i64> {
-        if names_nothing(status) {
-            return Ok(0);
-        }
-        Ok(on_db!(&self.db, |p| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status = $1")
-                .bind(status)
-                .fetch_one(p)
-                .await
-        })?)
-    }
 }
