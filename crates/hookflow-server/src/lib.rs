@@ -1,10 +1,11 @@
 //! hookflow's HTTP server: the webhook ingest endpoint (`/webhooks/{id}`), the management API
-//! (`/api/v1`), health, metrics and the OpenAPI document. It owns HTTP concerns only — status
-//! codes, problem+json, authentication of management calls — and leaves decisions that need
-//! committed state to the store's delivery journal.
+//! (`/api/v1`), the web UI (`/ui`), health, metrics and the OpenAPI document. It owns HTTP
+//! concerns only — status codes, problem+json, pages, authentication — and leaves decisions
+//! that need committed state to the store's delivery journal.
 //!
-//! Layout: [`ingest`] (SPEC §2), [`api`] (SPEC §5), [`ops`] (health, metrics, OpenAPI),
-//! [`problem`] (the one error type and its mapping), [`state`] (what every handler shares).
+//! Layout: [`ingest`] (SPEC §2), [`api`] (SPEC §5), [`ui`] (SPEC §7), [`ops`] (health, metrics,
+//! OpenAPI), [`problem`] (the one error type and its mapping), [`state`] (what every handler
+//! shares).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -12,6 +13,7 @@ pub mod ingest;
 pub mod ops;
 pub mod problem;
 pub mod state;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,6 +54,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/{id}", any(ingest::receive))
         .nest("/api/v1", api::routes(state.clone()))
+        .route("/", get(ui::root))
+        .nest("/ui", ui::routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/openapi.json", get(ops::openapi))

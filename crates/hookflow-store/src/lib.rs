@@ -16,6 +16,7 @@ mod migrate;
 pub mod runs;
 pub mod secrets;
 pub mod settings;
+pub mod ui;
 pub mod webhooks;
 pub mod workflows;
 

@@ -17,11 +17,11 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEvent {
-    name: String,
-    webhook_id: Option<String>,
-    schedule: Option<String>,
-    timezone: Option<String>,
-    filter: Option<String>,
+    pub name: String,
+    pub webhook_id: Option<String>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub filter: Option<String>,
 }
 
 /// A PATCH: absent fields stay; `"filter": null` removes the filter.
@@ -83,10 +83,8 @@ fn first_due(schedule: &str, tz: Option<&str>) -> ApiResult<i64> {
         .map_err(Problem::unprocessable)
 }
 
-pub async fn create(
-    State(st): State<AppState>,
-    JsonBody(body): JsonBody<CreateEvent>,
-) -> ApiResult<Response> {
+/// Creates an event from checked input (the API's and the UI's way).
+pub async fn create_event(st: &AppState, body: CreateEvent) -> ApiResult<Event> {
     let name = valid_name(&body.name)?;
     let next_fire_at = match (&body.webhook_id, &body.schedule) {
         (Some(w), None) => {
@@ -116,7 +114,7 @@ pub async fn create(
                 "filter applies to webhook events only",
             ));
         }
-        check_filter(&st, f)?;
+        check_filter(st, f)?;
     }
     let e = st
         .store
@@ -129,7 +127,15 @@ pub async fn create(
             next_fire_at,
         })
         .await?;
-    super::workflows::revalidate_all(&st).await;
+    super::workflows::revalidate_all(st).await;
+    Ok(e)
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    JsonBody(body): JsonBody<CreateEvent>,
+) -> ApiResult<Response> {
+    let e = create_event(&st, body).await?;
     Ok((StatusCode::CREATED, Json(event_json(&e))).into_response())
 }
 
@@ -208,9 +214,15 @@ pub async fn update(
     Ok(Json(event_json(&e)))
 }
 
-pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let e = find(&st, &id).await?;
+/// Deletes an event (by id or name); 404 if there is none.
+pub async fn delete_event(st: &AppState, id: &str) -> ApiResult<()> {
+    let e = find(st, id).await?;
     st.store.delete_event(&e.id).await?;
-    super::workflows::revalidate_all(&st).await;
+    super::workflows::revalidate_all(st).await;
+    Ok(())
+}
+
+pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    delete_event(&st, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,12 @@
 //! The management API under `/api/v1` (SPEC §5): JSON in and out, problem+json errors, the admin
 //! token on every route.
 
-mod deliveries;
-mod events;
-mod runs;
-mod secrets;
-mod webhooks;
-mod workflows;
+pub(crate) mod deliveries;
+pub(crate) mod events;
+pub(crate) mod runs;
+pub(crate) mod secrets;
+pub(crate) mod webhooks;
+pub(crate) mod workflows;
 
 use axum::Router;
 use axum::extract::{FromRequest, Request, State};
@@ -201,8 +201,13 @@ impl PageQuery {
 pub fn list_answer(items: Vec<serde_json::Value>, next: Option<String>) -> serde_json::Value {
     serde_json::json!({
         "items": items,
-        "next_cursor": next.map(|n| URL_SAFE_NO_PAD.encode(n)),
+        "next_cursor": encode_cursor(next),
     })
+}
+
+/// The opaque cursor clients pass back for the page after the item with id `next`.
+pub fn encode_cursor(next: Option<String>) -> Option<String> {
+    next.map(|n| URL_SAFE_NO_PAD.encode(n))
 }
 
 /// Unix milliseconds as RFC 3339 (UTC, millisecond precision).

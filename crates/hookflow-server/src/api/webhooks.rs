@@ -21,25 +21,25 @@ pub const DEFAULT_PER_DAY: i64 = 5000;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    name: String,
-    content_type: String,
-    rate_limit_per_minute: Option<i64>,
-    rate_limit_per_day: Option<i64>,
+    pub name: String,
+    pub content_type: String,
+    pub rate_limit_per_minute: Option<i64>,
+    pub rate_limit_per_day: Option<i64>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
-    name: Option<String>,
-    content_type: Option<String>,
-    rate_limit_per_minute: Option<i64>,
-    rate_limit_per_day: Option<i64>,
+    pub name: Option<String>,
+    pub content_type: Option<String>,
+    pub rate_limit_per_minute: Option<i64>,
+    pub rate_limit_per_day: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
-    grace_seconds: Option<u64>,
+    pub grace_seconds: Option<u64>,
 }
 
 fn valid_name(name: &str) -> ApiResult<String> {
@@ -70,18 +70,23 @@ fn valid_limit(field: &str, v: Option<i64>) -> ApiResult<Option<i64>> {
     }
 }
 
+/// The full Webhook URL, with its key percent-encoded.
+pub fn webhook_url(st: &AppState, w: &Webhook) -> String {
+    format!(
+        "{}/webhooks/{}?api_key={}",
+        st.public_url,
+        w.id,
+        utf8_percent_encode(&w.api_key, NON_ALPHANUMERIC)
+    )
+}
+
 /// The webhook as the API shows it, with its full Webhook URL.
 pub fn webhook_json(st: &AppState, w: &Webhook) -> Value {
     json!({
         "id": w.id,
         "name": w.name,
         "content_type": w.content_type,
-        "url": format!(
-            "{}/webhooks/{}?api_key={}",
-            st.public_url,
-            w.id,
-            utf8_percent_encode(&w.api_key, NON_ALPHANUMERIC)
-        ),
+        "url": webhook_url(st, w),
         "api_key": w.api_key,
         "rate_limit_per_minute": w.rate_limit_per_minute,
         "rate_limit_per_day": w.rate_limit_per_day,
@@ -96,10 +101,8 @@ pub fn webhook_json(st: &AppState, w: &Webhook) -> Value {
     })
 }
 
-pub async fn create(
-    State(st): State<AppState>,
-    JsonBody(body): JsonBody<CreateWebhook>,
-) -> ApiResult<Response> {
+/// Creates a webhook from checked input (the API's and the UI's way).
+pub async fn create_webhook(st: &AppState, body: CreateWebhook) -> ApiResult<Webhook> {
     let new = NewWebhook {
         name: valid_name(&body.name)?,
         content_type: valid_content_type(&body.content_type)?,
@@ -110,6 +113,14 @@ pub async fn create(
     };
     let w = st.store.create_webhook(new).await?;
     tracing::info!(webhook = %w.id, name = %w.name, "webhook created");
+    Ok(w)
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    JsonBody(body): JsonBody<CreateWebhook>,
+) -> ApiResult<Response> {
+    let w = create_webhook(&st, body).await?;
     Ok((StatusCode::CREATED, Json(webhook_json(&st, &w))).into_response())
 }
 
@@ -136,11 +147,8 @@ pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
     }
 }
 
-pub async fn update(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<UpdateWebhook>,
-) -> ApiResult<Json<Value>> {
+/// Applies a checked partial update.
+pub async fn update_webhook(st: &AppState, id: &str, body: UpdateWebhook) -> ApiResult<Webhook> {
     let patch = WebhookPatch {
         name: body.name.as_deref().map(valid_name).transpose()?,
         content_type: body
@@ -151,16 +159,26 @@ pub async fn update(
         rate_limit_per_minute: valid_limit("rate_limit_per_minute", body.rate_limit_per_minute)?,
         rate_limit_per_day: valid_limit("rate_limit_per_day", body.rate_limit_per_day)?,
     };
-    let w = st.store.update_webhook(&id, patch).await?;
-    st.journal.forget(&id);
+    let w = st.store.update_webhook(id, patch).await?;
+    st.journal.forget(id);
+    Ok(w)
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateWebhook>,
+) -> ApiResult<Json<Value>> {
+    let w = update_webhook(&st, &id, body).await?;
     Ok(Json(webhook_json(&st, &w)))
 }
 
-pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    if st.store.delete_webhook(&id).await? {
-        st.journal.forget(&id);
+/// Deletes a webhook with its deliveries; 404 if there is none.
+pub async fn delete_webhook(st: &AppState, id: &str) -> ApiResult<()> {
+    if st.store.delete_webhook(id).await? {
+        st.journal.forget(id);
         tracing::info!(webhook = %id, "webhook deleted");
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     } else {
         Err(Problem::not_found(format!(
             "there is no webhook with id {id}"
@@ -168,19 +186,30 @@ pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiRe
     }
 }
 
-pub async fn rotate_key(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<RotateKey>,
-) -> ApiResult<Json<Value>> {
+pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    delete_webhook(&st, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives a webhook a new key, the old one valid `grace_seconds` more.
+pub async fn rotate_webhook_key(st: &AppState, id: &str, body: RotateKey) -> ApiResult<Webhook> {
     let grace = body.grace_seconds.unwrap_or(0);
     if grace > 30 * 86_400 {
         return Err(Problem::unprocessable(
             "grace_seconds must be at most 2592000 (30 days)",
         ));
     }
-    let w = st.store.rotate_key(&id, grace).await?;
-    st.journal.forget(&id);
+    let w = st.store.rotate_key(id, grace).await?;
+    st.journal.forget(id);
     tracing::info!(webhook = %id, grace_seconds = grace, "webhook key rotated");
+    Ok(w)
+}
+
+pub async fn rotate_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RotateKey>,
+) -> ApiResult<Json<Value>> {
+    let w = rotate_webhook_key(&st, &id, body).await?;
     Ok(Json(webhook_json(&st, &w)))
 }

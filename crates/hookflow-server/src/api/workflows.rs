@@ -111,20 +111,50 @@ async fn document(st: &AppState, req: Request) -> ApiResult<(String, Format, Val
     let bytes = read_body(req, st).await?;
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| Problem::bad_request("the workflow document is not UTF-8"))?;
-    let doc = parse_document(&text, format).map_err(|e| invalid_document(vec![e]))?;
+    let (doc, name) = read_document(&text, format).map_err(invalid_document)?;
+    Ok((text, format, doc, name))
+}
+
+/// A document's parsed value and its name, or the errors that keep it from being stored.
+pub(crate) fn read_document(
+    text: &str,
+    format: Format,
+) -> Result<(Value, String), Vec<ValidationError>> {
+    let doc = parse_document(text, format).map_err(|e| vec![e])?;
     let name = doc
         .get("name")
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| {
-            invalid_document(vec![ValidationError {
+            vec![ValidationError {
                 path: "name".into(),
                 message: "a workflow needs a name (a non-empty string)".into(),
-            }])
+            }]
         })?
         .to_string();
-    Ok((text, format, doc, name))
+    Ok((doc, name))
+}
+
+/// Every error of a document, as saving it would record them, without saving it.
+pub(crate) async fn check_document(
+    st: &AppState,
+    text: &str,
+    format: Format,
+) -> ApiResult<Vec<ValidationError>> {
+    let (doc, name) = match read_document(text, format) {
+        Ok(d) => d,
+        Err(errors) => return Ok(errors),
+    };
+    let cat = catalog(st, Some(&name)).await?;
+    let (definition, mut errors, _) = assess(st, &doc, &cat);
+    if definition.is_none() && errors.is_empty() {
+        errors.push(ValidationError {
+            path: String::new(),
+            message: "the document does not describe a workflow".into(),
+        });
+    }
+    Ok(errors)
 }
 
 /// 422 for a document that cannot even be stored, with its errors.
@@ -181,6 +211,31 @@ pub fn workflow_json(w: &WorkflowRecord) -> Value {
 
 async fn save(st: &AppState, id: Option<&str>, req: Request) -> ApiResult<WorkflowRecord> {
     let (text, format, doc, name) = document(st, req).await?;
+    save_parsed(st, id, text, format, doc, name).await
+}
+
+/// Saves a document (new, or replacing workflow `id`) with its validation, then re-validates
+/// the others — the API's and the UI's way. Answers the stored workflow.
+pub(crate) async fn save_document(
+    st: &AppState,
+    id: Option<&str>,
+    text: String,
+    format: Format,
+) -> ApiResult<WorkflowRecord> {
+    let (doc, name) = read_document(&text, format).map_err(invalid_document)?;
+    let w = save_parsed(st, id, text, format, doc, name).await?;
+    revalidate_all(st).await;
+    find(st, &w.id).await
+}
+
+async fn save_parsed(
+    st: &AppState,
+    id: Option<&str>,
+    text: String,
+    format: Format,
+    doc: Value,
+    name: String,
+) -> ApiResult<WorkflowRecord> {
     let cat = catalog(st, Some(&name)).await?;
     let (definition, errors, triggers) = assess(st, &doc, &cat);
     let save = SaveWorkflow {
@@ -218,7 +273,7 @@ pub async fn replace(
     Ok(Json(workflow_json(&find(&st, &w.id).await?)))
 }
 
-async fn find(st: &AppState, id: &str) -> ApiResult<WorkflowRecord> {
+pub(crate) async fn find(st: &AppState, id: &str) -> ApiResult<WorkflowRecord> {
     st.store
         .get_workflow(id)
         .await?
@@ -259,10 +314,16 @@ pub async fn patch(
     Ok(Json(workflow_json(&w)))
 }
 
-pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let w = find(&st, &id).await?;
+/// Deletes a workflow (by id or name); 404 if there is none.
+pub(crate) async fn delete_workflow(st: &AppState, id: &str) -> ApiResult<()> {
+    let w = find(st, id).await?;
     st.store.delete_workflow(&w.id).await?;
-    revalidate_all(&st).await;
+    revalidate_all(st).await;
+    Ok(())
+}
+
+pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    delete_workflow(&st, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -359,6 +420,44 @@ fn check_inputs(w: &WorkflowRecord, given: &serde_json::Map<String, Value>) -> A
     Ok(())
 }
 
+/// Queues a manual run of `w` with checked `inputs`; answers its id (the API's and the UI's way).
+pub(crate) async fn start_manual_run(
+    st: &AppState,
+    w: &WorkflowRecord,
+    inputs: serde_json::Map<String, Value>,
+) -> ApiResult<String> {
+    if !w.valid {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "the workflow is invalid; fix the errors in its validation first",
+        ));
+    }
+    if !w.enabled {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "the workflow is disabled",
+        ));
+    }
+    check_inputs(w, &inputs)?;
+    let run_id = new_id();
+    st.store
+        .insert_run(&NewRun {
+            id: run_id.clone(),
+            workflow_id: w.id.clone(),
+            workflow_name: w.name.clone(),
+            trigger_kind: "manual".into(),
+            delivery_id: None,
+            event_id: None,
+            scheduled_at: None,
+            inputs: Value::Object(inputs).to_string(),
+            parent_run_id: None,
+            depth: 0,
+        })
+        .await?;
+    st.engine.runs_ready.notify_one();
+    Ok(run_id)
+}
+
 #[derive(Deserialize)]
 pub struct WaitQuery {
     wait: Option<f64>,
@@ -373,35 +472,7 @@ pub async fn start_run(
     JsonBody(body): JsonBody<StartRun>,
 ) -> ApiResult<Response> {
     let w = find(&st, &id).await?;
-    if !w.valid {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "the workflow is invalid; fix the errors in its validation first",
-        ));
-    }
-    if !w.enabled {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "the workflow is disabled",
-        ));
-    }
-    check_inputs(&w, &body.inputs)?;
-    let run_id = new_id();
-    st.store
-        .insert_run(&NewRun {
-            id: run_id.clone(),
-            workflow_id: w.id.clone(),
-            workflow_name: w.name.clone(),
-            trigger_kind: "manual".into(),
-            delivery_id: None,
-            event_id: None,
-            scheduled_at: None,
-            inputs: Value::Object(body.inputs).to_string(),
-            parent_run_id: None,
-            depth: 0,
-        })
-        .await?;
-    st.engine.runs_ready.notify_one();
+    let run_id = start_manual_run(&st, &w, body.inputs).await?;
     let wait = q.wait.unwrap_or(0.0).clamp(0.0, 300.0);
     let deadline = now_ms() + (wait * 1000.0) as i64;
     loop {

@@ -23,3 +23,4 @@ mod ingest;
 mod routing;
 mod schema;
 mod serve;
+mod ui_http;

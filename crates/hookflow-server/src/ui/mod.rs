@@ -1,0 +1,424 @@
+//! The web UI (SPEC §7): server-rendered HTML pages and plain forms under `/ui`, signed in with
+//! the admin token. Pages are minijinja templates (HTML auto-escaping on) built into the binary,
+//! with one stylesheet and one small script (copy buttons only; every form works without it).
+//!
+//! It owns presentation only: every change goes through the same functions as the management
+//! API (`crate::api::*`), and every list is one keyset page of the store. Sessions are
+//! stateless sealed cookies ([`session`]), so every node of an installation accepts them.
+//!
+//! Layout: [`session`] (sign-in, cookies, CSRF, the extractors pages use), [`webhooks`] (Events
+//! & Webhooks, webhook details, deliveries, events), [`workflows`] (list, editor, manual runs),
+//! [`runs`], [`locate`] (where a document path is in YAML text).
+
+mod locate;
+mod runs;
+mod session;
+mod webhooks;
+mod workflows;
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::{Environment, Value};
+use serde_json::{Value as Json, json};
+
+use crate::problem::Problem;
+use crate::state::AppState;
+use session::Session;
+pub use session::root;
+
+/// Rows per page of every list.
+const PAGE: i64 = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
+        .route("/sign-out", post(session::sign_out))
+        .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
+        .route("/events-webhooks", get(webhooks::index))
+        .route(
+            "/webhooks/new",
+            get(webhooks::new_form).post(webhooks::create),
+        )
+        .route("/webhooks/{id}", get(webhooks::show))
+        .route(
+            "/webhooks/{id}/edit",
+            get(webhooks::edit_form).post(webhooks::update),
+        )
+        .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
+        .route("/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/deliveries/{id}", get(webhooks::delivery))
+        .route(
+            "/events/new",
+            get(webhooks::new_event).post(webhooks::create_event),
+        )
+        .route("/events/{id}/delete", post(webhooks::delete_event))
+        .route("/workflows", get(workflows::index))
+        .route(
+            "/workflows/new",
+            get(workflows::new_form).post(workflows::create),
+        )
+        .route(
+            "/workflows/{id}",
+            get(workflows::show).post(workflows::submit),
+        )
+        .route("/workflows/{id}/enabled", post(workflows::set_enabled))
+        .route("/workflows/{id}/run", post(workflows::run))
+        .route("/workflows/{id}/delete", post(workflows::delete))
+        .route("/runs", get(runs::index))
+        .route("/runs/{id}", get(runs::show))
+        .route("/runs/{id}/cancel", post(runs::cancel))
+        .fallback(not_found)
+        .layer(middleware::map_response(page_headers))
+}
+
+/// Headers of every UI answer: pages are private (no caching, no framing, no referrer — a
+/// Webhook URL holds its key) and may load only this server's own files.
+async fn page_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    res
+}
+
+const STYLESHEET: &str = include_str!("../../ui/static/app.css");
+const SCRIPT: &str = include_str!("../../ui/static/app.js");
+
+/// Changes whenever a static file does, so pages can link them with a year-long cache.
+static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (STYLESHEET, SCRIPT).hash(&mut h);
+    format!("{:016x}", h.finish())
+});
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    static_file("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> Response {
+    static_file("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// The templates, compiled once. Immutable, so a process-wide static holds no state.
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // A field a page does not have renders as nothing rather than failing the page.
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    for (name, source) in [
+        (
+            "layout.html",
+            include_str!("../../ui/templates/layout.html"),
+        ),
+        ("error.html", include_str!("../../ui/templates/error.html")),
+        (
+            "sign_in.html",
+            include_str!("../../ui/templates/sign_in.html"),
+        ),
+        (
+            "events_webhooks.html",
+            include_str!("../../ui/templates/events_webhooks.html"),
+        ),
+        (
+            "webhook_form.html",
+            include_str!("../../ui/templates/webhook_form.html"),
+        ),
+        (
+            "webhook.html",
+            include_str!("../../ui/templates/webhook.html"),
+        ),
+        (
+            "delivery.html",
+            include_str!("../../ui/templates/delivery.html"),
+        ),
+        (
+            "event_form.html",
+            include_str!("../../ui/templates/event_form.html"),
+        ),
+        (
+            "workflows.html",
+            include_str!("../../ui/templates/workflows.html"),
+        ),
+        (
+            "workflow.html",
+            include_str!("../../ui/templates/workflow.html"),
+        ),
+        ("runs.html", include_str!("../../ui/templates/runs.html")),
+        ("run.html", include_str!("../../ui/templates/run.html")),
+    ] {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("UI template {name} does not compile: {e}"));
+    }
+    env
+});
+
+/// JSON as a template value.
+fn to_value(v: &Json) -> Value {
+    match v {
+        Json::Null => Value::from(()),
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::from(i),
+            None => Value::from(n.as_f64().unwrap_or(0.0)),
+        },
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(a) => Value::from(a.iter().map(to_value).collect::<Vec<_>>()),
+        Json::Object(m) => Value::from_pairs(
+            m.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), to_value(v)))
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+/// A page: `template` rendered with `ctx` (plus `csrf`), inside the layout. `ctx.title` is the
+/// page title, `ctx.section` the navigation entry to mark.
+fn page(status: StatusCode, template: &str, session: Option<&Session>, mut ctx: Json) -> Response {
+    if let Some(s) = session {
+        ctx["csrf"] = Json::String(s.csrf.clone());
+    }
+    let rendered = TEMPLATES
+        .get_template(template)
+        .and_then(|t| t.render(to_value(&ctx)))
+        .and_then(|content| {
+            TEMPLATES
+                .get_template("layout.html")?
+                .render(Value::from_pairs([
+                    ("title", to_value(&ctx["title"])),
+                    ("section", to_value(&ctx["section"])),
+                    ("notice", to_value(&ctx["notice"])),
+                    ("signed_in", Value::from(session.is_some())),
+                    (
+                        "csrf",
+                        Value::from(session.map(|s| s.csrf.as_str()).unwrap_or("")),
+                    ),
+                    ("asset_version", Value::from(ASSET_VERSION.as_str())),
+                    ("content", Value::from_safe_string(content)),
+                ]))
+        });
+    match rendered {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, template, "rendering a UI page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><title>Error</title><p>Internal error; the server log has the cause.</p>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// An error answer of the UI: the problem's status and detail as a page.
+pub struct UiError {
+    problem: Problem,
+    session: Option<Session>,
+}
+
+impl From<Problem> for UiError {
+    fn from(problem: Problem) -> UiError {
+        UiError {
+            problem,
+            session: None,
+        }
+    }
+}
+
+impl From<hookflow_store::StoreError> for UiError {
+    fn from(e: hookflow_store::StoreError) -> UiError {
+        Problem::from(e).into()
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let p = self.problem;
+        page(
+            p.status,
+            "error.html",
+            self.session.as_ref(),
+            json!({"title": p.title, "status": p.status.as_u16(), "detail": p.detail}),
+        )
+    }
+}
+
+type UiResult = Result<Response, UiError>;
+
+/// The answer to an unknown `/ui` address: sign in first, else 404.
+async fn not_found(session: Option<Session>) -> Response {
+    match session {
+        None => Redirect::to("/ui/sign-in").into_response(),
+        Some(s) => UiError {
+            problem: Problem::not_found("there is nothing at this address"),
+            session: Some(s),
+        }
+        .into_response(),
+    }
+}
+
+/// Fields of a query string or a form body, in order.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn parse(bytes: &[u8]) -> Fields {
+        Fields(form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
+    /// The first value of `name`, if given.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of `name` trimmed, `None` when absent or blank.
+    fn non_empty(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    }
+
+    /// An optional whole number; `Err` names the field when it is not one.
+    fn number<T: std::str::FromStr>(&self, name: &str, label: &str) -> Result<Option<T>, Problem> {
+        self.non_empty(name)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Problem::unprocessable(format!("{label} must be a whole number, not {v:?}"))
+                })
+            })
+            .transpose()
+    }
+}
+
+/// The query string of a request.
+pub struct Query(Fields);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Query {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Query(Fields::parse(
+            parts.uri.query().unwrap_or("").as_bytes(),
+        )))
+    }
+}
+
+/// The cursor of the page asked for (`?cursor=`), checked as the API checks it.
+fn cursor(q: &Fields) -> Result<Option<String>, Problem> {
+    crate::api::PageQuery {
+        limit: None,
+        cursor: q.get("cursor").map(str::to_string),
+    }
+    .cursor()
+}
+
+/// The address of the next page: `base` plus the encoded cursor, `None` on the last page.
+fn next_page(base: &str, next: Option<String>) -> Option<String> {
+    let cursor = crate::api::encode_cursor(next)?;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}cursor={cursor}"))
+}
+
+/// `303 See Other` to `to`.
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// A JSON value for a `<pre>`: pretty-printed, `""` for null.
+fn pretty(v: &Json) -> String {
+    if v.is_null() {
+        String::new()
+    } else {
+        serde_json::to_string_pretty(v).unwrap_or_default()
+    }
+}
+
+/// Milliseconds between two RFC 3339 times as the API shows them, as text (`1.25 s`).
+fn duration(from: &Json, to: &Json) -> Option<String> {
+    let parse = |v: &Json| {
+        v.as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    };
+    let ms = (parse(to)? - parse(from)?).num_milliseconds();
+    Some(if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.2} s", ms as f64 / 1000.0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_renders_without_data() {
+        for name in TEMPLATES.templates().map(|(n, _)| n).collect::<Vec<_>>() {
+            let t = TEMPLATES.get_template(name).expect("template");
+            t.render(to_value(&json!({})))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let html = TEMPLATES
+            .get_template("error.html")
+            .and_then(|t| t.render(to_value(&json!({"detail": "<script>x</script>"}))))
+            .expect("render");
+        assert!(
+            html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn next_page_links_keep_the_query() {
+        assert_eq!(next_page("/ui/runs", None), None);
+        let id = "0190c0de-0000-7000-8000-000000000000".to_string();
+        let link = next_page("/ui/runs?status=failed", Some(id)).expect("link");
+        assert!(link.starts_with("/ui/runs?status=failed&cursor="), "{link}");
+    }
+}

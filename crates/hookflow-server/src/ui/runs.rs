@@ -1,0 +1,134 @@
+//! Runs: the filtered list and one run with every step's input, output, status, attempts and
+//! timing — redacted exactly as the API shows them (no secret value ever reaches a page).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use hookflow_store::runs::RunFilter;
+use serde_json::{Value as Json, json};
+
+use super::session::{Form, Session};
+use super::{PAGE, Query, UiResult, cursor, duration, next_page, page, pretty, see_other};
+use crate::api::runs;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
+
+/// A run as the API shows it, with its duration.
+fn with_duration(mut r: Json) -> Json {
+    let end = if r["finished_at"].is_null() {
+        json!(crate::api::rfc3339(hookflow_store::now_ms()))
+    } else {
+        r["finished_at"].clone()
+    };
+    r["duration"] = json!(duration(&r["started_at"], &end));
+    r
+}
+
+/// `GET /ui/runs[?status=&workflow_id=]`.
+pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query) -> UiResult {
+    let status = q.non_empty("status");
+    if let Some(s) = &status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(Problem::bad_request(format!("there is no run status {s:?}")).into());
+    }
+    let filter = RunFilter {
+        workflow_id: q.non_empty("workflow_id"),
+        status,
+        delivery_id: None,
+    };
+    let (items, next) = st
+        .store
+        .list_runs(&filter, PAGE, cursor(&q)?.as_deref())
+        .await?;
+    let rows: Vec<Json> = runs::runs_json(&st, &items, None)
+        .await?
+        .into_iter()
+        .map(with_duration)
+        .collect();
+    let workflows: Vec<Json> = st
+        .store
+        .workflow_choices(500)
+        .await?
+        .into_iter()
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("status", &filter.status),
+        ("workflow_id", &filter.workflow_id),
+    ] {
+        if let Some(v) = v {
+            query.append_pair(k, v);
+        }
+    }
+    let base = match query.finish() {
+        q if q.is_empty() => "/ui/runs".to_string(),
+        q => format!("/ui/runs?{q}"),
+    };
+    Ok(page(
+        StatusCode::OK,
+        "runs.html",
+        Some(&session),
+        json!({
+            "title": "Runs", "section": "runs", "runs": rows, "statuses": STATUSES,
+            "workflows": workflows, "status": filter.status, "workflow_id": filter.workflow_id,
+            "next_page": next_page(&base, next),
+        }),
+    ))
+}
+
+/// `GET /ui/runs/{id}`.
+pub async fn show(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> UiResult {
+    let run = st
+        .store
+        .get_run(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
+    let steps = st.store.run_steps(&run.id).await?;
+    let mut v = runs::runs_json(&st, std::slice::from_ref(&run), Some(&steps))
+        .await?
+        .remove(0);
+    let steps: Vec<Json> = v["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut s| {
+            s["duration"] = json!(duration(&s["started_at"], &s["finished_at"]));
+            s["input_text"] = json!(pretty(&s["input"]));
+            s["output_text"] = json!(pretty(&s["output"]));
+            s
+        })
+        .collect();
+    v["steps"] = json!(steps);
+    v["inputs_text"] = json!(pretty(&v["inputs"]));
+    v["outputs_text"] = json!(pretty(&v["outputs"]));
+    let event = match &run.event_id {
+        Some(e) => st.store.get_event(e).await?.map(|e| e.name),
+        None => None,
+    };
+    let active = matches!(v["status"].as_str(), Some("queued" | "running"));
+    Ok(page(
+        StatusCode::OK,
+        "run.html",
+        Some(&session),
+        json!({
+            "title": format!("Run of {}", run.workflow_name), "section": "runs",
+            "run": with_duration(v), "event_name": event, "can_cancel": active,
+        }),
+    ))
+}
+
+pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> UiResult {
+    st.store
+        .cancel_run(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
+    Ok(see_other(&format!("/ui/runs/{id}")))
+}

@@ -1,0 +1,367 @@
+//! Events & Webhooks: the two tabs, a webhook's form and details (Webhook URL, curl example,
+//! usage, key rotation, deliveries), one delivery, and the event form.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use hookflow_core::media::WEBHOOK_CONTENT_TYPES;
+use hookflow_store::deliveries::StatusFilter;
+use hookflow_store::runs::RunFilter;
+use serde_json::{Value as Json, json};
+
+use super::session::{Form, Session};
+use super::{Fields, PAGE, Query, UiError, UiResult, cursor, next_page, page, pretty, see_other};
+use crate::api::{deliveries, events, runs, webhooks};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// `GET /ui/events-webhooks[?tab=events]`.
+pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query) -> UiResult {
+    let after = cursor(&q)?;
+    let mut ctx = json!({"title": "Events & Webhooks", "section": "events-webhooks"});
+    if q.get("tab") == Some("events") {
+        let (items, next) = st.store.list_events(PAGE, after.as_deref()).await?;
+        let hook_ids: Vec<&str> = items
+            .iter()
+            .filter_map(|e| e.webhook_id.as_deref())
+            .collect();
+        let names = st.store.webhook_names(&hook_ids).await?;
+        let rows: Vec<Json> = items
+            .iter()
+            .map(|e| {
+                let mut v = events::event_json(e);
+                if let Some(w) = &e.webhook_id {
+                    v["webhook_name"] = json!(names.get(w).cloned().unwrap_or_else(|| w.clone()));
+                }
+                v
+            })
+            .collect();
+        ctx["tab"] = json!("events");
+        ctx["events"] = json!(rows);
+        ctx["next_page"] = json!(next_page("/ui/events-webhooks?tab=events", next));
+    } else {
+        let (items, next) = st.store.list_webhooks(PAGE, after.as_deref()).await?;
+        ctx["tab"] = json!("webhooks");
+        ctx["webhooks"] = json!(
+            items
+                .iter()
+                .map(|w| webhooks::webhook_json(&st, w))
+                .collect::<Vec<_>>()
+        );
+        ctx["next_page"] = json!(next_page("/ui/events-webhooks", next));
+    }
+    Ok(page(
+        StatusCode::OK,
+        "events_webhooks.html",
+        Some(&session),
+        ctx,
+    ))
+}
+
+/// The webhook form, new (`id` = None) or editing, with `values` as entered and an error.
+fn webhook_form(
+    session: &Session,
+    status: StatusCode,
+    id: Option<&str>,
+    values: Json,
+    error: Option<&str>,
+) -> Response {
+    let (title, action, button) = match id {
+        None => (
+            "New Webhook".to_string(),
+            "/ui/webhooks/new".to_string(),
+            "Submit",
+        ),
+        Some(id) => (
+            "Edit webhook".to_string(),
+            format!("/ui/webhooks/{id}/edit"),
+            "Save",
+        ),
+    };
+    page(
+        status,
+        "webhook_form.html",
+        Some(session),
+        json!({
+            "title": title, "section": "events-webhooks", "action": action, "button": button,
+            "content_types": WEBHOOK_CONTENT_TYPES, "values": values, "error": error,
+            "id": id,
+        }),
+    )
+}
+
+/// What the webhook form's fields hold, to fill the form again.
+fn form_values(f: &Fields) -> Json {
+    json!({
+        "name": f.get("name").unwrap_or(""),
+        "content_type": f.get("content_type").unwrap_or(""),
+        "rate_limit_per_minute": f.get("rate_limit_per_minute").unwrap_or(""),
+        "rate_limit_per_day": f.get("rate_limit_per_day").unwrap_or(""),
+    })
+}
+
+pub async fn new_form(session: Session) -> Response {
+    webhook_form(
+        &session,
+        StatusCode::OK,
+        None,
+        json!({
+            "content_type": "application/json",
+            "rate_limit_per_minute": webhooks::DEFAULT_PER_MINUTE,
+            "rate_limit_per_day": webhooks::DEFAULT_PER_DAY,
+        }),
+        None,
+    )
+}
+
+/// `POST /ui/webhooks/new`: creates it as the API does, then shows it.
+pub async fn create(State(st): State<AppState>, form: Form) -> Response {
+    let f = &form.fields;
+    let result = async {
+        let body = webhooks::CreateWebhook {
+            name: f.get("name").unwrap_or("").to_string(),
+            content_type: f.get("content_type").unwrap_or("").to_string(),
+            rate_limit_per_minute: f.number("rate_limit_per_minute", "Rate limit per minute")?,
+            rate_limit_per_day: f.number("rate_limit_per_day", "Rate limit per day")?,
+        };
+        webhooks::create_webhook(&st, body).await
+    }
+    .await;
+    match result {
+        Ok(w) => see_other(&format!("/ui/webhooks/{}", w.id)),
+        Err(p) => webhook_form(
+            &form.session,
+            p.status,
+            None,
+            form_values(f),
+            Some(&p.detail),
+        ),
+    }
+}
+
+async fn find_webhook(
+    st: &AppState,
+    id: &str,
+) -> Result<hookflow_store::webhooks::Webhook, UiError> {
+    st.store
+        .get_webhook(id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("there is no webhook with id {id}")).into())
+}
+
+pub async fn edit_form(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> UiResult {
+    let w = find_webhook(&st, &id).await?;
+    Ok(webhook_form(
+        &session,
+        StatusCode::OK,
+        Some(&w.id),
+        webhooks::webhook_json(&st, &w),
+        None,
+    ))
+}
+
+/// `POST /ui/webhooks/{id}/edit`: blank limits stay as they are.
+pub async fn update(State(st): State<AppState>, Path(id): Path<String>, form: Form) -> UiResult {
+    let w = find_webhook(&st, &id).await?;
+    let f = &form.fields;
+    let result = async {
+        let body = webhooks::UpdateWebhook {
+            name: f.get("name").map(str::to_string),
+            content_type: f.get("content_type").map(str::to_string),
+            rate_limit_per_minute: f.number("rate_limit_per_minute", "Rate limit per minute")?,
+            rate_limit_per_day: f.number("rate_limit_per_day", "Rate limit per day")?,
+        };
+        webhooks::update_webhook(&st, &w.id, body).await
+    }
+    .await;
+    Ok(match result {
+        Ok(w) => see_other(&format!("/ui/webhooks/{}", w.id)),
+        Err(p) => webhook_form(
+            &form.session,
+            p.status,
+            Some(&w.id),
+            form_values(f),
+            Some(&p.detail),
+        ),
+    })
+}
+
+/// A sample body of each content type, for the curl example.
+fn sample_body(content_type: &str) -> &'static str {
+    match content_type {
+        "application/x-www-form-urlencoded" => "title=Disk+almost+full&severity=high",
+        "application/xml" => {
+            "<alert><title>Disk almost full</title><severity>high</severity></alert>"
+        }
+        _ => r#"{"title": "Disk almost full", "severity": "high"}"#,
+    }
+}
+
+/// A curl command that posts a sample body to `url` as the webhook expects it.
+fn curl_example(url: &str, content_type: &str) -> String {
+    format!(
+        "curl -X POST '{url}' \\\n  -H 'Accept: application/json' \\\n  \
+         -H 'Content-Type: {content_type}' \\\n  --data '{}'",
+        sample_body(content_type)
+    )
+}
+
+/// `GET /ui/webhooks/{id}`: the details and one page of deliveries, newest first.
+pub async fn show(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query,
+) -> UiResult {
+    let w = find_webhook(&st, &id).await?;
+    let after = cursor(&q)?;
+    let (items, next) = st
+        .store
+        .list_deliveries(&w.id, StatusFilter::All, PAGE, after.as_deref())
+        .await?;
+    let hook = webhooks::webhook_json(&st, &w);
+    let curl = curl_example(hook["url"].as_str().unwrap_or(""), &w.content_type);
+    let notice = match q.get("rotated") {
+        Some(_) if w.previous_key_expires_at.is_some() => Some(
+            "The key was rotated: the Webhook URL below has the new key; the old key works \
+             until its grace period ends.",
+        ),
+        Some(_) => Some("The key was rotated: the Webhook URL below has the new key."),
+        None => None,
+    };
+    Ok(page(
+        StatusCode::OK,
+        "webhook.html",
+        Some(&session),
+        json!({
+            "title": w.name, "section": "events-webhooks", "webhook": hook, "curl": curl,
+            "notice": notice,
+            "deliveries": items.iter().map(deliveries::delivery_json).collect::<Vec<_>>(),
+            "next_page": next_page(&format!("/ui/webhooks/{}", w.id), next),
+        }),
+    ))
+}
+
+pub async fn rotate_key(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    form: Form,
+) -> UiResult {
+    let grace_seconds = form.fields.number("grace_seconds", "Grace period")?;
+    let w = webhooks::rotate_webhook_key(&st, &id, webhooks::RotateKey { grace_seconds })
+        .await
+        .map_err(|p| UiError {
+            problem: p,
+            session: Some(form.session.clone()),
+        })?;
+    Ok(see_other(&format!("/ui/webhooks/{}?rotated=1", w.id)))
+}
+
+pub async fn delete(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> UiResult {
+    webhooks::delete_webhook(&st, &id).await?;
+    Ok(see_other("/ui/events-webhooks"))
+}
+
+/// `GET /ui/deliveries/{id}`: what arrived, the verdict, and what it started.
+pub async fn delivery(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> UiResult {
+    let d = st
+        .store
+        .get_delivery(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("there is no delivery with id {id}")))?;
+    let mut v = deliveries::delivery_json(&d);
+    let body = v["body"].as_str().unwrap_or("").to_string();
+    if let Ok(parsed) = serde_json::from_str::<Json>(&body) {
+        v["body"] = json!(pretty(&parsed));
+    }
+    let names = st.store.webhook_names(&[d.webhook_id.as_str()]).await?;
+    let filter = RunFilter {
+        delivery_id: Some(d.id.clone()),
+        ..Default::default()
+    };
+    let (started, _) = st.store.list_runs(&filter, PAGE, None).await?;
+    let started = runs::runs_json(&st, &started, None).await?;
+    Ok(page(
+        StatusCode::OK,
+        "delivery.html",
+        Some(&session),
+        json!({
+            "title": "Delivery", "section": "events-webhooks", "delivery": v,
+            "webhook_name": names.get(&d.webhook_id),
+            "runs": started,
+        }),
+    ))
+}
+
+/// The event form, with the webhooks to choose from.
+async fn event_form(
+    st: &AppState,
+    session: &Session,
+    status: StatusCode,
+    values: Json,
+    error: Option<&str>,
+) -> UiResult {
+    let hooks: Vec<Json> = st
+        .store
+        .webhook_choices(500)
+        .await?
+        .into_iter()
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect();
+    Ok(page(
+        status,
+        "event_form.html",
+        Some(session),
+        json!({
+            "title": "New Event", "section": "events-webhooks", "webhooks": hooks,
+            "values": values, "error": error,
+        }),
+    ))
+}
+
+pub async fn new_event(State(st): State<AppState>, session: Session, Query(q): Query) -> UiResult {
+    event_form(
+        &st,
+        &session,
+        StatusCode::OK,
+        json!({"webhook_id": q.get("webhook_id")}),
+        None,
+    )
+    .await
+}
+
+/// `POST /ui/events/new`: blank fields are left out; back to the Events tab.
+pub async fn create_event(State(st): State<AppState>, form: Form) -> UiResult {
+    let f = &form.fields;
+    let body = events::CreateEvent {
+        name: f.get("name").unwrap_or("").to_string(),
+        webhook_id: f.non_empty("webhook_id"),
+        schedule: f.non_empty("schedule"),
+        timezone: f.non_empty("timezone"),
+        filter: f.non_empty("filter"),
+    };
+    match events::create_event(&st, body).await {
+        Ok(_) => Ok(see_other("/ui/events-webhooks?tab=events")),
+        Err(p) => {
+            let values = json!({
+                "name": f.get("name"), "webhook_id": f.get("webhook_id"),
+                "schedule": f.get("schedule"), "timezone": f.get("timezone"),
+                "filter": f.get("filter"),
+            });
+            event_form(&st, &form.session, p.status, values, Some(&p.detail)).await
+        }
+    }
+}
+
+pub async fn delete_event(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> UiResult {
+    events::delete_event(&st, &id).await?;
+    Ok(see_other("/ui/events-webhooks?tab=events"))
+}

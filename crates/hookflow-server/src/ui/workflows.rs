@@ -1,0 +1,289 @@
+//! Workflows: the list with validation badges, the definition editor (Validate shows each
+//! error at its line; Save stores as the API does), enable/disable, triggers, run history and
+//! manual runs.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use hookflow_core::workflow::{Format, ValidationError};
+use hookflow_store::runs::RunFilter;
+use hookflow_store::workflows::WorkflowRecord;
+use serde_json::{Value as Json, json};
+
+use super::locate::{line_in_message, line_of_path};
+use super::session::{Form, Session};
+use super::{PAGE, Query, UiError, UiResult, cursor, next_page, page, see_other};
+use crate::api::{runs, workflows};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// What a new workflow's editor starts with.
+const STARTER: &str = "name: my-workflow
+description: What this workflow does
+triggers: []
+steps:
+  - id: done
+    type: complete
+    outputs: {}
+";
+
+pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query) -> UiResult {
+    let (items, next) = st
+        .store
+        .list_workflows(PAGE, cursor(&q)?.as_deref())
+        .await?;
+    let rows: Vec<Json> = items
+        .iter()
+        .map(|w| json!({"id": w.id, "name": w.name, "valid": w.valid, "enabled": w.enabled}))
+        .collect();
+    Ok(page(
+        StatusCode::OK,
+        "workflows.html",
+        Some(&session),
+        json!({
+            "title": "Workflows", "section": "workflows", "workflows": rows,
+            "next_page": next_page("/ui/workflows", next),
+        }),
+    ))
+}
+
+/// The format of an edited definition: JSON if it looks like a JSON object, else YAML.
+fn format_of(text: &str) -> Format {
+    if text.trim_start().starts_with('{') {
+        Format::Json
+    } else {
+        Format::Yaml
+    }
+}
+
+/// Errors with the line each is at (where it can be found).
+fn located(text: &str, errors: &[ValidationError]) -> Vec<Json> {
+    errors
+        .iter()
+        .map(|e| {
+            let line = line_in_message(&e.message).or_else(|| line_of_path(text, &e.path));
+            json!({"path": e.path, "message": e.message, "line": line})
+        })
+        .collect()
+}
+
+/// The text's lines, each with the errors at it, for the annotated view.
+fn annotated(text: &str, errors: &[Json]) -> Vec<Json> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let here: Vec<String> = errors
+                .iter()
+                .filter(|e| e["line"].as_u64() == Some(i as u64 + 1))
+                .map(|e| match e["path"].as_str() {
+                    Some(p) if !p.is_empty() => {
+                        format!("{p}: {}", e["message"].as_str().unwrap_or(""))
+                    }
+                    _ => e["message"].as_str().unwrap_or("").to_string(),
+                })
+                .collect();
+            json!({"no": i + 1, "text": line, "errors": here})
+        })
+        .collect()
+}
+
+/// What the editor page shows besides the stored workflow.
+#[derive(Default)]
+struct Editor<'a> {
+    /// The text in the editor (the stored source when `None`).
+    text: Option<&'a str>,
+    /// Errors to show; `checked` when they come from pressing Validate.
+    errors: Option<Vec<ValidationError>>,
+    checked: bool,
+    error: Option<String>,
+    run_error: Option<String>,
+    inputs: Option<&'a str>,
+}
+
+/// The editor page: new (`w` None) or a stored workflow with its triggers and runs.
+async fn editor(
+    st: &AppState,
+    session: &Session,
+    status: StatusCode,
+    w: Option<&WorkflowRecord>,
+    q: &super::Fields,
+    ed: Editor<'_>,
+) -> UiResult {
+    let text = ed.text.or(w.map(|w| w.source.as_str())).unwrap_or(STARTER);
+    let errors = match (ed.errors, w) {
+        (Some(e), _) => e,
+        (None, Some(w)) => serde_json::from_str(&w.errors).unwrap_or_default(),
+        (None, None) => Vec::new(),
+    };
+    let errors = located(text, &errors);
+    let mut ctx = json!({
+        "section": "workflows",
+        "definition": text,
+        "errors": errors,
+        "lines": if errors.is_empty() { Vec::new() } else { annotated(text, &errors) },
+        "checked": ed.checked,
+        "error": ed.error,
+        "run_error": ed.run_error,
+        "inputs": ed.inputs.unwrap_or("{}"),
+    });
+    match w {
+        None => {
+            ctx["title"] = json!("New Workflow");
+            ctx["action"] = json!("/ui/workflows/new");
+        }
+        Some(w) => {
+            let filter = RunFilter {
+                workflow_id: Some(w.id.clone()),
+                ..Default::default()
+            };
+            let (items, next) = st
+                .store
+                .list_runs(&filter, PAGE, cursor(q)?.as_deref())
+                .await?;
+            let shown = workflows::workflow_json(w);
+            ctx["title"] = json!(w.name);
+            ctx["action"] = json!(format!("/ui/workflows/{}", w.id));
+            ctx["workflow"] = json!({
+                "id": w.id, "name": w.name, "valid": w.valid, "enabled": w.enabled,
+                "description": shown["description"], "triggers": shown["triggers"],
+            });
+            ctx["runs"] = json!(runs::runs_json(st, &items, None).await?);
+            ctx["next_page"] = json!(next_page(&format!("/ui/workflows/{}", w.id), next));
+        }
+    }
+    Ok(page(status, "workflow.html", Some(session), ctx))
+}
+
+pub async fn new_form(State(st): State<AppState>, session: Session) -> UiResult {
+    editor(
+        &st,
+        &session,
+        StatusCode::OK,
+        None,
+        &Default::default(),
+        Editor::default(),
+    )
+    .await
+}
+
+async fn find(st: &AppState, id: &str) -> Result<WorkflowRecord, UiError> {
+    Ok(workflows::find(st, id).await?)
+}
+
+pub async fn show(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query,
+) -> UiResult {
+    let w = find(&st, &id).await?;
+    editor(
+        &st,
+        &session,
+        StatusCode::OK,
+        Some(&w),
+        &q,
+        Editor::default(),
+    )
+    .await
+}
+
+/// Validate or Save of the editor, for a new workflow (`w` None) or a stored one.
+async fn submit_editor(st: &AppState, form: &Form, w: Option<&WorkflowRecord>) -> UiResult {
+    let text = form
+        .fields
+        .get("definition")
+        .unwrap_or("")
+        .replace("\r\n", "\n");
+    let format = format_of(&text);
+    let none = super::Fields::default();
+    if form.fields.get("action") == Some("validate") {
+        let errors = workflows::check_document(st, &text, format).await?;
+        let ed = Editor {
+            text: Some(&text),
+            errors: Some(errors),
+            checked: true,
+            ..Default::default()
+        };
+        return editor(st, &form.session, StatusCode::OK, w, &none, ed).await;
+    }
+    match workflows::save_document(st, w.map(|w| w.id.as_str()), text.clone(), format).await {
+        Ok(saved) => Ok(see_other(&format!("/ui/workflows/{}", saved.id))),
+        Err(p) => {
+            let errors: Vec<ValidationError> = p
+                .errors
+                .clone()
+                .and_then(|e| serde_json::from_value(e).ok())
+                .unwrap_or_default();
+            let ed = Editor {
+                text: Some(&text),
+                errors: Some(errors),
+                error: Some(p.detail.clone()),
+                ..Default::default()
+            };
+            editor(st, &form.session, p.status, w, &none, ed).await
+        }
+    }
+}
+
+/// `POST /ui/workflows/new`.
+pub async fn create(State(st): State<AppState>, form: Form) -> UiResult {
+    submit_editor(&st, &form, None).await
+}
+
+/// `POST /ui/workflows/{id}`.
+pub async fn submit(State(st): State<AppState>, Path(id): Path<String>, form: Form) -> UiResult {
+    let w = find(&st, &id).await?;
+    submit_editor(&st, &form, Some(&w)).await
+}
+
+pub async fn set_enabled(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    form: Form,
+) -> UiResult {
+    let w = find(&st, &id).await?;
+    let enabled = form.fields.get("enabled") == Some("true");
+    st.store.set_workflow_enabled(&w.id, enabled).await?;
+    Ok(see_other(&format!("/ui/workflows/{}", w.id)))
+}
+
+/// `POST /ui/workflows/{id}/run` with `inputs` (a JSON object): the new run's page.
+pub async fn run(State(st): State<AppState>, Path(id): Path<String>, form: Form) -> UiResult {
+    let w = find(&st, &id).await?;
+    let raw = form.fields.get("inputs").unwrap_or("").trim();
+    let started = async {
+        let inputs = match raw {
+            "" => serde_json::Map::new(),
+            text => match serde_json::from_str::<Json>(text) {
+                Ok(Json::Object(m)) => m,
+                _ => {
+                    return Err(Problem::unprocessable(
+                        "inputs must be a JSON object, like {\"severity\": \"high\"}",
+                    ));
+                }
+            },
+        };
+        workflows::start_manual_run(&st, &w, inputs).await
+    }
+    .await;
+    match started {
+        Ok(run_id) => Ok(see_other(&format!("/ui/runs/{run_id}"))),
+        Err(p) => {
+            let ed = Editor {
+                run_error: Some(p.detail.clone()),
+                inputs: Some(raw),
+                ..Default::default()
+            };
+            let none = super::Fields::default();
+            editor(&st, &form.session, p.status, Some(&w), &none, ed).await
+        }
+    }
+}
+
+pub async fn delete(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> Response {
+    match workflows::delete_workflow(&st, &id).await {
+        Ok(()) => see_other("/ui/workflows"),
+        Err(p) => axum::response::IntoResponse::into_response(UiError::from(p)),
+    }
+}

@@ -1,0 +1,745 @@
+//! The web UI (SPEC §7) over plain HTTP: sign-in and sessions, CSRF, the webhook forms and
+//! details (Webhook URL, deliveries with reasons), the workflow editor (Validate in place, Save),
+//! run pages with secrets redacted, security headers and HTML escaping. The browser tests
+//! (`browser`) follow the same pages in Chromium.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{Answer, Server, eventually, pct, random_hex};
+
+/// A UI visitor: a client that does not follow redirects, with the session cookie by hand.
+struct Ui<'a> {
+    s: &'a Server,
+    client: reqwest::Client,
+    cookie: Option<String>,
+    csrf: String,
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Text as the browser shows it: the entities minijinja writes turned back into characters.
+fn unescape(html: &str) -> String {
+    html.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The text inside the element with `id` (up to its first child tag or end tag), unescaped.
+fn text_of(html: &str, id: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{id}\""))?;
+    let open = at + html[at..].find('>')? + 1;
+    let end = open + html[open..].find('<')?;
+    Some(unescape(&html[open..end]))
+}
+
+/// The HTML of the element with `id` up to `</tag>`.
+fn element(html: &str, id: &str, tag: &str) -> String {
+    let at = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in page:\n{html}"));
+    let end = at + html[at..].find(&format!("</{tag}>")).expect("end tag");
+    html[at..end].to_string()
+}
+
+/// `POST /api/v1/workflows` with a YAML document that must be valid; its id.
+async fn valid_workflow(s: &Server, yaml: &str) -> String {
+    let resp = s
+        .client
+        .post(s.url("/api/v1/workflows"))
+        .bearer_auth(&s.token)
+        .header("content-type", "application/yaml")
+        .body(yaml.to_string())
+        .send()
+        .await
+        .expect("POST workflow");
+    let w = Answer::from_response(resp).await.json();
+    assert_eq!(w["validation"]["status"], "valid", "{w}");
+    w["id"].as_str().expect("id").to_string()
+}
+
+fn location(a: &Answer) -> String {
+    a.header("location").unwrap_or("").to_string()
+}
+
+impl<'a> Ui<'a> {
+    fn new(s: &'a Server) -> Ui<'a> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Ui {
+            s,
+            client,
+            cookie: None,
+            csrf: String::new(),
+        }
+    }
+
+    /// Signs in with the admin token and reads the CSRF secret from a page.
+    async fn signed_in(s: &'a Server) -> Ui<'a> {
+        let mut ui = Ui::new(s);
+        let a = ui
+            .post_raw("/ui/sign-in", form(&[("token", &s.token)]))
+            .await;
+        assert_eq!(a.status, 303, "sign in: {}", a.text());
+        let set = a.header("set-cookie").expect("Set-Cookie").to_string();
+        ui.cookie = Some(set.split(';').next().unwrap().to_string());
+        let page = ui.get("/ui/events-webhooks").await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        let html = page.text();
+        let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+        ui.csrf = html[at..at + html[at..].find('"').unwrap()].to_string();
+        ui
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<String>) -> Answer {
+        let mut req = self.client.request(method, self.s.url(path));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(b);
+        }
+        Answer::from_response(req.send().await.expect("UI request")).await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post_raw(&self, path: &str, body: String) -> Answer {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// A form POST with the session's CSRF secret.
+    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Answer {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(pairs);
+        self.post_raw(path, form(&all)).await
+    }
+
+    /// A page that must answer 200; its HTML.
+    async fn page(&self, path: &str) -> String {
+        let a = self.get(path).await;
+        assert_eq!(a.status, 200, "GET {path}: {}", a.text());
+        a.text()
+    }
+}
+
+fn assert_page_headers(a: &Answer) {
+    assert_eq!(
+        a.header("content-type"),
+        Some("text/html; charset=utf-8"),
+        "{:?}",
+        a.headers
+    );
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+    assert_eq!(a.header("x-frame-options"), Some("DENY"));
+    assert_eq!(a.header("referrer-policy"), Some("no-referrer"));
+    let csp = a.header("content-security-policy").unwrap_or("");
+    assert!(
+        csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_sets_a_strict_cookie_and_pages_need_it() {
+    let s = Server::start().await;
+    let ui = Ui::new(&s);
+    for path in [
+        "/",
+        "/ui/events-webhooks",
+        "/ui/workflows",
+        "/ui/runs/x",
+        "/ui/nowhere",
+    ] {
+        let a = ui.get(path).await;
+        assert_eq!(a.status, 303, "{path}");
+        assert_eq!(location(&a), "/ui/sign-in", "{path}");
+    }
+    let a = ui.get("/ui/sign-in").await;
+    assert_eq!(a.status, 200);
+    assert_page_headers(&a);
+    let html = a.text();
+    assert!(html.contains(r#"<label for="admin-token">Admin token</label>"#));
+    assert!(html.contains(r#"id="admin-token" name="token" type="password""#));
+    assert!(html.contains(r#"<button type="submit">Sign in</button>"#));
+    assert!(html.contains(r#"name="viewport""#));
+
+    let wrong = ui
+        .post_raw("/ui/sign-in", form(&[("token", "not-the-token")]))
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.text().contains("That admin token is not valid."));
+    assert!(wrong.header("set-cookie").is_none());
+
+    let right = ui
+        .post_raw("/ui/sign-in", form(&[("token", &s.token)]))
+        .await;
+    assert_eq!(right.status, 303);
+    assert_eq!(location(&right), "/ui/events-webhooks");
+    let cookie = right.header("set-cookie").expect("cookie");
+    for part in [
+        "hookflow_session=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=",
+    ] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    assert!(
+        !cookie.contains(&s.token),
+        "the cookie does not hold the token"
+    );
+
+    let ui = Ui::signed_in(&s).await;
+    let a = ui.get("/").await;
+    assert_eq!(location(&a), "/ui/events-webhooks");
+    let a = ui.get("/ui/events-webhooks").await;
+    assert_page_headers(&a);
+    let html = a.text();
+    for nav in [
+        r#"<a href="/ui/events-webhooks" aria-current="page">Events &amp; Webhooks</a>"#,
+        r#"<a href="/ui/workflows">Workflows</a>"#,
+        r#"<a href="/ui/runs">Runs</a>"#,
+        "Sign out</button>",
+        r#"role="tab" href="/ui/events-webhooks" aria-selected="true">Webhooks</a>"#,
+        r#"role="tab" href="/ui/events-webhooks?tab=events" aria-selected="false">Events</a>"#,
+        r#"href="/ui/webhooks/new">New Webhook</a>"#,
+    ] {
+        assert!(html.contains(nav), "{nav} in\n{html}");
+    }
+    // Unknown ids answer a 404 page; static files are cached long.
+    for path in [
+        "/ui/webhooks/0190c0de-0000-7000-8000-000000000000",
+        "/ui/workflows/nope",
+        "/ui/runs/nope",
+        "/ui/deliveries/nope",
+        "/ui/nowhere",
+    ] {
+        let a = ui.get(path).await;
+        assert_eq!(a.status, 404, "{path}");
+        assert_page_headers(&a);
+    }
+    let css = ui.get("/ui/static/app.css").await;
+    assert_eq!(css.status, 200);
+    assert!(
+        css.header("cache-control")
+            .unwrap_or("")
+            .contains("max-age=31536000")
+    );
+    assert!(
+        ui.get("/ui/static/app.js")
+            .await
+            .text()
+            .contains("clipboard")
+    );
+
+    // A cookie that is not ours is no session; signing out clears the cookie.
+    let mut forged = Ui::new(&s);
+    forged.cookie = Some("hookflow_session=AAAA".into());
+    assert_eq!(forged.get("/ui/workflows").await.status, 303);
+    let out = ui.post("/ui/sign-out", &[]).await;
+    assert_eq!(out.status, 303);
+    assert!(out.header("set-cookie").unwrap_or("").contains("Max-Age=0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forms_without_the_sessions_csrf_are_refused() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let fields = [("name", "csrf-test"), ("content_type", "application/json")];
+    let no_csrf = ui.post_raw("/ui/webhooks/new", form(&fields)).await;
+    assert_eq!(no_csrf.status, 403, "{}", no_csrf.text());
+    let mut wrong = vec![("csrf", "d3Jvbmc")];
+    wrong.extend_from_slice(&fields);
+    assert_eq!(
+        ui.post_raw("/ui/webhooks/new", form(&wrong)).await.status,
+        403
+    );
+    // The CSRF secret of another session does not do either.
+    let other = Ui::signed_in(&s).await;
+    let mut theirs = vec![("csrf", other.csrf.as_str())];
+    theirs.extend_from_slice(&fields);
+    assert_eq!(
+        ui.post_raw("/ui/webhooks/new", form(&theirs)).await.status,
+        403
+    );
+    // Another site's request is refused even with the right secret.
+    let mut right = vec![("csrf", ui.csrf.as_str())];
+    right.extend_from_slice(&fields);
+    let cross = ui
+        .client
+        .post(s.url("/ui/webhooks/new"))
+        .header("cookie", ui.cookie.clone().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .body(form(&right))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(cross.status(), 403);
+    // What a browser sends for this site's own form (its origin hidden by the pages'
+    // Referrer-Policy: no-referrer) is accepted; a cross-site fetch is not.
+    for (header, value, status) in [
+        ("origin", "null", 303),
+        ("sec-fetch-site", "cross-site", 403),
+    ] {
+        let a = ui
+            .client
+            .post(s.url("/ui/webhooks/new"))
+            .header("cookie", ui.cookie.clone().unwrap())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(header, value)
+            .body(form(&[
+                ("csrf", ui.csrf.as_str()),
+                ("name", value),
+                ("content_type", "application/json"),
+            ]))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(a.status().as_u16(), status, "{header}: {value}");
+    }
+    // Without a session: sign in first.
+    let anon = Ui::new(&s).post_raw("/ui/webhooks/new", form(&right)).await;
+    assert_eq!(anon.status, 303);
+    let list = s.api_get("/api/v1/webhooks").await.json();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["null"],
+        "only the accepted form created one: {list}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_webhook_form_creates_it_and_its_page_shows_url_and_deliveries() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let html = ui.page("/ui/webhooks/new").await;
+    for needle in [
+        r#"<label for="display-name">Display Name</label>"#,
+        r#"id="display-name" name="name""#,
+        r#"<label for="content-type">Request Content Type</label>"#,
+        r#"<select id="content-type" name="content_type">"#,
+        r#"<option value="application&#x2f;x-www-form-urlencoded">application&#x2f;x-www-form-urlencoded</option>"#,
+        r#"<button type="submit">Submit</button>"#,
+    ] {
+        assert!(html.contains(needle), "{needle} in\n{html}");
+    }
+    let a = ui
+        .post(
+            "/ui/webhooks/new",
+            &[
+                ("name", "alerts"),
+                ("content_type", "application/json"),
+                ("rate_limit_per_minute", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+    let id = location(&a)
+        .strip_prefix("/ui/webhooks/")
+        .expect("redirect to the webhook")
+        .to_string();
+    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    assert_eq!(hook["name"], "alerts");
+    assert_eq!(hook["rate_limit_per_minute"], 0);
+
+    let html = ui.page(&format!("/ui/webhooks/{id}")).await;
+    let url = hook["url"].as_str().unwrap();
+    assert_eq!(text_of(&html, "webhook-url").as_deref(), Some(url));
+    assert!(html.contains(r#"data-copy="webhook-url">Copy</button>"#));
+    let curl = text_of(&html, "curl-example").expect("curl example");
+    assert!(curl.contains(&format!("'{url}'")), "{curl}");
+    assert!(
+        curl.contains("-H 'Content-Type: application/json'"),
+        "{curl}"
+    );
+    assert!(html.contains("Rotate key"));
+
+    // A rejected request shows with its reason; an accepted one as Accepted.
+    let rejected = s.post_hook(&hook, "text/plain", b"hi".to_vec()).await;
+    assert_eq!(rejected.status, 415);
+    let reason = s.expect_rejection_recorded(&id, &rejected).await["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.post_hook(&hook, "application/json", br#"{"a": 1}"#.to_vec())
+        .await
+        .expect_status(202);
+    let html = eventually(Duration::from_secs(10), || async {
+        let html = ui.page(&format!("/ui/webhooks/{id}")).await;
+        if html.contains("Accepted</span>") {
+            Ok(html)
+        } else {
+            Err("no accepted delivery shown yet".to_string())
+        }
+    })
+    .await;
+    let table = unescape(&element(&html, "deliveries", "table"));
+    assert!(
+        table.contains("Rejected</span>") && table.contains(&reason),
+        "{table}"
+    );
+    assert!(
+        table.contains("<td>415</td>") && table.contains("<td>202</td>"),
+        "{table}"
+    );
+    // Newest first: the accepted one precedes the rejected one.
+    assert!(table.find("Accepted").unwrap() < table.find("Rejected").unwrap());
+    let rejected_id = s.deliveries(&id).await[1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let d = ui.page(&format!("/ui/deliveries/{rejected_id}")).await;
+    assert_eq!(
+        text_of(&d, "delivery-reason").as_deref(),
+        Some(reason.as_str())
+    );
+    assert!(unescape(&d).contains("text/plain"));
+
+    // Errors re-render the form with the values kept.
+    let dup = ui
+        .post(
+            "/ui/webhooks/new",
+            &[("name", "alerts"), ("content_type", "application/xml")],
+        )
+        .await;
+    assert_eq!(dup.status, 409);
+    let html = dup.text();
+    assert!(html.contains("already exists"), "{html}");
+    assert!(
+        html.contains(r#"<option value="application&#x2f;xml" selected>"#),
+        "{html}"
+    );
+    let bad = ui
+        .post(
+            "/ui/webhooks/new",
+            &[("name", "x"), ("content_type", "text/plain")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.text().contains("is not supported"));
+
+    // Rotating the key shows the new URL.
+    let a = ui
+        .post(
+            &format!("/ui/webhooks/{id}/rotate-key"),
+            &[("grace_seconds", "0")],
+        )
+        .await;
+    assert_eq!(a.status, 303);
+    let html = ui.page(&location(&a)).await;
+    let rotated = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    assert_ne!(rotated["url"], hook["url"]);
+    assert_eq!(
+        text_of(&html, "webhook-url").as_deref(),
+        rotated["url"].as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn names_are_escaped() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let name = "<script>x</script>";
+    let a = ui
+        .post(
+            "/ui/webhooks/new",
+            &[("name", name), ("content_type", "application/json")],
+        )
+        .await;
+    assert_eq!(a.status, 303);
+    for path in [location(&a), "/ui/events-webhooks".to_string()] {
+        let html = ui.page(&path).await;
+        assert!(!html.contains(name), "{path} holds the raw name");
+        assert!(
+            html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_tab_lists_events_made_with_the_form() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let hook = s
+        .create_webhook("source", "application/json", None, None)
+        .await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let html = ui.page("/ui/events/new").await;
+    for label in ["Name", "Webhook", "Schedule", "Timezone", "Filter"] {
+        assert!(html.contains(&format!(">{label}</label>")), "{label}");
+    }
+    let bad = ui
+        .post(
+            "/ui/events/new",
+            &[
+                ("name", "both"),
+                ("webhook_id", hook_id),
+                ("schedule", "* * * * *"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.text().contains("exactly one of"));
+    let a = ui
+        .post(
+            "/ui/events/new",
+            &[
+                ("name", "pushes"),
+                ("webhook_id", hook_id),
+                ("filter", "trigger.body.a == 1"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+    assert_eq!(location(&a), "/ui/events-webhooks?tab=events");
+    ui.post(
+        "/ui/events/new",
+        &[
+            ("name", "nightly"),
+            ("schedule", "0 3 * * *"),
+            ("timezone", "Europe/Berlin"),
+        ],
+    )
+    .await
+    .expect_status(303);
+    let html = ui.page("/ui/events-webhooks?tab=events").await;
+    assert!(html.contains(r#"aria-selected="true">Events</a>"#));
+    assert!(html.contains(&format!(r#"<a href="/ui/webhooks/{hook_id}">source</a>"#)));
+    assert!(html.contains("Europe&#x2f;Berlin"));
+    assert!(html.contains("trigger.body.a == 1"));
+    let events = s.api_get("/api/v1/events").await.json();
+    let id = events["items"][0]["id"].as_str().unwrap().to_string();
+    ui.post(&format!("/ui/events/{id}/delete"), &[])
+        .await
+        .expect_status(303);
+    assert_eq!(
+        s.api_get("/api/v1/events").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+const BROKEN: &str = "name: broken
+steps:
+  - id: first
+    type: sleep
+    duration: 1s
+  - id: second
+    type: teleport
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validate_shows_errors_at_their_line_and_save_stores() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let html = ui.page("/ui/workflows/new").await;
+    assert!(html.contains(r#"<label for="definition">Definition</label>"#));
+    assert!(
+        html.contains(r#"<button type="submit" name="action" value="validate">Validate</button>"#)
+    );
+    assert!(html.contains(r#"<button type="submit" name="action" value="save">Save</button>"#));
+
+    let a = ui
+        .post(
+            "/ui/workflows/new",
+            &[("definition", BROKEN), ("action", "validate")],
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let html = a.text();
+    let errors = unescape(&element(&html, "validation-errors", "ul"));
+    assert!(errors.contains("steps[1].type"), "{errors}");
+    assert!(errors.contains("line 7"), "{errors}");
+    assert!(html.contains(r#"<li id="L7" class="has-error">"#), "{html}");
+    // The text is kept, and nothing was saved.
+    assert!(unescape(&html).contains("type: teleport"));
+    assert_eq!(
+        s.api_get("/api/v1/workflows").await.json()["items"],
+        json!([])
+    );
+
+    // A syntax error carries its line.
+    let a = ui
+        .post(
+            "/ui/workflows/new",
+            &[
+                ("definition", "name: x\nsteps: [\n  - a: b\n  c\n"),
+                ("action", "validate"),
+            ],
+        )
+        .await;
+    let errors = unescape(&element(&a.text(), "validation-errors", "ul"));
+    assert!(
+        errors.contains("invalid YAML") && errors.contains("line "),
+        "{errors}"
+    );
+
+    // Save: created, redirected to its page, badge shown.
+    let good = "name: ui-made\nsteps:\n  - id: done\n    type: complete\n";
+    let a = ui
+        .post(
+            "/ui/workflows/new",
+            &[("definition", good), ("action", "validate")],
+        )
+        .await;
+    assert!(
+        a.text()
+            .contains(r#"id="validation-result" role="status">Validated</p>"#)
+    );
+    let a = ui
+        .post(
+            "/ui/workflows/new",
+            &[("definition", good), ("action", "save")],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+    let id = location(&a)
+        .strip_prefix("/ui/workflows/")
+        .unwrap()
+        .to_string();
+    let w = s.api_get(&format!("/api/v1/workflows/{id}")).await.json();
+    assert_eq!(w["validation"]["status"], "valid");
+    let html = ui.page(&location(&a)).await;
+    assert!(html.contains(r#"id="workflow-badge">Validated</span>"#));
+    assert!(html.contains(">Disable</button>"));
+    let list = ui.page("/ui/workflows").await;
+    assert!(list.contains(&format!(r#"<a href="/ui/workflows/{id}">ui-made</a>"#)));
+    assert!(list.contains(">Validated</span>"));
+    assert!(list.contains(r#"href="/ui/workflows/new">New Workflow</a>"#));
+
+    // Saving a broken version keeps it stored as Invalid, with its errors shown.
+    let a = ui
+        .post(
+            &format!("/ui/workflows/{id}"),
+            &[
+                ("definition", &BROKEN.replace("broken", "ui-made")),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303);
+    let html = ui.page(&format!("/ui/workflows/{id}")).await;
+    assert!(html.contains(r#"id="workflow-badge">Invalid</span>"#));
+    assert!(unescape(&element(&html, "validation-errors", "ul")).contains("steps[1].type"));
+    // Disable.
+    ui.post(
+        &format!("/ui/workflows/{id}/enabled"),
+        &[("enabled", "false")],
+    )
+    .await
+    .expect_status(303);
+    assert_eq!(
+        s.api_get(&format!("/api/v1/workflows/{id}")).await.json()["enabled"],
+        false
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_pages_show_steps_with_secrets_redacted() {
+    let s = Server::start().await;
+    let value = format!("s3cr3t-{}", random_hex(16));
+    s.api(
+        Method::PUT,
+        "/api/v1/secrets/tok",
+        Some(json!({"value": value})),
+    )
+    .await
+    .expect_status(200);
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: secretive-ui
+variables: [{name: t, type: string}]
+outputs: [{name: t, type: string}]
+steps:
+  - {id: keep, type: set_variables, values: {t: "{{ secrets.tok }}"}}
+  - id: done
+    type: complete
+    outputs: {t: "{{ vars.t }}"}
+"#,
+    )
+    .await;
+    let ui = Ui::signed_in(&s).await;
+    let a = ui
+        .post(&format!("/ui/workflows/{wf}/run"), &[("inputs", "{}")])
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+    let run_path = location(&a);
+    assert!(run_path.starts_with("/ui/runs/"), "{run_path}");
+    let html = eventually(Duration::from_secs(20), || async {
+        let html = ui.page(&run_path).await;
+        if html.contains(r#"id="run-status">succeeded<"#) {
+            Ok(html)
+        } else {
+            Err("the run has not succeeded yet".to_string())
+        }
+    })
+    .await;
+    let steps = element(&html, "steps", "table");
+    assert_eq!(
+        steps.matches("<tr>").count(),
+        3,
+        "header + 2 steps: {steps}"
+    );
+    for needle in [
+        "<code>keep</code>",
+        "set_variables",
+        "<code>done</code>",
+        "complete",
+        "***",
+    ] {
+        assert!(steps.contains(needle), "{needle} in {steps}");
+    }
+    assert!(
+        !html.contains(&value),
+        "the secret's value is on the run page"
+    );
+    assert!(text_of(&html, "run-outputs").unwrap().contains("***"));
+    let list = ui.page("/ui/runs?status=succeeded").await;
+    assert!(list.contains(&run_path) && !list.contains(&value));
+    assert!(!ui.page("/ui/runs?status=failed").await.contains(&run_path));
+    let page = ui.page(&format!("/ui/workflows/{wf}")).await;
+    assert!(page.contains(&run_path), "run history on the workflow page");
+
+    // A run that cannot start says why, on the workflow page.
+    let a = ui
+        .post(&format!("/ui/workflows/{wf}/run"), &[("inputs", "[1]")])
+        .await;
+    assert_eq!(a.status, 422);
+    assert!(
+        text_of(&a.text(), "run-error")
+            .unwrap()
+            .contains("JSON object")
+    );
+}
