@@ -136,14 +136,7 @@ impl Engine {
                 // The machinery failed (database down, a write refused): give the lease up so
                 // that any node resumes the run a little later from what was recorded.
                 tracing::warn!(run = %id, error = %e, "run interrupted; it will be resumed");
-                let _ = self
-                    .store
-                    .expire_lease(
-                        &id,
-                        &self.node,
-                        hookflow_store::now_ms() + RETRY_AFTER_ERROR_MS,
-                    )
-                    .await;
+                self.give_up_lease(id.clone());
                 Ok(false)
             }
         };
@@ -155,8 +148,36 @@ impl Engine {
                 }
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(run = %id, error = %e, "cannot record the run's end"),
+            Err(e) => {
+                // Its end (or its suspension) was not recorded: any node resumes it from its
+                // last recorded step once the database answers again.
+                tracing::warn!(run = %id, error = %e, "cannot record the run's end; it will be resumed");
+                self.give_up_lease(id);
+            }
         }
+    }
+
+    /// Gives up this node's lease on a run it could not go on with, so that any node resumes it
+    /// [`RETRY_AFTER_ERROR_MS`] from now. When the database cannot be reached (the usual reason
+    /// the run failed) this is tried again every half second in the background, until it works
+    /// or the lease would have run out anyway: the run resumes soon after the database is back,
+    /// not a whole lease later.
+    fn give_up_lease(self: &Arc<Self>, id: String) {
+        let engine = self.clone();
+        let give_up_by = hookflow_store::now_ms() + self.opts.lease_ms;
+        tokio::spawn(async move {
+            loop {
+                let at = hookflow_store::now_ms() + RETRY_AFTER_ERROR_MS;
+                match engine.store.expire_lease(&id, &engine.node, at).await {
+                    Ok(()) => return,
+                    Err(e) if hookflow_store::now_ms() >= give_up_by => {
+                        tracing::warn!(run = %id, error = %e, "could not give the lease up; it runs out by itself");
+                        return;
+                    }
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                }
+            }
+        });
     }
 
     /// After a run was put back to wait: cancels it if that was asked meanwhile. `true` if it

@@ -6,6 +6,7 @@
 //! With `TEST_DATABASE_URL=postgres://…` set, every server runs on PostgreSQL instead of SQLite:
 //! on a fresh database of that server, created for it and dropped with it (see [`PgDatabase`]).
 
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -13,13 +14,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 /// How long a server may take to print its listening line.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -330,6 +332,9 @@ pub struct Server {
     /// The PostgreSQL database given as `--database` on every start, when `TEST_DATABASE_URL`
     /// is set; dropped with the server.
     pub pg: Option<PgDatabase>,
+    /// The PostgreSQL database of another server this one is a peer node of
+    /// ([`Server::start_peer`]); not dropped with this server.
+    shared_db: Option<String>,
     /// More `serve` arguments, given on every start (see [`Server::start_with`]).
     extra_args: Vec<String>,
     pub client: reqwest::Client,
@@ -360,31 +365,78 @@ impl Server {
 
     /// A server on `pg` (`None`: SQLite in the data directory).
     async fn start_on(pg: Option<PgDatabase>, args: &[&str]) -> Server {
+        let mut server = Server::prepare(args);
+        server.pg = pg;
+        server.spawn().await;
+        server
+    }
+
+    /// Another node of this server's installation (SPEC §6): its own process, port and data
+    /// directory, on the same PostgreSQL database, with the same master key (the key file is
+    /// copied) and admin token; `args` are its own `serve` arguments. Panics on SQLite, which
+    /// one node owns. The database stays owned by `self`: drop peers first.
+    pub async fn start_peer(&self, args: &[&str]) -> Server {
+        let url = self
+            .database_url()
+            .expect("several nodes need the PostgreSQL backend (TEST_DATABASE_URL)");
+        let mut peer = Server::prepare(args);
+        peer.shared_db = Some(url);
+        peer.token = self.token.clone();
+        std::fs::copy(
+            self.data_dir.join("master.key"),
+            peer.data_dir.join("master.key"),
+        )
+        .expect("copy the master key file to the peer's data directory");
+        peer.spawn().await;
+        peer
+    }
+
+    /// A server on the PostgreSQL database at `url`, which the caller owns (e.g. a private
+    /// PostgreSQL cluster a test starts and stops).
+    pub async fn start_on_database(url: &str, args: &[&str]) -> Server {
+        let mut server = Server::prepare(args);
+        server.shared_db = Some(url.to_string());
+        server.spawn().await;
+        server
+    }
+
+    /// The PostgreSQL URL given as `--database`, if any.
+    pub fn database_url(&self) -> Option<String> {
+        self.pg
+            .as_ref()
+            .map(|p| p.url.clone())
+            .or_else(|| self.shared_db.clone())
+    }
+
+    /// A server not started yet: a fresh data directory, a random admin token, SQLite.
+    fn prepare(args: &[&str]) -> Server {
         let root = tempfile::Builder::new()
             .prefix("hookflow-it-")
             .tempdir()
             .expect("create temp dir");
         let data_dir = root.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("create data dir");
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("build reqwest client");
-        let mut server = Server {
+        Server {
             base_url: String::new(),
             addr: String::new(),
             token: format!("it-admin-{}", random_hex(32)),
             data_dir,
-            pg,
+            pg: None,
+            shared_db: None,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
-            client,
+            client: Server::new_client(),
             log_path: PathBuf::new(),
             root,
             child: None,
             starts: 0,
-        };
-        server.spawn().await;
-        server
+        }
+    }
+
+    fn new_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("build reqwest client")
     }
 
     /// The stderr log of the current (or last) process.
@@ -406,8 +458,8 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&self.data_dir);
-        if let Some(pg) = &self.pg {
-            cmd.arg("--database").arg(&pg.url);
+        if let Some(url) = self.database_url() {
+            cmd.arg("--database").arg(url);
         }
         let mut child = cmd
             .args(&self.extra_args)
@@ -536,10 +588,7 @@ impl Server {
             );
         }
         // A fresh client: pooled connections point at the old process.
-        self.client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("build reqwest client");
+        self.client = Server::new_client();
         self.spawn().await;
     }
 
@@ -959,4 +1008,242 @@ pub fn unknown_id_like(id: &str) -> String {
         _ => 'x',
     };
     chars.into_iter().collect()
+}
+
+// ---- Objects and runs through the management API, and a local HTTP destination ----
+
+/// `POST /api/v1/events` (201 expected); returns the event.
+pub async fn create_event(s: &Server, body: Value) -> Value {
+    let a = s.api_post("/api/v1/events", body).await;
+    a.expect_status(201);
+    a.json()
+}
+
+/// `POST /api/v1/workflows` with a YAML document (201 expected); returns the workflow.
+pub async fn create_workflow(s: &Server, yaml: &str) -> Value {
+    let resp = s
+        .client
+        .post(s.url("/api/v1/workflows"))
+        .bearer_auth(&s.token)
+        .header("content-type", "application/yaml")
+        .body(yaml.to_string())
+        .send()
+        .await
+        .expect("POST workflow");
+    let a = Answer::from_response(resp).await;
+    a.expect_status(201);
+    let w = a.json();
+    assert!(w["id"].is_string(), "workflow without id: {w}");
+    w
+}
+
+/// A workflow that must be valid.
+pub async fn valid_workflow(s: &Server, yaml: &str) -> String {
+    let w = create_workflow(s, yaml).await;
+    assert_eq!(
+        w["validation"]["status"],
+        json!("valid"),
+        "workflow must be valid: {}\n{yaml}",
+        w["validation"]
+    );
+    w["id"].as_str().expect("id").to_string()
+}
+
+/// POSTs `body` to the webhook with extra headers; 202 expected; returns the X-Delivery-Id.
+pub async fn send(s: &Server, hook: &Value, body: &Value, headers: &[(&str, &str)]) -> String {
+    let mut req = s
+        .client
+        .post(s.hook_url(hook))
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let a = Answer::from_response(req.send().await.expect("POST webhook")).await;
+    a.expect_status(202);
+    a.header("x-delivery-id")
+        .expect("a 202 carries X-Delivery-Id")
+        .to_string()
+}
+
+/// `GET /api/v1/runs/{id}` (with steps).
+pub async fn get_run(s: &Server, id: &str) -> Value {
+    let a = s.api_get(&format!("/api/v1/runs/{id}")).await;
+    a.expect_status(200);
+    a.json()
+}
+
+pub fn is_final(status: &Value) -> bool {
+    matches!(status.as_str(), Some("succeeded" | "failed" | "cancelled"))
+}
+
+/// The runs of a workflow (`GET /api/v1/runs?workflow_id=`).
+pub async fn runs_of(s: &Server, workflow_id: &str) -> Vec<Value> {
+    let a = s
+        .api_get(&format!("/api/v1/runs?workflow_id={workflow_id}&limit=500"))
+        .await;
+    a.expect_status(200);
+    a.json()["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// A local HTTP server that answers 503 to the first `fail_first` requests of each path and
+/// 200 `{"ok": true, "path": ...}` after that, counting requests per path. Every answer is
+/// held back `delay`, so that requests are in flight for a while.
+pub struct FlakyServer {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FlakyServer {
+    pub async fn start(fail_first: usize, delay: Duration) -> FlakyServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap().to_string();
+        let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let c = counts.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let counts = c.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Head, then the body by Content-Length.
+                    let head_end = loop {
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p;
+                        }
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                    let len: usize = head
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + 4 + len {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let path = head
+                        .lines()
+                        .next()
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .unwrap_or("/")
+                        .to_string();
+                    let n = {
+                        let mut m = counts.lock().unwrap();
+                        let e = m.entry(path.clone()).or_default();
+                        *e += 1;
+                        *e
+                    };
+                    let (status, body) = if n <= fail_first {
+                        ("503 Service Unavailable", json!({"ok": false}).to_string())
+                    } else {
+                        ("200 OK", json!({"ok": true, "path": path}).to_string())
+                    };
+                    tokio::time::sleep(delay).await;
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(answer.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        FlakyServer { addr, counts, task }
+    }
+
+    /// Requests received for `path`.
+    pub fn count(&self, path: &str) -> usize {
+        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Requests received per path.
+    pub fn counts(&self) -> HashMap<String, usize> {
+        self.counts.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FlakyServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The value of the Prometheus counter `name` with exactly these `labels` (`k="v"` pairs as
+/// printed) in a `/metrics` text; 0 when absent.
+pub fn metric_value(metrics: &str, name: &str, labels: &str) -> f64 {
+    let want = if labels.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{labels}}}")
+    };
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(k, _)| *k == want)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+impl Server {
+    /// `GET /metrics` as text.
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        let a = Answer::from_response(resp).await;
+        a.expect_status(200);
+        a.text()
+    }
+
+    /// Runs this node finished with `status` (its `hookflow_runs_finished_total`).
+    pub async fn runs_finished(&self, status: &str) -> u64 {
+        let m = self.metrics().await;
+        metric_value(
+            &m,
+            "hookflow_runs_finished_total",
+            &format!("status=\"{status}\""),
+        ) as u64
+    }
+
+    /// Every run matching `query` (e.g. `workflow_id=…&status=succeeded`), following cursors.
+    pub async fn all_runs(&self, query: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let mut path = format!("/api/v1/runs?{query}&limit=500");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={}", pct(c)));
+            }
+            let a = self.api_get(&path).await;
+            a.expect_status(200);
+            let page = a.json();
+            let page_items = page["items"].as_array().cloned().unwrap_or_default();
+            let done = page_items.is_empty();
+            items.extend(page_items);
+            match page["next_cursor"].as_str() {
+                Some(c) if !done => cursor = Some(c.to_string()),
+                _ => return items,
+            }
+        }
+        panic!("runs {query}: too many pages");
+    }
 }

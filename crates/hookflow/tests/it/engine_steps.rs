@@ -200,34 +200,6 @@ async fn mock_handler(
 // ---------------------------------------------------------------------------------------------
 // Helpers around the workflow and run API.
 
-/// `POST /api/v1/workflows` with a YAML body; 201 expected; the workflow.
-async fn post_workflow(s: &Server, yaml: &str) -> Value {
-    let resp = s
-        .client
-        .post(s.url("/api/v1/workflows"))
-        .bearer_auth(&s.token)
-        .header("content-type", "application/yaml")
-        .body(yaml.to_string())
-        .send()
-        .await
-        .expect("POST workflow");
-    let a = Answer::from_response(resp).await;
-    a.expect_status(201);
-    a.json()
-}
-
-/// Saves a workflow that must be valid; its id.
-async fn valid_workflow(s: &Server, yaml: &str) -> String {
-    let w = post_workflow(s, yaml).await;
-    assert_eq!(
-        w["validation"]["status"],
-        json!("valid"),
-        "workflow expected valid: {}\n{yaml}",
-        w["validation"]
-    );
-    w["id"].as_str().expect("workflow id").to_string()
-}
-
 /// Starts a manual run with `?wait=10`; the raw answer.
 async fn start_run(s: &Server, wf: &str, inputs: Value, wait: f64) -> Answer {
     s.api_post(
@@ -1764,7 +1736,7 @@ async fn cancel_a_sleeping_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn manual_run_refusals() {
     let s = Server::start().await;
-    let bad = post_workflow(
+    let bad = create_workflow(
         &s,
         "name: broken\nsteps:\n  - {id: s, type: set_variables, values: {nope: 1}}\n",
     )
@@ -1889,7 +1861,7 @@ async fn saving_broken_definitions_reports_paths() {
         ),
     ];
     for (what, yaml, path, message) in cases {
-        let w = post_workflow(&s, yaml).await;
+        let w = create_workflow(&s, yaml).await;
         assert_eq!(w["validation"]["status"], json!("invalid"), "{what}: {w}");
         let errors = w["validation"]["errors"].as_array().expect("errors");
         assert!(

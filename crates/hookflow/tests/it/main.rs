@@ -10,6 +10,10 @@
 //! - `routing`: webhook requests routed to workflow runs (fan-out, filters, reasons no run
 //!   started, trigger variables, schedules, a `kill -9` mid-run, deleted events).
 //! - `cli_workflows`: the client commands for events, workflows, runs and secrets (§6).
+//! - `nodes`: two `serve` processes on one PostgreSQL database (rate limits, runs once each, a
+//!   node killed mid-run, schedules, changes seen at once); PostgreSQL pass only.
+//! - `pg_restart`: a private PostgreSQL cluster stopped and started under load; PostgreSQL pass
+//!   only.
 //! - `engine_steps`: every step type and option through the real server (§4), with local HTTP
 //!   servers as destinations.
 
@@ -20,6 +24,8 @@ mod common;
 mod crash;
 mod engine_steps;
 mod ingest;
+mod nodes;
+mod pg_restart;
 mod routing;
 mod schema;
 mod serve;

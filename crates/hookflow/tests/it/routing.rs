@@ -4,53 +4,14 @@
 //! XML bodies, cron schedules, a `kill -9` in the middle of runs, and deleting an event.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use crate::common::*;
 
 /// How long runs of these (short) workflows may take to finish.
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
-
-/// `POST /api/v1/events` (201 expected); returns the event.
-async fn create_event(s: &Server, body: Value) -> Value {
-    let a = s.api_post("/api/v1/events", body).await;
-    a.expect_status(201);
-    a.json()
-}
-
-/// `POST /api/v1/workflows` with a YAML document (201 expected); returns the workflow.
-async fn create_workflow(s: &Server, yaml: &str) -> Value {
-    let resp = s
-        .client
-        .post(s.url("/api/v1/workflows"))
-        .bearer_auth(&s.token)
-        .header("content-type", "application/yaml")
-        .body(yaml.to_string())
-        .send()
-        .await
-        .expect("POST workflow");
-    let a = Answer::from_response(resp).await;
-    a.expect_status(201);
-    let w = a.json();
-    assert!(w["id"].is_string(), "workflow without id: {w}");
-    w
-}
-
-/// A workflow that must be valid.
-async fn valid_workflow(s: &Server, yaml: &str) -> String {
-    let w = create_workflow(s, yaml).await;
-    assert_eq!(
-        w["validation"]["status"],
-        json!("valid"),
-        "workflow must be valid: {w}"
-    );
-    w["id"].as_str().expect("id").to_string()
-}
 
 /// A workflow triggered by `events` that completes with the name of the event that started it.
 fn echo_event_yaml(name: &str, events: &[&str]) -> String {
@@ -66,35 +27,6 @@ triggers:
     outputs: {{event: "{{{{ trigger.event.name }}}}"}}
 "#
     )
-}
-
-/// POSTs `body` to the webhook with extra headers; 202 expected; returns the X-Delivery-Id.
-async fn send(s: &Server, hook: &Value, body: &Value, headers: &[(&str, &str)]) -> String {
-    let mut req = s
-        .client
-        .post(s.hook_url(hook))
-        .header("accept", "application/json")
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    for (n, v) in headers {
-        req = req.header(*n, *v);
-    }
-    let a = Answer::from_response(req.send().await.expect("POST webhook")).await;
-    a.expect_status(202);
-    a.header("x-delivery-id")
-        .expect("a 202 carries X-Delivery-Id")
-        .to_string()
-}
-
-/// `GET /api/v1/runs/{id}` (with steps).
-async fn get_run(s: &Server, id: &str) -> Value {
-    let a = s.api_get(&format!("/api/v1/runs/{id}")).await;
-    a.expect_status(200);
-    a.json()
-}
-
-fn is_final(status: &Value) -> bool {
-    matches!(status.as_str(), Some("succeeded" | "failed" | "cancelled"))
 }
 
 /// Waits until the delivery lists `count` runs, all finished; returns the delivery.
@@ -114,15 +46,6 @@ async fn finished_delivery(s: &Server, delivery_id: &str, count: usize) -> Value
         }
     })
     .await
-}
-
-/// The runs of a workflow (`GET /api/v1/runs?workflow_id=`).
-async fn runs_of(s: &Server, workflow_id: &str) -> Vec<Value> {
-    let a = s
-        .api_get(&format!("/api/v1/runs?workflow_id={workflow_id}&limit=500"))
-        .await;
-    a.expect_status(200);
-    a.json()["items"].as_array().cloned().unwrap_or_default()
 }
 
 /// The routing record's event entry named `name`.
@@ -749,95 +672,6 @@ steps:
         "one run per scheduled_at: {per:?}"
     );
     assert_eq!(per.get(&at), Some(&1), "{per:?}");
-}
-
-/// A local HTTP server that answers 503 to the first `fail_first` requests of each path and
-/// 200 `{"ok": true, "path": ...}` after that, counting requests per path. Every answer is
-/// held back `delay`, so that requests are in flight for a while.
-struct FlakyServer {
-    addr: String,
-    counts: Arc<Mutex<HashMap<String, usize>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FlakyServer {
-    async fn start(fail_first: usize, delay: Duration) -> FlakyServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().unwrap().to_string();
-        let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let c = counts.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let counts = c.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    // Head, then the body by Content-Length.
-                    let head_end = loop {
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break p;
-                        }
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                    let len: usize = head
-                        .lines()
-                        .filter_map(|l| l.split_once(':'))
-                        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < head_end + 4 + len {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let path = head
-                        .lines()
-                        .next()
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .unwrap_or("/")
-                        .to_string();
-                    let n = {
-                        let mut m = counts.lock().unwrap();
-                        let e = m.entry(path.clone()).or_default();
-                        *e += 1;
-                        *e
-                    };
-                    let (status, body) = if n <= fail_first {
-                        ("503 Service Unavailable", json!({"ok": false}).to_string())
-                    } else {
-                        ("200 OK", json!({"ok": true, "path": path}).to_string())
-                    };
-                    tokio::time::sleep(delay).await;
-                    let answer = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
-                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = sock.write_all(answer.as_bytes()).await;
-                    let _ = sock.shutdown().await;
-                });
-            }
-        });
-        FlakyServer { addr, counts, task }
-    }
-
-    fn count(&self, path: &str) -> usize {
-        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for FlakyServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// The steps of a run recorded as succeeded more than once for the same (id, iteration).
