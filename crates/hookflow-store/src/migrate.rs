@@ -26,6 +26,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_step_replay.sql"),
         postgres: include_str!("../migrations/postgres/0003_step_replay.sql"),
     },
+    Migration {
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_runs_by_status.sql"),
+        postgres: include_str!("../migrations/postgres/0004_runs_by_status.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {
