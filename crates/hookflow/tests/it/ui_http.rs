@@ -743,3 +743,53 @@ steps:
             .contains("JSON object")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_are_edited_and_deleted_through_forms() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let hook = s
+        .create_webhook("before", "application/json", Some(7), Some(70))
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let html = ui.page(&format!("/ui/webhooks/{id}/edit")).await;
+    assert!(html.contains(r#"value="before""#) && html.contains(r#"value="7""#));
+    let a = ui
+        .post(
+            &format!("/ui/webhooks/{id}/edit"),
+            &[
+                ("name", "after"),
+                ("content_type", "application/xml"),
+                ("rate_limit_per_minute", "9"),
+                ("rate_limit_per_day", ""),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+    let w = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    assert_eq!(
+        (
+            &w["name"],
+            &w["content_type"],
+            &w["rate_limit_per_minute"],
+            &w["rate_limit_per_day"]
+        ),
+        (
+            &json!("after"),
+            &json!("application/xml"),
+            &json!(9),
+            &json!(70)
+        ),
+        "a blank limit stays as it was: {w}"
+    );
+    let html = ui.page(&format!("/ui/webhooks/{id}")).await;
+    assert_eq!(text_of(&html, "usage-minute").as_deref(), Some("0 / 9"));
+    let curl = text_of(&html, "curl-example").unwrap();
+    assert!(curl.contains("Content-Type: application/xml") && curl.contains("<alert>"));
+    let a = ui.post(&format!("/ui/webhooks/{id}/delete"), &[]).await;
+    assert_eq!(location(&a), "/ui/events-webhooks");
+    s.api_get(&format!("/api/v1/webhooks/{id}"))
+        .await
+        .expect_status(404);
+    assert_eq!(ui.get(&format!("/ui/webhooks/{id}")).await.status, 404);
+}
