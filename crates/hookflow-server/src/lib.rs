@@ -55,7 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}", any(ingest::receive))
         .nest("/api/v1", api::routes(state.clone()))
         .route("/", get(ui::root))
-        .nest("/ui", ui::routes())
+        .nest("/ui", ui::routes(state.clone()))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/openapi.json", get(ops::openapi))

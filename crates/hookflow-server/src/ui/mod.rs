@@ -19,8 +19,9 @@ mod workflows;
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::{Environment, Value};
@@ -34,7 +35,7 @@ pub use session::root;
 /// Rows per page of every list.
 const PAGE: i64 = 50;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/sign-in",
@@ -77,12 +78,41 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/cancel", post(runs::cancel))
         .fallback(not_found)
-        .layer(middleware::map_response(page_headers))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state, finish))
+}
+
+/// What every UI answer goes through: an error raised anywhere (a handler, an extractor, a
+/// fallback) becomes its page here, with the navigation of the visitor's session; then the
+/// [`page_headers`].
+async fn finish(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    // Only the cookies are kept: the session is opened only when an error page needs it.
+    let cookies: HeaderMap = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .map(|v| (header::COOKIE, v.clone()))
+        .collect();
+    let res = next.run(req).await;
+    let res = match res.extensions().get::<ErrorPage>().cloned() {
+        None => res,
+        Some(ErrorPage(p)) => {
+            let session = session::session_of(&st, &cookies);
+            let (page_parts, body) = error_page(&p, session.as_ref()).into_parts();
+            // Keep the answer's own headers (`Allow`, `Retry-After`); the body is the page.
+            let (mut parts, _) = res.into_parts();
+            parts.status = page_parts.status;
+            parts.headers.extend(page_parts.headers);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, body)
+        }
+    };
+    page_headers(res)
 }
 
 /// Headers of every UI answer: pages are private (no caching, no framing, no referrer — a
 /// Webhook URL holds its key) and may load only this server's own files.
-async fn page_headers(mut res: Response) -> Response {
+fn page_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -245,18 +275,17 @@ fn page(status: StatusCode, template: &str, session: Option<&Session>, mut ctx: 
     }
 }
 
-/// An error answer of the UI: the problem's status and detail as a page.
-pub struct UiError {
-    problem: Problem,
-    session: Option<Session>,
-}
+/// An error answer of the UI: the problem's status and detail as a page (rendered by
+/// [`finish`], which knows the visitor's session).
+pub struct UiError(Problem);
+
+/// The problem an answer stands for, until [`finish`] renders its page.
+#[derive(Clone)]
+struct ErrorPage(Problem);
 
 impl From<Problem> for UiError {
     fn from(problem: Problem) -> UiError {
-        UiError {
-            problem,
-            session: None,
-        }
+        UiError(problem)
     }
 }
 
@@ -268,14 +297,20 @@ impl From<hookflow_store::StoreError> for UiError {
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
-        let p = self.problem;
-        page(
-            p.status,
-            "error.html",
-            self.session.as_ref(),
-            json!({"title": p.title, "status": p.status.as_u16(), "detail": p.detail}),
-        )
+        // The problem's status and headers; the body is replaced by its page.
+        let mut res = self.0.clone().into_response();
+        res.extensions_mut().insert(ErrorPage(self.0));
+        res
     }
+}
+
+fn error_page(p: &Problem, session: Option<&Session>) -> Response {
+    page(
+        p.status,
+        "error.html",
+        session,
+        json!({"title": p.title, "status": p.status.as_u16(), "detail": p.detail}),
+    )
 }
 
 type UiResult = Result<Response, UiError>;
@@ -284,12 +319,13 @@ type UiResult = Result<Response, UiError>;
 async fn not_found(session: Option<Session>) -> Response {
     match session {
         None => Redirect::to("/ui/sign-in").into_response(),
-        Some(s) => UiError {
-            problem: Problem::not_found("there is nothing at this address"),
-            session: Some(s),
-        }
-        .into_response(),
+        Some(_) => UiError(Problem::not_found("there is nothing at this address")).into_response(),
     }
+}
+
+/// A known `/ui` address asked with a method it does not take.
+async fn method_not_allowed(method: Method) -> UiError {
+    UiError(crate::ops::method_not_allowed(method).await)
 }
 
 /// Fields of a query string or a form body, in order.

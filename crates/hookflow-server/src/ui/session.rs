@@ -83,7 +83,7 @@ fn cookie_value(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, v)| v)
 }
 
-fn session_of(st: &AppState, headers: &HeaderMap) -> Option<Session> {
+pub(super) fn session_of(st: &AppState, headers: &HeaderMap) -> Option<Session> {
     cookie_value(headers).and_then(|v| Session::from_cookie(st, v))
 }
 
@@ -121,19 +121,16 @@ impl FromRequest<AppState> for Form {
         let Some(session) = session_of(st, req.headers()) else {
             return Err(see_other("/ui/sign-in"));
         };
-        let forbidden = |s: &Session| {
-            UiError {
-                problem: Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "this form did not come from this site or has expired: reload the page and \
-                     try again",
-                ),
-                session: Some(s.clone()),
-            }
+        let forbidden = || {
+            UiError::from(Problem::new(
+                StatusCode::FORBIDDEN,
+                "this form did not come from this site or has expired: reload the page and try \
+                 again",
+            ))
             .into_response()
         };
         if !same_site(st, req.headers()) {
-            return Err(forbidden(&session));
+            return Err(forbidden());
         }
         let bytes = crate::api::read_body(req, st)
             .await
@@ -141,7 +138,7 @@ impl FromRequest<AppState> for Form {
         let fields = Fields::parse(&bytes);
         let given = fields.get("csrf").unwrap_or("");
         if !ct_eq(given.as_bytes(), session.csrf.as_bytes()) {
-            return Err(forbidden(&session));
+            return Err(forbidden());
         }
         Ok(Form { session, fields })
     }
@@ -176,10 +173,10 @@ fn public_origin(url: &str) -> &str {
 
 /// `GET /`: the UI's start page when signed in, else the sign-in page.
 pub async fn root(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    match session_of(&st, &headers) {
+    super::page_headers(match session_of(&st, &headers) {
         Some(_) => see_other("/ui/events-webhooks"),
         None => see_other("/ui/sign-in"),
-    }
+    })
 }
 
 fn sign_in_form(status: StatusCode, error: Option<&str>) -> Response {

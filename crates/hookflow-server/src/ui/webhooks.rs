@@ -252,12 +252,7 @@ pub async fn rotate_key(
     form: Form,
 ) -> UiResult {
     let grace_seconds = form.fields.number("grace_seconds", "Grace period")?;
-    let w = webhooks::rotate_webhook_key(&st, &id, webhooks::RotateKey { grace_seconds })
-        .await
-        .map_err(|p| UiError {
-            problem: p,
-            session: Some(form.session.clone()),
-        })?;
+    let w = webhooks::rotate_webhook_key(&st, &id, webhooks::RotateKey { grace_seconds }).await?;
     Ok(see_other(&format!("/ui/webhooks/{}?rotated=1", w.id)))
 }
 

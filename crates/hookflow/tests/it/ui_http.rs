@@ -793,3 +793,62 @@ async fn webhooks_are_edited_and_deleted_through_forms() {
         .expect_status(404);
     assert_eq!(ui.get(&format!("/ui/webhooks/{id}")).await.status, 404);
 }
+
+/// Whether a page has the signed-in navigation bar.
+fn has_navigation(html: &str) -> bool {
+    html.contains(r#"<nav aria-label="Main">"#) && html.contains("Sign out</button>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn error_pages_keep_the_navigation_and_every_answer_has_the_headers() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let hook = s
+        .create_webhook("errors", "application/json", None, None)
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    // Errors raised inside handlers and extractors, not only the fallback.
+    for (what, a, status) in [
+        ("unknown run", ui.get("/ui/runs/nope").await, 404),
+        ("unknown workflow", ui.get("/ui/workflows/nope").await, 404),
+        ("bad status", ui.get("/ui/runs?status=bogus").await, 400),
+        ("bad cursor", ui.get("/ui/workflows?cursor=zz").await, 400),
+        (
+            "bad grace",
+            ui.post(
+                &format!("/ui/webhooks/{id}/rotate-key"),
+                &[("grace_seconds", "soon")],
+            )
+            .await,
+            422,
+        ),
+        (
+            "no csrf",
+            ui.post_raw(&format!("/ui/webhooks/{id}/delete"), String::new())
+                .await,
+            403,
+        ),
+        ("nothing here", ui.get("/ui/nowhere").await, 404),
+    ] {
+        assert_eq!(a.status, status, "{what}: {}", a.text());
+        assert_page_headers(&a);
+        assert!(has_navigation(&a.text()), "{what}: {}", a.text());
+    }
+    // A method an address does not take: a page too, with Allow.
+    let a = ui.get("/ui/sign-out").await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.header("allow"), Some("POST"));
+    assert_page_headers(&a);
+    assert!(has_navigation(&a.text()), "{}", a.text());
+    let a = Ui::new(&s).get(&format!("/ui/webhooks/{id}/delete")).await;
+    assert_eq!(a.status, 405);
+    assert_page_headers(&a);
+    assert!(!has_navigation(&a.text()), "no session, no navigation");
+    // The start page's redirects carry the headers as well.
+    for who in [Ui::new(&s), ui] {
+        let a = who.get("/").await;
+        assert_eq!(a.status, 303);
+        assert_eq!(a.header("cache-control"), Some("no-store"));
+        assert_eq!(a.header("x-frame-options"), Some("DENY"));
+    }
+}
