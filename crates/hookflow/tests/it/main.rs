@@ -18,6 +18,7 @@
 //!   servers as destinations.
 
 mod api;
+mod browser;
 mod cli;
 mod cli_workflows;
 mod common;
