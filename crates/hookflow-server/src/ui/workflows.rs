@@ -96,6 +96,8 @@ struct Editor<'a> {
     errors: Option<Vec<ValidationError>>,
     checked: bool,
     error: Option<String>,
+    /// The workflow that already has the name a document was saved with (`id`, `name`).
+    existing: Option<(String, String)>,
     run_error: Option<String>,
     inputs: Option<&'a str>,
 }
@@ -123,6 +125,7 @@ async fn editor(
         "lines": if errors.is_empty() { Vec::new() } else { annotated(text, &errors) },
         "checked": ed.checked,
         "error": ed.error,
+        "existing": ed.existing.map(|(id, name)| json!({"id": id, "name": name})),
         "run_error": ed.run_error,
         "inputs": ed.inputs.unwrap_or("{}"),
     });
@@ -215,15 +218,38 @@ async fn submit_editor(st: &AppState, form: &Form, w: Option<&WorkflowRecord>) -
                 .clone()
                 .and_then(|e| serde_json::from_value(e).ok())
                 .unwrap_or_default();
+            let existing = if p.status == StatusCode::CONFLICT {
+                named_like(st, &text, format).await?
+            } else {
+                None
+            };
             let ed = Editor {
                 text: Some(&text),
                 errors: Some(errors),
                 error: Some(p.detail.clone()),
+                existing,
                 ..Default::default()
             };
             editor(st, &form.session, p.status, w, &none, ed).await
         }
     }
+}
+
+/// The stored workflow with the name `text` gives, as `(id, name)`.
+async fn named_like(
+    st: &AppState,
+    text: &str,
+    format: Format,
+) -> Result<Option<(String, String)>, UiError> {
+    let Ok((_, name)) = workflows::read_document(text, format) else {
+        return Ok(None);
+    };
+    Ok(st
+        .store
+        .get_workflow(&name)
+        .await?
+        .filter(|w| w.name == name)
+        .map(|w| (w.id, w.name)))
 }
 
 /// `POST /ui/workflows/new`.

@@ -852,3 +852,247 @@ async fn error_pages_keep_the_navigation_and_every_answer_has_the_headers() {
         assert_eq!(a.header("x-frame-options"), Some("DENY"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_taken_name_links_to_its_workflow_and_its_page_saves_in_place() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let first = "name: nightly\nsteps:\n  - id: done\n    type: complete\n";
+    let id = valid_workflow(&s, first).await;
+    let other = valid_workflow(&s, "name: other\nsteps:\n  - {id: a, type: complete}\n").await;
+    let second = "name: nightly\ndescription: again\nsteps:\n  - id: done\n    type: complete\n";
+    // On the new workflow's form: refused, with the way to the one that has the name.
+    let a = ui
+        .post(
+            "/ui/workflows/new",
+            &[("definition", second), ("action", "save")],
+        )
+        .await;
+    assert_eq!(a.status, 409, "{}", a.text());
+    let html = a.text();
+    assert!(
+        text_of(&html, "form-error")
+            .unwrap()
+            .contains("already exists"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            r#"<a href="/ui/workflows/{id}" id="existing-workflow">Open the workflow nightly</a>"#
+        )),
+        "{html}"
+    );
+    assert!(unescape(&html).contains("description: again"), "text kept");
+    assert!(has_navigation(&html));
+    // On its own page: saved in place, no second workflow.
+    let a = ui
+        .post(
+            &format!("/ui/workflows/{id}"),
+            &[("definition", second), ("action", "save")],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+    assert_eq!(location(&a), format!("/ui/workflows/{id}"));
+    let w = s.api_get(&format!("/api/v1/workflows/{id}")).await.json();
+    assert_eq!(w["description"], "again", "{w}");
+    let all = s.api_get("/api/v1/workflows").await.json();
+    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
+    // Renaming it to another workflow's name: refused, with that workflow's link.
+    let a = ui
+        .post(
+            &format!("/ui/workflows/{id}"),
+            &[
+                ("definition", &second.replace("nightly", "other")),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 409, "{}", a.text());
+    assert!(
+        a.text().contains(&format!(
+            r#"<a href="/ui/workflows/{other}" id="existing-workflow">"#
+        )),
+        "{}",
+        a.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_page_shows_its_events_and_the_runs_it_started_or_not() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let hook = s.unlimited_webhook("source", "application/json").await;
+    let hook_id = hook["id"].as_str().unwrap();
+    for (name, filter) in [
+        ("all", None),
+        ("severe", Some("trigger.body.severity == \"high\"")),
+    ] {
+        crate::common::create_event(
+            &s,
+            json!({"name": name, "webhook_id": hook_id, "filter": filter}),
+        )
+        .await;
+    }
+    let triggered_by = |name: &str, event: &str| {
+        format!(
+            "name: {name}\ntriggers: [{{event: {event}}}]\nsteps:\n  - {{id: done, type: complete}}\n"
+        )
+    };
+    let ran = valid_workflow(&s, &triggered_by("on-all", "all")).await;
+    let off = valid_workflow(&s, &triggered_by("switched-off", "all")).await;
+    s.api_patch(
+        &format!("/api/v1/workflows/{off}"),
+        json!({"enabled": false}),
+    )
+    .await
+    .expect_status(200);
+    let filtered = valid_workflow(&s, &triggered_by("on-severe", "severe")).await;
+    let a = s
+        .post_hook(
+            &hook,
+            "application/json",
+            br#"{"severity": "low"}"#.to_vec(),
+        )
+        .await;
+    a.expect_status(202);
+    let delivery = a
+        .header("x-delivery-id")
+        .expect("X-Delivery-Id")
+        .to_string();
+    let html = ui.page(&format!("/ui/deliveries/{delivery}")).await;
+    assert!(has_navigation(&html));
+    assert!(html.contains(&format!(r#"<a href="/ui/webhooks/{hook_id}">source</a>"#)));
+    assert_eq!(text_of(&html, "delivery-status"), Some(String::new()));
+    assert!(element(&html, "delivery-status", "dd").contains("Accepted"));
+    let events = unescape(&element(&html, "matched-events", "table"));
+    assert!(
+        events.contains("<tr><td>all</td><td>yes</td><td></td></tr>"),
+        "{events}"
+    );
+    assert!(
+        events.contains("<tr><td>severe</td><td>no</td><td>the filter is false</td></tr>"),
+        "{events}"
+    );
+    let not_started = unescape(&element(&html, "not-started", "table"));
+    assert!(
+        not_started.contains(&format!(
+            r#"<a href="/ui/workflows/{off}">switched-off</a>"#
+        )) && not_started.contains("the workflow is disabled"),
+        "{not_started}"
+    );
+    assert!(
+        not_started.contains(&format!(
+            r#"<a href="/ui/workflows/{filtered}">on-severe</a>"#
+        )) && not_started.contains("the filter is false"),
+        "{not_started}"
+    );
+    let runs = element(&html, "runs", "table");
+    let run = s
+        .api_get(&format!("/api/v1/runs?delivery_id={delivery}"))
+        .await
+        .json();
+    let run_id = run["items"][0]["id"].as_str().expect("a run").to_string();
+    assert_eq!(run["items"].as_array().unwrap().len(), 1, "{run}");
+    assert!(
+        runs.contains(&format!(r#"<a href="/ui/runs/{run_id}">{run_id}</a>"#))
+            && runs.contains(&format!(r#"<a href="/ui/workflows/{ran}">on-all</a>"#)),
+        "{runs}"
+    );
+    // The run links back to the delivery.
+    let html = ui.page(&format!("/ui/runs/{run_id}")).await;
+    assert!(html.contains(&format!(
+        r#"<a href="/ui/deliveries/{delivery}">delivery</a>"#
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_webhook_edit_form_shows_errors_with_the_values_entered() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    s.create_webhook("taken", "application/json", None, None)
+        .await;
+    let hook = s
+        .create_webhook("mine", "application/json", Some(7), Some(70))
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let html = ui.page(&format!("/ui/webhooks/{id}/edit")).await;
+    for needle in [
+        r#"<label for="display-name">Display Name</label>"#,
+        r#"<label for="content-type">Request Content Type</label>"#,
+        r#"<option value="application/json" selected>"#,
+        r#"value="70""#,
+        r#"<button type="submit">Save</button>"#,
+        &format!(r#"action="/ui/webhooks/{id}/edit""#),
+        &format!(r#"<a href="/ui/webhooks/{id}">Cancel</a>"#),
+    ] {
+        assert!(unescape(&html).contains(needle), "{needle} in\n{html}");
+    }
+    assert!(
+        !html.contains(hook["url"].as_str().unwrap()),
+        "no key on the form"
+    );
+    for (fields, status, message) in [
+        (
+            [
+                ("name", "taken"),
+                ("content_type", "application/xml"),
+                ("rate_limit_per_minute", "9"),
+            ],
+            409,
+            "already exists",
+        ),
+        (
+            [
+                ("name", "renamed"),
+                ("content_type", "application/xml"),
+                ("rate_limit_per_minute", "lots"),
+            ],
+            422,
+            "Rate limit per minute must be a whole number",
+        ),
+        (
+            [
+                ("name", "renamed"),
+                ("content_type", "text/csv"),
+                ("rate_limit_per_minute", "9"),
+            ],
+            422,
+            "is not supported",
+        ),
+    ] {
+        let a = ui.post(&format!("/ui/webhooks/{id}/edit"), &fields).await;
+        assert_eq!(a.status, status, "{fields:?}: {}", a.text());
+        let html = unescape(&a.text());
+        assert!(
+            text_of(&html, "form-error").unwrap().contains(message),
+            "{fields:?}: {html}"
+        );
+        assert!(has_navigation(&html));
+        // What was entered stays, on the same form.
+        assert!(
+            html.contains(&format!(r#"value="{}""#, fields[0].1)),
+            "{html}"
+        );
+        assert!(html.contains(&format!(r#"action="/ui/webhooks/{id}/edit""#)));
+        assert!(
+            html.contains(&format!(r#"value="{}""#, fields[2].1)),
+            "{html}"
+        );
+    }
+    // Nothing changed.
+    let w = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    assert_eq!(
+        (&w["name"], &w["rate_limit_per_minute"]),
+        (&json!("mine"), &json!(7))
+    );
+    // An unknown webhook has no form.
+    let unknown = "0190c0de-0000-7000-8000-000000000000";
+    assert_eq!(
+        ui.get(&format!("/ui/webhooks/{unknown}/edit")).await.status,
+        404
+    );
+    let a = ui
+        .post(&format!("/ui/webhooks/{unknown}/edit"), &[("name", "x")])
+        .await;
+    assert_eq!(a.status, 404);
+}
