@@ -34,6 +34,8 @@ pub use session::root;
 
 /// Rows per page of every list.
 const PAGE: i64 = 50;
+/// Options of a `<select>` of webhooks or workflows (the first by name).
+const CHOICES: i64 = 500;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
@@ -397,6 +399,20 @@ fn next_page(base: &str, next: Option<String>) -> Option<String> {
     Some(format!("{base}{sep}cursor={cursor}"))
 }
 
+/// The options of a `<select>`: `choices` as `(id, name)`, with `chosen` first when they left
+/// it out (past [`CHOICES`]), so a page opened with a choice shows it chosen.
+fn options(mut choices: Vec<(String, String)>, chosen: Option<(String, String)>) -> Json {
+    if let Some(c) = chosen
+        && !choices.iter().any(|(id, _)| *id == c.0)
+    {
+        choices.insert(0, c);
+    }
+    choices
+        .into_iter()
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect()
+}
+
 /// `303 See Other` to `to`.
 fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
@@ -447,6 +463,21 @@ mod tests {
         assert!(
             html.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"),
             "{html}"
+        );
+    }
+
+    #[test]
+    fn a_choice_past_the_list_is_kept() {
+        let list = || vec![("a".to_string(), "A".to_string())];
+        let chosen = |id: &str| Some((id.to_string(), id.to_uppercase()));
+        assert_eq!(options(list(), None), json!([{"id": "a", "name": "A"}]));
+        assert_eq!(
+            options(list(), chosen("a")),
+            json!([{"id": "a", "name": "A"}])
+        );
+        assert_eq!(
+            options(list(), chosen("z")),
+            json!([{"id": "z", "name": "Z"}, {"id": "a", "name": "A"}])
         );
     }
 

@@ -7,7 +7,9 @@ use hookflow_store::runs::RunFilter;
 use serde_json::{Value as Json, json};
 
 use super::session::{Form, Session};
-use super::{PAGE, Query, UiResult, cursor, duration, next_page, page, pretty, see_other};
+use super::{
+    CHOICES, PAGE, Query, UiResult, cursor, duration, next_page, options, page, pretty, see_other,
+};
 use crate::api::runs;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -47,13 +49,14 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
         .into_iter()
         .map(with_duration)
         .collect();
-    let workflows: Vec<Json> = st
-        .store
-        .workflow_choices(500)
-        .await?
-        .into_iter()
-        .map(|(id, name)| json!({"id": id, "name": name}))
-        .collect();
+    let chosen = match &filter.workflow_id {
+        Some(id) => st.store.get_workflow(id).await?.filter(|w| w.id == *id),
+        None => None,
+    };
+    let workflows = options(
+        st.store.workflow_choices(CHOICES).await?,
+        chosen.map(|w| (w.id, w.name)),
+    );
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in [
         ("status", &filter.status),

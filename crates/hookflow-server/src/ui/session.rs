@@ -50,17 +50,19 @@ impl Session {
     fn from_cookie(st: &AppState, value: &str) -> Option<Session> {
         let sealed = URL_SAFE_NO_PAD.decode(value).ok()?;
         let plain = st.store.open_session(&sealed)?;
+        let (token, session) = Session::read(&plain, now_ms())?;
+        token_valid(st, &token).then_some(session)
+    }
+
+    /// The token digest and the session an opened cookie holds, if it is unexpired at `now`.
+    fn read(plain: &[u8], now: i64) -> Option<([u8; 32], Session)> {
         if plain.len() != 56 {
             return None;
         }
         let expires = i64::from_be_bytes(plain[..8].try_into().ok()?);
         let token: [u8; 32] = plain[8..40].try_into().ok()?;
-        if expires <= now_ms() || !token_valid(st, &token) {
-            return None;
-        }
-        Some(Session {
-            csrf: URL_SAFE_NO_PAD.encode(&plain[40..]),
-        })
+        let csrf = URL_SAFE_NO_PAD.encode(&plain[40..]);
+        (now < expires).then_some((token, Session { csrf }))
     }
 }
 
@@ -236,4 +238,29 @@ pub async fn sign_out(_: Form) -> Response {
         HeaderValue::from_static("hookflow_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(expires: i64) -> Vec<u8> {
+        let mut p = expires.to_be_bytes().to_vec();
+        p.extend_from_slice(&[7; 32]);
+        p.extend_from_slice(&[9; 16]);
+        p
+    }
+
+    #[test]
+    fn a_session_ends_when_it_expires() {
+        let (token, s) = Session::read(&plain(1_000), 999).expect("live");
+        assert_eq!(token, [7; 32]);
+        assert_eq!(s.csrf, URL_SAFE_NO_PAD.encode([9; 16]));
+        assert!(Session::read(&plain(1_000), 1_000).is_none());
+        assert!(Session::read(&plain(1_000), 5_000).is_none());
+        // Anything but the exact layout is no session.
+        let p = plain(1_000);
+        assert!(Session::read(&p[..55], 0).is_none());
+        assert!(Session::read(&[p.clone(), vec![0]].concat(), 0).is_none());
+    }
 }

@@ -10,7 +10,10 @@ use hookflow_store::runs::RunFilter;
 use serde_json::{Value as Json, json};
 
 use super::session::{Form, Session};
-use super::{Fields, PAGE, Query, UiError, UiResult, cursor, next_page, page, pretty, see_other};
+use super::{
+    CHOICES, Fields, PAGE, Query, UiError, UiResult, cursor, next_page, options, page, pretty,
+    see_other,
+};
 use crate::api::{deliveries, events, runs, webhooks};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -304,13 +307,11 @@ async fn event_form(
     values: Json,
     error: Option<&str>,
 ) -> UiResult {
-    let hooks: Vec<Json> = st
-        .store
-        .webhook_choices(500)
-        .await?
-        .into_iter()
-        .map(|(id, name)| json!({"id": id, "name": name}))
-        .collect();
+    let chosen = match values["webhook_id"].as_str() {
+        Some(id) => st.store.webhook_names(&[id]).await?.into_iter().next(),
+        None => None,
+    };
+    let hooks = options(st.store.webhook_choices(CHOICES).await?, chosen);
     Ok(page(
         status,
         "event_form.html",

@@ -1085,6 +1085,12 @@ async fn the_webhook_edit_form_shows_errors_with_the_values_entered() {
         (&w["name"], &w["rate_limit_per_minute"]),
         (&json!("mine"), &json!(7))
     );
+    // The webhook page's New Event opens the event form with this webhook chosen.
+    let html = ui.page(&format!("/ui/events/new?webhook_id={id}")).await;
+    assert!(
+        html.contains(&format!(r#"<option value="{id}" selected>mine</option>"#)),
+        "{html}"
+    );
     // An unknown webhook has no form.
     let unknown = "0190c0de-0000-7000-8000-000000000000";
     assert_eq!(
@@ -1095,4 +1101,46 @@ async fn the_webhook_edit_form_shows_errors_with_the_values_entered() {
         .post(&format!("/ui/webhooks/{unknown}/edit"), &[("name", "x")])
         .await;
     assert_eq!(a.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tampered_session_cookie_is_no_session() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let cookie = ui.cookie.clone().unwrap();
+    let (name, value) = cookie.split_once('=').unwrap();
+    let mid = value.len() / 2;
+    let flipped = if &value[mid..=mid] == "A" { "B" } else { "A" };
+    for bad in [
+        format!("{name}={}{flipped}{}", &value[..mid], &value[mid + 1..]),
+        format!("{name}={}", &value[..value.len() - 1]),
+        format!("{name}={value}{value}"),
+    ] {
+        let mut other = Ui::new(&s);
+        other.cookie = Some(bad.clone());
+        let a = other.get("/ui/workflows").await;
+        assert_eq!(
+            (a.status, location(&a).as_str()),
+            (303, "/ui/sign-in"),
+            "{bad}"
+        );
+        // A form with the session's own CSRF secret does nothing without the real cookie.
+        other.csrf = ui.csrf.clone();
+        let a = other
+            .post(
+                "/ui/webhooks/new",
+                &[("name", "x"), ("content_type", "application/json")],
+            )
+            .await;
+        assert_eq!(
+            (a.status, location(&a).as_str()),
+            (303, "/ui/sign-in"),
+            "{bad}"
+        );
+    }
+    assert_eq!(ui.get("/ui/workflows").await.status, 200);
+    assert_eq!(
+        s.api_get("/api/v1/webhooks").await.json()["items"],
+        json!([])
+    );
 }
