@@ -1144,3 +1144,85 @@ async fn a_tampered_session_cookie_is_no_session() {
         json!([])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_form_needs_the_csrf_secret() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    let hook = s
+        .create_webhook("guarded", "application/json", None, None)
+        .await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let event = crate::common::create_event(&s, json!({"name": "ev", "webhook_id": hook_id})).await;
+    let event_id = event["id"].as_str().unwrap();
+    let wf = valid_workflow(
+        &s,
+        "name: guarded\nsteps:\n  - {id: done, type: complete}\n",
+    )
+    .await;
+    let a = ui
+        .post(&format!("/ui/workflows/{wf}/run"), &[("inputs", "{}")])
+        .await;
+    let run = location(&a);
+    let definition = "name: changed\nsteps:\n  - {id: done, type: complete}\n";
+    for (path, fields) in [
+        ("/ui/sign-out".to_string(), vec![]),
+        (
+            "/ui/webhooks/new".to_string(),
+            vec![("name", "new"), ("content_type", "application/json")],
+        ),
+        (
+            format!("/ui/webhooks/{hook_id}/edit"),
+            vec![("name", "renamed")],
+        ),
+        (format!("/ui/webhooks/{hook_id}/rotate-key"), vec![]),
+        (format!("/ui/webhooks/{hook_id}/delete"), vec![]),
+        (
+            "/ui/events/new".to_string(),
+            vec![("name", "new"), ("schedule", "* * * * *")],
+        ),
+        (format!("/ui/events/{event_id}/delete"), vec![]),
+        (
+            "/ui/workflows/new".to_string(),
+            vec![("definition", definition), ("action", "save")],
+        ),
+        (
+            format!("/ui/workflows/{wf}"),
+            vec![("definition", definition), ("action", "save")],
+        ),
+        (
+            format!("/ui/workflows/{wf}/enabled"),
+            vec![("enabled", "false")],
+        ),
+        (format!("/ui/workflows/{wf}/run"), vec![("inputs", "{}")]),
+        (format!("/ui/workflows/{wf}/delete"), vec![]),
+        (format!("{run}/cancel"), vec![]),
+    ] {
+        let a = ui.post_raw(&path, form(&fields)).await;
+        assert_eq!(a.status, 403, "{path}: {}", a.text());
+    }
+    // Nothing changed, and the session still works.
+    let w = s
+        .api_get(&format!("/api/v1/webhooks/{hook_id}"))
+        .await
+        .json();
+    assert_eq!((&w["name"], &w["url"]), (&json!("guarded"), &hook["url"]));
+    s.api_get(&format!("/api/v1/events/{event_id}"))
+        .await
+        .expect_status(200);
+    let w = s.api_get(&format!("/api/v1/workflows/{wf}")).await.json();
+    assert_eq!(
+        (&w["name"], &w["enabled"]),
+        (&json!("guarded"), &json!(true))
+    );
+    for path in [
+        "/api/v1/webhooks",
+        "/api/v1/events",
+        "/api/v1/workflows",
+        "/api/v1/runs",
+    ] {
+        let items = s.api_get(path).await.json()["items"].clone();
+        assert_eq!(items.as_array().unwrap().len(), 1, "{path}: {items}");
+    }
+    assert_eq!(ui.get("/ui/workflows").await.status, 200);
+}
