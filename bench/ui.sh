@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Web UI benchmark: every page's server time with a full store.
+#
+#   bench/ui.sh [REPEATS=20] [ACCEPTED=10000] [REJECTED=1000]
+#
+# Starts hookflow (release, fresh SQLite data dir, or HOOKFLOW_DATABASE_URL=postgres://… for a
+# PostgreSQL database that must be empty), creates 20 webhooks, 20 events and 5 workflows (the
+# one under test: a condition, then set_variables + complete, or fail when the body says so), then
+# fills the store through the webhook: ACCEPTED JSON requests (1 in 10 asks for a failing run)
+# and REJECTED requests with a wrong Content-Type (415; the newest 1,000 rejections per webhook
+# are kept), so ACCEPTED runs. Waits until every run has finished, signs in through the sign-in
+# form (cookie jar), then requests every UI page REPEATS times with curl and reports per page
+# the time to the first byte (`time_starttransfer`: server time on loopback) p50 and max, in ms.
+# Exits 1 if any page answers other than 200 or its p50 is over 200 ms.
+# HOOKFLOW_BIN=path uses that binary instead of building the release one. Needs curl, jq, python3.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+REPEATS="${1:-20}"
+ACCEPTED="${2:-10000}"
+REJECTED="${3:-1000}"
+LIMIT_MS=200
+PORT=18191
+TOKEN=bench-token
+WORK="${BENCH_WORK:-/tmp/hookflow-bench}/ui"
+DATA="$WORK/data"
+JAR="$WORK/cookies.txt"
+BIN="${HOOKFLOW_BIN:-$ROOT/target/release/hookflow}"
+[[ -n "${HOOKFLOW_BIN:-}" ]] || (cd "$ROOT" && cargo build --release -p hookflow -q)
+rm -rf "$WORK"
+mkdir -p "$WORK"
+DB_ARGS=()
+[[ -n "${HOOKFLOW_DATABASE_URL:-}" ]] && DB_ARGS=(--database "$HOOKFLOW_DATABASE_URL")
+HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$BIN" serve \
+  --listen "127.0.0.1:$PORT" --data-dir "$DATA" "${DB_ARGS[@]}" >"$WORK/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
+BASE="http://127.0.0.1:$PORT"
+A="Authorization: Bearer $TOKEN"
+B="$BASE/api/v1"
+api() { curl -sf -H "$A" "$@"; }
+
+# The store: other webhooks, events and workflows around the one under test.
+for i in $(seq 1 19); do
+  H=$(api -X POST "$B/webhooks" -d "{\"name\":\"other-$i\",\"content_type\":\"application/json\"}")
+  api -X POST "$B/events" -d "{\"name\":\"other-event-$i\",\"webhook_id\":\"$(jq -r .id <<<"$H")\"}" >/dev/null
+done
+for i in $(seq 1 4); do
+  api -X POST "$B/workflows" -H 'Content-Type: application/yaml' --data-binary @- >/dev/null <<YAML
+name: other-$i
+triggers: [{event: other-event-$i}]
+steps:
+  - {id: done, type: complete, outputs: {}}
+YAML
+done
+W=$(api -X POST "$B/webhooks" \
+  -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
+HOOK=$(jq -r .id <<<"$W")
+URL=$(jq -r .url <<<"$W")
+api -X POST "$B/events" -d "{\"name\":\"bench-event\",\"webhook_id\":\"$HOOK\"}" >/dev/null
+WF=$(api -X POST "$B/workflows" -H 'Content-Type: application/yaml' --data-binary @- <<'YAML' | jq -r .id
+name: ui-bench
+variables: [{name: greeting, type: string}]
+outputs: [{name: greeting, type: string}]
+triggers: [{event: bench-event}]
+steps:
+  - id: check
+    type: condition
+    branches:
+      - when: trigger.body.fail
+        steps:
+          - {id: refuse, type: fail, message: "asked to fail"}
+    else: []
+  - {id: greet, type: set_variables, values: {greeting: "hello {{ trigger.body.name }}"}}
+  - {id: done, type: complete, outputs: {greeting: "{{ vars.greeting }}"}}
+YAML
+)
+
+# The deliveries (and so the runs).
+FAILING=$((ACCEPTED / 10))
+post() { # COUNT CONTENT_TYPE BODY EXPECTED_STATUS
+  local out
+  out=$(python3 "$HERE/lib/post_many.py" "$URL" "$1" 8 "$2" "$3")
+  echo "POST $2 x$1: $out"
+  [[ "$out" == *"status_$4=$1 "* ]] || { echo "expected $1 answers $4" >&2; exit 1; }
+}
+# The accepted ones in two halves around the rejected ones: the list holds both kinds.
+for half in 1 2; do
+  OK=$(( (ACCEPTED - FAILING) / 2 + (half - 1) * ((ACCEPTED - FAILING) % 2) ))
+  BAD=$(( FAILING / 2 + (half - 1) * (FAILING % 2) ))
+  post "$OK" application/json '{"name":"bench","fail":false,"n":1,"tags":["a","b"]}' 202
+  if [[ "$half" == 1 ]]; then post "$REJECTED" text/plain 'not json' 415; fi
+  post "$BAD" application/json '{"name":"bench","fail":true}' 202
+done
+metric() { curl -s "$BASE/metrics" | awk -v m="$1" '$1 ~ "^"m {s+=$2} END {print s+0}'; }
+for _ in $(seq 1 1200); do
+  DONE=$(metric 'hookflow_runs_finished_total')
+  [[ "${DONE%.*}" -ge "$ACCEPTED" ]] && break
+  sleep 0.5
+done
+echo "runs finished: $DONE of $ACCEPTED"
+[[ "${DONE%.*}" -ge "$ACCEPTED" ]] || { echo "not every run finished" >&2; exit 1; }
+
+# Ids the pages are about.
+ACCEPTED_DELIVERY=$(api "$B/webhooks/$HOOK/deliveries?status=accepted&limit=1" | jq -r '.items[0].id')
+REJECTED_DELIVERY=$(api "$B/webhooks/$HOOK/deliveries?status=rejected&limit=1" | jq -r '.items[0].id')
+RUN=$(api "$B/runs?workflow_id=$WF&status=succeeded&limit=1" | jq -r '.items[0].id')
+FAILED_RUN=$(api "$B/runs?workflow_id=$WF&status=failed&limit=1" | jq -r '.items[0].id')
+
+# Sign in through the form: the sign-in page's hidden fields (CSRF) and the token.
+curl -sf -c "$JAR" -b "$JAR" "$BASE/ui/sign-in" -o "$WORK/sign-in.html"
+FORM=$(python3 "$HERE/lib/form_fields.py" "$WORK/sign-in.html" token="$TOKEN")
+curl -sf -c "$JAR" -b "$JAR" -o /dev/null -X POST "$BASE/ui/sign-in" --data "$FORM"
+grep -q hookflow_session "$JAR" || { echo "sign-in set no hookflow_session cookie" >&2; exit 1; }
+
+# A later page of a list: the link to the next page, followed PAGE-1 times from the first.
+later_page() { # PATH PAGE
+  local path="$1" n="$2"
+  for _ in $(seq 2 "$n"); do
+    path=$(curl -sf -b "$JAR" "$BASE$path" | python3 "$HERE/lib/next_link.py" "$path")
+    [[ -n "$path" ]] || { echo "no next page after $1" >&2; exit 1; }
+  done
+  echo "$path"
+}
+
+DELIVERIES="$((ACCEPTED + REJECTED)) deliveries"
+HOOK_PAGE_2=$(later_page "/ui/webhooks/$HOOK" 2)
+HOOK_PAGE_50=$(later_page "/ui/webhooks/$HOOK" 50)
+RUNS_PAGE_50=$(later_page /ui/runs 50)
+SUCCEEDED_PAGE_50=$(later_page "/ui/runs?status=succeeded" 50)
+WORKFLOW_PAGE_50=$(later_page "/ui/workflows/$WF" 50)
+PAGES=(
+  "sign-in|/ui/sign-in"
+  "events & webhooks: webhooks tab|/ui/events-webhooks"
+  "events & webhooks: events tab|/ui/events-webhooks?tab=events"
+  "new webhook form|/ui/webhooks/new"
+  "new event form|/ui/events/new"
+  "webhook details ($DELIVERIES)|/ui/webhooks/$HOOK"
+  "webhook details, page 2|$HOOK_PAGE_2"
+  "webhook details, page 50|$HOOK_PAGE_50"
+  "delivery (accepted, with run)|/ui/deliveries/$ACCEPTED_DELIVERY"
+  "delivery (rejected)|/ui/deliveries/$REJECTED_DELIVERY"
+  "workflows|/ui/workflows"
+  "workflow ($ACCEPTED runs)|/ui/workflows/$WF"
+  "workflow, runs page 50|$WORKFLOW_PAGE_50"
+  "new workflow form|/ui/workflows/new"
+  "runs|/ui/runs"
+  "runs, page 50|$RUNS_PAGE_50"
+  "runs by status (failed)|/ui/runs?status=failed"
+  "runs by workflow and status|/ui/runs?workflow_id=$WF&status=succeeded"
+  "runs by status, page 50|$SUCCEEDED_PAGE_50"
+  "runs by workflow|/ui/runs?workflow_id=$WF"
+  "run details (succeeded)|/ui/runs/$RUN"
+  "run details (failed)|/ui/runs/$FAILED_RUN"
+)
+: >"$WORK/times.tsv"
+for entry in "${PAGES[@]}"; do
+  name="${entry%%|*}"
+  path="${entry#*|}"
+  for i in $(seq 0 "$REPEATS"); do
+    # Request 0 warms up and is not counted.
+    line=$(curl -s -o /dev/null -b "$JAR" -w '%{http_code} %{time_starttransfer}' "$BASE$path")
+    [[ "$i" -gt 0 ]] && printf '%s\t%s\t%s\n' "$name" "$path" "$line" >>"$WORK/times.tsv"
+  done
+done
+echo "store: $ACCEPTED accepted + $REJECTED rejected requests to one webhook, $ACCEPTED runs ($FAILING failed)"
+python3 - "$WORK/times.tsv" "$LIMIT_MS" <<'PY'
+import collections, sys
+rows = collections.OrderedDict()
+bad = []
+for line in open(sys.argv[1]):
+    name, path, result = line.rstrip("\n").split("\t")
+    code, secs = result.split()
+    rows.setdefault(name, []).append(float(secs) * 1000)
+    if code != "200":
+        bad.append(f"{name} ({path}) answered {code}")
+limit = float(sys.argv[2])
+print(f"| page | p50 ms | max ms |")
+print(f"|---|---:|---:|")
+slow = []
+for name, ms in rows.items():
+    ms.sort()
+    p50 = ms[len(ms) // 2]
+    print(f"| {name} | {p50:.1f} | {ms[-1]:.1f} |")
+    if p50 > limit:
+        slow.append(f"{name}: p50 {p50:.1f} ms > {limit:.0f} ms")
+for b in sorted(set(bad)):
+    print("FAIL:", b)
+for s in slow:
+    print("FAIL:", s)
+sys.exit(1 if bad or slow else 0)
+PY
