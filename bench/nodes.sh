@@ -52,7 +52,7 @@ start_nodes() { # SETUP → sets NODES (ports)
     local port=$((BASE_PORT + i)) data="$WORK/$setup-data-$i"
     rm -rf "$data"
     HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_MASTER_KEY=$KEY HOOKFLOW_LOG=warn "$HF" serve \
-      --listen "127.0.0.1:$port" --data-dir "$data" "${db_args[@]}" >"$WORK/$setup-$i.log" 2>&1 &
+      --listen "127.0.0.1:$port" --data-dir "$data" "${db_args[@]}" ${HF_ARGS:-} >"$WORK/$setup-$i.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.05; done
     NODES+=("$port")

@@ -193,21 +193,20 @@ async fn commit(
         }
         q.execute(&mut *tx).await?;
     }
-    for r in &runs {
-        sqlx::query(crate::runs::INSERT_RUN_SQL)
-            .bind(&r.id)
-            .bind(&r.workflow_id)
-            .bind(&r.workflow_name)
-            .bind("webhook")
-            .bind(&r.delivery_id)
-            .bind(&r.event_id)
-            .bind(None::<i64>)
-            .bind("{}")
-            .bind(None::<String>)
-            .bind(0i64)
-            .bind(clock.now)
-            .execute(&mut *tx)
-            .await?;
+    for chunk in runs.chunks(RUN_CHUNK) {
+        let sql = values_sql(RUN_INSERT_HEAD, RUN_ROW, chunk.len(), "");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(&r.id)
+                .bind(&r.workflow_id)
+                .bind(&r.workflow_name)
+                .bind(&r.delivery_id)
+                .bind(&r.event_id)
+                .bind(clock.now)
+                .bind(clock.now);
+        }
+        q.execute(&mut *tx).await?;
     }
     for id in &plan.rejected {
         sqlx::query(PRUNE_SQL)
@@ -219,11 +218,20 @@ async fn commit(
     // Engine writes. On PostgreSQL a failed statement aborts the transaction, so these are
     // written not to fail on expected conditions (ON CONFLICT, guarded UPDATEs); an unexpected
     // error fails the batch, which the writer answers as a whole.
-    let mut replies = Vec::with_capacity(ops.len());
-    for op in ops {
-        replies.push(Ok(engine_op(&mut tx, op, clock.now).await?));
+    let mut replies: Vec<Option<EngineReply>> = Vec::with_capacity(ops.len());
+    replies.resize_with(ops.len(), || None);
+    save_steps(&mut tx, ops, &mut replies).await?;
+    finish_runs(&mut tx, ops, &mut replies, clock.now).await?;
+    for (op, reply) in ops.iter().zip(replies.iter_mut()) {
+        if reply.is_none() {
+            *reply = Some(engine_op(&mut tx, op, clock.now).await?);
+        }
     }
     tx.commit().await?;
+    let replies = replies
+        .into_iter()
+        .map(|r| r.ok_or_else(|| "an engine write got no answer".to_string()))
+        .collect();
     if !runs.is_empty() {
         ctx.runs_ready.notify_one();
     }
@@ -327,19 +335,165 @@ async fn engine_op(
     })
 }
 
-/// A multi-row insert with numbered parameters.
+/// A multi-row insert of deliveries with numbered parameters.
 fn insert_text(rows: usize) -> String {
-    let mut sql = String::from(INSERT_COLUMNS);
+    let row = format!("({})", vec!["?"; INSERT_WIDTH].join(","));
+    values_sql(INSERT_COLUMNS, &row, rows, "")
+}
+
+/// `head`, then `row` `rows` times separated by commas, then `tail`; every `?` in the rows
+/// becomes the next numbered parameter (`$1`, `$2`, …) — one statement for many rows.
+fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 16) + tail.len());
+    sql.push_str(head);
+    let mut n = 0;
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
         }
-        let cols: Vec<String> = (1..=INSERT_WIDTH)
-            .map(|c| format!("${}", r * INSERT_WIDTH + c))
-            .collect();
-        sql.push('(');
-        sql.push_str(&cols.join(","));
-        sql.push(')');
+        for c in row.chars() {
+            if c == '?' {
+                n += 1;
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            } else {
+                sql.push(c);
+            }
+        }
     }
+    sql.push_str(tail);
     sql
+}
+
+/// Runs a delivery starts: queued now, with no inputs.
+const RUN_INSERT_HEAD: &str = "INSERT INTO runs (id, workflow_id, workflow_name, status, \
+    trigger_kind, delivery_id, event_id, scheduled_at, inputs, parent_run_id, depth, \
+    cancel_requested, available_at, claims, created_at) VALUES ";
+const RUN_ROW: &str = "(?, ?, ?, 'queued', 'webhook', ?, ?, NULL, '{}', NULL, 0, FALSE, ?, 0, ?)";
+/// Rows per statement for runs (7 parameters each).
+const RUN_CHUNK: usize = 1000;
+
+/// Step records: one upsert per chunk of steps with distinct `(run_id, path)` (PostgreSQL
+/// cannot update one row twice in a statement; a run awaits each write, so a batch rarely holds
+/// the same step twice — then it goes into the next chunk).
+const STEP_HEAD: &str = "INSERT INTO run_steps (run_id, path, seq, step_id, step_type, status, \
+    iteration, input, output, error, attempts, wake_at, started_at, finished_at, replay) VALUES ";
+const STEP_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const STEP_TAIL: &str = " ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
+    input = excluded.input, output = excluded.output, error = excluded.error, \
+    attempts = excluded.attempts, wake_at = excluded.wake_at, \
+    finished_at = excluded.finished_at, replay = excluded.replay";
+/// Rows per statement for steps (15 parameters each; PostgreSQL allows 65,535).
+const STEP_CHUNK: usize = 1000;
+
+/// Writes every `SaveStep` of the batch with as few statements as possible.
+async fn save_steps(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ops: &[&EngineOp],
+    replies: &mut [Option<EngineReply>],
+) -> Result<()> {
+    let mut pending: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| matches!(op, EngineOp::SaveStep(_)))
+        .map(|(i, _)| i)
+        .collect();
+    while !pending.is_empty() {
+        let mut chunk = Vec::new();
+        let mut later = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        for i in pending {
+            let EngineOp::SaveStep(st) = ops[i] else {
+                continue;
+            };
+            if chunk.len() < STEP_CHUNK && keys.insert((st.run_id.as_str(), st.path.as_str())) {
+                chunk.push(i);
+            } else {
+                later.push(i);
+            }
+        }
+        let sql = values_sql(STEP_HEAD, STEP_ROW, chunk.len(), STEP_TAIL);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for &i in &chunk {
+            let EngineOp::SaveStep(st) = ops[i] else {
+                continue;
+            };
+            q = q
+                .bind(&st.run_id)
+                .bind(&st.path)
+                .bind(st.seq)
+                .bind(&st.step_id)
+                .bind(&st.step_type)
+                .bind(&st.status)
+                .bind(st.iteration)
+                .bind(&st.input)
+                .bind(&st.output)
+                .bind(&st.error)
+                .bind(st.attempts)
+                .bind(st.wake_at)
+                .bind(st.started_at)
+                .bind(st.finished_at)
+                .bind(&st.replay);
+        }
+        q.execute(&mut **tx).await?;
+        for &i in &chunk {
+            replies[i] = Some(EngineReply::Affected(1));
+        }
+        pending = later;
+    }
+    Ok(())
+}
+
+/// Ends every run of the batch's `Finish` ops in one statement per chunk, each only if `node`
+/// still holds it; answers 1 for the runs it ended, 0 for the others.
+async fn finish_runs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ops: &[&EngineOp],
+    replies: &mut [Option<EngineReply>],
+    now: i64,
+) -> Result<()> {
+    let finishes: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| matches!(op, EngineOp::Finish { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    for chunk in finishes.chunks(STEP_CHUNK) {
+        let sql = values_sql(
+            "UPDATE runs SET status = v.status, outputs = v.outputs, error = v.error, \
+             finished_at = v.at, lease_owner = NULL, lease_expires_at = NULL FROM (VALUES ",
+            "(?::TEXT, ?::TEXT, ?::TEXT, ?::TEXT, ?::TEXT, ?::BIGINT)",
+            chunk.len(),
+            ") AS v (id, node, status, outputs, error, at) WHERE runs.id = v.id \
+             AND runs.lease_owner = v.node AND runs.status = 'running' RETURNING runs.id",
+        );
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for &i in chunk {
+            let EngineOp::Finish {
+                id,
+                node,
+                status,
+                outputs,
+                error,
+            } = ops[i]
+            else {
+                continue;
+            };
+            q = q
+                .bind(id)
+                .bind(node)
+                .bind(status)
+                .bind(outputs)
+                .bind(error)
+                .bind(now);
+        }
+        let ended: std::collections::HashSet<String> =
+            q.fetch_all(&mut **tx).await?.into_iter().collect();
+        for &i in chunk {
+            if let EngineOp::Finish { id, .. } = ops[i] {
+                replies[i] = Some(EngineReply::Affected(u64::from(ended.contains(id))));
+            }
+        }
+    }
+    Ok(())
 }
