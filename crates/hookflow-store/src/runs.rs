@@ -171,15 +171,26 @@ pub(crate) const INSERT_RUN_SQL: &str = "INSERT INTO runs (id, workflow_id, work
     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11)";
 
 /// Claims ready or abandoned runs: `$1` node, `$2` lease end, `$3` now, `$4` how many; `{lock}` is
-/// ` FOR UPDATE SKIP LOCKED` on PostgreSQL.
+/// ` FOR UPDATE SKIP LOCKED` on PostgreSQL. Each kind of candidate (queued, waiting and due,
+/// running with an expired lease) is read by its own ordered range scan of `runs_ready` with a
+/// limit, then the oldest `$4` of them are taken: no `OR`, so PostgreSQL never has to read every
+/// index entry of a status (the dead ones of finished runs included) to sort them.
 pub(crate) fn claim_sql(lock: &str) -> String {
+    let pick = |cond: &str| {
+        format!(
+            "SELECT id, available_at FROM runs WHERE {cond} ORDER BY available_at LIMIT $4{lock}"
+        )
+    };
     format!(
-        "UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+        "WITH queued AS ({}), waiting AS ({}), abandoned AS ({}) \
+         UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
          claims = claims + 1, started_at = COALESCE(started_at, $3) \
-         WHERE id IN (SELECT id FROM runs WHERE \
-         (status IN ('queued', 'waiting') AND available_at <= $3) OR \
-         (status = 'running' AND lease_expires_at < $3) \
-         ORDER BY available_at LIMIT $4{lock}) RETURNING {RUN_COLUMNS}"
+         WHERE id IN (SELECT id FROM (SELECT id, available_at FROM queued UNION ALL \
+         SELECT id, available_at FROM waiting UNION ALL SELECT id, available_at FROM abandoned) \
+         AS c ORDER BY available_at LIMIT $4) RETURNING {RUN_COLUMNS}",
+        pick("status = 'queued' AND available_at <= $3"),
+        pick("status = 'waiting' AND available_at <= $3"),
+        pick("status = 'running' AND lease_expires_at < $3"),
     )
 }
 

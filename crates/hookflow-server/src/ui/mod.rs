@@ -112,8 +112,9 @@ async fn finish(State(st): State<AppState>, req: Request, next: Next) -> Respons
     page_headers(res)
 }
 
-/// Headers of every UI answer: pages are private (no caching, no framing, no referrer — a
-/// Webhook URL holds its key) and may load only this server's own files.
+/// Headers of every UI answer: pages are private (no caching, no framing, no referrer to other
+/// sites; page addresses never hold a key, and same-origin referrers let browsers send a real
+/// `Origin` on our forms) and may load only this server's own files.
 fn page_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
     if !h.contains_key(header::CACHE_CONTROL) {
@@ -122,7 +123,7 @@ fn page_headers(mut res: Response) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -147,9 +147,9 @@ impl FromRequest<AppState> for Form {
 }
 
 /// A request that says where it comes from must come from this server: `Sec-Fetch-Site` is
-/// `same-origin` (or `none`, typed by the user) and `Origin` is this server's. Browsers send
-/// `Origin: null` for our own forms because pages set `Referrer-Policy: no-referrer`, so `null`
-/// tells nothing (the CSRF secret and the SameSite=Strict cookie still hold).
+/// `same-origin` (or `none`, typed by the user) and `Origin` is this server's. Some browsers and
+/// privacy settings send `Origin: null` for a site's own forms, so `null` tells nothing (the
+/// CSRF secret and the SameSite=Strict cookie still hold).
 fn same_site(st: &AppState, h: &HeaderMap) -> bool {
     let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text("sec-fetch-site")

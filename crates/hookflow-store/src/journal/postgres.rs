@@ -24,6 +24,8 @@ use crate::{Result, StoreError};
 
 /// Rows per multi-row insert statement.
 const CHUNK: usize = 64;
+/// How long a batch waits for a connection of the journal's own pool.
+const JOURNAL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts the writer thread. Its pool connects lazily, so a database that is down at start (or
 /// later) only turns batches into 503 answers until it is back.
@@ -42,9 +44,12 @@ pub(super) fn spawn(
                 .build()
             {
                 Ok(rt) => rt.block_on(async move {
+                    // Only this thread uses the pool, so waiting for a connection means the
+                    // database cannot be reached: answer 503 after 2 s rather than hold every
+                    // sender longer.
                     let pool = PgPoolOptions::new()
                         .max_connections(2)
-                        .acquire_timeout(Duration::from_secs(5))
+                        .acquire_timeout(JOURNAL_ACQUIRE_TIMEOUT)
                         .connect_lazy_with(options);
                     writer_loop(&pool, rx, &ctx).await;
                     pool.close().await;

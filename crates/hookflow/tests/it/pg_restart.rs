@@ -268,9 +268,9 @@ steps:
     let before = seen.lock().await.accepted.len();
 
     // While it is down: 503 with Retry-After, no 202.
-    eventually(Duration::from_secs(20), || async {
+    eventually(Duration::from_secs(30), || async {
         let seen = seen.lock().await;
-        if seen.unavailable >= 20 {
+        if seen.unavailable >= 8 {
             Ok(())
         } else {
             Err(format!("{} answers 503 so far", seen.unavailable))

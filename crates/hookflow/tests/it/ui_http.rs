@@ -150,7 +150,7 @@ fn assert_page_headers(a: &Answer) {
     );
     assert_eq!(a.header("cache-control"), Some("no-store"));
     assert_eq!(a.header("x-frame-options"), Some("DENY"));
-    assert_eq!(a.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(a.header("referrer-policy"), Some("same-origin"));
     let csp = a.header("content-security-policy").unwrap_or("");
     assert!(
         csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"),
@@ -297,8 +297,8 @@ async fn forms_without_the_sessions_csrf_are_refused() {
         .await
         .expect("send");
     assert_eq!(cross.status(), 403);
-    // What a browser sends for this site's own form (its origin hidden by the pages'
-    // Referrer-Policy: no-referrer) is accepted; a cross-site fetch is not.
+    // What a privacy-minded browser sends for this site's own form (its origin hidden as
+    // `null`) is accepted; a cross-site fetch is not.
     for (header, value, status) in [
         ("origin", "null", 303),
         ("sec-fetch-site", "cross-site", 403),
