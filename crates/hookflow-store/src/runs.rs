@@ -94,6 +94,11 @@ impl StepRecord {
     }
 }
 
+/// `tree`: run `$1` and every run started under it (sub-workflow runs, recursively; the depth is
+/// capped by the sub-workflow depth limit). Prefix of a statement that reads `tree`.
+const RUN_TREE: &str = "WITH RECURSIVE tree (id) AS (SELECT CAST($1 AS TEXT) UNION ALL \
+    SELECT r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id)";
+
 pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, status, trigger_kind, \
     delivery_id, event_id, scheduled_at, inputs, outputs, error, parent_run_id, depth, \
     cancel_requested, available_at, claims, created_at, started_at, finished_at";
@@ -460,10 +465,10 @@ impl Store {
         Ok(())
     }
 
-    /// Cancels a run: flags it (a running one stops at its next step), and ends a queued or
-    /// waiting one at once (its waiting step ends as cancelled) — in one transaction, so a run
-    /// moving between running and waiting meanwhile cannot miss the cancel. Returns the run as it
-    /// is now, `None` if unknown.
+    /// Cancels a run and the sub-workflow runs it started, their own sub-runs included: flags
+    /// each (a running one stops at its next step), and ends a queued or waiting one at once (its
+    /// waiting step ends as cancelled) — in one transaction, so a run moving between running and
+    /// waiting meanwhile cannot miss the cancel. Returns the run as it is now, `None` if unknown.
     pub async fn cancel_run(&self, id: &str) -> Result<Option<RunRecord>> {
         if names_nothing(id) {
             return Ok(None);
@@ -471,28 +476,30 @@ impl Store {
         let now = now_ms();
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
-            sqlx::query(
-                "UPDATE runs SET cancel_requested = TRUE WHERE id = $1 \
-                 AND status IN ('queued', 'waiting', 'running')",
-            )
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{RUN_TREE} UPDATE runs SET cancel_requested = TRUE \
+                 WHERE id IN (SELECT id FROM tree) AND status IN ('queued', 'waiting', 'running')"
+            )))
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            let n = sqlx::query(
-                "UPDATE runs SET status = 'cancelled', finished_at = $2, error = 'cancelled', \
-                 lease_owner = NULL, lease_expires_at = NULL \
-                 WHERE id = $1 AND status IN ('queued', 'waiting')",
-            )
+            let n = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{RUN_TREE} UPDATE runs SET status = 'cancelled', finished_at = $2, \
+                 error = 'cancelled', lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id IN (SELECT id FROM tree) AND status IN ('queued', 'waiting')"
+            )))
             .bind(id)
             .bind(now)
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if n > 0 {
-                sqlx::query(
-                    "UPDATE run_steps SET status = 'cancelled', finished_at = $2, \
-                     error = 'cancelled' WHERE run_id = $1 AND status IN ('waiting', 'running')",
-                )
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{RUN_TREE} UPDATE run_steps SET status = 'cancelled', finished_at = $2, \
+                     error = 'cancelled' WHERE run_id IN (SELECT id FROM tree) \
+                     AND status IN ('waiting', 'running') \
+                     AND run_id IN (SELECT id FROM runs WHERE status = 'cancelled')"
+                )))
                 .bind(id)
                 .bind(now)
                 .execute(&mut *tx)

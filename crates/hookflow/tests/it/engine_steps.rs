@@ -1732,6 +1732,69 @@ async fn cancel_a_sleeping_run() {
     }
 }
 
+/// The id of the newest run of a workflow, if any.
+async fn first_run(s: &Server, workflow_id: &str) -> Option<String> {
+    s.all_runs(&format!("workflow_id={workflow_id}"))
+        .await
+        .first()
+        .and_then(|r| r["id"].as_str().map(str::to_string))
+}
+
+/// Cancelling a run cancels the sub-workflow runs it started, down the tree: a parent waiting
+/// on a child that waits on a sleeping grandchild ends with both at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_reaches_sub_workflow_runs() {
+    let s = Server::start().await;
+    let grandchild = valid_workflow(
+        &s,
+        "name: gc-sleeper\nsteps:\n  - {id: nap, type: sleep, duration: 30s}\n",
+    )
+    .await;
+    let child = valid_workflow(
+        &s,
+        "name: gc-middle\nsteps:\n  - {id: call, type: run_workflow, workflow: gc-sleeper}\n",
+    )
+    .await;
+    let parent = valid_workflow(
+        &s,
+        "name: gc-top\nsteps:\n  - {id: call, type: run_workflow, workflow: gc-middle}\n  - {id: after, type: set_variables, values: {}}\n",
+    )
+    .await;
+    let a = start_run(&s, &parent, json!({}), 0.0).await;
+    a.expect_status(202);
+    let top = a.json()["id"].as_str().expect("id").to_string();
+    // Wait until the grandchild sleeps.
+    let (middle, bottom) = eventually(Duration::from_secs(15), || async {
+        let (Some(m), Some(b)) = (
+            first_run(&s, &child).await,
+            first_run(&s, &grandchild).await,
+        ) else {
+            return Err("sub-runs not started yet".to_string());
+        };
+        let run = s.api_get(&format!("/api/v1/runs/{b}")).await.json();
+        match records(&run, "nap").first() {
+            Some(n) if n["status"] == json!("waiting") => Ok((m, b)),
+            _ => Err(format!("grandchild not asleep yet: {run}")),
+        }
+    })
+    .await;
+    s.api_post(&format!("/api/v1/runs/{top}/cancel"), json!({}))
+        .await
+        .expect_status(200);
+    for id in [&top, &middle, &bottom] {
+        let run = wait_run_within(&s, id, Duration::from_secs(5)).await;
+        expect_status(&run, "cancelled");
+    }
+    let run = s.api_get(&format!("/api/v1/runs/{top}")).await.json();
+    assert!(records(&run, "after").is_empty(), "{run}");
+    let run = s.api_get(&format!("/api/v1/runs/{bottom}")).await.json();
+    assert_eq!(
+        records(&run, "nap")[0]["status"],
+        json!("cancelled"),
+        "{run}"
+    );
+}
+
 /// A manual run of an invalid or disabled workflow is refused with 409.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn manual_run_refusals() {
