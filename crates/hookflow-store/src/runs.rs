@@ -169,11 +169,21 @@ pub struct RunFilter {
     pub delivery_id: Option<String>,
 }
 
+/// `INSERT INTO runs (…) VALUES ` — the head of [`INSERT_RUN_SQL`], also written with many rows
+/// at once by the PostgreSQL journal.
+macro_rules! run_insert_head {
+    () => {
+        "INSERT INTO runs (id, workflow_id, workflow_name, status, trigger_kind, delivery_id, \
+         event_id, scheduled_at, inputs, parent_run_id, depth, cancel_requested, available_at, \
+         claims, created_at) VALUES "
+    };
+}
+pub(crate) const RUN_INSERT_HEAD: &str = run_insert_head!();
 /// The SQL that enqueues a run (used by the delivery journal too, inside its transaction).
-pub(crate) const INSERT_RUN_SQL: &str = "INSERT INTO runs (id, workflow_id, workflow_name, \
-    status, trigger_kind, delivery_id, event_id, scheduled_at, inputs, parent_run_id, depth, \
-    cancel_requested, available_at, claims, created_at) \
-    VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11)";
+pub(crate) const INSERT_RUN_SQL: &str = concat!(
+    run_insert_head!(),
+    "($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11)"
+);
 
 /// Claims ready or abandoned runs: `$1` node, `$2` lease end, `$3` now, `$4` how many; `{lock}` is
 /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL. Each kind of candidate (queued, waiting and due,
@@ -199,13 +209,30 @@ pub(crate) fn claim_sql(lock: &str) -> String {
     )
 }
 
-pub(crate) const SAVE_STEP_SQL: &str = "INSERT INTO run_steps (run_id, path, seq, step_id, \
-    step_type, status, iteration, input, output, error, attempts, wake_at, started_at, \
-    finished_at, replay) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-    $15) ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
-    input = excluded.input, output = excluded.output, error = excluded.error, \
-    attempts = excluded.attempts, wake_at = excluded.wake_at, \
-    finished_at = excluded.finished_at, replay = excluded.replay";
+/// `INSERT INTO run_steps (…) VALUES ` — the head of [`SAVE_STEP_SQL`], also written with many
+/// rows at once by the PostgreSQL journal.
+macro_rules! step_insert_head {
+    () => {
+        "INSERT INTO run_steps (run_id, path, seq, step_id, step_type, status, iteration, \
+         input, output, error, attempts, wake_at, started_at, finished_at, replay) VALUES "
+    };
+}
+/// What a step write does to a step already recorded: the tail of [`SAVE_STEP_SQL`].
+macro_rules! step_upsert_tail {
+    () => {
+        " ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
+         input = excluded.input, output = excluded.output, error = excluded.error, \
+         attempts = excluded.attempts, wake_at = excluded.wake_at, \
+         finished_at = excluded.finished_at, replay = excluded.replay"
+    };
+}
+pub(crate) const STEP_INSERT_HEAD: &str = step_insert_head!();
+pub(crate) const STEP_UPSERT_TAIL: &str = step_upsert_tail!();
+pub(crate) const SAVE_STEP_SQL: &str = concat!(
+    step_insert_head!(),
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    step_upsert_tail!()
+);
 
 pub(crate) const FINISH_SQL: &str = "UPDATE runs SET status = $3, outputs = $4, error = $5, \
     finished_at = $6, lease_owner = NULL, lease_expires_at = NULL \

@@ -18,7 +18,8 @@ use super::{
     distinct_ids, finish, refresh_cache, route, rows,
 };
 use crate::runs::{
-    FINISH_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, SAVE_STEP_SQL, WAKE_SQL, claim_sql,
+    INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_INSERT_HEAD, STEP_INSERT_HEAD, STEP_UPSERT_TAIL,
+    WAKE_SQL, claim_sql,
 };
 use crate::{Result, StoreError};
 
@@ -264,45 +265,12 @@ async fn engine_op(
             }
             EngineReply::Runs(runs)
         }
-        EngineOp::SaveStep(s) => EngineReply::Affected(
-            sqlx::query(SAVE_STEP_SQL)
-                .bind(&s.run_id)
-                .bind(&s.path)
-                .bind(s.seq)
-                .bind(&s.step_id)
-                .bind(&s.step_type)
-                .bind(&s.status)
-                .bind(s.iteration)
-                .bind(&s.input)
-                .bind(&s.output)
-                .bind(&s.error)
-                .bind(s.attempts)
-                .bind(s.wake_at)
-                .bind(s.started_at)
-                .bind(s.finished_at)
-                .bind(&s.replay)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        ),
-        EngineOp::Finish {
-            id,
-            node,
-            status,
-            outputs,
-            error,
-        } => EngineReply::Affected(
-            sqlx::query(FINISH_SQL)
-                .bind(id)
-                .bind(node)
-                .bind(status)
-                .bind(outputs)
-                .bind(error)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        ),
+        // Answered before, for the whole batch at once, by `save_steps` and `finish_runs`.
+        EngineOp::SaveStep(_) | EngineOp::Finish { .. } => {
+            return Err(StoreError::Internal(
+                "step records and run ends are written per batch".into(),
+            ));
+        }
         EngineOp::Release { id, node, at } => EngineReply::Affected(
             sqlx::query(RELEASE_SQL)
                 .bind(id)
@@ -370,24 +338,16 @@ fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
     sql
 }
 
-/// Runs a delivery starts: queued now, with no inputs.
-const RUN_INSERT_HEAD: &str = "INSERT INTO runs (id, workflow_id, workflow_name, status, \
-    trigger_kind, delivery_id, event_id, scheduled_at, inputs, parent_run_id, depth, \
-    cancel_requested, available_at, claims, created_at) VALUES ";
+/// A run a delivery starts (after [`RUN_INSERT_HEAD`]): queued now, with no inputs.
 const RUN_ROW: &str = "(?, ?, ?, 'queued', 'webhook', ?, ?, NULL, '{}', NULL, 0, FALSE, ?, 0, ?)";
 /// Rows per statement for runs (7 parameters each).
 const RUN_CHUNK: usize = 1000;
 
-/// Step records: one upsert per chunk of steps with distinct `(run_id, path)` (PostgreSQL
-/// cannot update one row twice in a statement; a run awaits each write, so a batch rarely holds
-/// the same step twice — then it goes into the next chunk).
-const STEP_HEAD: &str = "INSERT INTO run_steps (run_id, path, seq, step_id, step_type, status, \
-    iteration, input, output, error, attempts, wake_at, started_at, finished_at, replay) VALUES ";
+/// Step records (between [`STEP_INSERT_HEAD`] and [`STEP_UPSERT_TAIL`]): one upsert per chunk of
+/// steps with distinct `(run_id, path)` (PostgreSQL cannot update one row twice in a statement;
+/// a run awaits each write, so a batch rarely holds the same step twice — then it goes into the
+/// next chunk).
 const STEP_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const STEP_TAIL: &str = " ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
-    input = excluded.input, output = excluded.output, error = excluded.error, \
-    attempts = excluded.attempts, wake_at = excluded.wake_at, \
-    finished_at = excluded.finished_at, replay = excluded.replay";
 /// Rows per statement for steps (15 parameters each; PostgreSQL allows 65,535).
 const STEP_CHUNK: usize = 1000;
 
@@ -417,7 +377,7 @@ async fn save_steps(
                 later.push(i);
             }
         }
-        let sql = values_sql(STEP_HEAD, STEP_ROW, chunk.len(), STEP_TAIL);
+        let sql = values_sql(STEP_INSERT_HEAD, STEP_ROW, chunk.len(), STEP_UPSERT_TAIL);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for &i in &chunk {
             let EngineOp::SaveStep(st) = ops[i] else {
