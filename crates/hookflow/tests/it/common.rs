@@ -691,19 +691,26 @@ impl Server {
 
     /// All deliveries of a webhook, newest first, following `next_cursor` (pages of 500).
     pub async fn deliveries(&self, hook_id: &str) -> Vec<Value> {
+        self.all_pages(&format!("/api/v1/webhooks/{hook_id}/deliveries?limit=500"))
+            .await
+    }
+
+    /// Every item of a list call (`path` with its query, including `limit=500`), following
+    /// `next_cursor`; each page holds at most 500 items.
+    pub async fn all_pages(&self, path: &str) -> Vec<Value> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..1000 {
-            let mut path = format!("/api/v1/webhooks/{hook_id}/deliveries?limit=500");
+            let mut page_path = path.to_string();
             if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={}", pct(c)));
+                page_path.push_str(&format!("&cursor={}", pct(c)));
             }
-            let a = self.api_get(&path).await;
+            let a = self.api_get(&page_path).await;
             a.expect_status(200);
             let page = a.json();
             let page_items = page["items"]
                 .as_array()
-                .unwrap_or_else(|| panic!("deliveries page without items: {page}"));
+                .unwrap_or_else(|| panic!("{path}: a page without items: {page}"));
             assert!(
                 page_items.len() <= 500,
                 "a page holds at most `limit` items, got {}",
@@ -715,7 +722,7 @@ impl Server {
                 _ => return items,
             }
         }
-        panic!("deliveries of {hook_id}: too many pages");
+        panic!("{path}: too many pages");
     }
 
     /// One delivery with its body (`GET /api/v1/deliveries/{id}`, 200 expected).
@@ -1226,24 +1233,7 @@ impl Server {
 
     /// Every run matching `query` (e.g. `workflow_id=…&status=succeeded`), following cursors.
     pub async fn all_runs(&self, query: &str) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..1000 {
-            let mut path = format!("/api/v1/runs?{query}&limit=500");
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={}", pct(c)));
-            }
-            let a = self.api_get(&path).await;
-            a.expect_status(200);
-            let page = a.json();
-            let page_items = page["items"].as_array().cloned().unwrap_or_default();
-            let done = page_items.is_empty();
-            items.extend(page_items);
-            match page["next_cursor"].as_str() {
-                Some(c) if !done => cursor = Some(c.to_string()),
-                _ => return items,
-            }
-        }
-        panic!("runs {query}: too many pages");
+        self.all_pages(&format!("/api/v1/runs?{query}&limit=500"))
+            .await
     }
 }

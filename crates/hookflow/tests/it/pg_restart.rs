@@ -55,15 +55,8 @@ impl PrivateCluster {
     /// Runs one of PostgreSQL's programs, as the `postgres` user when the tests run as root
     /// (PostgreSQL refuses to run as root); panics with its output when it fails.
     fn run(&self, program: &str, args: &[&str]) {
-        let exe = self.bin.join(program);
-        let mut cmd = if PrivateCluster::is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        let out = cmd
+        let out = self
+            .command(program)
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("run {program}: {e}"));
@@ -73,6 +66,18 @@ impl PrivateCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// One of PostgreSQL's programs, run as the `postgres` user when the tests run as root.
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        if PrivateCluster::is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
     }
 
     fn data(&self) -> PathBuf {
@@ -146,15 +151,10 @@ impl PrivateCluster {
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
         let data = PrivateCluster::path_str(&self.data());
-        let exe = self.bin.join("pg_ctl");
-        let mut cmd = if PrivateCluster::is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        let _ = cmd.args(["-D", &data, "-m", "immediate", "stop"]).output();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
     }
 }
 
