@@ -73,23 +73,6 @@ impl Scope {
     }
 }
 
-fn step_type(kind: &StepKind) -> &'static str {
-    match kind {
-        StepKind::HttpRequest { .. } => "http_request",
-        StepKind::Condition { .. } => "condition",
-        StepKind::ForEach { .. } => "for_each",
-        StepKind::While { .. } => "while",
-        StepKind::Parallel { .. } => "parallel",
-        StepKind::SetVariables { .. } => "set_variables",
-        StepKind::Sleep { .. } => "sleep",
-        StepKind::JsonPath { .. } => "json_path",
-        StepKind::Regex { .. } => "regex",
-        StepKind::RunWorkflow { .. } => "run_workflow",
-        StepKind::Complete { .. } => "complete",
-        StepKind::Fail { .. } => "fail",
-    }
-}
-
 impl Engine {
     /// Runs a claimed run until it finishes or suspends, and records the result.
     pub async fn execute(self: &Arc<Self>, run: RunRecord) {
@@ -453,7 +436,7 @@ impl Engine {
             path: path.to_string(),
             seq,
             step_id: step.id.clone(),
-            step_type: step_type(&step.kind).to_string(),
+            step_type: step.kind.type_name().to_string(),
             status: "running".into(),
             iteration: scope.iteration,
             input: None,
