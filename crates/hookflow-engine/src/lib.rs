@@ -6,10 +6,12 @@
 //!
 //! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter),
 //! [`steps`] (what each leaf step does), [`context`] (expression context and secret redaction),
-//! [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events).
+//! [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events), [`deny`] (the
+//! outbound deny list, checked on every address connected to).
 #![forbid(unsafe_code)]
 
 pub mod context;
+pub mod deny;
 pub mod exec;
 pub mod filters;
 pub mod schedule;
@@ -75,7 +77,7 @@ pub struct Engine {
     pub opts: EngineOptions,
     /// Told when runs were enqueued on this node.
     pub runs_ready: Arc<tokio::sync::Notify>,
-    pub(crate) deny: Vec<steps::Network>,
+    pub(crate) deny: Arc<deny::DenyList>,
     /// Runs executing on this node: the leases the renewal extends.
     pub(crate) executing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Runs whose lease this node could not renew: they stop at their next step.
@@ -96,13 +98,17 @@ impl Engine {
         runs_ready: Arc<tokio::sync::Notify>,
         opts: EngineOptions,
     ) -> Result<Arc<Engine>, EngineError> {
-        let deny = opts
-            .deny_networks
-            .iter()
-            .map(|n| steps::Network::parse(n).map_err(EngineError::Invalid))
-            .collect::<Result<Vec<_>, _>>()?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let deny =
+            Arc::new(deny::DenyList::parse(&opts.deny_networks).map_err(EngineError::Invalid)?);
+        let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if !deny.is_empty() {
+            // The addresses checked are the ones connected to: this resolver checks them, and
+            // no proxy stands between (a proxy's address is not the destination's).
+            http = http
+                .dns_resolver(Arc::new(deny::DenyingResolver { deny: deny.clone() }))
+                .no_proxy();
+        }
+        let http = http
             .build()
             .map_err(|e| EngineError::Invalid(format!("cannot build the HTTP client: {e}")))?;
         Ok(Arc::new(Engine {

@@ -1,7 +1,6 @@
 //! What each leaf step does: render its fields against the run's context and act. Control steps
 //! (condition, loops, parallel) live in [`crate::exec`].
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use hookflow_core::workflow::{Step, StepKind};
@@ -42,64 +41,6 @@ impl StepError {
             message: message.into(),
             retryable,
             input,
-        }
-    }
-}
-
-/// An address range outbound calls may not reach.
-#[derive(Debug, Clone)]
-pub struct Network {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    /// `10.0.0.0/8`, `::1/128`, or a bare address.
-    pub fn parse(text: &str) -> Result<Network, String> {
-        let (a, p) = text.split_once('/').unwrap_or((text, ""));
-        let addr: IpAddr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("{text:?} is not an address range (like 10.0.0.0/8)"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = if p.is_empty() {
-            max
-        } else {
-            p.trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| format!("{text:?} has a bad prefix length"))?
-        };
-        Ok(Network { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: &IpAddr) -> bool {
-        let ip = match (ip, self.addr) {
-            (IpAddr::V6(v6), IpAddr::V4(_)) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => return false,
-            },
-            _ => *ip,
-        };
-        match (ip, self.addr) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let m = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - self.prefix)
-                };
-                u32::from(a) & m == u32::from(b) & m
-            }
-            (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let m = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - self.prefix)
-                };
-                u128::from(a) & m == u128::from(b) & m
-            }
-            _ => false,
         }
     }
 }
@@ -361,11 +302,10 @@ async fn http(
             Some(input.clone()),
         )
     })?;
-    if !engine.deny.is_empty() {
-        check_destination(engine, &parsed)
-            .await
-            .map_err(|m| StepError::new(m, false, Some(input.clone())))?;
-    }
+    engine
+        .deny
+        .check_url(&parsed)
+        .map_err(|d| StepError::new(d.0, false, Some(input.clone())))?;
     let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
         StepError::new(format!("bad method {method:?}"), false, Some(input.clone()))
     })?;
@@ -390,6 +330,10 @@ async fn http(
         }
     }
     let resp = req.send().await.map_err(|e| {
+        // A host name resolving into a denied range: refused by configuration, not retried.
+        if let Some(d) = crate::deny::Denied::find(&e) {
+            return StepError::new(d.0.clone(), false, Some(input.clone()));
+        }
         StepError::new(
             transport_error("request failed", e, timeout),
             true,
@@ -500,42 +444,9 @@ fn truncate(v: &Value) -> String {
     }
 }
 
-/// Refuses a destination in a denied range (the operator's configuration, SPEC §4).
-async fn check_destination(engine: &Engine, url: &reqwest::Url) -> Result<(), String> {
-    let host = url.host_str().ok_or("the URL has no host")?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<IpAddr> = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
-            .map(|a| a.ip())
-            .collect(),
-    };
-    for ip in &addrs {
-        if engine.deny.iter().any(|n| n.contains(ip)) {
-            return Err(format!(
-                "outbound calls to {host} ({ip}) are denied by the server's configuration"
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn networks() {
-        let n = Network::parse("127.0.0.0/8").unwrap();
-        assert!(n.contains(&"127.1.2.3".parse().unwrap()));
-        assert!(!n.contains(&"128.0.0.1".parse().unwrap()));
-        assert!(n.contains(&"::ffff:127.0.0.1".parse().unwrap()));
-        let m = Network::parse("169.254.169.254").unwrap();
-        assert!(m.contains(&"169.254.169.254".parse().unwrap()));
-        assert!(Network::parse("10.0.0.0/33").is_err());
-    }
 
     #[test]
     fn derived_ids_are_stable_uuids() {

@@ -113,7 +113,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKFLOW_RUN_LEASE_SECONDS", default_value_t = 60)]
     pub run_lease_seconds: u64,
     /// Comma-separated address ranges outbound http_request steps may not reach
-    /// (e.g. "127.0.0.0/8,10.0.0.0/8,169.254.169.254").
+    /// (e.g. "127.0.0.0/8,::1/128,10.0.0.0/8,169.254.0.0/16"); with any, 0.0.0.0/8 and :: are
+    /// denied too.
     #[arg(long, env = "HOOKFLOW_DENY_NETWORKS", default_value = "")]
     pub deny_networks: String,
     /// Log format: text or json.

@@ -826,17 +826,12 @@ steps:
     }
 }
 
-/// An operator's deny list (SPEC §4): a call into a denied range fails the step with a clear
-/// error and never reaches the server; a literal address and a name resolving into the range
-/// are both refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn denied_networks_fail_the_step() {
-    let mock = Mock::start().await;
-    let s = Server::start_with(&["--deny-networks", "10.0.0.0/8, 127.0.0.0/8"]).await;
+/// A workflow calling its input `url` (retried: a refusal must not be), and the mock's port.
+async fn call_url_workflow(s: &Server, mock: &Mock) -> (String, String) {
     let wf = valid_workflow(
-        &s,
+        s,
         r#"
-name: denied
+name: call-url
 inputs: [{name: url, type: string}]
 steps:
   - id: call
@@ -848,21 +843,60 @@ steps:
     )
     .await;
     let port = mock.base.rsplit(':').next().expect("port").to_string();
-    for url in [
-        format!("{}/status/200", mock.base),
-        format!("http://localhost:{port}/status/200"),
-    ] {
+    (wf, port)
+}
+
+/// An operator's deny list (SPEC §4): a call into a denied range fails the step with a clear
+/// error and never reaches the server — a literal address, a name resolving into the range, and
+/// the addresses that reach loopback without being in `127.0.0.0/8` or `::1/128`: the
+/// unspecified addresses in their spellings (`0.0.0.0`, `0`, `[::]`) and IPv4 addresses inside
+/// IPv6 ones (mapped, compatible).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn denied_networks_fail_the_step() {
+    let mock = Mock::start().await;
+    let s = Server::start_with(&["--deny-networks", "10.0.0.0/8, 127.0.0.0/8, ::1/128"]).await;
+    let (wf, port) = call_url_workflow(&s, &mock).await;
+    let hosts = [
+        "127.0.0.1",
+        "localhost",
+        "0.0.0.0",
+        "0",
+        "0x7f.1",
+        "[::]",
+        "[::ffff:0.0.0.0]",
+        "[::ffff:127.0.0.1]",
+        "[::127.0.0.1]",
+        "[::1]",
+    ];
+    for host in hosts {
+        let url = format!("http://{host}:{port}/status/200");
         let run = run_to_end(&s, &wf, json!({ "url": url })).await;
         expect_status(&run, "failed");
         let call = step(&run, "call");
         error_contains(call, "denied by the server's configuration");
         // A refusal by configuration is final: not retried.
-        assert_eq!(call["attempts"], json!(1), "{call}");
+        assert_eq!(call["attempts"], json!(1), "{url}: {call}");
     }
     assert!(
         mock.seen("/status/200").is_empty(),
         "a denied call reached the server"
     );
+}
+
+/// With a deny list that does not cover the destination, calls go through — to an address and
+/// to a name, which the deny list's own resolver resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn allowed_networks_are_reached_with_a_deny_list() {
+    let mock = Mock::start().await;
+    let s = Server::start_with(&["--deny-networks", "10.0.0.0/8,169.254.169.254"]).await;
+    let (wf, port) = call_url_workflow(&s, &mock).await;
+    for host in ["127.0.0.1", "localhost"] {
+        let url = format!("http://{host}:{port}/status/200");
+        let run = run_to_end(&s, &wf, json!({ "url": url })).await;
+        expect_status(&run, "succeeded");
+        assert_eq!(step(&run, "call")["output"]["status"], json!(200), "{run}");
+    }
+    assert_eq!(mock.seen("/status/200").len(), 2);
 }
 
 /// A value derived from a secret is recorded as `***`, but a run resumed after a sleep replays
