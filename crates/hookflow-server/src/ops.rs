@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use crate::problem::Problem;
@@ -14,14 +14,25 @@ use crate::state::AppState;
 /// The OpenAPI 3.1 document of what the server implements.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
+/// Buckets of the histograms measured in seconds.
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Buckets of `hookflow_journal_batch_size`, a count of requests: 1, 2, 4, … 4096.
+const BATCH_SIZE_BUCKETS: [f64; 13] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0,
+];
+
 /// Installs the process-wide metrics recorder once; later calls (a second server in the same
 /// process) get no handle and serve an empty page.
 pub fn install_metrics() -> Option<PrometheusHandle> {
     let recorder = PrometheusBuilder::new()
-        .set_buckets(&[
-            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            50.0, 100.0, 500.0, 1000.0, 2000.0,
-        ])
+        .set_buckets(&SECONDS_BUCKETS)
+        .ok()?
+        .set_buckets_for_metric(
+            Matcher::Full("hookflow_journal_batch_size".into()),
+            &BATCH_SIZE_BUCKETS,
+        )
         .ok()?
         .build_recorder();
     let handle = recorder.handle();

@@ -369,6 +369,20 @@ async fn metrics_count_requests_by_status_and_carry_no_keys() {
             "{name} in:\n{text}"
         );
     }
+    // The batch size is a count: its buckets are 1, 2, 4, … 4096, not seconds.
+    let batch_buckets: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("hookflow_journal_batch_size_bucket{le=\""))
+        .filter_map(|l| l.split_once('"').map(|(le, _)| le))
+        .collect();
+    let counts: Vec<String> = (0..=12).map(|i| (1u32 << i).to_string()).collect();
+    let mut want: Vec<&str> = counts.iter().map(String::as_str).collect();
+    want.push("+Inf");
+    assert_eq!(batch_buckets, want, "batch size buckets in:\n{text}");
+    assert!(
+        text.contains("hookflow_journal_commit_seconds_bucket{le=\"0.0005\"}"),
+        "commit time keeps its seconds buckets:\n{text}"
+    );
     for secret in [key.as_str(), &pct(&key), &s.token] {
         assert!(
             !text.contains(secret),
