@@ -8,5 +8,6 @@ pub mod expr;
 pub mod ingest;
 pub mod media;
 pub mod query;
+pub mod recorded;
 pub mod trigger;
 pub mod workflow;

@@ -16,12 +16,17 @@ pub fn api_key(raw_query: &str) -> Option<String> {
 }
 
 /// The query string without any `api_key` parameter, for recording and for `trigger.query`.
+/// A parameter whose name is `api_key` in another case or percent-encoded (`API_KEY`,
+/// `Api%5FKey`) is not a key the check accepts, but it is a key all the same: it goes too.
 pub fn without_api_key(raw_query: &str) -> String {
     raw_query
         .split('&')
         .filter(|pair| {
             let name = pair.split_once('=').map_or(*pair, |(n, _)| n);
-            !pair.is_empty() && name != API_KEY_PARAM
+            !pair.is_empty()
+                && !percent_decode_str(name)
+                    .decode_utf8_lossy()
+                    .eq_ignore_ascii_case(API_KEY_PARAM)
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -45,5 +50,9 @@ mod tests {
     fn strips_key() {
         assert_eq!(without_api_key("a=1&api_key=zz&b=2"), "a=1&b=2");
         assert_eq!(without_api_key("api_key=zz"), "");
+        assert_eq!(
+            without_api_key("a=1&API_KEY=zz&Api_Key=yy&api%5Fkey=xx&API%5fKEY&b=2"),
+            "a=1&b=2"
+        );
     }
 }

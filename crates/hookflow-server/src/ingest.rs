@@ -11,7 +11,7 @@ use bytes::Bytes;
 use hookflow_core::body::{BodyLimits, validate};
 use hookflow_core::ingest::{Rejection, RequestFacts, WebhookAuth, check_request};
 use hookflow_core::media::MediaType;
-use hookflow_core::query;
+use hookflow_core::{query, recorded};
 use hookflow_store::journal::{DeliveryRecord, IngestRequest, Outcome};
 use hookflow_store::{crypto, new_id, now_ms};
 use http_body_util::{BodyExt, Limited};
@@ -170,7 +170,7 @@ async fn handle(
         received_at,
         method: facts.method.clone(),
         content_type: facts.content_type.clone(),
-        headers: headers_json(&headers),
+        headers: recorded::headers_json(headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))),
         query: serde_json::to_string(&hookflow_core::body::form_to_value(
             &query::without_api_key(raw_query),
         ))
@@ -238,20 +238,4 @@ async fn parse_error(content_type: Option<&str>, body: &Bytes) -> Option<String>
         .unwrap_or(Ok(()))
         .err()
         .map(|e| e.to_string())
-}
-
-/// Request headers as recorded: `[name, value]` pairs in arrival order, the key header masked.
-fn headers_json(h: &HeaderMap) -> String {
-    let pairs: Vec<(&str, String)> = h
-        .iter()
-        .map(|(n, v)| {
-            let value = if n.as_str() == API_KEY_HEADER {
-                "[redacted]".to_string()
-            } else {
-                String::from_utf8_lossy(v.as_bytes()).into_owned()
-            };
-            (n.as_str(), value)
-        })
-        .collect();
-    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }

@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// Bytes of a rejected request's body that are kept.
     #[arg(long, env = "HOOKFLOW_REJECTED_BODY_BYTES", default_value_t = 65_536)]
     pub rejected_body_bytes: usize,
+    /// Bytes of a rejected request's header names and values that are kept (the rest is cut).
+    #[arg(long, env = "HOOKFLOW_REJECTED_HEADER_BYTES", default_value_t = 8192)]
+    pub rejected_header_bytes: usize,
     /// Webhook requests that may wait for the journal before new ones get 503.
     #[arg(long, env = "HOOKFLOW_INGEST_QUEUE", default_value_t = 8192)]
     pub ingest_queue: usize,
@@ -351,6 +354,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_body: args.max_body_bytes,
             rejected_keep: args.rejected_keep.max(0),
             rejected_body_max: args.rejected_body_bytes,
+            rejected_header_max: args.rejected_header_bytes,
             ..JournalOptions::default()
         },
         engine: hookflow_engine::EngineOptions {

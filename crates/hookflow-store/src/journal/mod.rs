@@ -21,6 +21,7 @@ use bytes::Bytes;
 use hookflow_core::ingest::{
     DAY_MS, MINUTE_MS, Rejection, RequestFacts, WebhookAuth, check_request, window,
 };
+use hookflow_core::recorded::cap_headers;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Backend;
@@ -39,6 +40,9 @@ pub struct JournalOptions {
     pub rejected_keep: i64,
     /// Bytes of a rejected request's body that are kept.
     pub rejected_body_max: usize,
+    /// Bytes of a rejected request's header names and values that are kept (in order; the
+    /// record says how many headers were cut).
+    pub rejected_header_max: usize,
 }
 
 impl Default for JournalOptions {
@@ -49,6 +53,7 @@ impl Default for JournalOptions {
             max_body: 1_048_576,
             rejected_keep: 1000,
             rejected_body_max: 64 * 1024,
+            rejected_header_max: 8 * 1024,
         }
     }
 }
@@ -60,7 +65,8 @@ pub struct DeliveryRecord {
     pub received_at: i64,
     pub method: String,
     pub content_type: Option<String>,
-    /// JSON array of `[name, value]` pairs (key headers already masked).
+    /// JSON array of `[name, value]` pairs (credential headers already masked, see
+    /// [`hookflow_core::recorded`]).
     pub headers: String,
     /// JSON object of the query without `api_key`.
     pub query: String,
@@ -576,6 +582,8 @@ pub(crate) struct Row<'a> {
     pub reason: Option<Cow<'a, str>>,
     pub body: Bytes,
     pub truncated: bool,
+    /// The headers kept (a rejected request's cut to `rejected_header_max`).
+    pub headers: Cow<'a, str>,
 }
 
 /// The rows to insert for a decided batch (nothing for requests to webhooks that are gone).
@@ -590,8 +598,14 @@ pub(crate) fn rows<'a>(
         .zip(routing.iter_mut())
         .filter_map(|((req, outcome), routing)| {
             let rec = &req.record;
-            let (status, http_status, reason, body) = match outcome {
-                Outcome::Accepted { .. } => ("accepted", 202, None, rec.body.clone()),
+            let (status, http_status, reason, body, headers) = match outcome {
+                Outcome::Accepted { .. } => (
+                    "accepted",
+                    202,
+                    None,
+                    rec.body.clone(),
+                    Cow::Borrowed(rec.headers.as_str()),
+                ),
                 Outcome::Rejected {
                     delivery_id: Some(_),
                     rejection,
@@ -600,6 +614,7 @@ pub(crate) fn rows<'a>(
                     rejection.status as i64,
                     Some(crate::text(&rejection.detail)),
                     rec.body.slice(..rec.body.len().min(opts.rejected_body_max)),
+                    cap_headers(&rec.headers, opts.rejected_header_max),
                 ),
                 Outcome::Rejected {
                     delivery_id: None, ..
@@ -613,6 +628,7 @@ pub(crate) fn rows<'a>(
                 reason,
                 truncated: (body.len() as i64) < rec.body_size,
                 body,
+                headers,
             })
         })
         .collect()

@@ -190,7 +190,7 @@ async fn commit(
                 .bind(row.reason.as_deref())
                 .bind(&rec.method)
                 .bind(&rec.content_type)
-                .bind(&rec.headers)
+                .bind(row.headers.as_ref())
                 .bind(&rec.query)
                 .bind(row.body.to_vec())
                 .bind(rec.body_size)

@@ -224,7 +224,7 @@ fn commit(
                     &row.reason,
                     &rec.method,
                     &rec.content_type,
-                    &rec.headers,
+                    &row.headers,
                     &rec.query,
                     body,
                     &rec.body_size,

@@ -14,6 +14,8 @@
 //!   node killed mid-run, schedules, changes seen at once); PostgreSQL pass only.
 //! - `pg_restart`: a private PostgreSQL cluster stopped and started under load; PostgreSQL pass
 //!   only.
+//! - `recorded`: what deliveries record of headers and query: credentials masked, a rejected
+//!   request's headers cut to their budget.
 //! - `engine_steps`: every step type and option through the real server (§4), with local HTTP
 //!   servers as destinations.
 
@@ -27,6 +29,7 @@ mod engine_steps;
 mod ingest;
 mod nodes;
 mod pg_restart;
+mod recorded;
 mod routing;
 mod schema;
 mod serve;
