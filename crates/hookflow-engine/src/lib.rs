@@ -36,6 +36,8 @@ pub struct EngineOptions {
     pub max_iterations: u32,
     /// Nesting of `run_workflow` calls.
     pub max_depth: i64,
+    /// Runs one root run and the runs under it may start in all (`--max-runs-per-root`).
+    pub max_runs_per_root: i64,
     /// Default timeout of an `http_request`.
     pub http_timeout_ms: u64,
     /// Address ranges outbound calls may not reach (`10.0.0.0/8`, `127.0.0.0/8`, ...).
@@ -49,6 +51,7 @@ impl Default for EngineOptions {
             lease_ms: 60_000,
             max_iterations: 500,
             max_depth: 8,
+            max_runs_per_root: 1000,
             http_timeout_ms: 30_000,
             deny_networks: Vec::new(),
         }
@@ -135,6 +138,7 @@ impl Engine {
         match self.writer.engine(op).await? {
             EngineReply::Affected(n) => Ok(n),
             EngineReply::Runs(r) => Ok(r.len() as u64),
+            EngineReply::LimitReached => Ok(0),
         }
     }
 
@@ -150,7 +154,7 @@ impl Engine {
             .await?
         {
             EngineReply::Runs(r) => Ok(r),
-            EngineReply::Affected(_) => Ok(Vec::new()),
+            EngineReply::Affected(_) | EngineReply::LimitReached => Ok(Vec::new()),
         }
     }
 
@@ -196,8 +200,16 @@ impl Engine {
             .map(|_| ())
     }
 
-    /// Enqueues a run unless one with its id exists.
-    pub(crate) async fn insert_run(&self, run: NewRun) -> Result<(), StoreError> {
-        self.write(EngineOp::InsertRun(run)).await.map(|_| ())
+    /// Enqueues a sub-workflow run unless one with its id exists; `false` when its root run's
+    /// tree has started [`EngineOptions::max_runs_per_root`] runs already.
+    pub(crate) async fn insert_sub_run(&self, run: NewRun) -> Result<bool, StoreError> {
+        let op = EngineOp::InsertSubRun {
+            run,
+            max_per_root: self.opts.max_runs_per_root,
+        };
+        Ok(!matches!(
+            self.writer.engine(op).await?,
+            EngineReply::LimitReached
+        ))
     }
 }

@@ -205,8 +205,21 @@ pub async fn run_leaf(
                 parent_run_id: Some(st.run.id.clone()),
                 depth: st.run.depth + 1,
             };
-            if let Err(e) = engine.insert_run(new).await {
-                return Err(StepError::new(e.to_string(), true, Some(input)));
+            match engine.insert_sub_run(new).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(StepError::new(
+                        format!(
+                            "the run that started this one (its root) and the runs under it have \
+                             started {} runs, the most one root run may start \
+                             (--max-runs-per-root)",
+                            engine.opts.max_runs_per_root
+                        ),
+                        false,
+                        Some(input),
+                    ));
+                }
+                Err(e) => return Err(StepError::new(e.to_string(), true, Some(input))),
             }
             engine.runs_ready.notify_one();
             Ok((

@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_runs_by_status.sql"),
         postgres: include_str!("../migrations/postgres/0004_runs_by_status.sql"),
     },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_runs_per_root.sql"),
+        postgres: include_str!("../migrations/postgres/0005_runs_per_root.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {

@@ -253,6 +253,17 @@ pub(crate) const INSERT_RUN_IF_ABSENT_SQL: &str = "INSERT INTO runs (id, workflo
     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11) \
     ON CONFLICT (id) DO NOTHING";
 
+/// Whether a run with id `$1` exists.
+pub(crate) const RUN_EXISTS_SQL: &str = "SELECT 1 FROM runs WHERE id = $1";
+
+/// Counts one more run started under the root of run `$1` (found by following parents up), unless
+/// the root's tree has started `$2` already: one row changed, or none at the limit.
+pub(crate) const COUNT_STARTED_RUN_SQL: &str = "WITH RECURSIVE up (id, parent) AS (\
+    SELECT id, parent_run_id FROM runs WHERE id = $1 UNION ALL \
+    SELECT r.id, r.parent_run_id FROM runs r JOIN up u ON r.id = u.parent) \
+    UPDATE runs SET started_runs = started_runs + 1 \
+    WHERE id IN (SELECT id FROM up WHERE parent IS NULL) AND started_runs < $2";
+
 /// What executing a run needs from the store besides its steps, read in one query: its
 /// workflow's current version and definition, its event, and (webhook runs) its delivery with
 /// the webhook's name.

@@ -120,6 +120,10 @@ pub struct ServeArgs {
     /// denied too.
     #[arg(long, env = "HOOKFLOW_DENY_NETWORKS", default_value = "")]
     pub deny_networks: String,
+    /// Runs one run started by a webhook, a schedule or by hand may start through run_workflow
+    /// steps, its sub-runs' sub-runs included; past it, run_workflow steps fail.
+    #[arg(long, env = "HOOKFLOW_MAX_RUNS_PER_ROOT", default_value_t = 1000)]
+    pub max_runs_per_root: u32,
     /// Log format: text or json.
     #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -367,6 +371,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect(),
+            max_runs_per_root: i64::from(args.max_runs_per_root),
             ..hookflow_engine::EngineOptions::default()
         },
     };

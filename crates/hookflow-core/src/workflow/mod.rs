@@ -10,6 +10,7 @@
 //! collected, not just the first. Pure code: no I/O; what exists outside the document (events,
 //! other workflows, secrets) is asked of a [`Catalog`].
 
+mod calls;
 mod duration;
 mod literal;
 mod model;

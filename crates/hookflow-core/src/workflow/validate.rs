@@ -23,6 +23,10 @@ pub trait Catalog {
     fn workflow_exists(&self, name: &str) -> bool;
     /// A secret with this name exists.
     fn secret_exists(&self, name: &str) -> bool;
+    /// The workflows the stored workflow `name` calls with `run_workflow` (for cycle checks).
+    fn workflow_calls(&self, _name: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Longest workflow name, in characters.
@@ -559,6 +563,19 @@ impl<'a> Validator<'a> {
                     );
                 } else if !self.catalog.workflow_exists(workflow) {
                     self.err(wp, format!("workflow \"{workflow}\" does not exist"));
+                } else if let Some(cycle) =
+                    super::calls::cycle_through(&self.wf.name, workflow, &|n| {
+                        self.catalog.workflow_calls(n)
+                    })
+                {
+                    self.err(
+                        wp,
+                        format!(
+                            "calling \"{workflow}\" closes a cycle of workflows calling each \
+                             other: {}; recursion is not allowed",
+                            cycle.join(" → ")
+                        ),
+                    );
                 }
                 let ip = field(&path, "inputs");
                 for (k, v) in inputs {

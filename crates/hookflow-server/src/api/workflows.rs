@@ -1,7 +1,7 @@
 //! `/api/v1/workflows`: save (validating), read, replace, enable/disable, validate, delete, and
 //! start manual runs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use axum::Json;
@@ -9,7 +9,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hookflow_core::workflow::{
-    Catalog, Format, ValidationError, from_value, parse_document, validate,
+    Catalog, Format, ValidationError, Workflow, from_value, parse_document, validate,
 };
 use hookflow_store::runs::NewRun;
 use hookflow_store::workflows::{SaveWorkflow, WorkflowRecord};
@@ -27,6 +27,9 @@ struct StoreCatalog {
     events: HashSet<String>,
     workflows: HashSet<String>,
     secrets: HashSet<String>,
+    /// What each stored workflow calls (valid or not: a cycle keeps all of its workflows
+    /// invalid).
+    calls: HashMap<String, Vec<String>>,
 }
 
 impl Catalog for StoreCatalog {
@@ -39,6 +42,9 @@ impl Catalog for StoreCatalog {
     fn secret_exists(&self, name: &str) -> bool {
         self.secrets.contains(name)
     }
+    fn workflow_calls(&self, name: &str) -> Vec<String> {
+        self.calls.get(name).cloned().unwrap_or_default()
+    }
 }
 
 async fn catalog(st: &AppState, also: Option<&str>) -> ApiResult<StoreCatalog> {
@@ -47,13 +53,15 @@ async fn catalog(st: &AppState, also: Option<&str>) -> ApiResult<StoreCatalog> {
         events.insert(id);
         events.insert(name);
     }
-    let mut workflows: HashSet<String> = st
-        .store
-        .all_workflows()
-        .await?
-        .into_iter()
-        .map(|w| w.name)
+    let stored = st.store.all_workflows().await?;
+    let calls = stored
+        .iter()
+        .filter_map(|w| {
+            let wf: Workflow = serde_json::from_str(w.definition.as_deref()?).ok()?;
+            Some((w.name.clone(), wf.called_workflows()))
+        })
         .collect();
+    let mut workflows: HashSet<String> = stored.into_iter().map(|w| w.name).collect();
     if let Some(n) = also {
         workflows.insert(n.to_string());
     }
@@ -68,6 +76,7 @@ async fn catalog(st: &AppState, also: Option<&str>) -> ApiResult<StoreCatalog> {
         events,
         workflows,
         secrets,
+        calls,
     })
 }
 

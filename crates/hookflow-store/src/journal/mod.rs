@@ -131,8 +131,13 @@ pub enum EngineOp {
         node: String,
         at: i64,
     },
-    /// Enqueue a run unless its id exists.
-    InsertRun(crate::runs::NewRun),
+    /// Enqueue a sub-workflow run unless its id exists: [`EngineReply::Affected`] 1 when it was
+    /// inserted, 0 when it existed (a replay), [`EngineReply::LimitReached`] when its root run's
+    /// tree has started `max_per_root` runs already.
+    InsertSubRun {
+        run: crate::runs::NewRun,
+        max_per_root: i64,
+    },
     /// Make a waiting run due now.
     Wake {
         id: String,
@@ -154,7 +159,7 @@ impl EngineOp {
                 clean_opt(outputs);
                 clean_opt(error);
             }
-            EngineOp::InsertRun(r) => r.clean(),
+            EngineOp::InsertSubRun { run, .. } => run.clean(),
             EngineOp::Claim { .. } | EngineOp::Release { .. } | EngineOp::Wake { .. } => {}
         }
         self
@@ -167,6 +172,8 @@ pub enum EngineReply {
     Runs(Vec<crate::runs::RunRecord>),
     /// Rows changed.
     Affected(u64),
+    /// A limit refused the write (see the op).
+    LimitReached,
 }
 
 pub(crate) struct EngineJob {

@@ -18,8 +18,8 @@ use super::{
     distinct_ids, finish, refresh_cache, route, rows,
 };
 use crate::runs::{
-    INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_INSERT_HEAD, STEP_INSERT_HEAD, STEP_UPSERT_TAIL,
-    WAKE_SQL, claim_sql,
+    COUNT_STARTED_RUN_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_EXISTS_SQL, RUN_INSERT_HEAD,
+    STEP_INSERT_HEAD, STEP_UPSERT_TAIL, WAKE_SQL, claim_sql,
 };
 use crate::{Result, StoreError};
 
@@ -288,23 +288,46 @@ async fn engine_op(
                 .await?
                 .rows_affected(),
         ),
-        EngineOp::InsertRun(r) => EngineReply::Affected(
-            sqlx::query(INSERT_RUN_IF_ABSENT_SQL)
+        EngineOp::InsertSubRun {
+            run: r,
+            max_per_root,
+        } => {
+            let exists = sqlx::query(RUN_EXISTS_SQL)
                 .bind(&r.id)
-                .bind(&r.workflow_id)
-                .bind(&r.workflow_name)
-                .bind(&r.trigger_kind)
-                .bind(&r.delivery_id)
-                .bind(&r.event_id)
-                .bind(r.scheduled_at)
-                .bind(&r.inputs)
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some();
+            if exists {
+                EngineReply::Affected(0)
+            } else if sqlx::query(COUNT_STARTED_RUN_SQL)
                 .bind(&r.parent_run_id)
-                .bind(r.depth)
-                .bind(now)
+                .bind(max_per_root)
                 .execute(&mut **tx)
                 .await?
-                .rows_affected(),
-        ),
+                .rows_affected()
+                == 0
+            {
+                EngineReply::LimitReached
+            } else {
+                EngineReply::Affected(
+                    sqlx::query(INSERT_RUN_IF_ABSENT_SQL)
+                        .bind(&r.id)
+                        .bind(&r.workflow_id)
+                        .bind(&r.workflow_name)
+                        .bind(&r.trigger_kind)
+                        .bind(&r.delivery_id)
+                        .bind(&r.event_id)
+                        .bind(r.scheduled_at)
+                        .bind(&r.inputs)
+                        .bind(&r.parent_run_id)
+                        .bind(r.depth)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected(),
+                )
+            }
+        }
     })
 }
 

@@ -19,8 +19,8 @@ use super::{
     distinct_ids, finish, refresh_cache, route, rows,
 };
 use crate::runs::{
-    FINISH_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RunRecord, SAVE_STEP_SQL, WAKE_SQL,
-    claim_sql,
+    COUNT_STARTED_RUN_SQL, FINISH_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_EXISTS_SQL,
+    RunRecord, SAVE_STEP_SQL, WAKE_SQL, claim_sql,
 };
 use crate::{Result, StoreError};
 
@@ -321,22 +321,40 @@ fn engine_op(tx: &rusqlite::Transaction, op: &EngineOp, now: i64) -> Result<Engi
                 tx.prepare_cached(&sqlite_text(WAKE_SQL))?
                     .execute(params![id, now])? as u64,
             ),
-            EngineOp::InsertRun(r) => EngineReply::Affected(
-                tx.prepare_cached(&sqlite_text(INSERT_RUN_IF_ABSENT_SQL))?
-                    .execute(params![
-                        r.id,
-                        r.workflow_id,
-                        r.workflow_name,
-                        r.trigger_kind,
-                        r.delivery_id,
-                        r.event_id,
-                        r.scheduled_at,
-                        r.inputs,
-                        r.parent_run_id,
-                        r.depth,
-                        now
-                    ])? as u64,
-            ),
+            EngineOp::InsertSubRun {
+                run: r,
+                max_per_root,
+            } => {
+                if tx
+                    .prepare_cached(&sqlite_text(RUN_EXISTS_SQL))?
+                    .exists(params![r.id])?
+                {
+                    EngineReply::Affected(0)
+                } else if tx
+                    .prepare_cached(&sqlite_text(COUNT_STARTED_RUN_SQL))?
+                    .execute(params![r.parent_run_id, max_per_root])?
+                    == 0
+                {
+                    EngineReply::LimitReached
+                } else {
+                    EngineReply::Affected(
+                        tx.prepare_cached(&sqlite_text(INSERT_RUN_IF_ABSENT_SQL))?
+                            .execute(params![
+                                r.id,
+                                r.workflow_id,
+                                r.workflow_name,
+                                r.trigger_kind,
+                                r.delivery_id,
+                                r.event_id,
+                                r.scheduled_at,
+                                r.inputs,
+                                r.parent_run_id,
+                                r.depth,
+                                now
+                            ])? as u64,
+                    )
+                }
+            }
         })
     };
     r().map_err(|e| format!("sqlite: {e}"))

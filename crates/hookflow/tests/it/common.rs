@@ -1026,18 +1026,23 @@ pub async fn create_event(s: &Server, body: Value) -> Value {
     a.json()
 }
 
-/// `POST /api/v1/workflows` with a YAML document (201 expected); returns the workflow.
-pub async fn create_workflow(s: &Server, yaml: &str) -> Value {
+/// A YAML workflow document sent to `path` (`POST /api/v1/workflows`, `PUT …/{id}`).
+pub async fn send_workflow(s: &Server, method: Method, path: &str, yaml: &str) -> Answer {
     let resp = s
         .client
-        .post(s.url("/api/v1/workflows"))
+        .request(method, s.url(path))
         .bearer_auth(&s.token)
         .header("content-type", "application/yaml")
         .body(yaml.to_string())
         .send()
         .await
-        .expect("POST workflow");
-    let a = Answer::from_response(resp).await;
+        .expect("send workflow");
+    Answer::from_response(resp).await
+}
+
+/// `POST /api/v1/workflows` with a YAML document (201 expected); returns the workflow.
+pub async fn create_workflow(s: &Server, yaml: &str) -> Value {
+    let a = send_workflow(s, Method::POST, "/api/v1/workflows", yaml).await;
     a.expect_status(201);
     let w = a.json();
     assert!(w["id"].is_string(), "workflow without id: {w}");

@@ -201,7 +201,7 @@ async fn mock_handler(
 // Helpers around the workflow and run API.
 
 /// Starts a manual run with `?wait=10`; the raw answer.
-async fn start_run(s: &Server, wf: &str, inputs: Value, wait: f64) -> Answer {
+pub(crate) async fn start_run(s: &Server, wf: &str, inputs: Value, wait: f64) -> Answer {
     s.api_post(
         &format!("/api/v1/workflows/{wf}/runs?wait={wait}"),
         json!({ "inputs": inputs }),
@@ -209,7 +209,7 @@ async fn start_run(s: &Server, wf: &str, inputs: Value, wait: f64) -> Answer {
     .await
 }
 
-fn finished(run: &Value) -> bool {
+pub(crate) fn finished(run: &Value) -> bool {
     matches!(
         run["status"].as_str(),
         Some("succeeded" | "failed" | "cancelled")
@@ -217,7 +217,7 @@ fn finished(run: &Value) -> bool {
 }
 
 /// Polls `GET /api/v1/runs/{id}` until the run has finished (within `limit`).
-async fn wait_run_within(s: &Server, id: &str, limit: Duration) -> Value {
+pub(crate) async fn wait_run_within(s: &Server, id: &str, limit: Duration) -> Value {
     eventually(limit, || async {
         let a = s.api_get(&format!("/api/v1/runs/{id}")).await;
         a.expect_status(200);
@@ -232,7 +232,7 @@ async fn wait_run_within(s: &Server, id: &str, limit: Duration) -> Value {
 }
 
 /// Runs a workflow to its end: `?wait=10`, then polling if it answered 202.
-async fn run_to_end(s: &Server, wf: &str, inputs: Value) -> Value {
+pub(crate) async fn run_to_end(s: &Server, wf: &str, inputs: Value) -> Value {
     let a = start_run(s, wf, inputs, 10.0).await;
     match a.status {
         200 => {
@@ -252,7 +252,7 @@ async fn run_to_end(s: &Server, wf: &str, inputs: Value) -> Value {
 }
 
 #[track_caller]
-fn expect_status(run: &Value, status: &str) {
+pub(crate) fn expect_status(run: &Value, status: &str) {
     assert_eq!(
         run["status"],
         json!(status),
@@ -262,7 +262,7 @@ fn expect_status(run: &Value, status: &str) {
 }
 
 /// Every record of step `id` (one per loop iteration), in start order.
-fn records<'a>(run: &'a Value, id: &str) -> Vec<&'a Value> {
+pub(crate) fn records<'a>(run: &'a Value, id: &str) -> Vec<&'a Value> {
     run["steps"]
         .as_array()
         .unwrap_or_else(|| panic!("run without steps: {run}"))
@@ -273,7 +273,7 @@ fn records<'a>(run: &'a Value, id: &str) -> Vec<&'a Value> {
 
 /// The one record of step `id`.
 #[track_caller]
-fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
     let r = records(run, id);
     assert_eq!(r.len(), 1, "expected one record of step {id}: {run}");
     r[0]
@@ -289,7 +289,7 @@ fn step_ids(run: &Value) -> Vec<String> {
 }
 
 #[track_caller]
-fn error_contains(what: &Value, needle: &str) {
+pub(crate) fn error_contains(what: &Value, needle: &str) {
     let e = what["error"]
         .as_str()
         .unwrap_or_else(|| panic!("expected an error containing {needle:?}, got none: {what}"));

@@ -18,6 +18,8 @@
 //!   request's headers cut to their budget.
 //! - `engine_steps`: every step type and option through the real server (§4), with local HTTP
 //!   servers as destinations.
+//! - `run_limits`: what one run may record and start (sizes of step records, runs per root run,
+//!   call cycles refused at validation).
 
 mod api;
 mod browser;
@@ -31,6 +33,7 @@ mod nodes;
 mod pg_restart;
 mod recorded;
 mod routing;
+mod run_limits;
 mod schema;
 mod serve;
 mod ui_http;
