@@ -13,7 +13,7 @@ use hookflow_store::runs::{RunRecord, StepRecord};
 use hookflow_store::{StoreError, now_ms};
 use serde_json::{Map, Value, json};
 
-use crate::context::{redact, redact_text};
+use crate::redact::Redactor;
 use crate::steps::{StepError, StepOut};
 use crate::{Engine, EngineError};
 
@@ -42,7 +42,8 @@ pub struct RunState {
     pub ctx: Value,
     pub recorded: HashMap<String, StepRecord>,
     pub next_seq: i64,
-    pub secrets: Vec<String>,
+    /// The run's secrets, to mask in everything recorded (shared by parallel branches).
+    pub secrets: Arc<Redactor>,
 }
 
 type BlockFuture<'a> =
@@ -84,19 +85,19 @@ impl Engine {
                 let flow = (self.block(&mut st, &steps, &Scope::default())).await;
                 (flow, st.secrets)
             }
-            Err(EngineError::Invalid(msg)) => (Ok(Flow::Fail(msg)), Vec::new()),
-            Err(e) => (Err(e), Vec::new()),
+            Err(EngineError::Invalid(msg)) => (Ok(Flow::Fail(msg)), Arc::default()),
+            Err(e) => (Err(e), Arc::default()),
         };
         let result = match outcome {
             (Ok(Flow::Continue), _) => self.finish(&id, "succeeded", Some("{}"), None).await,
             (Ok(Flow::Complete(outputs)), secrets) => {
                 let mut v = Value::Object(outputs);
-                redact(&mut v, &secrets);
+                secrets.redact(&mut v);
                 self.finish(&id, "succeeded", Some(&v.to_string()), None)
                     .await
             }
             (Ok(Flow::Fail(msg)), secrets) => {
-                self.finish(&id, "failed", None, Some(&redact_text(&msg, &secrets)))
+                self.finish(&id, "failed", None, Some(&secrets.redacted(&msg)))
                     .await
             }
             (Ok(Flow::Lost), _) => {
@@ -236,7 +237,7 @@ impl Engine {
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
-        let redaction = crate::context::redaction_list(&secrets);
+        let redaction = Arc::new(Redactor::for_secrets(&secrets));
         // A run claimed for the first time has recorded nothing yet.
         let recorded: HashMap<String, StepRecord> = if run.claims <= 1 {
             HashMap::new()
@@ -396,10 +397,10 @@ impl Engine {
                     // secret containing them.
                     *text = match serde_json::from_str::<Value>(text) {
                         Ok(mut v) => {
-                            redact(&mut v, &st.secrets);
+                            st.secrets.redact(&mut v);
                             v.to_string()
                         }
-                        Err(_) => redact_text(text, &st.secrets),
+                        Err(_) => st.secrets.redacted(text),
                     };
                 }
             }

@@ -5,15 +5,15 @@
 //! so execution continues after the last completed step (at-least-once per step).
 //!
 //! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter),
-//! [`steps`] (what each leaf step does), [`context`] (expression context and secret redaction),
+//! [`steps`] (what each leaf step does), [`redact`] (secret values masked in what runs record),
 //! [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events), [`deny`] (the
 //! outbound deny list, checked on every address connected to).
 #![forbid(unsafe_code)]
 
-pub mod context;
 pub mod deny;
 pub mod exec;
 pub mod filters;
+pub mod redact;
 pub mod schedule;
 pub mod steps;
 pub mod worker;

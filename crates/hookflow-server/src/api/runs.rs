@@ -45,12 +45,12 @@ pub async fn runs_json(
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let list = hookflow_engine::context::redaction_list(&secrets);
+    let redactor = hookflow_engine::redact::Redactor::for_secrets(&secrets);
     Ok(runs
         .iter()
         .map(|r| {
             let mut v = run_json(r, steps);
-            hookflow_engine::context::redact(&mut v, &list);
+            redactor.redact(&mut v);
             v
         })
         .collect())

@@ -725,6 +725,17 @@ impl Server {
         panic!("{path}: too many pages");
     }
 
+    /// Creates or replaces secret `name` (`PUT /api/v1/secrets/{name}`, 200 expected).
+    pub async fn set_secret(&self, name: &str, value: &str) {
+        self.api(
+            Method::PUT,
+            &format!("/api/v1/secrets/{name}"),
+            Some(json!({ "value": value })),
+        )
+        .await
+        .expect_status(200);
+    }
+
     /// One delivery with its body (`GET /api/v1/deliveries/{id}`, 200 expected).
     pub async fn delivery(&self, id: &str) -> Value {
         let a = self

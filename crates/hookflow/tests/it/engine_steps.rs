@@ -59,7 +59,9 @@ type Log = Arc<Mutex<Vec<Seen>>>;
 /// - `/status/{code}`: that status with JSON `{"code": code}`;
 /// - `/flaky/{n}/...`: the first `n` requests to this exact path answer 503, later ones 200
 ///   `{"ok": true, "attempt": k}`;
-/// - `/slow/{ms}`: answers 200 after `ms` milliseconds.
+/// - `/slow/{ms}`: answers 200 after `ms` milliseconds;
+/// - `/escaped`, `/base64`: 200, text: the `X-Token` header JSON-escaped (`token="…"`, `/` as
+///   `\/`) or in base64.
 struct Mock {
     base: String,
     log: Log,
@@ -188,6 +190,18 @@ async fn mock_handler(
             let ms: u64 = segs.get(1).and_then(|c| c.parse().ok()).unwrap_or(1000);
             tokio::time::sleep(Duration::from_millis(ms)).await;
             (StatusCode::OK, axum::Json(json!({ "slow": true }))).into_response()
+        }
+        // The `X-Token` header echoed as text: JSON-escaped the way PHP does (`\/` too), or in
+        // base64 — forms a secret sent there comes back in.
+        "escaped" | "base64" => {
+            let token = hmap.get("x-token").cloned().unwrap_or_default();
+            let text = if segs[0] == "escaped" {
+                let json = serde_json::to_string(&token).expect("a string is JSON");
+                format!("token={}", json.replace('/', "\\/"))
+            } else {
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &token)
+            };
+            (StatusCode::OK, text).into_response()
         }
         "big" => {
             let n: usize = segs.get(1).and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -1623,13 +1637,7 @@ async fn secrets_are_sent_but_never_recorded() {
     let mock = Mock::start().await;
     let s = Server::start().await;
     let value = format!("s3cr3t-{}", random_hex(24));
-    s.api(
-        reqwest::Method::PUT,
-        "/api/v1/secrets/tok",
-        Some(json!({"value": value})),
-    )
-    .await
-    .expect_status(200);
+    s.set_secret("tok", &value).await;
     let wf = valid_workflow(
         &s,
         r#"
@@ -1717,6 +1725,98 @@ steps:
         !s.log().contains(&value),
         "the server log holds the secret value"
     );
+}
+
+/// The common forms a secret takes on its way are masked too: case-changed, sliced, echoed
+/// JSON-escaped or in base64 by a receiver, URL-encoded in a failure message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn derived_forms_of_secrets_are_never_recorded() {
+    let mock = Mock::start().await;
+    let s = Server::start().await;
+    let value = format!("Ab\"cd\\ef/gh+ij kl-{}", random_hex(16));
+    s.set_secret("x", &value).await;
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: derived-secrets
+inputs: [{name: base, type: string}]
+variables: [{name: up, type: string}, {name: part, type: string}]
+steps:
+  - id: vars
+    type: set_variables
+    values: {up: "{{ secrets.x | upper }}", part: "<{{ secrets.x[2:14] }}>"}
+  - id: esc
+    type: http_request
+    url: "{{ inputs.base }}/escaped"
+    headers: {X-Token: "{{ secrets.x }}"}
+  - id: b64
+    type: http_request
+    url: "{{ inputs.base }}/base64"
+    headers: {X-Token: "{{ secrets.x }}"}
+  - id: boom
+    type: fail
+    message: "token={{ secrets.x | urlencode }}"
+"#,
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
+    expect_status(&run, "failed");
+    assert_eq!(
+        mock.seen("/escaped")[0].header("x-token"),
+        Some(value.as_str())
+    );
+
+    assert_eq!(
+        step(&run, "vars")["output"],
+        json!({"up": "***", "part": "<***>"})
+    );
+    assert_eq!(step(&run, "esc")["output"]["body"], json!("token=\"***\""));
+    assert_eq!(step(&run, "b64")["output"]["body"], json!("***"));
+    assert_eq!(run["error"], json!("token=***"));
+    assert_eq!(step(&run, "boom")["error"], json!("token=***"));
+
+    // None of the forms anywhere in the run's answer, in any case.
+    let answer = s
+        .api_get(&format!("/api/v1/runs/{}", run["id"].as_str().unwrap()))
+        .await;
+    answer.expect_status(200);
+    let json_escaped = serde_json::to_string(&value).unwrap();
+    let forms = [
+        value.clone(),
+        value.to_uppercase(),
+        value[2..14].to_string(),
+        json_escaped[1..json_escaped.len() - 1].to_string(),
+        json_escaped.replace('/', "\\/"),
+        value
+            .replace('"', "%22")
+            .replace('\\', "%5C")
+            .replace('+', "%2B")
+            .replace(' ', "%20"),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &value),
+    ];
+    let mut strings = String::new();
+    collect_strings(&answer.json(), &mut strings);
+    for text in [answer.text(), strings] {
+        for form in &forms {
+            assert!(
+                !text.to_lowercase().contains(&form.to_lowercase()),
+                "{form:?} is in the run's answer: {text}"
+            );
+        }
+    }
+}
+
+/// Every string in `v`, one a line.
+fn collect_strings(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -669,13 +669,7 @@ async fn validate_shows_errors_at_their_line_and_save_stores() {
 async fn run_pages_show_steps_with_secrets_redacted() {
     let s = Server::start().await;
     let value = format!("s3cr3t-{}", random_hex(16));
-    s.api(
-        Method::PUT,
-        "/api/v1/secrets/tok",
-        Some(json!({"value": value})),
-    )
-    .await
-    .expect_status(200);
+    s.set_secret("tok", &value).await;
     let wf = valid_workflow(
         &s,
         r#"
