@@ -3,7 +3,13 @@
 //! to be stored with a 202, rejected ones to be recorded with their reason — and answered only
 //! with the journal's committed decision.
 
-use axum::body::Body;
+mod budget;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -14,25 +20,47 @@ use hookflow_core::media::MediaType;
 use hookflow_core::{query, recorded};
 use hookflow_store::journal::{DeliveryRecord, IngestRequest, Outcome};
 use hookflow_store::{crypto, new_id, now_ms};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::sync::Arc;
+use tokio::time::Instant;
 
+use crate::net;
+use crate::net::deadline::BodyTimeout;
 use crate::problem::Problem;
 use crate::state::AppState;
+
+pub use budget::{BudgetLimits, IngestBudgets, Short};
 
 /// The header that may carry the key instead of the query string.
 const API_KEY_HEADER: &str = "x-api-key";
 /// Bodies larger than this are checked on a blocking thread, off the async workers.
 const INLINE_PARSE_MAX: usize = 64 * 1024;
+/// How long a refused request's body may take to arrive for its record; after that the record
+/// keeps what came, and the connection is closed.
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
 
 pub async fn receive(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     req: axum::extract::Request,
 ) -> Response {
+    let received = Instant::now();
     // The request taken apart, not its parts extracted one by one (which would clone them).
     let (parts, body) = req.into_parts();
-    let answer = handle(&st, id, parts.method, parts.uri, parts.headers, body).await;
+    let client = net::client_ip(&parts.extensions).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let incoming = Incoming {
+        received,
+        client,
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+    };
+    // A path that is not text (`/webhooks/%ff`) names no webhook: the same answer as an unknown id.
+    let answer = match id {
+        Ok(Path(id)) => handle(&st, id, incoming).await,
+        Err(_) => refuse_unknown(&st, incoming).await,
+    };
     let status = match &answer {
         Ok(_) => 202,
         Err(p) => p.status.as_u16(),
@@ -49,16 +77,7 @@ pub async fn receive(
             }
             res
         }
-        Err(p) => {
-            let unread_body = p.status == StatusCode::PAYLOAD_TOO_LARGE;
-            let mut res = p.into_response();
-            if unread_body {
-                // The body was not (fully) read: the connection cannot carry another request.
-                res.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            res
-        }
+        Err(p) => p.into_response(),
     }
 }
 
@@ -69,6 +88,7 @@ fn status_label(status: u16) -> &'static str {
         401 => "401",
         405 => "405",
         406 => "406",
+        408 => "408",
         413 => "413",
         415 => "415",
         429 => "429",
@@ -77,80 +97,93 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
-async fn handle(
-    st: &AppState,
-    id: String,
+/// A webhook request as it arrived.
+struct Incoming {
+    received: Instant,
+    client: IpAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Result<String, Problem> {
+}
+
+async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Problem> {
     let received_at = now_ms();
-    let Some(hook) = lookup(st, &id).await? else {
-        // Unknown webhook: nothing to record. Method first, as for a known one.
-        return Err(if method != Method::POST {
-            Rejection::method_not_allowed(method.as_str()).into()
-        } else {
-            Rejection::unauthorized().into()
-        });
+    let Some(mut hook) = lookup(st, &id).await? else {
+        return Err(refuse_unknown(st, req).await.unwrap_err());
     };
-    let raw_query = uri.query().unwrap_or("");
+    let raw_query = req.uri.query().unwrap_or("");
     let presented = query::api_key(raw_query).or_else(|| {
-        headers
+        req.headers
             .get(API_KEY_HEADER)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     });
-    let declared_len = headers
+    let declared_len = req
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let mut facts = RequestFacts {
-        method: method.as_str().to_string(),
+        method: req.method.as_str().to_string(),
         key_hash: presented.as_deref().map(crypto::digest),
-        accept: header_text(&headers, header::ACCEPT),
-        content_type: header_text(&headers, header::CONTENT_TYPE),
+        accept: header_text(&req.headers, header::ACCEPT),
+        content_type: header_text(&req.headers, header::CONTENT_TYPE),
         body_len: declared_len,
     };
     drop(presented);
     let max_body = st.limits.max_body;
     let mut precheck = check_request(&hook, &facts, max_body, received_at).err();
+    if precheck.as_ref().is_some_and(|r| r.status == 401) {
+        // The cached view may be older than a key rotated on another node: the database decides
+        // before a key is refused.
+        hook = match refresh(st, &id).await? {
+            Some(fresh) => fresh,
+            None => return Err(refuse_unknown(st, req).await.unwrap_err()),
+        };
+        precheck = check_request(&hook, &facts, max_body, received_at).err();
+    }
+    if let Some(r) = precheck.as_ref().filter(|r| matches!(r.status, 401 | 405)) {
+        // Refused before the body matters: answered without waiting for the disk, from the
+        // small budget of unauthenticated requests.
+        let rejection = r.clone();
+        return Err(refuse_known(st, &hook, facts, rejection, received_at, req).await);
+    }
 
     // Read the body unless the declared length is already too large (then it is never read),
     // within the memory budget for bodies in flight: past it, answer 503 rather than buffer more.
+    let mut close = false;
     let mut _held = None;
     let bytes = if precheck.as_ref().is_some_and(|r| r.status == 413) {
+        close = true;
         Bytes::new()
     } else {
-        let kib = facts
-            .body_len
-            .unwrap_or(max_body)
-            .min(max_body)
-            .div_ceil(1024)
-            .max(1);
-        match st.ingest_buffer.clone().try_acquire_many_owned(kib as u32) {
-            Ok(permit) => _held = Some(permit),
-            Err(_) => {
+        let want = facts.body_len.unwrap_or(max_body).min(max_body);
+        match st.budgets.body(req.client, &hook.id, want) {
+            Ok(held) => _held = Some(held),
+            Err(short) => {
                 metrics::counter!("hookflow_ingest_shed_total").increment(1);
-                return Err(Rejection::overloaded(1).into());
+                return Err(Problem::from(Rejection::overloaded(1))
+                    .with_detail(short_detail(short, &st.budgets.limits))
+                    .closing());
             }
         }
-        match Limited::new(body, max_body as usize).collect().await {
+        match Limited::new(req.body, max_body as usize).collect().await {
             Ok(c) => c.to_bytes(),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
                 let r = Rejection::too_large_streamed(max_body);
                 if precheck.is_none() {
                     precheck = Some(r);
                 }
                 facts.body_len = Some(max_body + 1);
+                close = true;
                 Bytes::new()
             }
-            Err(_) => {
-                return Err(Problem::bad_request(
-                    "the request body could not be read completely",
-                ));
+            Err(e) => {
+                return Err(match BodyTimeout::find(e.as_ref()) {
+                    Some(t) => t.problem(),
+                    None => Problem::bad_request("the request body could not be read completely"),
+                }
+                .closing());
             }
         }
     };
@@ -165,7 +198,32 @@ async fn handle(
         None
     };
 
-    let record = DeliveryRecord {
+    let record = delivery_record(&facts, &req.headers, raw_query, received_at, bytes);
+    let req = IngestRequest {
+        webhook_id: hook.id.clone(),
+        seen_version: hook.version,
+        facts,
+        precheck,
+        answered: false,
+        body_error,
+        record,
+    };
+    let answer = match st.journal.submit(req).await {
+        Ok(Outcome::Accepted { delivery_id }) => Ok(delivery_id),
+        Ok(Outcome::Rejected { rejection, .. }) => Err(rejection.into()),
+        Err(overloaded) => Err(overloaded.into()),
+    };
+    answer.map_err(|p: Problem| if close { p.closing() } else { p })
+}
+
+fn delivery_record(
+    facts: &RequestFacts,
+    headers: &HeaderMap,
+    raw_query: &str,
+    received_at: i64,
+    body: Bytes,
+) -> DeliveryRecord {
+    DeliveryRecord {
         id: new_id(),
         received_at,
         method: facts.method.clone(),
@@ -176,21 +234,135 @@ async fn handle(
         ))
         .unwrap_or_else(|_| "{}".into()),
         body_size: facts.body_len.map(|n| n as i64).unwrap_or(0),
-        body: bytes,
-    };
-    let req = IngestRequest {
-        webhook_id: hook.id.clone(),
-        seen_version: hook.version,
-        facts,
-        precheck,
-        body_error,
-        record,
-    };
-    match st.journal.submit(req).await {
-        Ok(Outcome::Accepted { delivery_id }) => Ok(delivery_id),
-        Ok(Outcome::Rejected { rejection, .. }) => Err(rejection.into()),
-        Err(overloaded) => Err(overloaded.into()),
+        body,
     }
+}
+
+fn short_detail(short: Short, l: &BudgetLimits) -> String {
+    let mib = |b: u64| b / 1_048_576;
+    match short {
+        Short::Total => format!(
+            "the server holds {} MiB of webhook bodies, the most allowed (--ingest-memory-mb); \
+             nothing was recorded, retry later",
+            mib(l.bodies)
+        ),
+        Short::Client => format!(
+            "this client address has {} MiB of webhook bodies in flight, the most allowed \
+             (--ingest-memory-per-client-mb); nothing was recorded, retry later",
+            mib(l.bodies_per_client)
+        ),
+        Short::Webhook => format!(
+            "this webhook has {} MiB of bodies in flight, the most allowed \
+             (--ingest-memory-per-webhook-mb); nothing was recorded, retry later",
+            mib(l.bodies_per_webhook)
+        ),
+    }
+}
+
+/// The answer to a request for a webhook that does not exist: 405 or 401, like a known one, and
+/// at the same moment ([`answer_at_floor`]). Its body is read as a refused one of a known
+/// webhook's is, and dropped.
+async fn refuse_unknown(st: &AppState, req: Incoming) -> Result<String, Problem> {
+    // Work like a known webhook's key check, so the two cost the same.
+    let presented = query::api_key(req.uri.query().unwrap_or(""));
+    std::hint::black_box(presented.as_deref().map(crypto::digest));
+    let rejection = if req.method != Method::POST {
+        Rejection::method_not_allowed(req.method.as_str())
+    } else {
+        Rejection::unauthorized()
+    };
+    let limit = st.limits.rejected_body_max as u64;
+    let (_, complete) = read_refused_body(st, "", req.client, req.body, limit).await;
+    Err(answer_at_floor(st, req.received, rejection, complete).await)
+}
+
+/// A request refused for its key or method by a known webhook: recorded (its body up to the
+/// kept size, if the unauthenticated budget has room) without waiting for the commit, and
+/// answered at the same moment as an unknown webhook's.
+async fn refuse_known(
+    st: &AppState,
+    hook: &WebhookAuth,
+    mut facts: RequestFacts,
+    rejection: Rejection,
+    received_at: i64,
+    req: Incoming,
+) -> Problem {
+    let limit = st.limits.rejected_body_max as u64;
+    let (bytes, complete) = read_refused_body(st, &hook.id, req.client, req.body, limit).await;
+    if facts.body_len.is_none() && complete {
+        facts.body_len = Some(bytes.len() as u64);
+    }
+    if st.budgets.may_record(&hook.id, received_at / 1000) {
+        let raw_query = req.uri.query().unwrap_or("");
+        let record = delivery_record(&facts, &req.headers, raw_query, received_at, bytes);
+        let queued = st.journal.record_answered(IngestRequest {
+            webhook_id: hook.id.clone(),
+            seen_version: hook.version,
+            facts,
+            precheck: Some(rejection.clone()),
+            answered: true,
+            body_error: None,
+            record,
+        });
+        if !queued {
+            metrics::counter!("hookflow_rejections_unrecorded_total", "why" => "queue")
+                .increment(1);
+        }
+    } else {
+        metrics::counter!("hookflow_rejections_unrecorded_total", "why" => "rate").increment(1);
+    }
+    answer_at_floor(st, req.received, rejection, complete).await
+}
+
+/// Reads up to `limit` bytes of a refused request's body for its record, if the budget of
+/// unauthenticated requests has room and the body comes within [`REFUSED_BODY_WAIT`]. Answers
+/// what was read and whether that is the whole body.
+async fn read_refused_body(
+    st: &AppState,
+    webhook: &str,
+    client: IpAddr,
+    mut body: Body,
+    limit: u64,
+) -> (Bytes, bool) {
+    if body.is_end_stream() {
+        return (Bytes::new(), true);
+    }
+    let want = body.size_hint().exact().unwrap_or(limit).min(limit);
+    let Ok(_held) = st.budgets.unauthenticated(client, webhook, want) else {
+        metrics::counter!("hookflow_refused_bodies_unread_total").increment(1);
+        return (Bytes::new(), false);
+    };
+    let mut buf = bytes::BytesMut::new();
+    let read = tokio::time::timeout(REFUSED_BODY_WAIT, async {
+        while (buf.len() as u64) < limit {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        buf.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(_)) => return false,
+                None => return true,
+            }
+        }
+        body.is_end_stream()
+    })
+    .await;
+    buf.truncate(limit as usize);
+    (buf.freeze(), read.unwrap_or(false))
+}
+
+/// Answers `rejection` no earlier than `--unauthorized-delay-ms` after the request arrived, so
+/// that the time of a 401 does not tell a known webhook from an unknown one.
+async fn answer_at_floor(
+    st: &AppState,
+    received: Instant,
+    rejection: Rejection,
+    complete: bool,
+) -> Problem {
+    tokio::time::sleep_until(received + st.limits.unauthorized_delay).await;
+    let p = Problem::from(rejection);
+    if complete { p } else { p.closing() }
 }
 
 /// The webhook's check data: the journal's cache, else the database.
@@ -198,6 +370,11 @@ async fn lookup(st: &AppState, id: &str) -> Result<Option<Arc<WebhookAuth>>, Pro
     if let Some(h) = st.journal.cached(id) {
         return Ok(Some(h));
     }
+    refresh(st, id).await
+}
+
+/// The webhook's check data as committed (and cached from now on).
+async fn refresh(st: &AppState, id: &str) -> Result<Option<Arc<WebhookAuth>>, Problem> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Ok(None);
     }

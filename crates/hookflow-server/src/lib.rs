@@ -3,15 +3,18 @@
 //! concerns only — status codes, problem+json, pages, authentication — and leaves decisions
 //! that need committed state to the store's delivery journal.
 //!
-//! Layout: [`ingest`] (SPEC §2), [`api`] (SPEC §5), [`ui`] (SPEC §7), [`ops`] (health, metrics,
-//! OpenAPI), [`problem`] (the one error type and its mapping), [`state`] (what every handler
-//! shares).
+//! Layout: [`net`] (connections, header and body bounds, under the router), [`ingest`] (SPEC §2),
+//! [`api`] (SPEC §5), [`ui`] (SPEC §7), [`ops`] (health, metrics, OpenAPI), [`problem`] (the one
+//! error type and its mapping), [`quota`] (shares of connections and memory per client and per
+//! webhook), [`state`] (what every handler shares).
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod ingest;
+pub mod net;
 pub mod ops;
 pub mod problem;
+pub mod quota;
 pub mod state;
 pub mod ui;
 
@@ -34,6 +37,8 @@ pub struct ServerConfig {
     /// `HOOKFLOW_ADMIN_TOKEN`: always a valid admin token when set.
     pub admin_token: Option<String>,
     pub limits: Limits,
+    /// Connection, header and body bounds.
+    pub net: net::NetLimits,
     pub journal: JournalOptions,
     pub engine: hookflow_engine::EngineOptions,
 }
@@ -120,18 +125,21 @@ pub async fn serve(
         journal,
         engine,
         public_url,
-        limits: config.limits.clone(),
-        ingest_buffer: Arc::new(tokio::sync::Semaphore::new(
-            (config.limits.ingest_buffer_bytes / 1024).max(1) as usize,
-        )),
+        limits: Limits {
+            rejected_body_max: config.journal.rejected_body_max,
+            ..config.limits.clone()
+        },
+        budgets: ingest::IngestBudgets::new(config.limits.budgets.clone()),
         metrics: ops::install_metrics(),
     }));
-    let app = router(state);
+    let app = net::deadline::bound(
+        router(state),
+        config.net.body_timeout,
+        config.net.max_requests_in_flight,
+    );
     tracing::info!(%addr, backend = store.backend_name(), "hookflow listening");
     println!("hookflow listening on http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    net::serve_http1(listener, app, &config.net, shutdown).await?;
     // Stop claiming runs; runs in flight reach their next record (or keep their lease and are
     // resumed later). Then every handle to the journal is gone with the router: the writer
     // commits what is queued and stops.

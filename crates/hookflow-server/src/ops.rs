@@ -85,9 +85,7 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
 
 pub async fn metrics(State(st): State<AppState>) -> Response {
     metrics::gauge!("hookflow_journal_queue_depth").set(st.journal.queue_depth() as f64);
-    let budget_kib = (st.limits.ingest_buffer_bytes / 1024).max(1) as usize;
-    metrics::gauge!("hookflow_ingest_buffered_kib")
-        .set(budget_kib.saturating_sub(st.ingest_buffer.available_permits()) as f64);
+    metrics::gauge!("hookflow_ingest_buffered_kib").set(st.budgets.bodies_held_kib() as f64);
     let text = st.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     (
         [(

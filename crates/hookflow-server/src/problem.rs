@@ -17,6 +17,9 @@ pub struct Problem {
     pub allow: Option<&'static str>,
     /// Extra `errors` member (e.g. a workflow document's validation errors).
     pub errors: Option<serde_json::Value>,
+    /// Answer with `Connection: close`: the request's body was not read to its end, so what
+    /// follows on the connection cannot be told from a next request.
+    pub close: bool,
 }
 
 impl Problem {
@@ -28,6 +31,23 @@ impl Problem {
             retry_after: None,
             allow: None,
             errors: None,
+            close: false,
+        }
+    }
+
+    /// The same answer with another `detail`.
+    pub fn with_detail(self, detail: impl Into<String>) -> Problem {
+        Problem {
+            detail: detail.into(),
+            ..self
+        }
+    }
+
+    /// The same answer, closing the connection.
+    pub fn closing(self) -> Problem {
+        Problem {
+            close: true,
+            ..self
         }
     }
 
@@ -59,28 +79,60 @@ fn type_uri(status: StatusCode) -> String {
         404 => "not-found",
         405 => "method-not-allowed",
         406 => "not-acceptable",
+        408 => "request-timeout",
         409 => "conflict",
         413 => "content-too-large",
+        414 => "uri-too-long",
         415 => "unsupported-media-type",
         422 => "invalid-input",
         429 => "rate-limited",
+        431 => "header-fields-too-large",
         503 => "unavailable",
         _ => "internal-error",
     };
     format!("urn:hookflow:problem:{slug}")
 }
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+impl Problem {
+    /// The problem+json document.
+    fn document(&self) -> serde_json::Value {
         let mut body = serde_json::json!({
             "type": type_uri(self.status),
             "title": self.title,
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
-        if let Some(errors) = self.errors {
-            body["errors"] = errors;
+        if let Some(errors) = &self.errors {
+            body["errors"] = errors.clone();
         }
+        body
+    }
+
+    /// The whole HTTP/1.1 answer as bytes, ending with `Connection: close`: for the places that
+    /// answer on a socket without a request having been parsed (a connection over a limit, a
+    /// request head the HTTP parser refused).
+    pub fn to_http1_close(&self) -> Vec<u8> {
+        let body = self.document().to_string();
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n\
+             connection: close\r\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or("Error"),
+            body.len()
+        );
+        if let Some(s) = self.retry_after {
+            head.push_str(&format!("retry-after: {s}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(body.as_bytes());
+        out
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = self.document();
         let mut res = (self.status, body.to_string()).into_response();
         let h = res.headers_mut();
         h.insert(
@@ -92,6 +144,9 @@ impl IntoResponse for Problem {
         }
         if let Some(a) = self.allow {
             h.insert(header::ALLOW, HeaderValue::from_static(a));
+        }
+        if self.close {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         res
     }
@@ -107,6 +162,7 @@ impl From<Rejection> for Problem {
             retry_after: r.retry_after,
             allow: (r.status == 405).then_some("POST"),
             errors: None,
+            close: false,
         }
     }
 }

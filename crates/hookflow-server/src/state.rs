@@ -15,9 +15,15 @@ pub struct Limits {
     pub max_body: u64,
     /// Largest management API request body.
     pub max_api_body: usize,
-    /// Bytes of webhook bodies that may be held in memory at once (being read or waiting for
-    /// the journal). Past it, new requests get 503 instead of growing memory.
-    pub ingest_buffer_bytes: u64,
+    /// Memory for webhook bodies being read or waiting for the journal, in all, per client
+    /// address and per webhook, and for the bodies of refused requests. Past them, 503.
+    pub budgets: crate::ingest::BudgetLimits,
+    /// Bytes of a refused request's body that are read for its record (the journal's
+    /// `rejected_body_max`).
+    pub rejected_body_max: usize,
+    /// A 401 of the webhook endpoint is answered no earlier than this after the request
+    /// arrived, so its timing does not tell a known webhook from an unknown one.
+    pub unauthorized_delay: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -25,7 +31,9 @@ impl Default for Limits {
         Limits {
             max_body: 1_048_576,
             max_api_body: 2 * 1_048_576,
-            ingest_buffer_bytes: 256 * 1_048_576,
+            budgets: crate::ingest::BudgetLimits::default(),
+            rejected_body_max: 64 * 1024,
+            unauthorized_delay: std::time::Duration::from_millis(5),
         }
     }
 }
@@ -45,8 +53,8 @@ pub struct App {
     /// Digest of `HOOKFLOW_ADMIN_TOKEN`, which is always valid when set.
     pub env_token_digest: Option<[u8; 32]>,
     pub limits: Limits,
-    /// Permits of 1 KiB each for webhook bodies held in memory ([`Limits::ingest_buffer_bytes`]).
-    pub ingest_buffer: Arc<tokio::sync::Semaphore>,
+    /// What webhook requests may hold while they are read ([`Limits::budgets`]).
+    pub budgets: crate::ingest::IngestBudgets,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
 }

@@ -2,12 +2,17 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use hookflow_server::ingest::BudgetLimits;
+use hookflow_server::net::NetLimits;
 use hookflow_server::{Limits, ServerConfig};
 use hookflow_store::journal::JournalOptions;
 use hookflow_store::{Store, StoreOptions};
+
+const MIB: u64 = 1_048_576;
 
 #[derive(Parser)]
 #[command(
@@ -109,6 +114,62 @@ pub struct ServeArgs {
     /// Megabytes of webhook bodies held in memory at once before new requests get 503.
     #[arg(long, env = "HOOKFLOW_INGEST_MEMORY_MB", default_value_t = 256)]
     pub ingest_memory_mb: u64,
+    /// Megabytes of webhook bodies one client address may have in memory at once.
+    #[arg(
+        long,
+        env = "HOOKFLOW_INGEST_MEMORY_PER_CLIENT_MB",
+        default_value_t = 64
+    )]
+    pub ingest_memory_per_client_mb: u64,
+    /// Megabytes of bodies one webhook may have in memory at once.
+    #[arg(
+        long,
+        env = "HOOKFLOW_INGEST_MEMORY_PER_WEBHOOK_MB",
+        default_value_t = 128
+    )]
+    pub ingest_memory_per_webhook_mb: u64,
+    /// Megabytes for reading the bodies of refused requests (unknown webhook, wrong key or
+    /// method) for their record; a client address gets 1/16, a webhook 1/4.
+    #[arg(long, env = "HOOKFLOW_UNAUTHENTICATED_MEMORY_MB", default_value_t = 16)]
+    pub unauthenticated_memory_mb: u64,
+    /// Refused requests (wrong key or method) recorded per webhook and second on this node
+    /// (0: all).
+    #[arg(
+        long,
+        env = "HOOKFLOW_REJECTED_RECORDS_PER_SECOND",
+        default_value_t = 100
+    )]
+    pub rejected_records_per_second: u32,
+    /// A webhook's 401 is answered no earlier than this after the request arrived (known and
+    /// unknown webhooks answer alike).
+    #[arg(long, env = "HOOKFLOW_UNAUTHORIZED_DELAY_MS", default_value_t = 5)]
+    pub unauthorized_delay_ms: u64,
+    /// Open client connections at once (kept below the open-files limit less a reserve).
+    #[arg(long, env = "HOOKFLOW_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: u64,
+    /// Open connections from one client address.
+    #[arg(
+        long,
+        env = "HOOKFLOW_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 256
+    )]
+    pub max_connections_per_client: u64,
+    /// Requests handled at once; more get 503 at once.
+    #[arg(long, env = "HOOKFLOW_MAX_REQUESTS_IN_FLIGHT", default_value_t = 2048)]
+    pub max_requests_in_flight: usize,
+    /// Seconds a client has to send a request's headers; also the longest a kept-alive
+    /// connection may sit idle.
+    #[arg(long, env = "HOOKFLOW_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_timeout_seconds: u64,
+    /// Largest request header section in bytes (request line included).
+    #[arg(long, env = "HOOKFLOW_MAX_HEADER_BYTES", default_value_t = 16_384)]
+    pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    #[arg(long, env = "HOOKFLOW_MAX_HEADERS", default_value_t = 100)]
+    pub max_headers: usize,
+    /// Seconds a client has to send a whole request body.
+    #[arg(long, env = "HOOKFLOW_BODY_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub body_timeout_seconds: u64,
     /// Workflow runs executed at once by this node.
     #[arg(long, env = "HOOKFLOW_WORKERS", default_value_t = 64)]
     pub workers: usize,
@@ -350,8 +411,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .filter(|t| !t.is_empty()),
         limits: Limits {
             max_body: args.max_body_bytes,
-            ingest_buffer_bytes: args.ingest_memory_mb.max(2) * 1_048_576,
+            budgets: BudgetLimits {
+                bodies: args.ingest_memory_mb.max(2) * MIB,
+                bodies_per_client: args.ingest_memory_per_client_mb.max(1) * MIB,
+                bodies_per_webhook: args.ingest_memory_per_webhook_mb.max(1) * MIB,
+                unauthenticated: args.unauthenticated_memory_mb.max(1) * MIB,
+                rejected_records_per_second: args.rejected_records_per_second,
+            },
+            unauthorized_delay: Duration::from_millis(args.unauthorized_delay_ms),
             ..Limits::default()
+        },
+        net: NetLimits {
+            max_connections: args.max_connections.max(1),
+            max_connections_per_client: args.max_connections_per_client.max(1),
+            max_requests_in_flight: args.max_requests_in_flight.max(1),
+            header_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+            // hyper needs room for at least a request line and a few fields.
+            max_header_bytes: args.max_header_bytes.max(1024),
+            max_headers: args.max_headers.max(8),
+            body_timeout: Duration::from_secs(args.body_timeout_seconds.max(1)),
         },
         journal: JournalOptions {
             queue_capacity: args.ingest_queue.max(1),

@@ -78,7 +78,7 @@ fn authorized(st: &AppState, req: &Request) -> bool {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
     else {
         return false;
     };
@@ -90,6 +90,13 @@ fn authorized(st: &AppState, req: &Request) -> bool {
         .env_token_digest
         .is_some_and(|a| hookflow_store::crypto::ct_eq(&a, &d));
     stored | env
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 /// A JSON request body, with problem+json answers for what is wrong with it.

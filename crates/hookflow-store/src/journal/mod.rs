@@ -84,6 +84,9 @@ pub struct IngestRequest {
     pub facts: RequestFacts,
     /// The HTTP layer's verdict on checks 1–5 (`None`: passed).
     pub precheck: Option<Rejection>,
+    /// The `precheck` rejection stands whatever the webhook's committed state: the request was
+    /// already answered (see [`DeliveryJournal::record_answered`]), so it is only recorded.
+    pub answered: bool,
     /// Why the body does not parse (check 7), if it does not.
     pub body_error: Option<String>,
     pub record: DeliveryRecord,
@@ -262,6 +265,18 @@ impl DeliveryJournal {
         metrics::gauge!("hookflow_journal_queue_depth")
             .set((self.capacity - self.tx.capacity()) as f64);
         answer.await.unwrap_or(Err(Rejection::overloaded(1)))
+    }
+
+    /// Hands a rejection that is answered without waiting (`req.answered`, a `precheck` set) to
+    /// the writer, to be recorded with the next batch; `false` when the queue has no room for it
+    /// above the half kept for requests that wait for their answer. Nothing waits for the commit.
+    pub fn record_answered(&self, req: IngestRequest) -> bool {
+        debug_assert!(req.answered && req.precheck.is_some());
+        if self.queue_depth() >= self.capacity / 2 {
+            return false;
+        }
+        let (reply, _answer) = oneshot::channel();
+        self.tx.try_send(Work::Ingest(Job { req, reply })).is_ok()
     }
 
     /// Commits an engine write with the next batch and returns its result. Waits for room in
@@ -524,7 +539,7 @@ pub(crate) fn decide(
             });
             continue;
         };
-        let pre = if hook.auth.version == req.seen_version {
+        let pre = if hook.auth.version == req.seen_version || req.answered {
             req.precheck.clone()
         } else {
             check_request(&hook.auth, &req.facts, opts.max_body, clock.now).err()

@@ -540,6 +540,11 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is not running").id()
+    }
+
     /// Kills the server with SIGKILL (`Child::kill`) and reaps it.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -16,6 +16,8 @@
 //!   only.
 //! - `recorded`: what deliveries record of headers and query: credentials masked, a rejected
 //!   request's headers cut to their budget.
+//! - `hostile`: hostile traffic — endless headers, idle and half-sent requests, connection
+//!   floods, stalled bodies with a wrong key, the timing of 401s, the HTTP parser's own answers.
 //! - `engine_steps`: every step type and option through the real server (§4), with local HTTP
 //!   servers as destinations.
 //! - `run_limits`: what one run may record and start (sizes of step records, runs per root run,
@@ -28,6 +30,7 @@ mod cli_workflows;
 mod common;
 mod crash;
 mod engine_steps;
+mod hostile;
 mod ingest;
 mod nodes;
 mod pg_restart;
