@@ -423,20 +423,24 @@ async fn one_client_cannot_take_the_whole_body_budget() {
     // One slow sender from 127.0.0.2 holds its whole share...
     let mut first = connect_from("127.0.0.2", &s.addr).await;
     first.write_all(head(1_000_000).as_bytes()).await.unwrap();
-    // ...so its next request is refused with its own limit named,
-    let second = eventually(Duration::from_secs(10), || async {
-        let mut c = connect_from("127.0.0.2", &s.addr).await;
-        c.write_all(head(600_000).as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let got = closed_within(&mut c, Duration::from_secs(5)).await;
-        if String::from_utf8_lossy(&got).starts_with("HTTP/1.1 503") {
-            Ok(got)
+    eventually(Duration::from_secs(10), || async {
+        let held = metric_value(&s.metrics().await, "hookflow_ingest_buffered_kib", "");
+        if held >= 976.0 {
+            Ok(())
         } else {
-            Err(String::from_utf8_lossy(&got).into_owned())
+            Err(format!("{held} KiB held"))
         }
     })
     .await;
+    // ...so its next request is refused with its own limit named,
+    let mut c = connect_from("127.0.0.2", &s.addr).await;
+    c.write_all(head(600_000).as_bytes()).await.unwrap();
+    let second = closed_within(&mut c, Duration::from_secs(10)).await;
+    assert!(
+        String::from_utf8_lossy(&second).starts_with("HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&second)
+    );
     let (_, doc) = problem_of(&second);
     assert!(
         doc["detail"]
