@@ -13,6 +13,7 @@ use hookflow_store::runs::{RunRecord, StepRecord};
 use hookflow_store::{StoreError, now_ms};
 use serde_json::{Map, Value, json};
 
+use crate::record::{BoundedList, Budget, Limit, cut_json, cut_text, is_marker, limit_field};
 use crate::redact::Redactor;
 use crate::steps::{StepError, StepOut};
 use crate::{Engine, EngineError};
@@ -44,6 +45,8 @@ pub struct RunState {
     pub next_seq: i64,
     /// The run's secrets, to mask in everything recorded (shared by parallel branches).
     pub secrets: Arc<Redactor>,
+    /// What the run's records hold so far (shared with its `parallel` branches).
+    pub budget: Budget,
 }
 
 type BlockFuture<'a> =
@@ -93,12 +96,13 @@ impl Engine {
             (Ok(Flow::Complete(outputs)), secrets) => {
                 let mut v = Value::Object(outputs);
                 secrets.redact(&mut v);
-                self.finish(&id, "succeeded", Some(&v.to_string()), None)
-                    .await
+                let v = cut_json(v.to_string(), self.opts.record.step_bytes, Limit::Step);
+                self.finish(&id, "succeeded", Some(&v), None).await
             }
             (Ok(Flow::Fail(msg)), secrets) => {
-                self.finish(&id, "failed", None, Some(&secrets.redacted(&msg)))
-                    .await
+                let msg = secrets.redacted(&msg);
+                let msg = cut_text(msg, self.opts.record.step_bytes, Limit::Step);
+                self.finish(&id, "failed", None, Some(&msg)).await
             }
             (Ok(Flow::Lost), _) => {
                 tracing::warn!(run = %id, "stopped: another node may have taken the run over");
@@ -250,6 +254,15 @@ impl Engine {
                 .collect()
         };
         let next_seq = recorded.values().map(|s| s.seq + 1).max().unwrap_or(0);
+        let used: usize = recorded.values().map(recorded_bytes).sum();
+        // A replay reads statuses, outputs and errors, never rendered inputs.
+        let recorded = recorded
+            .into_iter()
+            .map(|(k, mut r)| {
+                r.input = None;
+                (k, r)
+            })
+            .collect();
         let ctx = json!({
             "trigger": trigger,
             "inputs": inputs,
@@ -265,6 +278,7 @@ impl Engine {
             recorded,
             next_seq,
             secrets: redaction,
+            budget: Budget::starting_at(used as u64),
         })
     }
 
@@ -405,13 +419,33 @@ impl Engine {
                 }
             }
         }
-        rec.replay = match (&real_output, &rec.output) {
-            (Some(real), Some(shown)) if real != shown => {
-                Some(self.store.seal_replay(&rec.run_id, real))
+        let limits = &self.opts.record;
+        rec.input = rec.input.map(|t| limit_field(t, true, limits, &st.budget));
+        rec.output = rec.output.map(|t| limit_field(t, true, limits, &st.budget));
+        rec.error = rec.error.map(|t| limit_field(t, false, limits, &st.budget));
+        rec.replay = None;
+        if let (Some(real), Some(shown)) = (&real_output, &rec.output)
+            && real != shown
+        {
+            // Redacted or cut: the real output is kept sealed for replay while the run's budget
+            // allows; otherwise the record says it was cut and a resumed run executes the step
+            // again rather than replay something else.
+            if st.budget.take(real.len(), limits.run_bytes) {
+                rec.replay = Some(self.store.seal_replay(&rec.run_id, real));
+            } else if !is_marker(&serde_json::from_str(shown).unwrap_or(Value::Null)) {
+                let m = crate::record::marker(shown, Limit::Run).to_string();
+                st.budget.force(m.len());
+                rec.output = Some(m);
             }
-            _ => None,
-        };
+        }
         self.save_step(&rec).await?;
+        // What a resumed run needs of a step recorded in this execution: its status (and the
+        // sub-run a waiting step started); not the values, which the run holds already.
+        if rec.status != "waiting" {
+            rec.input = None;
+            rec.output = None;
+            rec.replay = None;
+        }
         st.recorded.insert(rec.path.clone(), rec);
         Ok(())
     }
@@ -525,7 +559,7 @@ impl Engine {
                     st.ctx.get(as_name.as_str()).cloned(),
                     st.ctx.get("loop").cloned(),
                 );
-                let mut outputs = Vec::with_capacity(items.len());
+                let mut outputs = BoundedList::new(self.opts.record.run_bytes);
                 let mut flow = Flow::Continue;
                 for (i, item) in items.into_iter().enumerate() {
                     st.ctx[as_name.as_str()] = item;
@@ -539,8 +573,8 @@ impl Engine {
                 }
                 restore(&mut st.ctx, as_name, saved.0);
                 restore(&mut st.ctx, "loop", saved.1);
-                self.close_block(st, step, &mut rec, Value::Array(outputs), &flow)
-                    .await?;
+                let outputs = Value::Array(outputs.into_vec());
+                self.close_block(st, step, &mut rec, outputs, &flow).await?;
                 Ok(flow)
             }
             StepKind::While {
@@ -588,8 +622,7 @@ impl Engine {
             StepKind::Parallel { branches } => {
                 let mut rec = self.open_block(st, step, &path, scope).await?;
                 let (outputs, flow) = self.branches(st, branches, scope).await?;
-                self.close_block(st, step, &mut rec, Value::Array(outputs), &flow)
-                    .await?;
+                self.close_block(st, step, &mut rec, outputs, &flow).await?;
                 Ok(flow)
             }
             _ => self.leaf(st, step, &path, scope).await,
@@ -605,7 +638,7 @@ impl Engine {
         st: &mut RunState,
         branches: &[Vec<Step>],
         scope: &Scope,
-    ) -> Result<(Vec<Value>, Flow), EngineError> {
+    ) -> Result<(Value, Flow), EngineError> {
         let mut set = tokio::task::JoinSet::new();
         for (b, steps) in branches.iter().enumerate() {
             let mut bst = RunState {
@@ -616,6 +649,7 @@ impl Engine {
                 // Disjoint sequence numbers per branch keep each branch's steps together.
                 next_seq: st.next_seq + (b as i64) * PARALLEL_SEQ_SPAN,
                 secrets: st.secrets.clone(),
+                budget: st.budget.clone(),
             };
             let engine = self.clone();
             let steps = steps.clone();
@@ -630,7 +664,7 @@ impl Engine {
             done.push(joined.map_err(|e| EngineError::Invalid(format!("a branch panicked: {e}")))?);
         }
         done.sort_by_key(|(b, ..)| *b);
-        let mut outputs = Vec::with_capacity(done.len());
+        let mut outputs = BoundedList::new(self.opts.record.run_bytes);
         let mut flow = Flow::Continue;
         let mut wait: Option<i64> = None;
         let before_vars = st.ctx["vars"].clone();
@@ -670,7 +704,7 @@ impl Engine {
         {
             flow = Flow::Suspend(at);
         }
-        Ok((outputs, flow))
+        Ok((Value::Array(outputs.into_vec()), flow))
     }
 
     /// The record of a control step, written when it first starts so that it lists before the
@@ -754,9 +788,12 @@ impl Engine {
         let now = now_ms();
         let mut rec = Self::new_record(st, step, path, scope);
         if let Some(prev) = st.recorded.get(path).cloned() {
+            let out = self.recorded_output(&prev);
+            // An output recorded cut, without its real value kept: executed again.
+            let lost = prev.replay.is_none() && is_marker(&out);
             match prev.status.as_str() {
+                "succeeded" if lost => {}
                 "succeeded" => {
-                    let out = self.recorded_output(&prev);
                     if let StepKind::SetVariables { .. } = step.kind {
                         Self::apply_variables(st, &out);
                     }
@@ -973,4 +1010,13 @@ pub fn fits(t: &VarType, v: &Value) -> bool {
         VarType::Object => v.is_object() || v.is_null(),
         VarType::Array => v.is_array() || v.is_null(),
     }
+}
+
+/// The bytes a step's record holds (its fields and its sealed replay copy).
+fn recorded_bytes(r: &StepRecord) -> usize {
+    [&r.input, &r.output, &r.error]
+        .iter()
+        .map(|f| f.as_ref().map_or(0, String::len))
+        .sum::<usize>()
+        + r.replay.as_ref().map_or(0, Vec::len)
 }

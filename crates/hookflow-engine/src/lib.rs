@@ -7,12 +7,14 @@
 //! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter),
 //! [`steps`] (what each leaf step does), [`redact`] (secret values masked in what runs record),
 //! [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events), [`deny`] (the
-//! outbound deny list, checked on every address connected to).
+//! outbound deny list, checked on every address connected to), [`record`] (how much a run
+//! records and holds).
 #![forbid(unsafe_code)]
 
 pub mod deny;
 pub mod exec;
 pub mod filters;
+pub mod record;
 pub mod redact;
 pub mod schedule;
 pub mod steps;
@@ -38,6 +40,8 @@ pub struct EngineOptions {
     pub max_depth: i64,
     /// Runs one root run and the runs under it may start in all (`--max-runs-per-root`).
     pub max_runs_per_root: i64,
+    /// How much one step and one run may record.
+    pub record: record::RecordLimits,
     /// Default timeout of an `http_request`.
     pub http_timeout_ms: u64,
     /// Address ranges outbound calls may not reach (`10.0.0.0/8`, `127.0.0.0/8`, ...).
@@ -52,6 +56,7 @@ impl Default for EngineOptions {
             max_iterations: 500,
             max_depth: 8,
             max_runs_per_root: 1000,
+            record: record::RecordLimits::default(),
             http_timeout_ms: 30_000,
             deny_networks: Vec::new(),
         }

@@ -112,7 +112,13 @@ pub async fn run_leaf(
             let value = render(engine, st, input)?;
             let path = serde_json_path::JsonPath::parse(query)
                 .map_err(|e| StepError::new(format!("bad JSONPath {query:?}: {e}"), false, None))?;
-            let values: Vec<Value> = path.query(&value).all().into_iter().cloned().collect();
+            // `$..*` repeats every part of a value once per level above it: the results are
+            // copied only up to what one run may hold (crate::record).
+            let mut list = crate::record::BoundedList::new(engine.opts.record.run_bytes);
+            for v in path.query(&value).all() {
+                list.push_copy(v);
+            }
+            let values = list.into_vec();
             let first = values.first().cloned().unwrap_or(Value::Null);
             Ok((
                 json!({ "input": value, "query": query }),

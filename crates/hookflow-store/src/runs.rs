@@ -456,6 +456,40 @@ impl Store {
         })
     }
 
+    /// One page of a run's steps in start order: up to `limit` after the step with sequence
+    /// number `after`, with the number of steps the run has in all.
+    pub async fn run_steps_page(
+        &self,
+        run_id: &str,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<(Vec<StepRecord>, i64)> {
+        if names_nothing(run_id) {
+            return Ok((Vec::new(), 0));
+        }
+        let sql = format!(
+            "SELECT {STEP_COLUMNS} FROM run_steps WHERE run_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3"
+        );
+        on_db!(&self.db, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(run_id)
+                .bind(after.unwrap_or(-1))
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_steps WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_one(p)
+                .await?;
+            let steps = rows
+                .iter()
+                .map(|r| Ok(step_from_row!(r)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Ok::<_, StoreError>((steps, total))
+        })
+    }
+
     /// Extends the leases `node` holds on the runs it is executing (`ids`); returns the ids it
     /// still holds. Only runs really executing are renewed: a run whose execution ended without
     /// recording its end lets its lease lapse and is taken over.

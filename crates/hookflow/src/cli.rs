@@ -185,6 +185,22 @@ pub struct ServeArgs {
     /// steps, its sub-runs' sub-runs included; past it, run_workflow steps fail.
     #[arg(long, env = "HOOKFLOW_MAX_RUNS_PER_ROOT", default_value_t = 1000)]
     pub max_runs_per_root: u32,
+    /// Largest step input, output or error, and run outputs or error, recorded whole; a larger
+    /// one is recorded cut (a marker with its size and a 1 KiB preview).
+    #[arg(
+        long,
+        env = "HOOKFLOW_MAX_STEP_RECORD_BYTES",
+        default_value_t = 262_144
+    )]
+    pub max_step_record_bytes: usize,
+    /// Most one run's step records may hold in all; past it, values are recorded as markers
+    /// (also the most a loop's output list or a json_path result holds in memory).
+    #[arg(
+        long,
+        env = "HOOKFLOW_MAX_RUN_RECORD_BYTES",
+        default_value_t = 16_777_216
+    )]
+    pub max_run_record_bytes: usize,
     /// Log format: text or json.
     #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -450,6 +466,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map(str::to_string)
                 .collect(),
             max_runs_per_root: i64::from(args.max_runs_per_root),
+            record: hookflow_engine::record::RecordLimits {
+                step_bytes: args.max_step_record_bytes.max(1024),
+                run_bytes: args
+                    .max_run_record_bytes
+                    .max(args.max_step_record_bytes.max(1024)),
+            },
             ..hookflow_engine::EngineOptions::default()
         },
     };

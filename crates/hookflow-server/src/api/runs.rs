@@ -1,4 +1,5 @@
-//! `/api/v1/runs`: list, show (with steps), cancel.
+//! `/api/v1/runs`: list, show (with steps, a page at a time: `?steps_limit=&steps_cursor=`, the
+//! answer saying `steps_total` and `steps_next_cursor`), cancel.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -123,15 +124,79 @@ pub async fn list(
     Ok(Json(list_answer(runs_json(&st, &items, None).await?, next)))
 }
 
-pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// Steps shown with a run unless `steps_limit` says otherwise, and the most it may say.
+pub const DEFAULT_STEPS: i64 = 1000;
+pub const MAX_STEPS: i64 = 5000;
+
+/// Which of a run's steps to show: `?steps_limit=` (default [`DEFAULT_STEPS`], at most
+/// [`MAX_STEPS`]) after `?steps_cursor=` (the `steps_next_cursor` of the previous answer).
+#[derive(Deserialize, Default)]
+pub struct StepsQuery {
+    pub steps_limit: Option<i64>,
+    pub steps_cursor: Option<String>,
+}
+
+impl StepsQuery {
+    fn limit(&self) -> ApiResult<i64> {
+        match self.steps_limit {
+            None => Ok(DEFAULT_STEPS),
+            Some(n) if (1..=MAX_STEPS).contains(&n) => Ok(n),
+            Some(n) => Err(Problem::bad_request(format!(
+                "steps_limit must be between 1 and {MAX_STEPS}, got {n}"
+            ))),
+        }
+    }
+
+    fn cursor(&self) -> ApiResult<Option<i64>> {
+        match self.steps_cursor.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(c) => c
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(Some)
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        "steps_cursor is not one this server issued: pass the steps_next_cursor of \
+                     the previous answer as it was",
+                    )
+                }),
+        }
+    }
+}
+
+/// A run as the API shows it with one page of its steps, `steps_total` (all of them) and
+/// `steps_next_cursor` (`null` on the last page).
+pub async fn run_with_steps(st: &AppState, run: &RunRecord, q: &StepsQuery) -> ApiResult<Value> {
+    let limit = q.limit()?;
+    let (mut steps, total) = st
+        .store
+        .run_steps_page(&run.id, q.cursor()?, limit + 1)
+        .await?;
+    let more = steps.len() as i64 > limit;
+    steps.truncate(limit as usize);
+    let next = more
+        .then(|| steps.last().map(|s| s.seq.to_string()))
+        .flatten();
+    let mut v = runs_json(st, std::slice::from_ref(run), Some(&steps))
+        .await?
+        .remove(0);
+    v["steps_total"] = json!(total);
+    v["steps_next_cursor"] = json!(next);
+    Ok(v)
+}
+
+pub async fn show(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<StepsQuery>,
+) -> ApiResult<Json<Value>> {
     let run = st
         .store
         .get_run(&id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
-    let steps = st.store.run_steps(&id).await?;
-    let mut v = runs_json(&st, std::slice::from_ref(&run), Some(&steps)).await?;
-    Ok(Json(v.remove(0)))
+    Ok(Json(run_with_steps(&st, &run, &q).await?))
 }
 
 pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {

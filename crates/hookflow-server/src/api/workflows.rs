@@ -17,7 +17,6 @@ use hookflow_store::{new_id, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::runs::runs_json;
 use super::{ApiQuery, JsonBody, PageQuery, list_answer, read_body, rfc3339};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
@@ -492,14 +491,13 @@ pub async fn start_run(
             .ok_or_else(|| Problem::not_found("the run vanished"))?;
         let done = matches!(run.status.as_str(), "succeeded" | "failed" | "cancelled");
         if done || now_ms() >= deadline {
-            let steps = st.store.run_steps(&run_id).await?;
             let code = if done {
                 StatusCode::OK
             } else {
                 StatusCode::ACCEPTED
             };
-            let mut v = runs_json(&st, std::slice::from_ref(&run), Some(&steps)).await?;
-            return Ok((code, Json(v.remove(0))).into_response());
+            let v = super::runs::run_with_steps(&st, &run, &Default::default()).await?;
+            return Ok((code, Json(v)).into_response());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -1,5 +1,6 @@
-//! Runs: the filtered list and one run with every step's input, output, status, attempts and
-//! timing — redacted exactly as the API shows them (no secret value ever reaches a page).
+//! Runs: the filtered list and one run with its steps' input, output, status, attempts and
+//! timing (200 steps a page) — redacted exactly as the API shows them (no secret value ever
+//! reaches a page).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -82,21 +83,30 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
     ))
 }
 
-/// `GET /ui/runs/{id}`.
+/// Steps on one run page.
+const STEPS_PER_PAGE: i64 = 200;
+
+/// `GET /ui/runs/{id}[?steps_cursor=]`: the run with a page of its steps, and a link to the next.
 pub async fn show(
     State(st): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    Query(q): Query,
 ) -> UiResult {
     let run = st
         .store
         .get_run(&id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
-    let steps = st.store.run_steps(&run.id).await?;
-    let mut v = runs::runs_json(&st, std::slice::from_ref(&run), Some(&steps))
-        .await?
-        .remove(0);
+    let page_of = runs::StepsQuery {
+        steps_limit: Some(STEPS_PER_PAGE),
+        steps_cursor: q.non_empty("steps_cursor"),
+    };
+    let mut v = runs::run_with_steps(&st, &run, &page_of).await?;
+    if let Some(next) = v["steps_next_cursor"].as_str() {
+        v["steps_next_page"] = json!(format!("/ui/runs/{}?steps_cursor={next}", run.id));
+    }
+    v["steps_first"] = json!(page_of.steps_cursor.is_some());
     let steps: Vec<Json> = v["steps"]
         .as_array()
         .cloned()

@@ -222,6 +222,21 @@ async fn openapi_document_describes_the_router() {
             .map(String::from)
             .into()
     );
+    // A run's steps come a page at a time.
+    let get_run = &doc["paths"]["/api/v1/runs/{id}"]["get"];
+    let params: BTreeSet<String> = get_run["parameters"]
+        .as_array()
+        .expect("getRun parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(String::from))
+        .collect();
+    for p in ["steps_limit", "steps_cursor"] {
+        assert!(params.contains(p), "getRun parameter {p}: {params:?}");
+    }
+    let run_props = schema_props(&doc, "Run");
+    for f in ["steps", "steps_total", "steps_next_cursor"] {
+        assert!(run_props.contains(f), "Run field {f}: {run_props:?}");
+    }
     let fields: BTreeSet<String> = [
         "name",
         "content_type",

@@ -1065,6 +1065,16 @@ pub async fn create_workflow(s: &Server, yaml: &str) -> Value {
     w
 }
 
+/// A workflow named `name` whose `for_each` runs one `set_variables` step `n` times: `n + 1` step
+/// records.
+pub fn many_steps_yaml(name: &str, n: usize) -> String {
+    let items: Vec<usize> = (0..n).collect();
+    format!(
+        "name: {name}\nsteps:\n  - id: each\n    type: for_each\n    items: {items:?}\n    \
+         steps:\n      - {{id: one, type: set_variables, values: {{}}}}\n"
+    )
+}
+
 /// A workflow that must be valid.
 pub async fn valid_workflow(s: &Server, yaml: &str) -> String {
     let w = create_workflow(s, yaml).await;

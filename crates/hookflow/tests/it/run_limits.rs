@@ -1,11 +1,12 @@
-//! What one run may record and start (issue 9): workflows calling each other in a cycle are
-//! refused at validation, and a root run's tree of sub-workflow runs stops at
-//! `--max-runs-per-root`.
+//! What one run may record and start (issue 9): step records cut at `--max-step-record-bytes`
+//! and a run's records at `--max-run-record-bytes`, each cut saying so; a run's steps shown a
+//! page at a time; workflows calling each other in a cycle refused at validation; a root run's
+//! tree of sub-workflow runs stopped at `--max-runs-per-root`.
 
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::engine_steps::{error_contains, expect_status, records, run_to_end};
+use crate::engine_steps::{error_contains, expect_status, records, run_to_end, step};
 
 /// The validation of a stored workflow: `(status, errors)`.
 async fn validation(s: &Server, id: &str) -> (String, Vec<Value>) {
@@ -128,4 +129,254 @@ async fn runs_per_root_stop_a_fan_out() {
     error_contains(two[0], "started 5 runs");
     let all = s.all_runs("").await;
     assert_eq!(all.len(), 6, "the root and 5 runs under it: {all:?}");
+}
+
+/// Record limits small enough for a fast test: 64 KiB per step record field, 1 MiB per run.
+const SMALL_RECORDS: [&str; 4] = [
+    "--max-step-record-bytes",
+    "65536",
+    "--max-run-record-bytes",
+    "1048576",
+];
+
+/// The bytes of step input, output, error and replay copies the database holds for a run.
+async fn stored_step_bytes(s: &Server, run_id: &str) -> i64 {
+    let sql = "SELECT CAST(COALESCE(SUM(COALESCE(LENGTH(input), 0) + COALESCE(LENGTH(output), 0) \
+               + COALESCE(LENGTH(error), 0) + COALESCE(LENGTH(replay), 0)), 0) AS BIGINT) \
+               FROM run_steps WHERE run_id = $1";
+    match &s.pg {
+        Some(pg) => {
+            let pool = sqlx::PgPool::connect(&pg.url).await.expect("connect pg");
+            sqlx::query_scalar(sql)
+                .bind(run_id)
+                .fetch_one(&pool)
+                .await
+                .expect("sum")
+        }
+        None => {
+            let url = format!("sqlite://{}", s.data_dir.join("hookflow.db").display());
+            let pool = sqlx::SqlitePool::connect(&url)
+                .await
+                .expect("connect sqlite");
+            sqlx::query_scalar(sql)
+                .bind(run_id)
+                .fetch_one(&pool)
+                .await
+                .expect("sum")
+        }
+    }
+}
+
+/// A cut value: the marker naming `limit`, with the size of what was cut.
+#[track_caller]
+fn expect_cut(v: &Value, limit: &str, at_least: u64) {
+    assert_eq!(
+        v["truncated"],
+        json!(true),
+        "not cut: {}",
+        truncate(&v.to_string(), 300)
+    );
+    assert_eq!(v["limit"], json!(limit), "{v}");
+    assert!(v["bytes"].as_u64().unwrap_or(0) >= at_least, "{v}");
+}
+
+/// A workflow whose `for_each` over 50 items sets a variable of `size` bytes in each.
+async fn growing_workflow(s: &Server, name: &str, size: usize) -> String {
+    let items: Vec<usize> = (0..50).collect();
+    valid_workflow(
+        s,
+        &format!(
+            "name: {name}\nvariables: [{{name: blob, type: string}}]\n\
+             outputs: [{{name: len, type: integer}}]\nsteps:\n  - id: each\n    \
+             type: for_each\n    items: {items:?}\n    steps:\n      \
+             - {{id: grow, type: set_variables, values: {{blob: \"{{{{ 'x' * {size} }}}}{{{{ item }}}}\"}}}}\n  \
+             - {{id: done, type: complete, outputs: {{len: \"{{{{ vars.blob | length }}}}\"}}}}\n"
+        ),
+    )
+    .await
+}
+
+/// The reported case, scaled down: a `for_each` over 50 items each setting a 600 KB variable.
+/// Each step record is cut at the step limit, with a preview; then 50 × 40 KB values, which
+/// each fit the step limit but not all together: once the run has recorded its 1 MiB, the rest
+/// are bare markers naming the run limit. The database and the API answers stay near 1 MiB
+/// where 60 MB and 4 MB would be recorded whole. The runs themselves use the real values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn big_step_records_are_cut() {
+    let s = Server::start_with(&SMALL_RECORDS).await;
+    let wf = growing_workflow(&s, "big-vars", 600_000).await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(
+        run["outputs"]["len"],
+        json!(600_002),
+        "the run used the real value"
+    );
+    let grows = records(&run, "grow");
+    assert_eq!(grows.len(), 50);
+    for g in &grows {
+        expect_cut(&g["output"], "max_step_record_bytes", 600_000);
+        expect_cut(&g["input"], "max_step_record_bytes", 600_000);
+        let preview = g["output"]["preview"].as_str().unwrap_or("");
+        assert!(
+            preview.starts_with("{\"blob\":\"xxx") && preview.len() <= 1024,
+            "{}",
+            g["output"]
+        );
+    }
+    // The loop's output (a list of 50 × 600 KB) is cut too.
+    expect_cut(
+        &step(&run, "each")["output"],
+        "max_step_record_bytes",
+        600_000,
+    );
+    let id = run["id"].as_str().unwrap();
+    let stored = stored_step_bytes(&s, id).await;
+    assert!(stored < 1_300_000, "the run's records hold {stored} bytes");
+
+    let wf = growing_workflow(&s, "mid-vars", 40_000).await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(
+        run["outputs"]["len"],
+        json!(40_002),
+        "the run used the real value"
+    );
+    let grows = records(&run, "grow");
+    assert_eq!(
+        grows[0]["output"]["blob"].as_str().map(str::len),
+        Some(40_001)
+    );
+    expect_cut(&grows[49]["output"], "max_run_record_bytes", 40_000);
+    assert!(grows[49]["output"].get("preview").is_none());
+    let whole = grows
+        .iter()
+        .filter(|g| g["output"]["blob"].is_string())
+        .count();
+    assert!((5..=13).contains(&whole), "{whole} outputs recorded whole");
+    let id = run["id"].as_str().unwrap();
+    let stored = stored_step_bytes(&s, id).await;
+    assert!(stored < 1_300_000, "the run's records hold {stored} bytes");
+    let answer = s.api_get(&format!("/api/v1/runs/{id}")).await;
+    answer.expect_status(200);
+    let size = answer.text().len();
+    assert!(size < 1_400_000, "the run's API answer is {size} bytes");
+}
+
+/// `json_path` `$..*` repeats each part of a deep value once per level above it: over a
+/// 200 KB value 25 levels deep, the result list would be megabytes. What the step holds is
+/// bounded by the run limit (later items are markers), and its record is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_path_descendants_are_bounded() {
+    let s = Server::start_with(&SMALL_RECORDS).await;
+    let mut doc = json!({"leaf": "y".repeat(200)});
+    for i in 0..25 {
+        doc = json!({ "pad": "z".repeat(8000), "level": i, "next": doc });
+    }
+    let wf = valid_workflow(
+        &s,
+        "name: descend\ninputs: [{name: doc, type: object}]\nsteps:\n  \
+         - {id: all, type: json_path, input: \"{{ inputs.doc }}\", query: \"$..*\"}\n",
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({ "doc": doc })).await;
+    expect_status(&run, "succeeded");
+    let out = &step(&run, "all")["output"];
+    expect_cut(out, "max_step_record_bytes", 65_536);
+    let held = out["bytes"].as_u64().unwrap();
+    // Whole, the list would be about 25 levels × 100 KB on average.
+    assert!(held < 1_200_000, "the step held {held} bytes of results");
+    assert!(
+        out["preview"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("{\"value\":")
+            || out["preview"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("{\"values\":"),
+        "{out}"
+    );
+}
+
+/// A run's steps come a page at a time: `steps_limit` and `steps_cursor`, with `steps_total`;
+/// following the cursors lists every step once, in order. Bad values are problems.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_steps_are_paged() {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, &crate::common::many_steps_yaml("many-steps", 30)).await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    expect_status(&run, "succeeded");
+    let id = run["id"].as_str().unwrap();
+    // By default every step of a run this size, as before.
+    assert_eq!(run["steps"].as_array().unwrap().len(), 31);
+    assert_eq!(run["steps_total"], json!(31));
+    assert_eq!(run["steps_next_cursor"], Value::Null);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/runs/{id}?steps_limit=8&steps_cursor={c}"),
+            None => format!("/api/v1/runs/{id}?steps_limit=8"),
+        };
+        let a = s.api_get(&path).await;
+        a.expect_status(200);
+        let page = a.json();
+        assert_eq!(page["steps_total"], json!(31));
+        let steps = page["steps"].as_array().unwrap();
+        assert!(steps.len() <= 8);
+        seen.extend(steps.iter().cloned());
+        pages += 1;
+        match page["steps_next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 4);
+    assert_eq!(seen, run["steps"].as_array().unwrap().clone());
+
+    for bad in ["steps_limit=0", "steps_limit=5001", "steps_cursor=abc"] {
+        let p = s
+            .api_get(&format!("/api/v1/runs/{id}?{bad}"))
+            .await
+            .expect_problem(400);
+        assert!(
+            p["detail"].as_str().unwrap_or("").contains("steps_"),
+            "{bad}: {p}"
+        );
+    }
+}
+
+/// A run resumed after a sleep replays the real values of outputs recorded cut: from the sealed
+/// copy while the run's budget allowed one, else by executing the step again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cut_outputs_replay_real_values() {
+    let s = Server::start_with(&SMALL_RECORDS).await;
+    let wf = valid_workflow(
+        &s,
+        "name: cut-replay\nvariables: [{name: a, type: string}, {name: b, type: string}]\n\
+         outputs: [{name: len, type: integer}]\nsteps:\n  \
+         - {id: first, type: set_variables, values: {a: \"{{ 'a' * 600000 }}\"}}\n  \
+         - {id: second, type: set_variables, values: {b: \"{{ 'b' * 600000 }}\"}}\n  \
+         - {id: nap, type: sleep, duration: 50ms}\n  \
+         - {id: done, type: complete, outputs: {len: \"{{ (vars.a ~ vars.b) | length }}\"}}\n",
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(
+        run["outputs"]["len"],
+        json!(1_200_000),
+        "{}",
+        run["outputs"]
+    );
+    // The second output had no room left for a sealed copy: it was executed again on resume.
+    expect_cut(
+        &step(&run, "second")["output"],
+        "max_step_record_bytes",
+        600_000,
+    );
+    assert_eq!(step(&run, "second")["attempts"], json!(1));
 }

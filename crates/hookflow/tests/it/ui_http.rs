@@ -738,6 +738,44 @@ steps:
     );
 }
 
+/// A run page shows 200 steps at a time, says how many there are, and links to the next ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_pages_show_steps_a_page_at_a_time() {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, &crate::common::many_steps_yaml("long-run", 249)).await;
+    let run = crate::engine_steps::run_to_end(&s, &wf, json!({})).await;
+    let id = run["id"].as_str().unwrap();
+    let ui = Ui::signed_in(&s).await;
+    let html = ui.page(&format!("/ui/runs/{id}")).await;
+    let rows = |html: &str| {
+        element(html, "steps", "table")
+            .matches(r#"<tbody class="step">"#)
+            .count()
+    };
+    assert_eq!(rows(&html), 200);
+    let count = text_of(&html, "steps-count").expect("steps-count");
+    assert!(count.contains("200 of 250 steps"), "{count}");
+    let next = element(&html, "next-steps", "a");
+    let href = unescape(
+        next.split("href=\"")
+            .nth(1)
+            .and_then(|h| h.split('"').next())
+            .expect("next link"),
+    );
+    assert!(
+        href.starts_with(&format!("/ui/runs/{id}?steps_cursor=")),
+        "{href}"
+    );
+    let html = ui.page(&href).await;
+    assert_eq!(rows(&html), 50);
+    assert!(!html.contains(r#"id="next-steps""#));
+    assert!(
+        text_of(&html, "steps-count")
+            .unwrap()
+            .contains("50 of 250 steps")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn webhooks_are_edited_and_deleted_through_forms() {
     let s = Server::start().await;
