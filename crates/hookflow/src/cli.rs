@@ -48,6 +48,8 @@ pub struct ClientArgs {
     pub token: Option<String>,
 }
 
+// Parsed once per process: the size of `serve`'s many options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the server.
