@@ -4,16 +4,19 @@
 //! another node: steps already recorded are not executed again, their recorded outputs are used,
 //! so execution continues after the last completed step (at-least-once per step).
 //!
-//! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter),
+//! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter, with
+//! [`control`] for control steps and [`leaf`] for recording and replaying leaf steps),
 //! [`steps`] (what each leaf step does), [`redact`] (secret values masked in what runs record),
 //! [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events), [`deny`] (the
 //! outbound deny list, checked on every address connected to), [`record`] (how much a run
 //! records and holds).
 #![forbid(unsafe_code)]
 
+pub(crate) mod control;
 pub mod deny;
 pub mod exec;
 pub mod filters;
+pub(crate) mod leaf;
 pub mod record;
 pub mod redact;
 pub mod schedule;
