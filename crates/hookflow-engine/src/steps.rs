@@ -167,6 +167,19 @@ pub async fn run_leaf(
         StepKind::RunWorkflow { workflow, inputs } => {
             let rendered = render(engine, st, &Value::Object(inputs.clone()))?;
             let input = json!({ "workflow": workflow, "inputs": rendered });
+            // The sub-run keeps its inputs whole, to run on them: at most what a run may record.
+            let size = crate::record::json_size(&rendered);
+            if size > engine.opts.record.run_bytes {
+                return Err(StepError::new(
+                    format!(
+                        "the sub-workflow's inputs are {size} bytes, more than one run may record \
+                         ({} bytes, --max-run-record-bytes)",
+                        engine.opts.record.run_bytes
+                    ),
+                    false,
+                    Some(input),
+                ));
+            }
             if st.run.depth + 1 > engine.opts.max_depth {
                 return Err(StepError::new(
                     format!(

@@ -196,7 +196,8 @@ pub struct ServeArgs {
     )]
     pub max_step_record_bytes: usize,
     /// Most one run's step records may hold in all; past it, values are recorded as markers
-    /// (also the most a loop's output list or a json_path result holds in memory).
+    /// (also the most a loop's output list or a json_path result holds in memory, and the
+    /// largest inputs a run_workflow step may pass).
     #[arg(
         long,
         env = "HOOKFLOW_MAX_RUN_RECORD_BYTES",

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use hookflow_engine::record::Limit;
 use hookflow_store::runs::{RunFilter, RunRecord, StepRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -47,11 +48,18 @@ pub async fn runs_json(
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let redactor = hookflow_engine::redact::Redactor::for_secrets(&secrets);
+    let step_bytes = st.engine.opts.record.step_bytes;
     Ok(runs
         .iter()
         .map(|r| {
             let mut v = run_json(r, steps);
             redactor.redact(&mut v);
+            // A run keeps its inputs whole (it runs on them); shown, they are cut like any
+            // other recorded value.
+            if r.inputs.len() > step_bytes {
+                v["inputs"] =
+                    hookflow_engine::record::marker(&v["inputs"].to_string(), Limit::Step);
+            }
             v
         })
         .collect())

@@ -380,3 +380,40 @@ async fn cut_outputs_replay_real_values() {
     );
     assert_eq!(step(&run, "second")["attempts"], json!(1));
 }
+
+/// A sub-run keeps its inputs whole (it runs on them), up to what one run may record; shown in
+/// the API, inputs over the step limit are cut like any recorded value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sub_run_inputs_are_bounded() {
+    let s = Server::start_with(&SMALL_RECORDS).await;
+    valid_workflow(
+        &s,
+        "name: measure\ninputs: [{name: a, type: string}, {name: b, type: string}]\n\
+         outputs: [{name: len, type: integer}]\nsteps:\n  \
+         - {id: done, type: complete, outputs: {len: \"{{ (inputs.a ~ inputs.b) | length }}\"}}\n",
+    )
+    .await;
+    let call = |name: &str, b: usize| {
+        format!(
+            "name: {name}\noutputs: [{{name: len, type: integer}}]\nsteps:\n  \
+             - {{id: call, type: run_workflow, workflow: measure, inputs: \
+             {{a: \"{{{{ 'a' * 600000 }}}}\", b: \"{{{{ 'b' * {b} }}}}\"}}}}\n  \
+             - {{id: done, type: complete, outputs: {{len: \"{{{{ steps.call.output.len }}}}\"}}}}\n"
+        )
+    };
+    let fits = valid_workflow(&s, &call("fits", 100_000)).await;
+    let run = run_to_end(&s, &fits, json!({})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(run["outputs"]["len"], json!(700_000));
+    let children = s.all_runs("status=succeeded").await;
+    let child = children
+        .iter()
+        .find(|r| r["workflow"] == json!("measure"))
+        .expect("the sub-run");
+    expect_cut(&child["inputs"], "max_step_record_bytes", 700_000);
+
+    let too_big = valid_workflow(&s, &call("too-big", 600_000)).await;
+    let run = run_to_end(&s, &too_big, json!({})).await;
+    expect_status(&run, "failed");
+    error_contains(step(&run, "call"), "--max-run-record-bytes");
+}
