@@ -33,6 +33,8 @@ pub use budget::{BudgetLimits, IngestBudgets, Short};
 
 /// The header that may carry the key instead of the query string.
 const API_KEY_HEADER: &str = "x-api-key";
+/// How long a webhook not in the journal's cache may be looked up in the database.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 /// Bodies larger than this are checked on a blocking thread, off the async workers.
 const INLINE_PARSE_MAX: usize = 64 * 1024;
 /// How long a refused request's body may take to arrive for its record; after that the record
@@ -365,7 +367,8 @@ async fn answer_at_floor(
     if complete { p } else { p.closing() }
 }
 
-/// The webhook's check data: the journal's cache, else the database.
+/// The webhook's check data: the journal's cache, else the database — which gets
+/// [`LOOKUP_TIMEOUT`], so that while it cannot be reached the answer is a prompt 503.
 async fn lookup(st: &AppState, id: &str) -> Result<Option<Arc<WebhookAuth>>, Problem> {
     if let Some(h) = st.journal.cached(id) {
         return Ok(Some(h));
@@ -378,10 +381,11 @@ async fn refresh(st: &AppState, id: &str) -> Result<Option<Arc<WebhookAuth>>, Pr
     if uuid::Uuid::parse_str(id).is_err() {
         return Ok(None);
     }
-    match st.store.webhook_auth(id).await {
-        Ok(Some(a)) => Ok(Some(st.journal.remember(a))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(Problem::from(Rejection::overloaded(1)).with_log(&e)),
+    match tokio::time::timeout(LOOKUP_TIMEOUT, st.store.webhook_auth(id)).await {
+        Ok(Ok(Some(a))) => Ok(Some(st.journal.remember(a))),
+        Ok(Ok(None)) => Ok(None),
+        Ok(Err(e)) => Err(Problem::from(Rejection::overloaded(1)).with_log(&e)),
+        Err(_) => Err(Problem::from(Rejection::overloaded(1)).with_log(&"no answer in time")),
     }
 }
 

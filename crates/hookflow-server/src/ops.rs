@@ -1,5 +1,5 @@
-//! Operations endpoints that need no token: `/healthz`, `/metrics` (Prometheus text, no keys or
-//! secrets in it), `/api/openapi.json`.
+//! Operations endpoints that need no token: `/healthz` (the database, the journal's last write,
+//! free disk space), `/metrics` (Prometheus text, no keys or secrets in it), `/api/openapi.json`.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+use std::time::Duration;
 
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -64,23 +65,64 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
     Some(handle)
 }
 
+/// How long `/healthz` waits for the database's answer.
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// `/healthz`: 200 when the database answers, the journal's last write succeeded and the data
+/// directory's filesystem has `--min-free-disk-mb` free; else 503, with every reason in
+/// `problems`.
 pub async fn healthz(State(st): State<AppState>) -> Response {
-    match st.store.ping().await {
-        Ok(()) => Json(json!({
-            "status": "ok",
-            "database": st.store.backend_name(),
-            "journal_queue_depth": st.journal.queue_depth(),
-        }))
-        .into_response(),
-        Err(e) => {
+    let mut problems: Vec<String> = Vec::new();
+    match tokio::time::timeout(HEALTH_PROBE_TIMEOUT, st.store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "health check: database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "database": st.store.backend_name()})),
-            )
-                .into_response()
+            problems.push(format!("the database is unreachable: {e}"));
         }
+        Err(_) => problems.push(format!(
+            "the database is unreachable: no answer within {} ms",
+            HEALTH_PROBE_TIMEOUT.as_millis()
+        )),
     }
+    if let Some(e) = st.journal.last_write_error() {
+        problems.push(format!("the delivery journal's last write failed: {e}"));
+    }
+    let free = free_disk_bytes(st.store.data_dir());
+    match &free {
+        &Ok(free) if free < st.limits.min_free_disk_bytes => problems.push(format!(
+            "low disk space: {} MB free on the data directory's filesystem, less than \
+             --min-free-disk-mb {}",
+            free / 1_048_576,
+            st.limits.min_free_disk_bytes / 1_048_576
+        )),
+        Ok(_) => {}
+        Err(e) => problems.push(format!(
+            "the free space of the data directory cannot be read: {e}"
+        )),
+    }
+    let mut body = json!({
+        "status": if problems.is_empty() { "ok" } else { "unavailable" },
+        "database": st.store.backend_name(),
+        "journal_queue_depth": st.journal.queue_depth(),
+        "disk_free_mb": free.as_ref().ok().map(|f| f / 1_048_576),
+    });
+    if problems.is_empty() {
+        return Json(body).into_response();
+    }
+    body["problems"] = json!(problems);
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+/// Bytes available to this process on the filesystem holding `dir`.
+#[cfg(unix)]
+fn free_disk_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_disk_bytes(_dir: &std::path::Path) -> std::io::Result<u64> {
+    Ok(u64::MAX)
 }
 
 pub async fn metrics(State(st): State<AppState>) -> Response {

@@ -24,6 +24,8 @@ pub struct Limits {
     /// A 401 of the webhook endpoint is answered no earlier than this after the request
     /// arrived, so its timing does not tell a known webhook from an unknown one.
     pub unauthorized_delay: std::time::Duration,
+    /// Below this many free bytes on the data directory's filesystem `/healthz` answers 503.
+    pub min_free_disk_bytes: u64,
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
             budgets: crate::ingest::BudgetLimits::default(),
             rejected_body_max: 64 * 1024,
             unauthorized_delay: std::time::Duration::from_millis(5),
+            min_free_disk_bytes: 64 * 1_048_576,
         }
     }
 }

@@ -123,6 +123,11 @@ impl Store {
         }
     }
 
+    /// The data directory (on PostgreSQL too: the master key file lives there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
     /// A cheap round trip, for `/healthz`.
     pub async fn ping(&self) -> Result<()> {
         on_db!(&self.db, |p| sqlx::query("SELECT 1")

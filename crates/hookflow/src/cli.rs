@@ -172,6 +172,9 @@ pub struct ServeArgs {
     /// Seconds a client has to send a whole request body.
     #[arg(long, env = "HOOKFLOW_BODY_TIMEOUT_SECONDS", default_value_t = 30)]
     pub body_timeout_seconds: u64,
+    /// Below this many free megabytes on the data directory's filesystem, /healthz answers 503.
+    #[arg(long, env = "HOOKFLOW_MIN_FREE_DISK_MB", default_value_t = 64)]
+    pub min_free_disk_mb: u64,
     /// Workflow runs executed at once by this node.
     #[arg(long, env = "HOOKFLOW_WORKERS", default_value_t = 64)]
     pub workers: usize,
@@ -438,6 +441,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 rejected_records_per_second: args.rejected_records_per_second,
             },
             unauthorized_delay: Duration::from_millis(args.unauthorized_delay_ms),
+            min_free_disk_bytes: args.min_free_disk_mb.saturating_mul(1_048_576),
             ..Limits::default()
         },
         net: NetLimits {

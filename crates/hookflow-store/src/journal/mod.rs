@@ -14,7 +14,7 @@ mod sqlite;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -108,6 +108,7 @@ pub enum Outcome {
 pub(crate) struct Job {
     req: IngestRequest,
     reply: oneshot::Sender<Result<Outcome, Rejection>>,
+    queued_at: Instant,
 }
 
 /// A write of the engine's, committed by the same writer as deliveries: on SQLite there is one
@@ -182,6 +183,7 @@ pub enum EngineReply {
 pub(crate) struct EngineJob {
     op: EngineOp,
     reply: oneshot::Sender<Result<EngineReply, String>>,
+    queued_at: Instant,
 }
 
 /// What the writer's queue carries.
@@ -189,6 +191,27 @@ pub(crate) enum Work {
     Ingest(Job),
     Engine(EngineJob),
 }
+
+impl Work {
+    /// When the job was queued, if someone waits for its answer.
+    fn awaited_since(&self) -> Option<Instant> {
+        match self {
+            Work::Ingest(j) if j.req.answered => None,
+            Work::Ingest(j) => Some(j.queued_at),
+            Work::Engine(j) => Some(j.queued_at),
+        }
+    }
+}
+
+/// When the oldest job of a batch that waits for its answer was queued: a writer that must
+/// wait for its database gives up in time for that job's answer (see the PostgreSQL writer).
+pub(crate) fn oldest(batch: &[Work]) -> Option<Instant> {
+    batch.iter().filter_map(Work::awaited_since).min()
+}
+
+/// Why the journal's last batch could not be committed (`None` once a batch commits again):
+/// a full disk, an I/O error, an unreachable database. `/healthz` reports it.
+pub type LastWriteError = Arc<Mutex<Option<String>>>;
 
 /// The webhooks the ingest path has seen, by id. Only a hint for the first checks: every decision
 /// is re-made inside the journal's transaction when the committed row's `version` differs.
@@ -201,6 +224,7 @@ pub struct DeliveryJournal {
     tx: mpsc::Sender<Work>,
     cache: AuthCache,
     capacity: usize,
+    last_error: LastWriteError,
 }
 
 impl DeliveryJournal {
@@ -223,6 +247,7 @@ impl DeliveryJournal {
                 .collect(),
         ));
         let (tx, rx) = mpsc::channel(opts.queue_capacity);
+        let last_error = LastWriteError::default();
         let done = match &store.db {
             Backend::Sqlite(_) => sqlite::spawn(
                 &store.data_dir,
@@ -232,6 +257,7 @@ impl DeliveryJournal {
                     opts: opts.clone(),
                     filters,
                     runs_ready,
+                    last_error: last_error.clone(),
                 },
             )?,
             Backend::Postgres(pool) => postgres::spawn(
@@ -242,6 +268,7 @@ impl DeliveryJournal {
                     opts: opts.clone(),
                     filters,
                     runs_ready,
+                    last_error: last_error.clone(),
                 },
             )?,
         };
@@ -250,6 +277,7 @@ impl DeliveryJournal {
                 tx,
                 cache,
                 capacity: opts.queue_capacity,
+                last_error,
             },
             done,
         ))
@@ -260,7 +288,11 @@ impl DeliveryJournal {
     pub async fn submit(&self, req: IngestRequest) -> Result<Outcome, Rejection> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .try_send(Work::Ingest(Job { req, reply }))
+            .try_send(Work::Ingest(Job {
+                req,
+                reply,
+                queued_at: Instant::now(),
+            }))
             .map_err(|_| Rejection::overloaded(1))?;
         metrics::gauge!("hookflow_journal_queue_depth")
             .set((self.capacity - self.tx.capacity()) as f64);
@@ -276,7 +308,13 @@ impl DeliveryJournal {
             return false;
         }
         let (reply, _answer) = oneshot::channel();
-        self.tx.try_send(Work::Ingest(Job { req, reply })).is_ok()
+        self.tx
+            .try_send(Work::Ingest(Job {
+                req,
+                reply,
+                queued_at: Instant::now(),
+            }))
+            .is_ok()
     }
 
     /// Commits an engine write with the next batch and returns its result. Waits for room in
@@ -285,13 +323,22 @@ impl DeliveryJournal {
         let (reply, answer) = oneshot::channel();
         let op = op.cleaned();
         self.tx
-            .send(Work::Engine(EngineJob { op, reply }))
+            .send(Work::Engine(EngineJob {
+                op,
+                reply,
+                queued_at: Instant::now(),
+            }))
             .await
             .map_err(|_| StoreError::Internal("the journal writer has stopped".into()))?;
         answer
             .await
             .map_err(|_| StoreError::Internal("the journal writer has stopped".into()))?
             .map_err(StoreError::Internal)
+    }
+
+    /// Why the last batch could not be committed, if it could not.
+    pub fn last_write_error(&self) -> Option<String> {
+        self.last_error.lock().ok()?.clone()
     }
 
     /// The cached check data of a webhook.
@@ -372,6 +419,7 @@ pub(crate) struct WriterCtx {
     pub filters: Arc<dyn FilterEvaluator>,
     /// Told when a batch enqueued runs, so this node's workers claim them at once.
     pub runs_ready: Arc<tokio::sync::Notify>,
+    pub last_error: LastWriteError,
 }
 
 /// One row of [`ROUTES_SQL`]: an event of a webhook and one workflow trigger on it (if any).
@@ -698,9 +746,17 @@ pub(crate) fn split(batch: &[Work]) -> (Vec<&IngestRequest>, Vec<&EngineOp>) {
 }
 
 /// Answers a batch and records its metrics.
-pub(crate) fn finish(batch: &mut Vec<Work>, result: BatchResult, started: Instant) {
+pub(crate) fn finish(
+    batch: &mut Vec<Work>,
+    result: BatchResult,
+    started: Instant,
+    last_error: &LastWriteError,
+) {
     metrics::histogram!("hookflow_journal_batch_size").record(batch.len() as f64);
     metrics::histogram!("hookflow_journal_commit_seconds").record(started.elapsed().as_secs_f64());
+    if let Ok(mut last) = last_error.lock() {
+        *last = result.as_ref().err().map(|e| e.to_string());
+    }
     match result {
         Ok((outcomes, replies)) => {
             let mut outcomes = outcomes.into_iter();

@@ -15,7 +15,7 @@ use super::{BatchResult, EngineOp, EngineReply, Work, split};
 use super::{
     Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
     RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
-    distinct_ids, finish, refresh_cache, route, rows,
+    distinct_ids, finish, oldest, refresh_cache, route, rows,
 };
 use crate::runs::{
     COUNT_STARTED_RUN_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_EXISTS_SQL, RUN_INSERT_HEAD,
@@ -25,8 +25,14 @@ use crate::{Result, StoreError};
 
 /// Rows per multi-row insert statement.
 const CHUNK: usize = 64;
-/// How long a batch waits for a connection of the journal's own pool.
+/// How long a batch waits for a connection of the journal's own pool, at most.
 const JOURNAL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// While the database cannot be reached, a batch gives up waiting for a connection this long
+/// after its oldest job was queued, so a webhook request gets its 503 within 2 s (the answer
+/// also waits for the batch before it)…
+const ANSWER_WITHIN: Duration = Duration::from_millis(1500);
+/// …but a batch whose jobs waited that long behind a slow one still gets this long to connect.
+const MIN_ACQUIRE: Duration = Duration::from_millis(250);
 
 /// Starts the writer thread. Its pool connects lazily, so a database that is down at start (or
 /// later) only turns batches into 503 answers until it is back.
@@ -46,8 +52,8 @@ pub(super) fn spawn(
             {
                 Ok(rt) => rt.block_on(async move {
                     // Only this thread uses the pool, so waiting for a connection means the
-                    // database cannot be reached: answer 503 after 2 s rather than hold every
-                    // sender longer.
+                    // database cannot be reached: answer 503 within 2 s (see ANSWER_WITHIN)
+                    // rather than hold every sender longer.
                     let pool = PgPoolOptions::new()
                         .max_connections(2)
                         .acquire_timeout(JOURNAL_ACQUIRE_TIMEOUT)
@@ -69,8 +75,12 @@ async fn writer_loop(pool: &PgPool, mut rx: mpsc::Receiver<Work>, ctx: &WriterCt
     while rx.recv_many(&mut batch, opts.max_batch).await > 0 {
         let started = Instant::now();
         let (reqs, ops) = split(&batch);
-        let result = commit(pool, &reqs, &ops, ctx).await;
-        finish(&mut batch, result, started);
+        let connect_within = oldest(&batch)
+            .map(|t| (t + ANSWER_WITHIN).saturating_duration_since(started))
+            .unwrap_or(ANSWER_WITHIN)
+            .max(MIN_ACQUIRE);
+        let result = commit(pool, &reqs, &ops, ctx, connect_within).await;
+        finish(&mut batch, result, started, &ctx.last_error);
     }
 }
 
@@ -79,10 +89,13 @@ async fn commit(
     reqs: &[&IngestRequest],
     ops: &[&EngineOp],
     ctx: &WriterCtx,
+    connect_within: Duration,
 ) -> BatchResult {
     let opts = &ctx.opts;
     let clock = Clock::now();
-    let mut tx = pool.begin().await?;
+    let mut tx = tokio::time::timeout(connect_within, pool.begin())
+        .await
+        .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))??;
     let ids = distinct_ids(reqs);
     let mut loaded: HashMap<String, Loaded> = HashMap::with_capacity(ids.len());
     for id in &ids {

@@ -79,7 +79,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Work>, ctx: WriterCt
         let started = Instant::now();
         let (reqs, ops) = split(&batch);
         let result = commit(&mut conn, &reqs, &ops, &ctx);
-        finish(&mut batch, result, started);
+        finish(&mut batch, result, started, &ctx.last_error);
     }
 }
 

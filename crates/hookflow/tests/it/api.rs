@@ -289,6 +289,27 @@ async fn openapi_document_describes_the_router() {
     }
 }
 
+/// A data directory on a filesystem with less free space than `--min-free-disk-mb` makes the
+/// server unhealthy, and the answer says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn healthz_is_503_when_the_disk_is_nearly_full() {
+    // More megabytes than any test machine's disk has free.
+    let s = Server::start_with(&["--min-free-disk-mb", "1000000000000"]).await;
+    let a = get_without_token(&s, "/healthz").await;
+    a.expect_status(503);
+    let h = a.json();
+    assert_eq!(h["status"], json!("unavailable"), "{h}");
+    let problems = h["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 1, "{h}");
+    let why = problems[0].as_str().unwrap_or("");
+    assert!(
+        why.starts_with("low disk space: ")
+            && why.contains("less than --min-free-disk-mb 1000000000000"),
+        "{h}"
+    );
+    assert!(h["disk_free_mb"].is_u64(), "{h}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn healthz_answers_json_without_token() {
     let s = Server::start().await;
@@ -303,6 +324,8 @@ async fn healthz_answers_json_without_token() {
     assert_eq!(h["status"], json!("ok"), "{h}");
     assert_eq!(h["database"], json!(backend_name()), "{h}");
     assert!(h["journal_queue_depth"].is_u64(), "{h}");
+    assert!(h["disk_free_mb"].as_u64().is_some_and(|mb| mb >= 64), "{h}");
+    assert!(h.get("problems").is_none(), "{h}");
 
     // Wrong method: a problem answer naming what is allowed.
     let a =

@@ -730,6 +730,12 @@ impl Server {
         panic!("{path}: too many pages");
     }
 
+    /// `GET /healthz` (no token), whatever its status.
+    pub async fn healthz(&self) -> Answer {
+        let resp = self.client.get(self.url("/healthz")).send().await;
+        Answer::from_response(resp.expect("GET /healthz")).await
+    }
+
     /// Creates or replaces secret `name` (`PUT /api/v1/secrets/{name}`, 200 expected).
     pub async fn set_secret(&self, name: &str, value: &str) {
         self.api(

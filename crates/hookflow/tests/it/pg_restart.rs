@@ -1,6 +1,7 @@
 //! PostgreSQL going away under load and coming back (issue 4): while it is down the ingest
-//! endpoint answers 503 with `Retry-After`, never a 202; when it is back, the node resumes by
-//! itself; no delivery answered 202 is lost and every run it started finishes.
+//! endpoint answers 503 with `Retry-After` within 2 s, never a 202, and `/healthz` answers 503
+//! within a second; when it is back, the node resumes by itself; no delivery answered 202 is
+//! lost and every run it started finishes.
 //!
 //! The test runs its own PostgreSQL cluster (initdb in a temporary directory, its own port) so
 //! that stopping it does not disturb the other tests. It needs PostgreSQL's server programs:
@@ -166,6 +167,8 @@ struct Seen {
     /// 503 answers, and how many of them carried `Retry-After`.
     unavailable: usize,
     unavailable_with_retry_after: usize,
+    /// The longest a 503 took to come.
+    slowest_unavailable: Duration,
     /// Anything else: (status, body).
     other: Vec<(u16, String)>,
     /// Requests that got no answer at all (connection error).
@@ -214,6 +217,7 @@ steps:
             let mut n = w;
             while !stop.load(Ordering::Relaxed) {
                 n += 8;
+                let sent = Instant::now();
                 let r = client
                     .post(&url)
                     .header("content-type", "application/json")
@@ -240,6 +244,7 @@ steps:
                     }
                     503 => {
                         seen.unavailable += 1;
+                        seen.slowest_unavailable = seen.slowest_unavailable.max(sent.elapsed());
                         seen.unavailable_with_retry_after += usize::from(retry_after);
                     }
                     _ => seen.other.push((status, body)),
@@ -267,10 +272,11 @@ steps:
     let down_at = Instant::now();
     let before = seen.lock().await.accepted.len();
 
-    // While it is down: 503 with Retry-After, no 202.
+    // While it is down: 503 with Retry-After, no 202 — for long enough that the answers come
+    // from waiting for a connection, not only from the connections that broke.
     eventually(Duration::from_secs(30), || async {
         let seen = seen.lock().await;
-        if seen.unavailable >= 8 {
+        if seen.unavailable >= 24 && down_at.elapsed() > Duration::from_secs(5) {
             Ok(())
         } else {
             Err(format!("{} answers 503 so far", seen.unavailable))
@@ -288,10 +294,29 @@ steps:
             "a 202 while PostgreSQL was down cannot have been durable"
         );
         eprintln!(
-            "PostgreSQL down: {} accepted before, {} answers 503",
-            before, seen.unavailable
+            "PostgreSQL down: {} accepted before, {} answers 503, the slowest in {:?}",
+            before, seen.unavailable, seen.slowest_unavailable
+        );
+        // The README promises the 503 within 2 s; the margin is for a loaded test machine.
+        assert!(
+            seen.slowest_unavailable < Duration::from_millis(2500),
+            "a 503 took {:?}",
+            seen.slowest_unavailable
         );
     }
+    // /healthz says so promptly, naming the database and the journal's failed write.
+    let asked = Instant::now();
+    let health = s.healthz().await;
+    let took = asked.elapsed();
+    health.expect_status(503);
+    let problems = health.json()["problems"].to_string();
+    assert!(
+        problems.contains("the database is unreachable")
+            && problems.contains("the delivery journal's last write failed"),
+        "{problems}"
+    );
+    assert!(took < Duration::from_millis(1500), "/healthz took {took:?}");
+    eprintln!("/healthz answered 503 in {took:?}: {problems}");
 
     // Back up: the node resumes by itself.
     cluster.start();
@@ -321,6 +346,8 @@ steps:
         r.unwrap();
     }
 
+    let health = s.healthz().await;
+    assert_eq!(health.status, 200, "healthy again: {}", health.text());
     let seen = seen.lock().await;
     eprintln!(
         "load stopped {:?} after PostgreSQL came back",
