@@ -776,6 +776,28 @@ async fn run_pages_show_steps_a_page_at_a_time() {
     );
 }
 
+/// A step record cut at `--max-step-record-bytes` says so on the run page, with the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_pages_say_what_was_cut() {
+    let s = Server::start_with(&["--max-step-record-bytes", "1024"]).await;
+    let wf = valid_workflow(
+        &s,
+        "name: cut-ui\nvariables: [{name: v, type: string}]\nsteps:\n  \
+         - {id: big, type: set_variables, values: {v: \"{{ 'q' * 5000 }}\"}}\n",
+    )
+    .await;
+    let run = crate::engine_steps::run_to_end(&s, &wf, json!({})).await;
+    let id = run["id"].as_str().unwrap();
+    let ui = Ui::signed_in(&s).await;
+    let steps = element(&ui.page(&format!("/ui/runs/{id}")).await, "steps", "table");
+    for needle in [
+        "Input — cut: 5008 bytes, over max_step_record_bytes",
+        "Output — cut: 5008 bytes, over max_step_record_bytes",
+    ] {
+        assert!(steps.contains(needle), "{needle} in {steps}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn webhooks_are_edited_and_deleted_through_forms() {
     let s = Server::start().await;
