@@ -135,9 +135,12 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Prob
     drop(presented);
     let max_body = st.limits.max_body;
     let mut precheck = check_request(&hook, &facts, max_body, received_at).err();
-    if precheck.as_ref().is_some_and(|r| r.status == 401) {
+    if precheck.as_ref().is_some_and(|r| r.status == 401)
+        && st.budgets.may_recheck(&id, std::time::Instant::now())
+    {
         // The cached view may be older than a key rotated on another node: the database decides
-        // before a key is refused.
+        // before a key is refused (at most once per webhook every `RECHECK_EVERY`, so a flood of
+        // wrong keys costs no database reads).
         hook = match refresh(st, &id).await? {
             Some(fresh) => fresh,
             None => return Err(refuse_unknown(st, req).await.unwrap_err()),

@@ -48,7 +48,14 @@ pub struct IngestBudgets {
     unauthenticated_by_webhook: Arc<Quota<String>>,
     /// Per webhook: the second and how many rejections were recorded in it.
     recorded: Mutex<HashMap<String, (i64, u32)>>,
+    /// Per webhook: when a refused key was last checked against the database.
+    rechecked: Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// A key the cached view refuses is checked against the database at most this often per
+/// webhook: a key rotated on another node works here at once, or — during a flood of wrong keys
+/// for that webhook — within this time.
+pub const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Memory held for one body; given back on drop.
 pub struct Held(
@@ -77,6 +84,7 @@ impl IngestBudgets {
             unauthenticated: Quota::new(u, (u / 16).max(1)),
             unauthenticated_by_webhook: Quota::new(u, (u / 4).max(1)),
             recorded: Mutex::new(HashMap::new()),
+            rechecked: Mutex::new(HashMap::new()),
             limits,
         }
     }
@@ -112,6 +120,22 @@ impl IngestBudgets {
     /// KiB of bodies with the right key held now.
     pub fn bodies_held_kib(&self) -> u64 {
         self.bodies.used(&IpAddr::from([0, 0, 0, 0])).0
+    }
+
+    /// Whether a key refused by the cached view of `webhook` is to be checked against the
+    /// database now ([`RECHECK_EVERY`]).
+    pub fn may_recheck(&self, webhook: &str, now: std::time::Instant) -> bool {
+        let mut m = self.rechecked.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 10_000 {
+            m.retain(|_, at| now.duration_since(*at) < RECHECK_EVERY);
+        }
+        match m.get(webhook) {
+            Some(at) if now.duration_since(*at) < RECHECK_EVERY => false,
+            _ => {
+                m.insert(webhook.to_string(), now);
+                true
+            }
+        }
     }
 
     /// Whether one more answered rejection of `webhook` may be recorded in the second `now_s`.
@@ -177,6 +201,16 @@ mod tests {
         assert_eq!(b.bodies_held_kib(), 3 * 1024);
         drop(h1);
         assert!(b.body(a, "w", 1_048_576).is_ok());
+    }
+
+    #[test]
+    fn refused_keys_are_rechecked_at_most_every_interval() {
+        let b = IngestBudgets::new(BudgetLimits::default());
+        let t = std::time::Instant::now();
+        assert!(b.may_recheck("w", t));
+        assert!(!b.may_recheck("w", t + RECHECK_EVERY / 2));
+        assert!(b.may_recheck("v", t));
+        assert!(b.may_recheck("w", t + RECHECK_EVERY));
     }
 
     #[test]
