@@ -61,7 +61,7 @@ pub async fn receive(
     // A path that is not text (`/webhooks/%ff`) names no webhook: the same answer as an unknown id.
     let answer = match id {
         Ok(Path(id)) => handle(&st, id, incoming).await,
-        Err(_) => refuse_unknown(&st, incoming).await,
+        Err(_) => Err(refuse_unknown(&st, incoming).await),
     };
     let status = match &answer {
         Ok(_) => 202,
@@ -112,7 +112,7 @@ struct Incoming {
 async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Problem> {
     let received_at = now_ms();
     let Some(mut hook) = lookup(st, &id).await? else {
-        return Err(refuse_unknown(st, req).await.unwrap_err());
+        return Err(refuse_unknown(st, req).await);
     };
     let raw_query = req.uri.query().unwrap_or("");
     let presented = query::api_key(raw_query).or_else(|| {
@@ -136,14 +136,14 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Prob
     let max_body = st.limits.max_body;
     let mut precheck = check_request(&hook, &facts, max_body, received_at).err();
     if precheck.as_ref().is_some_and(|r| r.status == 401)
-        && st.budgets.may_recheck(&id, std::time::Instant::now())
+        && st.budgets.may_recheck(&id, req.received.into_std())
     {
         // The cached view may be older than a key rotated on another node: the database decides
         // before a key is refused (at most once per webhook every `RECHECK_EVERY`, so a flood of
         // wrong keys costs no database reads).
         hook = match refresh(st, &id).await? {
             Some(fresh) => fresh,
-            None => return Err(refuse_unknown(st, req).await.unwrap_err()),
+            None => return Err(refuse_unknown(st, req).await),
         };
         precheck = check_request(&hook, &facts, max_body, received_at).err();
     }
@@ -267,7 +267,7 @@ fn short_detail(short: Short, l: &BudgetLimits) -> String {
 /// The answer to a request for a webhook that does not exist: 405 or 401, like a known one, and
 /// at the same moment ([`answer_at_floor`]). Its body is read as a refused one of a known
 /// webhook's is, and dropped.
-async fn refuse_unknown(st: &AppState, req: Incoming) -> Result<String, Problem> {
+async fn refuse_unknown(st: &AppState, req: Incoming) -> Problem {
     // Work like a known webhook's key check, so the two cost the same.
     let presented = query::api_key(req.uri.query().unwrap_or(""));
     std::hint::black_box(presented.as_deref().map(crypto::digest));
@@ -278,7 +278,7 @@ async fn refuse_unknown(st: &AppState, req: Incoming) -> Result<String, Problem>
     };
     let limit = st.limits.rejected_body_max as u64;
     let (_, complete) = read_refused_body(st, "", req.client, req.body, limit).await;
-    Err(answer_at_floor(st, req.received, rejection, complete).await)
+    answer_at_floor(st, req.received, rejection, complete).await
 }
 
 /// A request refused for its key or method by a known webhook: recorded (its body up to the

@@ -76,10 +76,6 @@ impl<K: Hash + Eq + Clone> Quota<K> {
         (st.used, st.by_key.get(key).copied().unwrap_or(0))
     }
 
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
     pub fn per_key(&self) -> u64 {
         self.per_key
     }
