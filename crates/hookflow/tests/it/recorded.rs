@@ -47,14 +47,21 @@ fn cut_headers(d: &Value, budget: usize) -> (Vec<(String, String)>, usize) {
     (pairs, bytes)
 }
 
-/// A wrong-key POST carrying `big` headers `x-pad-N` of `size` bytes each.
-async fn wrong_key_with_big_headers(s: &Server, hook: &Value, big: usize, size: usize) -> Answer {
+/// A wrong-key POST carrying `first` as header `x-first`, then `big` headers `x-pad-N` of `size`
+/// bytes each.
+async fn wrong_key_with_big_headers(
+    s: &Server,
+    hook: &Value,
+    first: &str,
+    big: usize,
+    size: usize,
+) -> Answer {
     let url = s.hook_url_with_key(hook, &format!("{}wrongwrongw", random_hex(33)));
     let mut req = reqwest::Client::new()
         .post(url)
         .header("accept", JSON)
         .header("content-type", JSON)
-        .header("x-first", "kept");
+        .header("x-first", first);
     let pad = "p".repeat(size);
     for i in 0..big {
         req = req.header(format!("x-pad-{i}"), &pad);
@@ -64,29 +71,50 @@ async fn wrong_key_with_big_headers(s: &Server, hook: &Value, big: usize, size: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rejected_headers_are_cut_to_the_budget_and_the_record_says_so() {
-    let s = Server::start_with(&["--rejected-header-bytes", "2048", "--rejected-keep", "40"]).await;
+    let s = Server::start_with(&[
+        "--rejected-header-bytes",
+        "2048",
+        "--rejected-keep",
+        "40",
+        "--rejected-records-per-second",
+        "0",
+    ])
+    .await;
     let hook = s.create_webhook("big-headers", JSON, None, None).await;
     // 12 KB of headers each (under the HTTP layer's header limit), 60 requests: without the cap
     // the 40 kept deliveries would hold 480 KB of headers.
     for _ in 0..60 {
-        wrong_key_with_big_headers(&s, &hook, 12, 1000)
+        wrong_key_with_big_headers(&s, &hook, "kept", 12, 1000)
             .await
             .expect_problem(401);
     }
+    // Rejections are recorded after they are answered, in arrival order: once a last marked one
+    // is the newest record, the 60 before it are written and the oldest were pruned.
+    wrong_key_with_big_headers(&s, &hook, "last", 12, 1000)
+        .await
+        .expect_problem(401);
     let all = eventually(Duration::from_secs(20), || async {
         let all = s.deliveries(id(&hook)).await;
-        if all.len() == 40 {
+        let Some(newest) = all.first() else {
+            return Err("no rejected delivery yet".to_string());
+        };
+        let d = s.delivery(newest["id"].as_str().expect("id")).await;
+        let last = header_pairs(&d)
+            .iter()
+            .any(|(n, v)| n == "x-first" && v == "last");
+        if last && all.len() == 40 {
             Ok(all)
         } else {
             Err(format!(
-                "40 rejected deliveries expected, have {}",
+                "40 rejected deliveries, the marked one newest, expected; have {} (marked newest: {last})",
                 all.len()
             ))
         }
     })
     .await;
+    let all = &all[1..];
     let mut stored = 0;
-    for item in &all {
+    for item in all {
         let d = s.delivery(item["id"].as_str().expect("id")).await;
         let (kept, kept_bytes) = cut_headers(&d, 2048);
         assert!(kept_bytes <= 2048, "{kept_bytes} bytes of headers kept");
@@ -127,7 +155,7 @@ async fn rejected_headers_are_cut_to_the_budget_and_the_record_says_so() {
 async fn rejected_headers_default_budget_is_8_kib() {
     let s = Server::start().await;
     let hook = s.create_webhook("default-cut", JSON, None, None).await;
-    let a = wrong_key_with_big_headers(&s, &hook, 12, 1000).await;
+    let a = wrong_key_with_big_headers(&s, &hook, "kept", 12, 1000).await;
     a.expect_problem(401);
     let d = s.expect_rejection_recorded(id(&hook), &a).await;
     let (_, kept_bytes) = cut_headers(&d, 8192);
