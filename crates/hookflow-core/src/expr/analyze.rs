@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use minijinja::machinery::ast;
 use minijinja::value::{Value, ValueKind};
 
+use super::signatures::{self, Kind, Operand, Use, ValueType};
+
 /// Depth assumed for any value that comes from outside the template (the context, globals):
 /// the context conversion refuses anything nested deeper.
 pub(crate) const CONTEXT_DEPTH: usize = 128;
@@ -77,6 +79,10 @@ pub(crate) struct Analysis {
     pub needs: Needs,
     /// Upper bound of the nesting depth of any value built.
     pub max_depth: usize,
+    /// Every filter, test and function call, for [`signatures::check`].
+    pub uses: Vec<Use>,
+    /// What is known of a bare expression's value (`Unknown` for a text template).
+    pub result: Option<Operand>,
 }
 
 impl Analysis {
@@ -86,17 +92,7 @@ impl Analysis {
             .reported
             .iter()
             .filter(|(root, _)| !globals.contains(root))
-            .map(|(root, segs)| {
-                let mut s = root.clone();
-                for seg in segs {
-                    s.push('.');
-                    match seg {
-                        Seg::Key(k) => s.push_str(k),
-                        Seg::Index(i) => s.push_str(&i.to_string()),
-                    }
-                }
-                s
-            })
+            .map(|(root, segs)| dotted(root, segs))
             .collect();
         out.sort();
         out.dedup();
@@ -104,8 +100,21 @@ impl Analysis {
     }
 }
 
+fn dotted(root: &str, segs: &[Seg]) -> String {
+    let mut s = root.to_string();
+    for seg in segs {
+        s.push('.');
+        match seg {
+            Seg::Key(k) => s.push_str(k),
+            Seg::Index(i) => s.push_str(&i.to_string()),
+        }
+    }
+    s
+}
+
 pub(crate) fn analyze_expr(expr: &ast::Expr<'_>) -> Analysis {
     let mut w = Walker::default();
+    w.out.result = Some(w.operand(expr));
     let depth = w.expr(expr);
     w.out.max_depth = w.out.max_depth.max(depth);
     w.out
@@ -177,6 +186,72 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// What is known of an expression's value without evaluating it.
+    fn operand(&self, expr: &ast::Expr<'a>) -> Operand {
+        if let Some((root, segs)) = Self::chain(expr) {
+            return match self.local(root) {
+                Some(_) => Operand::Unknown,
+                None => Operand::Path(dotted(root, &segs)),
+            };
+        }
+        let typed = match expr {
+            ast::Expr::Const(c) => return Operand::Const(c.value.clone()),
+            ast::Expr::Filter(f) => signatures::returns(Kind::Filter, f.name),
+            ast::Expr::Call(c) => match &c.expr {
+                ast::Expr::Var(v) if self.local(v.id).is_none() => {
+                    signatures::returns(Kind::Function, v.id)
+                }
+                _ => None,
+            },
+            ast::Expr::Test(_) | ast::Expr::Compare(_) => Some(ValueType::Boolean),
+            ast::Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOpKind::Not) => {
+                Some(ValueType::Boolean)
+            }
+            ast::Expr::BinOp(b) => match b.op {
+                ast::BinOpKind::Concat => Some(ValueType::String),
+                ast::BinOpKind::Eq
+                | ast::BinOpKind::Ne
+                | ast::BinOpKind::Lt
+                | ast::BinOpKind::Lte
+                | ast::BinOpKind::Gt
+                | ast::BinOpKind::Gte
+                | ast::BinOpKind::In => Some(ValueType::Boolean),
+                _ => None,
+            },
+            ast::Expr::List(_) | ast::Expr::Tuple(_) => Some(ValueType::Array),
+            ast::Expr::Map(_) => Some(ValueType::Object),
+            _ => None,
+        };
+        typed.map_or(Operand::Unknown, Operand::Typed)
+    }
+
+    fn record_use(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        pos: u32,
+        input: Option<&ast::Expr<'a>>,
+        args: &[ast::CallArg<'a>],
+    ) {
+        let mut u = Use {
+            kind,
+            name: name.to_string(),
+            pos: pos as usize,
+            input: input.map(|e| self.operand(e)),
+            args: Vec::new(),
+            kwargs: Vec::new(),
+            splat: false,
+        };
+        for a in args {
+            match a {
+                ast::CallArg::Pos(e) => u.args.push(self.operand(e)),
+                ast::CallArg::Kwarg(k, e) => u.kwargs.push((k.to_string(), self.operand(e))),
+                ast::CallArg::PosSplat(_) | ast::CallArg::KwargSplat(_) => u.splat = true,
+            }
+        }
+        self.out.uses.push(u);
+    }
+
     /// Visits an expression; returns the depth bound of its value.
     fn expr(&mut self, expr: &ast::Expr<'a>) -> usize {
         if let Some((root, segs)) = Self::chain(expr) {
@@ -223,13 +298,31 @@ impl<'a> Walker<'a> {
                 t.max(f)
             }
             ast::Expr::Filter(f) => {
+                self.record_use(
+                    Kind::Filter,
+                    f.name,
+                    f.span().start_offset,
+                    f.expr.as_ref(),
+                    &f.args,
+                );
                 let mut d = f.expr.as_ref().map_or(0, |e| self.expr(e));
                 for a in &f.args {
                     d = d.max(self.call_arg(a));
                 }
+                // parsed text is as deep as any context value may be
+                if f.name == "fromjson" {
+                    d = d.max(CONTEXT_DEPTH);
+                }
                 d + CALL_DEPTH
             }
             ast::Expr::Test(t) => {
+                self.record_use(
+                    Kind::Test,
+                    t.name,
+                    t.span().start_offset,
+                    Some(&t.expr),
+                    &t.args,
+                );
                 self.expr(&t.expr);
                 for a in &t.args {
                     self.call_arg(a);
@@ -266,7 +359,12 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn call(&mut self, c: &ast::Call<'a>) -> usize {
+    fn call(&mut self, c: &ast::Spanned<ast::Call<'a>>) -> usize {
+        if let ast::Expr::Var(v) = &c.expr
+            && self.local(v.id).is_none()
+        {
+            self.record_use(Kind::Function, v.id, c.span().start_offset, None, &c.args);
+        }
         let mut d = match &c.expr {
             // a method call: the receiver is used as a whole, the method name is no variable
             ast::Expr::GetAttr(g) => self.expr(&g.expr),

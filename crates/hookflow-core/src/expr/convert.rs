@@ -48,7 +48,7 @@ fn check_depth(depth: usize) -> Result<(), String> {
     }
 }
 
-fn from_json(v: &Json, depth: usize) -> Result<Value, String> {
+pub(crate) fn from_json(v: &Json, depth: usize) -> Result<Value, String> {
     Ok(match v {
         Json::Null => Value::from(()),
         Json::Bool(b) => Value::from(*b),

@@ -1,5 +1,5 @@
 //! The replaced product's condition operators, as Jinja tests: `eqi`, `matches_wildcard`,
-//! `matches_regex`.
+//! `matches_regex`; and the `fromjson` filter (JSON held in text, SPEC §11).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -135,6 +135,31 @@ pub(crate) fn matches_regex(
         return Ok(false);
     };
     Ok(re.is_match(value.as_str()))
+}
+
+/// Fuel units (1/64 of a fuel) charged per byte of text `fromjson` parses, on top of what the
+/// engine charges for the text and the result: parsing builds a structure several times the
+/// text's size, so it costs like serializing.
+const FROMJSON_UNITS_PER_BYTE: u64 = 2;
+
+/// `text | fromjson`: the JSON value a string holds. Values nested deeper than context values
+/// may be are refused (see `analyze::CONTEXT_DEPTH`).
+pub(crate) fn fromjson(state: &State, v: &Value) -> Result<Value, Error> {
+    let Some(text) = v.as_str() else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("fromjson needs a string holding JSON, not {}", v.kind()),
+        ));
+    };
+    state.consume_fuel((text.len() as u64).saturating_mul(FROMJSON_UNITS_PER_BYTE) / 64)?;
+    let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("fromjson: the text is not JSON: {e}"),
+        )
+    })?;
+    super::convert::from_json(&json, 0)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromjson: {e}")))
 }
 
 fn pattern_error(what: &str, pattern: &str, err: &regex::Error) -> Error {

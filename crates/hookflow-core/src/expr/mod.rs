@@ -47,9 +47,13 @@
 //! comparison takes about 1–2 µs (release build); using a whole large body costs its
 //! conversion (about 170 µs for a 200-commit push payload).
 
+#[cfg(test)]
+mod additions_tests;
 mod analyze;
 mod convert;
+mod dates;
 mod functions;
+mod signatures;
 #[cfg(test)]
 mod tests;
 
@@ -65,6 +69,31 @@ use serde_json::Value as Json;
 
 use analyze::{Analysis, Needs};
 use functions::RegexCache;
+use signatures::Operand;
+pub use signatures::{Expect, TypedRead, ValueType};
+
+/// What a source's value is known to be before it is evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Known {
+    /// A constant.
+    Literal(Json),
+    /// Exactly a variable path read from the context (`inputs.when`).
+    Path(String),
+    /// The result of a function or filter whose type is known, or text.
+    Type(ValueType),
+    Unknown,
+}
+
+/// What static analysis says of one expression or template string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    /// The variable paths it reads (see [`Sandbox::check_expression`]).
+    pub paths: Vec<String>,
+    /// Variables read where a particular kind of value is needed.
+    pub typed_reads: Vec<TypedRead>,
+    /// Its value, as far as it is known.
+    pub result: Known,
+}
 
 /// Limits of one evaluation.
 #[derive(Debug, Clone)]
@@ -179,6 +208,8 @@ struct Compiled {
     bare: bool,
     paths: Vec<String>,
     needs: Needs,
+    typed_reads: Vec<TypedRead>,
+    result: Known,
 }
 
 impl Sandbox {
@@ -215,6 +246,13 @@ impl Sandbox {
                 functions::matches_regex(&cache, state, value, pattern)
             },
         );
+        env.add_filter("fromjson", functions::fromjson);
+        env.add_filter("strftime", dates::strftime);
+        env.add_filter("add_seconds", dates::add_seconds);
+        env.add_filter("epoch", dates::epoch);
+        env.add_function("now", dates::now);
+        env.add_function("datetime", dates::datetime);
+        env.add_function("seconds_between", dates::seconds_between);
         let globals = env.globals().map(|(name, _)| name.to_string()).collect();
         Sandbox {
             inner: Arc::new(Inner {
@@ -251,6 +289,24 @@ impl Sandbox {
             return Ok(Vec::new());
         }
         Ok(self.template(src)?.paths.clone())
+    }
+
+    /// Compiles a bare expression and says what is known of it before evaluation.
+    pub fn inspect_expression(&self, src: &str) -> Result<Inspection, ExprError> {
+        Ok(self.expression(src)?.inspection())
+    }
+
+    /// Compiles a template string and says what is known of it. A string that is not a template
+    /// is a literal.
+    pub fn inspect_template(&self, src: &str) -> Result<Inspection, ExprError> {
+        if !is_template(src) {
+            return Ok(Inspection {
+                paths: Vec::new(),
+                typed_reads: Vec::new(),
+                result: Known::Literal(Json::String(src.to_string())),
+            });
+        }
+        Ok(self.template(src)?.inspection())
     }
 
     /// Walks a JSON value and check_template()s every string in it; the error says which string
@@ -463,6 +519,8 @@ impl Sandbox {
             bare: offset == 0 && src.len() == shown.len(),
             paths: Vec::new(),
             needs: Needs::default(),
+            typed_reads: Vec::new(),
+            result: Known::Unknown,
         };
         self.check_complexity(src, true)
             .map_err(|(what, pos)| c.message(&what, Some(offset + pos)))?;
@@ -495,6 +553,8 @@ impl Sandbox {
             bare: false,
             paths: Vec::new(),
             needs: Needs::default(),
+            typed_reads: Vec::new(),
+            result: Known::Type(ValueType::String),
         };
         let tree = machinery::parse(src, "<template>", self.inner.syntax.clone())
             .map_err(|e| c.error(&e, self.limits()))?;
@@ -583,8 +643,21 @@ impl Sandbox {
                 None,
             ));
         }
+        c.typed_reads = signatures::check(&analysis.uses)
+            .map_err(|(what, pos)| c.message(&what, Some(c.offset + pos)))?;
         c.paths = analysis.dotted_paths(&self.inner.globals);
         c.needs = analysis.needs;
+        if let Some(result) = analysis.result {
+            c.result = match result {
+                Operand::Const(v) => {
+                    let mut budget = self.limits().max_output_bytes;
+                    convert::to_json(&v, &mut budget).map_or(Known::Unknown, Known::Literal)
+                }
+                Operand::Path(p) => Known::Path(p),
+                Operand::Typed(t) => Known::Type(t),
+                Operand::Unknown => Known::Unknown,
+            };
+        }
         Ok(())
     }
 }
@@ -598,6 +671,14 @@ impl std::fmt::Debug for Sandbox {
 }
 
 impl Compiled {
+    fn inspection(&self) -> Inspection {
+        Inspection {
+            paths: self.paths.clone(),
+            typed_reads: self.typed_reads.clone(),
+            result: self.result.clone(),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         if self.bare { "expression" } else { "template" }
     }

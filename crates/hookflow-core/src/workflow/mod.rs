@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use duration::{format_duration, parse_duration, parse_duration_str};
 pub use literal::{fits, is_rfc3339};
 pub use model::{Branch, Retry, STEP_TYPES, Step, StepKind, Trigger, VarDecl, VarType, Workflow};
+pub(crate) use parse::suggest as suggest_name;
 pub use parse::{
     Format, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ERRORS, MAX_STEPS, from_value, parse, parse_document,
 };

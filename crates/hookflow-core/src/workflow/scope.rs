@@ -5,10 +5,38 @@
 
 use serde_json::Value;
 
-use super::model::{StepKind, VarDecl};
+use super::model::{StepKind, VarDecl, VarType};
 use super::path::{field, index};
 use super::validate::{LoopFrame, RESERVED_NAMES, Site, TRIGGER_FIELDS, Validator, list_or};
-use crate::expr::is_template;
+use crate::expr::{TypedRead, ValueType, is_template};
+
+/// The type a value of a declared type has (`null` aside).
+pub(super) fn value_type(t: VarType) -> ValueType {
+    match t {
+        VarType::String | VarType::SecureString => ValueType::String,
+        VarType::Integer => ValueType::Integer,
+        VarType::Number => ValueType::Number,
+        VarType::Boolean => ValueType::Boolean,
+        VarType::Datetime => ValueType::Datetime,
+        VarType::Object => ValueType::Object,
+        VarType::Array => ValueType::Array,
+    }
+}
+
+/// Whether a value of type `got` may be stored in a declared `target` (where it cannot, running
+/// would fail).
+pub(super) fn may_fit(target: VarType, got: ValueType) -> bool {
+    match target {
+        VarType::String | VarType::SecureString => {
+            matches!(got, ValueType::String | ValueType::Datetime)
+        }
+        VarType::Integer | VarType::Number => matches!(got, ValueType::Integer | ValueType::Number),
+        VarType::Boolean => got == ValueType::Boolean,
+        VarType::Datetime => matches!(got, ValueType::Datetime | ValueType::String),
+        VarType::Object => got == ValueType::Object,
+        VarType::Array => got == ValueType::Array,
+    }
+}
 
 impl Validator<'_> {
     pub(super) fn expression(&mut self, src: &str, path: &str, site: Site) {
@@ -34,8 +62,11 @@ impl Validator<'_> {
             );
             return;
         }
-        match self.sandbox.check_expression(src) {
-            Ok(reads) => self.reads(&reads, path, site),
+        match self.sandbox.inspect_expression(src) {
+            Ok(i) => {
+                self.reads(&i.paths, path, site);
+                self.typed_reads(&i.typed_reads, path);
+            }
             Err(e) => {
                 let hint = if src.contains("{{") {
                     " (this field is a bare expression: write it without {{ }})"
@@ -48,10 +79,60 @@ impl Validator<'_> {
     }
 
     pub(super) fn template(&mut self, src: &str, path: &str, site: Site) {
-        match self.sandbox.check_template(src) {
-            Ok(reads) => self.reads(&reads, path, site),
+        match self.sandbox.inspect_template(src) {
+            Ok(i) => {
+                self.reads(&i.paths, path, site);
+                self.typed_reads(&i.typed_reads, path);
+            }
             Err(e) => self.err(path, format!("invalid template: {}", e.message)),
         }
+    }
+
+    /// Variables given to hookflow's functions where their declared type cannot be what the
+    /// function needs (`vars.flag | strftime(...)` with `flag` a boolean).
+    fn typed_reads(&mut self, reads: &[TypedRead], path: &str) {
+        for r in reads {
+            if let Some(t) = self.declared_type(&r.path)
+                && !r.expects.admits(value_type(t))
+            {
+                self.err(
+                    path,
+                    format!(
+                        "{} must be {}, but {} is declared {t}",
+                        r.what,
+                        r.expects.describe(),
+                        r.path
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The declared type of a variable path, when it names a declared input or variable (or a
+    /// date-time the engine provides).
+    pub(super) fn declared_type(&self, path: &str) -> Option<VarType> {
+        let mut segs = path.split('.');
+        let (root, name) = (segs.next()?, segs.next()?);
+        if segs.next().is_some() {
+            return None;
+        }
+        let decls = match root {
+            "inputs" => &self.wf.inputs,
+            "vars" => &self.wf.variables,
+            "run" => {
+                return match name {
+                    "started_at" => Some(VarType::Datetime),
+                    "workflow_version" => Some(VarType::Integer),
+                    "id" | "workflow" | "started_by" => Some(VarType::String),
+                    _ => None,
+                };
+            }
+            "trigger" => {
+                return matches!(name, "received_at" | "scheduled_at").then_some(VarType::Datetime);
+            }
+            _ => return None,
+        };
+        decls.iter().find(|d| d.name == name).map(|d| d.r#type)
     }
 
     /// Every template string inside `v`, each checked at its own path.

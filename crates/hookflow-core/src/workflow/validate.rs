@@ -13,7 +13,8 @@ use super::literal::{fits, is_http_url, regex_message};
 use super::model::{Step, StepKind, VarDecl, Workflow};
 use super::parse::describe;
 use super::path::{field, index, is_identifier};
-use crate::expr::{Sandbox, is_template};
+use super::scope::{may_fit, value_type};
+use crate::expr::{Known, Sandbox, is_template};
 
 /// What exists outside the document. The server answers from its database.
 pub trait Catalog {
@@ -612,12 +613,14 @@ impl<'a> Validator<'a> {
         for (k, v) in values {
             let kp = field(path, k);
             match decls.iter().find(|d| d.name == *k) {
-                Some(d) => {
-                    let literal = !matches!(v, Value::String(s) if is_template(s));
-                    if literal && let Err(e) = fits(d.r#type, v) {
-                        self.err(kp.clone(), format!("{what} \"{k}\" is {}: {e}", d.r#type));
+                Some(d) => match v {
+                    Value::String(s) if is_template(s) => self.assigned_template(d, s, &kp, what),
+                    _ => {
+                        if let Err(e) = fits(d.r#type, v) {
+                            self.err(kp.clone(), format!("{what} \"{k}\" is {}: {e}", d.r#type));
+                        }
                     }
-                }
+                },
                 None => {
                     let declared: Vec<&str> = decls.iter().map(|d| d.name.as_str()).collect();
                     let list = list_or(&declared, &format!("no {plural} are declared"));
@@ -636,6 +639,32 @@ impl<'a> Validator<'a> {
                 }
             }
             self.value(v, &kp, site);
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// A template assigned to a declared variable or output whose value is known not to fit
+    /// its type (`{{ now() }}` into an integer, text into a boolean).
+    fn assigned_template(&mut self, d: &VarDecl, src: &str, path: &str, what: &str) {
+        let Ok(i) = self.sandbox.inspect_template(src) else {
+            return; // reported where the template is checked
+        };
+        let name = &d.name;
+        let ty = d.r#type;
+        let problem = match i.result {
+            Known::Literal(v) => fits(ty, &v).err(),
+            Known::Type(got) if !may_fit(ty, got) => {
+                Some(format!("the template gives {}", got.describe()))
+            }
+            Known::Path(p) => match self.declared_type(&p) {
+                Some(t) if !may_fit(ty, value_type(t)) => Some(format!("{p} is declared {t}")),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(p) = problem {
+            self.err(path, format!("{what} \"{name}\" is {ty}, but {p}"));
         }
     }
 }

@@ -1206,11 +1206,11 @@ steps:
         })
     );
 
-    // A value that does not fit the declared type fails the step.
-    let wf = valid_workflow(
+    // Text cannot be an integer: refused at save.
+    let w = create_workflow(
         &s,
         r#"
-name: typed-mismatch
+name: typed-mismatch-text
 inputs: [{name: n, type: integer}]
 variables: [{name: m, type: integer}]
 steps:
@@ -1218,7 +1218,23 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"n": 5})).await;
+    assert_eq!(
+        w["validation"]["errors"][0]["path"],
+        json!("steps[0].values.m")
+    );
+    // A value that turns out not to fit the declared type fails the step.
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: typed-mismatch
+inputs: [{name: obj, type: object}]
+variables: [{name: m, type: integer}]
+steps:
+  - {id: setv, type: set_variables, values: {m: "{{ inputs.obj.n }}"}}
+"#,
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({"obj": {"n": "5x"}})).await;
     expect_status(&run, "failed");
     error_contains(step(&run, "setv"), "integer");
 }

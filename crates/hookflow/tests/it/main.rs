@@ -20,6 +20,8 @@
 //!   floods, stalled bodies with a wrong key, the timing of 401s, the HTTP parser's own answers.
 //! - `engine_steps`: every step type and option through the real server (§4), with local HTTP
 //!   servers as destinations.
+//! - `expr_additions`: SPEC §11's additions for migrated workflows (dates, JSON in text, step
+//!   status and errors, run metadata, `break`/`continue`, secure strings, titles).
 //! - `run_limits`: what one run may record and start (sizes of step records, runs per root run,
 //!   call cycles refused at validation).
 
@@ -30,6 +32,7 @@ mod cli_workflows;
 mod common;
 mod crash;
 mod engine_steps;
+mod expr_additions;
 mod hostile;
 mod ingest;
 mod nodes;
