@@ -163,6 +163,11 @@ pub struct ServeArgs {
     /// connection may sit idle.
     #[arg(long, env = "HOOKFLOW_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
     pub header_timeout_seconds: u64,
+    /// When every connection slot is taken, a connection that has waited this many milliseconds
+    /// for a request (silent, half a header section, idle keep-alive) is closed to make room for
+    /// a new one. A connection in the middle of a request never is.
+    #[arg(long, env = "HOOKFLOW_EVICT_IDLE_AFTER_MS", default_value_t = 1000)]
+    pub evict_idle_after_ms: u64,
     /// Largest request header section in bytes (request line included).
     #[arg(long, env = "HOOKFLOW_MAX_HEADER_BYTES", default_value_t = 16_384)]
     pub max_header_bytes: usize,
@@ -453,6 +458,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_header_bytes: args.max_header_bytes.max(1024),
             max_headers: args.max_headers.max(8),
             body_timeout: Duration::from_secs(args.body_timeout_seconds.max(1)),
+            evict_idle_after: Duration::from_millis(args.evict_idle_after_ms),
         },
         journal: JournalOptions {
             queue_capacity: args.ingest_queue.max(1),

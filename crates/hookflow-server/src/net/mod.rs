@@ -7,7 +7,8 @@
 //! - connections in all and per client address: over either, the connection is answered `503`
 //!   problem+json naming the limit and closed; the total is also kept below the process's
 //!   open-files limit (raised to its hard limit at start) less a reserve for the database,
-//!   outbound calls and scripts;
+//!   outbound calls and scripts. When the total is full, a connection that has waited long
+//!   enough for a request gives its slot to the new one ([`evict`]);
 //! - a request's header section (bytes and count): `431` problem+json;
 //! - the time to send a request's headers, which also bounds an idle kept-alive connection
 //!   (the clock starts when the previous answer was written): the connection is closed;
@@ -15,6 +16,7 @@
 
 mod answer_io;
 pub mod deadline;
+mod evict;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -58,6 +60,9 @@ pub struct NetLimits {
     pub max_headers: usize,
     /// Time to send a whole request body, from the end of its headers (`--body-timeout-seconds`).
     pub body_timeout: Duration,
+    /// When every connection slot is taken, a connection waiting this long for a request gives
+    /// its slot to a new one (`--evict-idle-after-ms`).
+    pub evict_idle_after: Duration,
 }
 
 impl Default for NetLimits {
@@ -70,6 +75,7 @@ impl Default for NetLimits {
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             body_timeout: Duration::from_secs(30),
+            evict_idle_after: Duration::from_secs(1),
         }
     }
 }
@@ -115,6 +121,7 @@ pub async fn serve_http1(
     let open_files = raise_open_files_limit();
     let max = effective_max_connections(limits.max_connections, open_files);
     let gate = Quota::<IpAddr>::new(max, limits.max_connections_per_client);
+    let connections = evict::Connections::new(limits.evict_idle_after);
     let refusals = Arc::new(tokio::sync::Semaphore::new(REFUSALS_AT_ONCE));
     let answers = ParserAnswers::new(limits);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -142,7 +149,14 @@ pub async fn serve_http1(
             },
             _ = &mut shutdown => break,
         };
-        let slot = match gate.try_take(peer.ip(), 1) {
+        let taken = match gate.try_take(peer.ip(), 1) {
+            Err(Exceeded::Total(_)) if connections.evict_one() => {
+                metrics::counter!("hookflow_connections_evicted_total").increment(1);
+                gate.try_take(peer.ip(), 1)
+            }
+            taken => taken,
+        };
+        let slot = match taken {
             Ok(slot) => slot,
             Err(exceeded) => {
                 metrics::counter!("hookflow_connections_refused_total").increment(1);
@@ -150,19 +164,33 @@ pub async fn serve_http1(
                 continue;
             }
         };
+        let conn_state = connections.open(slot);
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(answers.wrap(stream));
         let router = app.clone();
+        let (table, state) = (connections.clone(), conn_state.clone());
         let svc = hyper::service::service_fn(move |mut req: axum::http::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().call(req)
+            let in_request = table.request(&state);
+            let answer = router.clone().call(req);
+            async move {
+                let answer = answer.await;
+                drop(in_request);
+                answer
+            }
         });
         let conn = graceful.watch(http.serve_connection(io, svc));
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            tokio::select! {
+                ended = conn => {
+                    if let Err(e) = ended {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                }
+                // Dropping the connection closes it; its slot is already given back.
+                _ = conn_state.evicted() => {}
             }
-            drop(slot);
+            conn_state.close();
         });
     }
     drop(listener);

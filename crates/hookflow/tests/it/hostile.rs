@@ -255,7 +255,9 @@ async fn connections_over_the_per_client_limit_get_503_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connections_over_the_total_limit_get_503_and_the_fd_limit_is_raised() {
-    let s = Server::start_with(&["--max-connections", "20"]).await;
+    // Nothing here waits long enough to be evicted (see the next test for eviction).
+    let s =
+        Server::start_with(&["--max-connections", "20", "--evict-idle-after-ms", "600000"]).await;
     // The reqwest client may hold a few pooled connections: open raw ones until refused.
     let mut held = Vec::new();
     let refused = loop {
@@ -294,6 +296,127 @@ async fn connections_over_the_total_limit_get_503_and_the_fd_limit_is_raised() {
         .expect("open files line");
     let nums: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
     assert_eq!(nums[0], nums[1], "soft limit not raised: {line}");
+}
+
+/// A POST to `hook` with its key, `Content-Length: 100` and only part of the body: a request in
+/// progress until the rest comes. Answers once the server reads the body (its
+/// `100 Continue`), so the request is known to be in progress.
+async fn half_sent_post(from: &str, s: &Server, hook: &Value) -> TcpStream {
+    let mut c = connect_from(from, &s.addr).await;
+    let head = format!(
+        "POST /webhooks/{}?api_key={} HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n",
+        id(hook),
+        pct(hook["api_key"].as_str().unwrap())
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+        .await
+        .expect("100 Continue in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 100"), "{text}");
+    c.write_all(b"{\"half\":").await.unwrap();
+    c
+}
+
+/// One valid POST on a new connection from 127.0.0.1: its status line's code, or 0 if the
+/// connection closed unanswered.
+async fn one_valid_post(s: &Server, hook: &Value) -> u16 {
+    let mut c = connect_from("127.0.0.1", &s.addr).await;
+    let body = "{}";
+    let req = format!(
+        "POST /webhooks/{}?api_key={} HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        id(hook),
+        pct(hook["api_key"].as_str().unwrap()),
+        body.len()
+    );
+    if c.write_all(req.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let got = closed_within(&mut c, Duration::from_secs(10)).await;
+    String::from_utf8_lossy(&got)
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_waiting_for_a_request_make_room_when_the_total_is_full() {
+    // A long header timeout, so that only eviction can free a slot during the test.
+    let s = Server::start_with(&[
+        "--max-connections",
+        "20",
+        "--max-connections-per-client",
+        "20",
+        "--header-timeout-seconds",
+        "120",
+        "--evict-idle-after-ms",
+        "300",
+    ])
+    .await;
+    let hook = s.unlimited_webhook("evict", JSON).await;
+    // Every slot is held by attackers spread over addresses 127.0.0.2..=6 (under the per-client
+    // limit, so the total is what is full): silent connections and half header sections.
+    let mut idle = Vec::new();
+    for i in 0..24 {
+        let mut c = connect_from(&format!("127.0.0.{}", 2 + i % 5), &s.addr).await;
+        if i % 2 == 1 {
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Half: ")
+                .await
+                .unwrap();
+        }
+        idle.push(c);
+    }
+    // A valid sender gets in: an idle connection makes room for it (at once, or once the idle
+    // ones have waited 300 ms).
+    let accepted = eventually(Duration::from_secs(10), || async {
+        match one_valid_post(&s, &hook).await {
+            202 => Ok(()),
+            other => Err(format!("a valid POST got {other}")),
+        }
+    })
+    .await;
+    let () = accepted;
+    let evicted = metric_value(&s.metrics().await, "hookflow_connections_evicted_total", "");
+    assert!(evicted >= 1.0, "evictions counted: {evicted}");
+
+    // Connections in the middle of a request are never evicted: with every slot held by half-sent
+    // bodies (valid key, 100 bytes announced), a new connection is refused with 503 instead.
+    let s = Server::start_with(&[
+        "--max-connections",
+        "20",
+        "--max-connections-per-client",
+        "20",
+        "--body-timeout-seconds",
+        "120",
+        "--evict-idle-after-ms",
+        "0",
+    ])
+    .await;
+    let hook = s.unlimited_webhook("busy", JSON).await;
+    let mut busy = Vec::new();
+    for i in 0..20 {
+        busy.push(half_sent_post(&format!("127.0.0.{}", 2 + i % 5), &s, &hook).await);
+    }
+    // All 20 are in a request: a 21st connection is refused, as none may make room.
+    assert_eq!(one_valid_post(&s, &hook).await, 503);
+    // Each busy request is still open (none was evicted) and completes with 202 when its body
+    // comes.
+    for mut c in busy {
+        let rest = format!("\"{}\"}}", "x".repeat(100 - 9 - 2));
+        c.write_all(rest.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(text.starts_with("HTTP/1.1 202"), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
