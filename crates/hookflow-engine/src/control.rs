@@ -61,6 +61,10 @@ impl Engine {
             } => {
                 let mut rec = self.open_block(st, step, &path, scope).await?;
                 let items = match self.sandbox.render(items, &st.ctx) {
+                    Ok(v) => crate::steps::json_text(v, "items").map_err(|e| e.message),
+                    Err(e) => Err(e.to_string()),
+                };
+                let items = match items {
                     Ok(Value::Array(a)) => a,
                     Ok(other) => {
                         return self
@@ -72,7 +76,7 @@ impl Engine {
                             )
                             .await;
                     }
-                    Err(e) => return self.leaf_failed(st, step, rec, e.to_string()).await,
+                    Err(e) => return self.leaf_failed(st, step, rec, e).await,
                 };
                 let cap = max_iterations.unwrap_or(self.opts.max_iterations) as usize;
                 if items.len() > cap {
@@ -268,12 +272,11 @@ impl Engine {
         if matches!(flow, Flow::Suspend(_) | Flow::Cancelled | Flow::Lost) {
             return Ok(());
         }
-        if st
-            .recorded
-            .get(&rec.path)
-            .is_some_and(|r| r.status == "succeeded")
+        if let Some(r) = st.recorded.get(&rec.path)
+            && matches!(r.status.as_str(), "succeeded" | "failed")
         {
-            Self::set_output(st, &step.id, output);
+            let error = (r.status == "failed").then(|| r.error.clone().unwrap_or_default());
+            Self::set_result(st, &step.id, output, error);
             return Ok(());
         }
         // A block that ended the run by failing fails its control step too.
@@ -286,8 +289,18 @@ impl Engine {
         }
         rec.output = Some(output.to_string());
         rec.finished_at = Some(now_ms());
-        Self::set_output(st, &step.id, output);
-        self.save(st, rec.clone()).await
+        self.save(st, rec.clone()).await?;
+        let error = match flow {
+            Flow::Fail(_) => Some(
+                st.recorded
+                    .get(&rec.path)
+                    .and_then(|r| r.error.clone())
+                    .unwrap_or_default(),
+            ),
+            _ => None,
+        };
+        Self::set_result(st, &step.id, output, error);
+        Ok(())
     }
 }
 

@@ -16,10 +16,34 @@ use crate::steps::{StepError, StepOut};
 use crate::{Engine, EngineError};
 
 impl Engine {
-    pub(crate) fn set_output(st: &mut RunState, id: &str, output: Value) {
+    /// What later steps read of a finished step: `steps.<id>.output`, `.status` and `.error`.
+    pub(crate) fn set_result(st: &mut RunState, id: &str, output: Value, error: Option<String>) {
+        let status = if error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        };
         if let Some(steps) = st.ctx.get_mut("steps").and_then(Value::as_object_mut) {
-            steps.insert(id.to_string(), json!({ "output": output }));
+            steps.insert(
+                id.to_string(),
+                json!({ "output": output, "status": status, "error": error }),
+            );
         }
+    }
+
+    pub(crate) fn set_output(st: &mut RunState, id: &str, output: Value) {
+        Self::set_result(st, id, output, None);
+    }
+
+    /// A step that failed and was passed over (`continue_on_error`): its error as recorded (so
+    /// that a resumed run reads the same), output `null`.
+    pub(crate) fn set_failed(st: &mut RunState, id: &str, path: &str, fallback: &str) {
+        let error = st
+            .recorded
+            .get(path)
+            .and_then(|r| r.error.clone())
+            .unwrap_or_else(|| fallback.to_string());
+        Self::set_result(st, id, Value::Null, Some(error));
     }
 
     pub(crate) fn apply_variables(st: &mut RunState, values: &Value) {
@@ -139,9 +163,10 @@ impl Engine {
         rec.error = Some(msg.clone());
         rec.attempts = rec.attempts.max(1);
         rec.finished_at = Some(now_ms());
+        let path = rec.path.clone();
         self.save(st, rec).await?;
         if step.continue_on_error {
-            Self::set_output(st, &step.id, Value::Null);
+            Self::set_failed(st, &step.id, &path, &msg);
             Ok(Flow::Continue)
         } else {
             Ok(Flow::Fail(format!("step {} failed: {msg}", step.id)))
@@ -181,7 +206,7 @@ impl Engine {
                 "failed" => {
                     let msg = prev.error.clone().unwrap_or_default();
                     if step.continue_on_error {
-                        Self::set_output(st, &step.id, Value::Null);
+                        Self::set_failed(st, &step.id, path, &msg);
                         return Ok(Flow::Continue);
                     }
                     return Ok(Flow::Fail(format!("step {} failed: {msg}", step.id)));

@@ -52,6 +52,21 @@ fn render(engine: &Engine, st: &RunState, v: &Value) -> Result<Value, StepError>
         .map_err(|e| StepError::new(e.to_string(), false, None))
 }
 
+/// A value that may be JSON held in text (SPEC §11: `json_path.input`, `for_each.items`): a
+/// string is parsed; anything else is taken as it is.
+pub(crate) fn json_text(v: Value, field: &str) -> Result<Value, StepError> {
+    match v {
+        Value::String(s) => serde_json::from_str(&s).map_err(|e| {
+            StepError::new(
+                format!("{field} is text that does not hold JSON: {e}"),
+                false,
+                None,
+            )
+        }),
+        other => Ok(other),
+    }
+}
+
 fn as_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -109,9 +124,25 @@ pub async fn run_leaf(
             ))
         }
         StepKind::JsonPath { input, query } => {
-            let value = render(engine, st, input)?;
-            let path = serde_json_path::JsonPath::parse(query)
-                .map_err(|e| StepError::new(format!("bad JSONPath {query:?}: {e}"), false, None))?;
+            let value = json_text(render(engine, st, input)?, "input")?;
+            let query = match render(engine, st, &Value::String(query.clone()))? {
+                Value::String(q) => q,
+                other => {
+                    return Err(StepError::new(
+                        format!("the query must be text, got {}", kind_of(&other)),
+                        false,
+                        Some(json!({ "input": value, "query": other })),
+                    ));
+                }
+            };
+            let query = &query;
+            let path = serde_json_path::JsonPath::parse(query).map_err(|e| {
+                StepError::new(
+                    format!("bad JSONPath {query:?}: {e}"),
+                    false,
+                    Some(json!({ "input": value, "query": query })),
+                )
+            })?;
             // `$..*` repeats every part of a value once per level above it: the results are
             // copied only up to what one run may hold (crate::record).
             let mut list = crate::record::BoundedList::new(engine.opts.record.run_bytes);

@@ -230,9 +230,9 @@ impl Validator<'_> {
                 let Some(id) = second else { return Ok(()) };
                 self.step_ref(id, site)?;
                 match segs.get(2) {
-                    None | Some(&"output") => Ok(()),
+                    None | Some(&("output" | "status" | "error")) => Ok(()),
                     Some(other) => Err(format!(
-                        "\"steps.{id}.{other}\" is not available: only \"steps.{id}.output\" can be read"
+                        "\"steps.{id}.{other}\" is not available: a step has output, status and error"
                     )),
                 }
             }

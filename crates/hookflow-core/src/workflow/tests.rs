@@ -409,14 +409,14 @@ fn broken() -> Vec<Row> {
             "step \"s\" cannot refer to its own output",
         ),
         (
-            "steps.x.status",
+            "steps.x.state",
             doc(&format!(
-                "{}  - {{id: s, type: fail, message: \"{{{{ steps.first.status }}}}\"}}\n",
+                "{}  - {{id: s, type: fail, message: \"{{{{ steps.first.state }}}}\"}}\n",
                 sleep("first")
             )),
             y,
             "steps[1].message",
-            "\"steps.first.status\" is not available: only \"steps.first.output\" can be read",
+            "\"steps.first.state\" is not available: a step has output, status and error",
         ),
         (
             "enclosing step referenced",

@@ -453,6 +453,23 @@ impl<'a> Validator<'a> {
                 match items {
                     Value::String(s) if is_template(s) => self.template(s, &ip, site),
                     Value::Array(_) => self.value(items, &ip, site),
+                    // JSON held in text (SPEC §11)
+                    Value::String(s) => match serde_json::from_str::<Value>(s) {
+                        Ok(Value::Array(_)) => {}
+                        Ok(other) => self.err(
+                            ip,
+                            format!(
+                                "the text holds JSON that is not a list: {}",
+                                describe(&other)
+                            ),
+                        ),
+                        Err(e) => self.err(
+                            ip,
+                            format!(
+                                "expected a list, a template that yields one, or text holding a JSON list; this text is not JSON: {e}"
+                            ),
+                        ),
+                    },
                     other => self.err(
                         ip,
                         format!(
@@ -532,7 +549,18 @@ impl<'a> Validator<'a> {
             }
             StepKind::JsonPath { input, query } => {
                 self.value(input, &field(&path, "input"), site);
-                if let Err(e) = serde_json_path::JsonPath::parse(query) {
+                if let Value::String(s) = input
+                    && !is_template(s)
+                    && let Err(e) = serde_json::from_str::<Value>(s)
+                {
+                    self.err(
+                        field(&path, "input"),
+                        format!("text given as input must hold JSON (or be a template): {e}"),
+                    );
+                }
+                if is_template(query) {
+                    self.template(query, &field(&path, "query"), site);
+                } else if let Err(e) = serde_json_path::JsonPath::parse(query) {
                     self.err(
                         field(&path, "query"),
                         format!(

@@ -211,3 +211,171 @@ steps:
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// JSON held in text for json_path and for_each; a templated query
+
+const JSON_TEXT: &str = r#"
+name: json-text
+inputs: [{name: text, type: string}, {name: field, type: string, default: id}]
+outputs: [{name: ids, type: array}, {name: each, type: array}, {name: literal, type: array}]
+steps:
+  - id: pick
+    type: json_path
+    input: "{{ inputs.text }}"
+    query: "$.alerts[*].{{ inputs.field }}"
+  - id: each
+    type: for_each
+    items: "{{ (inputs.text | fromjson).alerts | tojson }}"
+    steps:
+      - {id: title, type: json_path, input: "{{ item }}", query: "$.title"}
+  - id: literal
+    type: for_each
+    items: '[{"n": 1}, {"n": 2}]'
+    as: x
+    steps:
+      - {id: n, type: json_path, input: "{{ x }}", query: $.n}
+  - id: done
+    type: complete
+    outputs:
+      ids: "{{ steps.pick.output.values }}"
+      each: "{{ steps.each.output | map(attribute='value') | list }}"
+      literal: "{{ steps.literal.output | map(attribute='value') | list }}"
+"#;
+
+/// `json_path.input` and `for_each.items` given text holding JSON parse it first;
+/// `json_path.query` is rendered from a template. Text that is not JSON, and a rendered query
+/// that is not JSONPath, fail the step; a literal that is not a JSON list is refused at save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_text_in_json_path_and_for_each() {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, JSON_TEXT).await;
+    let text = json!({"alerts": [{"id": 7, "title": "disk"}, {"id": 8, "title": "cpu"}]});
+    let run = run_to_end(&s, &wf, json!({"text": text.to_string()})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(
+        run["outputs"],
+        json!({"ids": [7, 8], "each": ["disk", "cpu"], "literal": [1, 2]})
+    );
+    assert_eq!(
+        step(&run, "pick")["input"]["query"],
+        json!("$.alerts[*].id"),
+        "the rendered query is recorded"
+    );
+    let run = run_to_end(&s, &wf, json!({"text": text.to_string(), "field": "title"})).await;
+    assert_eq!(run["outputs"]["ids"], json!(["disk", "cpu"]));
+
+    let run = run_to_end(&s, &wf, json!({"text": "alerts: none"})).await;
+    expect_status(&run, "failed");
+    error_contains(
+        step(&run, "pick"),
+        "input is text that does not hold JSON: expected value at line 1 column 1",
+    );
+    let run = run_to_end(&s, &wf, json!({"text": "{}", "field": "[["})).await;
+    expect_status(&run, "failed");
+    error_contains(step(&run, "pick"), "bad JSONPath \"$.alerts[*].[[\"");
+
+    refused(
+        &s,
+        "name: jt1\nsteps:\n  - {id: l, type: for_each, items: '{\"a\": 1}', steps: [{id: s, type: sleep, duration: 1s}]}\n",
+        "steps[0].items",
+        "the text holds JSON that is not a list: an object",
+    )
+    .await;
+    refused(
+        &s,
+        "name: jt2\nsteps:\n  - {id: l, type: for_each, items: 'a, b', steps: [{id: s, type: sleep, duration: 1s}]}\n",
+        "steps[0].items",
+        "this text is not JSON",
+    )
+    .await;
+    refused(
+        &s,
+        "name: jt3\nsteps:\n  - {id: p, type: json_path, input: {}, query: \"$.{{ vars.nope }}\"}\n",
+        "steps[0].query",
+        "\"vars.nope\" is not a declared variable",
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors as data
+
+const ERRORS_AS_DATA: &str = r#"
+name: errors-as-data
+inputs: [{name: text, type: string}]
+outputs:
+  - {name: status, type: string}
+  - {name: error, type: string}
+  - {name: ok_status, type: string}
+  - {name: ok_error, type: string}
+  - {name: loop_status, type: string}
+  - {name: branch, type: string}
+steps:
+  - id: parse
+    type: json_path
+    input: "{{ inputs.text }}"
+    query: $.a
+    continue_on_error: true
+  - id: ok
+    type: regex
+    input: abc
+    pattern: b
+  - id: loop
+    type: for_each
+    items: "{{ inputs.text }}"
+    continue_on_error: true
+    steps:
+      - {id: inner, type: regex, input: x, pattern: x}
+  - id: check
+    type: condition
+    branches:
+      - when: steps.parse.status == "failed"
+        steps: [{id: bad, type: regex, input: "{{ steps.parse.error }}", pattern: "JSON"}]
+    else: [{id: good, type: regex, input: ok, pattern: ok}]
+  - id: done
+    type: complete
+    outputs:
+      status: "{{ steps.parse.status }}"
+      error: "{{ steps.parse.error }}"
+      ok_status: "{{ steps.ok.status }}"
+      ok_error: "{{ steps.ok.error }}"
+      loop_status: "{{ steps.loop.status }}"
+      branch: "{{ steps.check.output.branch }}"
+"#;
+
+/// After a step that failed with `continue_on_error`, `steps.<id>.status` is `failed` and
+/// `steps.<id>.error` its recorded message (also for a control step); for a step that succeeded
+/// they are `succeeded` and `null`. A condition can branch on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_step_status_and_error_are_readable() {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, ERRORS_AS_DATA).await;
+    let run = run_to_end(&s, &wf, json!({"text": "not json"})).await;
+    expect_status(&run, "succeeded");
+    let recorded = step(&run, "parse")["error"].as_str().expect("an error");
+    assert!(recorded.contains("does not hold JSON"), "{recorded}");
+    assert_eq!(output(&run, "status"), &json!("failed"));
+    assert_eq!(output(&run, "error"), &json!(recorded));
+    assert_eq!(output(&run, "ok_status"), &json!("succeeded"));
+    assert_eq!(output(&run, "ok_error"), &Value::Null);
+    assert_eq!(output(&run, "loop_status"), &json!("failed"));
+    assert_eq!(output(&run, "branch"), &json!(0));
+    assert_eq!(step(&run, "bad")["output"]["matched"], json!(true));
+
+    // Both succeed: status `succeeded`, error null, the else branch.
+    let run = run_to_end(&s, &wf, json!({"text": "[1]"})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(output(&run, "status"), &json!("succeeded"));
+    assert_eq!(output(&run, "error"), &Value::Null);
+    assert_eq!(output(&run, "loop_status"), &json!("succeeded"));
+    assert_eq!(output(&run, "branch"), &json!("else"));
+
+    refused(
+        &s,
+        "name: ead\nsteps:\n  - {id: a, type: regex, input: x, pattern: x}\n  - {id: b, type: fail, message: \"{{ steps.a.message }}\"}\n",
+        "steps[1].message",
+        "\"steps.a.message\" is not available: a step has output, status and error",
+    )
+    .await;
+}
