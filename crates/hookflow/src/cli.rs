@@ -75,6 +75,44 @@ pub enum Command {
     /// Manage the secrets workflows use (values are write-only).
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Import workflows exported from another product.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// SecureX orchestration exports (JSON files, or folders of them such as a clone of the
+    /// vendor's workflow repository) → hookflow workflows, webhooks, events, targets and a
+    /// report. Nothing is sent to a server unless --apply.
+    #[command(
+        after_help = "Writes to --out: workflows/ (one YAML per workflow, prefixed with its apply \
+        order), webhooks.yaml, events.yaml, targets.yaml (fill in base URLs, then import again \
+        with --targets), secrets.txt, import-report.md and import-report.json.\n\nExit status: 0 \
+        when every export imported clean, 2 when some imported with gaps (listed), 1 on an error \
+        (unreadable input)."
+    )]
+    Securex(SecurexArgs),
+}
+
+#[derive(Args)]
+pub struct SecurexArgs {
+    /// Folder to write the documents and the report to.
+    #[arg(long, value_name = "DIR", default_value = "./securex-import")]
+    pub out: PathBuf,
+    /// A filled-in targets.yaml: HTTP requests use each target's base URL (and auth secret).
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Also create the missing webhooks and events and apply the workflows (HOOKFLOW_URL,
+    /// HOOKFLOW_TOKEN); workflows with gaps are applied disabled.
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: enable the workflows imported clean (others stay disabled).
+    #[arg(long, requires = "apply")]
+    pub enable_clean: bool,
+    /// Export files or folders.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Args)]

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Workflow(cmd) => client::workflow(&cli.client, cmd).await,
             Command::Run(cmd) => client::run(&cli.client, cmd).await,
             Command::Secret(cmd) => client::secret(&cli.client, cmd).await,
+            Command::Import(cmd) => client::import(&cli.client, cmd).await,
         }
     });
     match result {

@@ -18,6 +18,7 @@ macro_rules! outln {
 }
 
 mod events;
+mod import;
 mod runs;
 mod secrets;
 mod webhooks;
@@ -30,6 +31,7 @@ use serde_json::Value;
 use crate::cli::ClientArgs;
 
 pub use events::event;
+pub use import::import;
 pub use runs::run;
 pub use secrets::secret;
 pub use webhooks::webhook;

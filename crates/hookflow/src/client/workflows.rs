@@ -58,7 +58,7 @@ fn name_of(text: &str, format: Format) -> Option<String> {
 }
 
 /// The `  PATH: MESSAGE` lines of a list of validation errors.
-fn error_lines(errors: &Value) -> Vec<String> {
+pub(super) fn error_lines(errors: &Value) -> Vec<String> {
     errors
         .as_array()
         .map(|errs| {
@@ -102,6 +102,39 @@ async fn id_by_name(api: &Api, name: &str) -> anyhow::Result<Option<String>> {
         .map(|w| text(&w["id"])))
 }
 
+/// Creates the workflow `source` (YAML or JSON) or, when its name is taken, replaces that
+/// workflow: the saved workflow and `"created"` or `"updated"`.
+pub(super) async fn save(
+    api: &Api,
+    source: &str,
+    yaml: bool,
+) -> anyhow::Result<(Value, &'static str)> {
+    let format = if yaml { Format::Yaml } else { Format::Json };
+    let raw = || Body::Raw {
+        content_type: format.content_type(),
+        text: source.to_string(),
+    };
+    // Create; a name already taken means: replace that workflow.
+    let created = api.send(Method::POST, "/workflows", raw()).await?;
+    if created.status == StatusCode::CONFLICT {
+        let name = name_of(source, format).ok_or_else(|| created.error())?;
+        let id = id_by_name(api, &name)
+            .await?
+            .ok_or_else(|| created.error())?;
+        let replaced = api
+            .send(Method::PUT, &format!("/workflows/{}", seg(&id)), raw())
+            .await?;
+        if !replaced.status.is_success() {
+            return Err(save_error(&replaced));
+        }
+        Ok((replaced.body, "updated"))
+    } else if created.status.is_success() {
+        Ok((created.body, "created"))
+    } else {
+        Err(save_error(&created))
+    }
+}
+
 /// `hookflow workflow apply -f FILE`.
 async fn apply(api: &Api, file: &str) -> Outcome {
     let source = if file == "-" {
@@ -117,29 +150,7 @@ async fn apply(api: &Api, file: &str) -> Outcome {
         bail!("{file} is empty: a workflow document is expected");
     }
     let format = Format::of(file, &source);
-    let raw = || Body::Raw {
-        content_type: format.content_type(),
-        text: source.clone(),
-    };
-    // Create; a name already taken means: replace that workflow.
-    let created = api.send(Method::POST, "/workflows", raw()).await?;
-    let (w, verb) = if created.status == StatusCode::CONFLICT {
-        let name = name_of(&source, format).ok_or_else(|| created.error())?;
-        let id = id_by_name(api, &name)
-            .await?
-            .ok_or_else(|| created.error())?;
-        let replaced = api
-            .send(Method::PUT, &format!("/workflows/{}", seg(&id)), raw())
-            .await?;
-        if !replaced.status.is_success() {
-            return Err(save_error(&replaced));
-        }
-        (replaced.body, "updated")
-    } else if created.status.is_success() {
-        (created.body, "created")
-    } else {
-        return Err(save_error(&created));
-    };
+    let (w, verb) = save(api, &source, format == Format::Yaml).await?;
     let (name, id) = (text(&w["name"]), text(&w["id"]));
     eprintln!("{verb} workflow {name} ({id})");
     let validation = &w["validation"];
@@ -232,7 +243,7 @@ async fn start_run(
 }
 
 /// `hookflow workflow enable|disable`.
-async fn set_enabled(api: &Api, id: &str, enabled: bool) -> anyhow::Result<()> {
+pub(super) async fn set_enabled(api: &Api, id: &str, enabled: bool) -> anyhow::Result<()> {
     let w = api
         .call(
             Method::PATCH,
