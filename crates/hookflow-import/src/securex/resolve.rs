@@ -372,7 +372,9 @@ impl Ctx<'_, '_> {
         let ps = pieces(s);
         if let [Piece::Ref { r, raw }] = ps.as_slice() {
             let e = self.resolve(r, raw);
-            let code = if text && e.kind != Kind::String {
+            let code = if text && e.kind == Kind::Number {
+                format!("{} | string", e.atom())
+            } else if text && e.kind != Kind::String {
                 e.text()
             } else {
                 e.code
