@@ -210,7 +210,7 @@ impl Engine {
             .ok_or_else(|| EngineError::Invalid("the workflow is invalid".into()))?;
         let wf = self.definition(&run.workflow_id, version, &def)?;
         let wf: Workflow = (*wf).clone();
-        let trigger = self.trigger_of(&run, &rc)?;
+        let trigger = Self::trigger_of(&run, &rc)?;
         let given: Map<String, Value> = serde_json::from_str(&run.inputs).unwrap_or_default();
         let mut inputs = Map::new();
         for d in &wf.inputs {
@@ -268,7 +268,13 @@ impl Engine {
             "vars": vars,
             "steps": {},
             "secrets": secrets,
-            "run": {"id": run.id, "workflow": run.workflow_name},
+            "run": {
+                "id": run.id,
+                "workflow": run.workflow_name,
+                "started_at": rfc3339_ms(run.started_at.unwrap_or(run.created_at)),
+                "started_by": run.trigger_kind,
+                "workflow_version": version,
+            },
         });
         Ok(RunState {
             run,
@@ -303,8 +309,7 @@ impl Engine {
     }
 
     /// The `trigger` variables of a run, rebuilt from what was recorded.
-    fn trigger_of(
-        &self,
+    pub fn trigger_of(
         run: &RunRecord,
         rc: &hookflow_store::runs::RunContext,
     ) -> Result<Value, EngineError> {
@@ -380,6 +385,13 @@ impl Engine {
             Ok(Flow::Continue)
         })
     }
+}
+
+/// Unix milliseconds as RFC 3339 in UTC with milliseconds (`trigger.received_at`'s form).
+pub fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
 }
 
 pub(crate) fn kind_of(v: &Value) -> &'static str {

@@ -214,11 +214,47 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Prob
         record,
     };
     let answer = match st.journal.submit(req).await {
-        Ok(Outcome::Accepted { delivery_id }) => Ok(delivery_id),
-        Ok(Outcome::Rejected { rejection, .. }) => Err(rejection.into()),
+        Ok(Outcome::Accepted { delivery_id }) => {
+            count_delivery(&hook.id, DeliveryCount::Accepted);
+            Ok(delivery_id)
+        }
+        Ok(Outcome::Rejected { rejection, .. }) => {
+            count_delivery(&hook.id, DeliveryCount::Rejected);
+            Err(rejection.into())
+        }
         Err(overloaded) => Err(overloaded.into()),
     };
     answer.map_err(|p: Problem| if close { p.closing() } else { p })
+}
+
+/// The outcomes `hookflow_deliveries_total` counts, per webhook (its id: never a key).
+#[derive(Clone, Copy)]
+pub enum DeliveryCount {
+    Accepted,
+    Rejected,
+    /// A repeat of an accepted request within a webhook's deduplication window (SPEC §9).
+    #[allow(dead_code)] // counted once deduplication lands (issue 11)
+    Duplicate,
+}
+
+impl DeliveryCount {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryCount::Accepted => "accepted",
+            DeliveryCount::Rejected => "rejected",
+            DeliveryCount::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Counts one request a known webhook received, by outcome.
+pub fn count_delivery(webhook_id: &str, outcome: DeliveryCount) {
+    metrics::counter!(
+        "hookflow_deliveries_total",
+        "webhook" => webhook_id.to_string(),
+        "status" => outcome.as_str()
+    )
+    .increment(1);
 }
 
 fn delivery_record(
@@ -292,6 +328,7 @@ async fn refuse_known(
     received_at: i64,
     req: Incoming,
 ) -> Problem {
+    count_delivery(&hook.id, DeliveryCount::Rejected);
     let limit = st.limits.rejected_body_max as u64;
     let (bytes, complete) = read_refused_body(st, &hook.id, req.client, req.body, limit).await;
     if facts.body_len.is_none() && complete {

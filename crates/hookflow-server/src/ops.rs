@@ -42,6 +42,10 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         "hookflow_webhook_requests_total",
         "Webhook requests answered, by HTTP status (202 accepted, others rejected)"
     );
+    metrics::describe_counter!(
+        "hookflow_deliveries_total",
+        "Requests of known webhooks by webhook id and outcome (accepted, rejected, duplicate)"
+    );
     metrics::describe_histogram!(
         "hookflow_journal_batch_size",
         "Requests committed together in one journal transaction"

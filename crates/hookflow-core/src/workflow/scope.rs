@@ -207,9 +207,13 @@ impl Validator<'_> {
                 Some(name) => Err(format!("secret \"{name}\" does not exist")),
             },
             "run" => match second {
-                None | Some("id" | "workflow") => Ok(()),
+                None
+                | Some("id" | "workflow" | "started_at" | "started_by" | "workflow_version") => {
+                    Ok(())
+                }
                 Some(other) => Err(format!(
-                    "\"run.{other}\" is not available: run has id and workflow"
+                    "\"run.{other}\" is not available: run has id, workflow, started_at, \
+                     started_by and workflow_version"
                 )),
             },
             "loop" => {

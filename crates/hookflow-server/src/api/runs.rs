@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use hookflow_engine::Engine;
 use hookflow_engine::record::Limit;
+use hookflow_engine::redact::Redactor;
 use hookflow_store::runs::{RunFilter, RunRecord, StepRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,14 +42,7 @@ pub async fn runs_json(
     runs: &[RunRecord],
     steps: Option<&[StepRecord]>,
 ) -> ApiResult<Vec<Value>> {
-    let secrets: serde_json::Map<String, Value> = st
-        .store
-        .secret_values()
-        .await?
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    let redactor = hookflow_engine::redact::Redactor::for_secrets(&secrets);
+    let redactor = redactor(st).await?;
     let step_bytes = st.engine.opts.record.step_bytes;
     Ok(runs
         .iter()
@@ -65,6 +60,59 @@ pub async fn runs_json(
         .collect())
 }
 
+/// Masks every secret's value.
+async fn redactor(st: &AppState) -> ApiResult<Redactor> {
+    let secrets: serde_json::Map<String, Value> = st
+        .store
+        .secret_values()
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    Ok(Redactor::for_secrets(&secrets))
+}
+
+/// Bodies larger than this are left out of a run's `trigger` as text (`raw_body`,
+/// `request_body`); the delivery keeps them (SPEC §5).
+pub const TRIGGER_TEXT_BYTES: usize = 64 * 1024;
+
+/// A run's `trigger` as one run's answer shows it: the trigger variables it started with (SPEC
+/// §3, rebuilt from its delivery or schedule as the engine does), with `kind` and the ids every
+/// run answer has.
+async fn trigger_json(st: &AppState, r: &RunRecord) -> ApiResult<Value> {
+    let rc = st.store.run_context(r).await?;
+    let mut t = match Engine::trigger_of(r, &rc) {
+        Ok(Value::Object(m)) => m,
+        // the delivery was deleted: the ids are all there is
+        _ => serde_json::Map::new(),
+    };
+    if rc
+        .delivery
+        .as_ref()
+        .and_then(|d| d.body.as_ref())
+        .is_some_and(|b| b.len() > TRIGGER_TEXT_BYTES)
+    {
+        t.remove("raw_body");
+        t.remove("request_body");
+    }
+    if let Value::Object(ids) = compact_trigger(r) {
+        for (k, v) in ids {
+            t.entry(k).or_insert(v);
+        }
+    }
+    Ok(Value::Object(t))
+}
+
+/// What every run answer says of its trigger (lists included): its kind and ids.
+fn compact_trigger(r: &RunRecord) -> Value {
+    json!({
+        "kind": r.trigger_kind,
+        "delivery_id": r.delivery_id,
+        "event_id": r.event_id,
+        "scheduled_at": r.scheduled_at.map(rfc3339),
+    })
+}
+
 fn run_json(r: &RunRecord, steps: Option<&[StepRecord]>) -> Value {
     let mut v = json!({
         "id": r.id,
@@ -72,12 +120,8 @@ fn run_json(r: &RunRecord, steps: Option<&[StepRecord]>) -> Value {
         "workflow": r.workflow_name,
         // `waiting` (sleeping, backing off, waiting for a sub-run) is internal: it is running.
         "status": if r.status == "waiting" { "running" } else { r.status.as_str() },
-        "trigger": {
-            "kind": r.trigger_kind,
-            "delivery_id": r.delivery_id,
-            "event_id": r.event_id,
-            "scheduled_at": r.scheduled_at.map(rfc3339),
-        },
+        "trigger": compact_trigger(r),
+        "started_by": r.trigger_kind,
         "inputs": json_or_null(Some(&r.inputs)),
         "outputs": json_or_null(r.outputs.as_deref()),
         "error": r.error,
@@ -189,6 +233,9 @@ pub async fn run_with_steps(st: &AppState, run: &RunRecord, q: &StepsQuery) -> A
     let mut v = runs_json(st, std::slice::from_ref(run), Some(&steps))
         .await?
         .remove(0);
+    let mut trigger = trigger_json(st, run).await?;
+    redactor(st).await?.redact(&mut trigger);
+    v["trigger"] = trigger;
     v["steps_total"] = json!(total);
     v["steps_next_cursor"] = json!(next);
     Ok(v)

@@ -379,3 +379,198 @@ async fn failed_step_status_and_error_are_readable() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Run metadata, the trigger a run started with, deliveries in /metrics
+
+const METADATA: &str = r#"
+name: metadata
+triggers: [{event: meta-alerts}]
+outputs:
+  - {name: started_at, type: datetime}
+  - {name: started_by, type: string}
+  - {name: version, type: integer}
+  - {name: age, type: number}
+steps:
+  - id: done
+    type: complete
+    outputs:
+      started_at: "{{ run.started_at }}"
+      started_by: "{{ run.started_by }}"
+      version: "{{ run.workflow_version }}"
+      age: "{{ seconds_between(run.started_at, now()) }}"
+"#;
+
+/// The finished run a webhook delivery started.
+async fn run_of_delivery(s: &Server, delivery_id: &str) -> Value {
+    eventually(std::time::Duration::from_secs(30), || async {
+        let d = s.delivery(delivery_id).await;
+        let id = d["runs"][0]["id"].as_str().map(str::to_string);
+        let Some(id) = id else {
+            return Err(format!("no run yet: {d}"));
+        };
+        let run = get_run(s, &id).await;
+        if is_final(&run["status"]) {
+            Ok(run)
+        } else {
+            Err(format!("run not finished: {run}"))
+        }
+    })
+    .await
+}
+
+/// `run.started_at`, `run.started_by` (`webhook`, `manual`, `workflow`) and
+/// `run.workflow_version`; a run's answer holds the trigger variables it started with; an unknown
+/// `run` field is refused at save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_metadata_and_trigger_variables() {
+    let s = Server::start().await;
+    let hook = s.unlimited_webhook("meta-hook", "application/json").await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let event = create_event(&s, json!({"name": "meta-alerts", "webhook_id": hook_id})).await;
+    let w = create_workflow(&s, METADATA).await;
+    assert_eq!(w["validation"]["status"], json!("valid"), "{w}");
+    let wf = w["id"].as_str().unwrap().to_string();
+
+    let body = json!({"severity": "high", "hosts": ["db-1"]});
+    let delivery = send(&s, &hook, &body, &[("x-source", "test")]).await;
+    let run = run_of_delivery(&s, &delivery).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(output(&run, "started_by"), &json!("webhook"));
+    let version = output(&run, "version").as_i64().expect("an integer");
+    assert!(version >= 1, "{version}");
+    assert_eq!(output(&run, "started_at"), &run["started_at"]);
+    let age = output(&run, "age").as_f64().unwrap();
+    assert!((0.0..60.0).contains(&age), "{age}");
+    assert_eq!(run["started_by"], json!("webhook"));
+
+    // The trigger variables (SPEC §3), beside the kind and ids.
+    let t = &run["trigger"];
+    assert_eq!(t["kind"], json!("webhook"));
+    assert_eq!(t["body"], body);
+    assert_eq!(t["raw_body"], json!(body.to_string()));
+    assert_eq!(t["request_body"], json!(body.to_string()));
+    assert_eq!(t["headers"]["x-source"], json!("test"));
+    assert!(t["headers"].get("x-api-key").is_none());
+    assert!(
+        t["request_headers"]
+            .as_array()
+            .is_some_and(|h| !h.is_empty())
+    );
+    assert_eq!(t["content_type"], json!("application/json"));
+    assert_eq!(t["webhook"], json!({"id": hook_id, "name": "meta-hook"}));
+    assert_eq!(
+        t["event"],
+        json!({"id": event["id"], "name": "meta-alerts"})
+    );
+    assert_eq!(t["event_id"], event["id"]);
+    assert_eq!(t["delivery_id"], json!(delivery));
+    assert!(
+        t["received_at"].as_str().is_some_and(|r| r.ends_with('Z')),
+        "{t}"
+    );
+    assert!(
+        !t.to_string().contains(hook["api_key"].as_str().unwrap()),
+        "no key in the trigger"
+    );
+
+    // Over 64 KiB the body's text is left out (the delivery has it); the parsed body stays.
+    let big = json!({"blob": "x".repeat(70_000)});
+    let delivery = send(&s, &hook, &big, &[]).await;
+    let run = run_of_delivery(&s, &delivery).await;
+    assert_eq!(run["trigger"]["body"], big);
+    assert!(
+        run["trigger"].get("raw_body").is_none() && run["trigger"].get("request_body").is_none()
+    );
+
+    // Started by hand, after a change of the definition (a new version), and as a sub-workflow.
+    let changed = METADATA.replace("name: metadata", "name: metadata\ndescription: changed");
+    send_workflow(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/api/v1/workflows/{wf}"),
+        &changed,
+    )
+    .await
+    .expect_status(200);
+    let run = run_to_end(&s, &wf, json!({})).await;
+    assert_eq!(output(&run, "started_by"), &json!("manual"));
+    assert!(output(&run, "version").as_i64().unwrap() > version, "{run}");
+    assert_eq!(
+        run["trigger"],
+        json!({"kind": "manual", "delivery_id": null, "event_id": null, "scheduled_at": null})
+    );
+    let parent = valid_workflow(
+        &s,
+        "name: meta-parent\noutputs: [{name: by, type: string}]\nsteps:\n  - {id: call, type: run_workflow, workflow: metadata}\n  - {id: done, type: complete, outputs: {by: \"{{ steps.call.output.started_by }}\"}}\n",
+    )
+    .await;
+    let run = run_to_end(&s, &parent, json!({})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(output(&run, "by"), &json!("workflow"));
+
+    refused(
+        &s,
+        "name: meta-bad\nsteps:\n  - {id: f, type: fail, message: \"{{ run.started }}\"}\n",
+        "steps[0].message",
+        "\"run.started\" is not available: run has id, workflow, started_at, started_by and workflow_version",
+    )
+    .await;
+}
+
+/// `hookflow_deliveries_total` counts each webhook's accepted and rejected requests by the
+/// webhook's id; no key appears in the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_are_counted_by_webhook_and_status() {
+    let s = Server::start().await;
+    let a = s.unlimited_webhook("count-a", "application/json").await;
+    let b = s.unlimited_webhook("count-b", "application/json").await;
+    for _ in 0..3 {
+        send(&s, &a, &json!({"n": 1}), &[]).await;
+    }
+    send(&s, &b, &json!({"n": 1}), &[]).await;
+    // Wrong content type (415) and wrong key (401): rejected.
+    let wrong_type = s
+        .client
+        .post(s.hook_url(&a))
+        .header("accept", "application/json")
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 415);
+    let wrong_key = s
+        .client
+        .post(s.hook_url_with_key(&a, "not-the-key"))
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_key.status(), 401);
+
+    let m = s.metrics().await;
+    let count = |hook: &Value, status: &str| {
+        metric_value(
+            &m,
+            "hookflow_deliveries_total",
+            &format!(
+                "webhook=\"{}\",status=\"{status}\"",
+                hook["id"].as_str().unwrap()
+            ),
+        )
+    };
+    assert_eq!(count(&a, "accepted"), 3.0, "{m}");
+    assert_eq!(count(&a, "rejected"), 2.0, "{m}");
+    assert_eq!(count(&b, "accepted"), 1.0, "{m}");
+    assert_eq!(count(&b, "rejected"), 0.0, "{m}");
+    assert!(m.contains("# HELP hookflow_deliveries_total"), "{m}");
+    for hook in [&a, &b] {
+        assert!(
+            !m.contains(hook["api_key"].as_str().unwrap()),
+            "a key in /metrics"
+        );
+    }
+}
