@@ -150,9 +150,11 @@ pub fn is_singular(query: &str) -> bool {
         || query.contains(':'))
 }
 
-/// A JSONPath query in RFC 9535 form, when it is one (a missing leading `$` is added).
+/// A JSONPath query in RFC 9535 form, when it is one: a missing leading `$` is added, and
+/// the old product's (Jayway's) `.[` is written `[`.
 fn rfc9535(query: &str) -> Option<String> {
-    let q = query.trim();
+    let q = query.trim().replace(".[", "[");
+    let q = q.as_str();
     let q = if q.starts_with('$') {
         q.to_string()
     } else if q.starts_with('[') {

@@ -134,7 +134,10 @@ fn python_script_json_path_and_regex() {
     assert_eq!(first["input"], "{{ inputs.alert_json }}");
     assert_eq!(first["query"], "$.hosts[0].name");
     let names = step(d, "extract_hosts_names");
-    assert_eq!(names["query"], "$.hosts[*].name");
+    assert_eq!(
+        names["query"], "$.hosts[*].name",
+        "Jayway's `.[` is written `[`"
+    );
     assert_eq!(
         activity(&imp, "definition_activity_JP").steps,
         vec!["extract_hosts", "extract_hosts_names"]

@@ -22,6 +22,8 @@
 //!   servers as destinations.
 //! - `expr_additions`: SPEC §11's additions for migrated workflows (dates, JSON in text, step
 //!   status and errors, run metadata, `break`/`continue`, secure strings, titles).
+//! - `import_securex`: `hookflow import securex` end to end: import, `--apply`, a webhook
+//!   request, the run calling a local server as the old workflow would have.
 //! - `run_limits`: what one run may record and start (sizes of step records, runs per root run,
 //!   call cycles refused at validation).
 
@@ -34,6 +36,7 @@ mod crash;
 mod engine_steps;
 mod expr_additions;
 mod hostile;
+mod import_securex;
 mod ingest;
 mod nodes;
 mod pg_restart;
