@@ -354,6 +354,9 @@ impl Engine {
 fn step_is_slow(kind: &StepKind) -> bool {
     matches!(
         kind,
-        StepKind::HttpRequest { .. } | StepKind::Sleep { .. } | StepKind::RunWorkflow { .. }
+        StepKind::HttpRequest { .. }
+            | StepKind::Sleep { .. }
+            | StepKind::RunWorkflow { .. }
+            | StepKind::Python { .. }
     )
 }

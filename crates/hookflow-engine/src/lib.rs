@@ -7,7 +7,7 @@
 //! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter, with
 //! [`control`] for control steps and [`leaf`] for recording and replaying leaf steps),
 //! [`steps`] (what each leaf step does), [`redact`] (secret values masked in what runs record),
-//! [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events), [`deny`] (the
+//! [`python`] (the `python` step, run by `hookflow_python`), [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events), [`deny`] (the
 //! outbound deny list, checked on every address connected to), [`record`] (how much a run
 //! records and holds).
 #![forbid(unsafe_code)]
@@ -17,6 +17,7 @@ pub mod deny;
 pub mod exec;
 pub mod filters;
 pub(crate) mod leaf;
+pub(crate) mod python;
 pub mod record;
 pub mod redact;
 pub mod schedule;
@@ -49,6 +50,8 @@ pub struct EngineOptions {
     pub http_timeout_ms: u64,
     /// Address ranges outbound calls may not reach (`10.0.0.0/8`, `127.0.0.0/8`, ...).
     pub deny_networks: Vec<String>,
+    /// Runs `python` steps (checked at startup); `None`: python steps fail.
+    pub python: Option<Arc<hookflow_python::Python>>,
 }
 
 impl Default for EngineOptions {
@@ -62,6 +65,7 @@ impl Default for EngineOptions {
             record: record::RecordLimits::default(),
             http_timeout_ms: 30_000,
             deny_networks: Vec::new(),
+            python: None,
         }
     }
 }

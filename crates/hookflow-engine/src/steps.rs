@@ -45,7 +45,7 @@ impl StepError {
     }
 }
 
-fn render(engine: &Engine, st: &RunState, v: &Value) -> Result<Value, StepError> {
+pub(crate) fn render(engine: &Engine, st: &RunState, v: &Value) -> Result<Value, StepError> {
     engine
         .sandbox
         .render(v, &st.ctx)
@@ -67,7 +67,7 @@ pub(crate) fn json_text(v: Value, field: &str) -> Result<Value, StepError> {
     }
 }
 
-fn as_text(v: &Value) -> String {
+pub(crate) fn as_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -280,6 +280,11 @@ pub async fn run_leaf(
                 },
             ))
         }
+        StepKind::Python {
+            script,
+            args,
+            variables,
+        } => crate::python::run(engine, st, step, script, args, variables).await,
         StepKind::HttpRequest {
             method,
             url,

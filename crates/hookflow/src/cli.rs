@@ -253,6 +253,8 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    #[command(flatten)]
+    pub python: crate::python_args::PythonArgs,
 }
 
 #[derive(Subcommand)]
@@ -466,6 +468,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await
     .context("cannot open the database")?;
+    let python = args.python.runner(&args.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -523,6 +526,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .max_run_record_bytes
                     .max(args.max_step_record_bytes.max(1024)),
             },
+            python: Some(python),
             ..hookflow_engine::EngineOptions::default()
         },
     };

@@ -4,6 +4,7 @@
 
 mod cli;
 mod client;
+mod python_args;
 
 use std::process::ExitCode;
 

@@ -18,6 +18,7 @@ mod parse;
 mod path;
 mod reader;
 mod scope;
+mod script;
 #[cfg(test)]
 mod tests;
 mod validate;

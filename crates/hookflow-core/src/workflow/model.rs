@@ -201,10 +201,20 @@ pub enum StepKind {
     Fail {
         message: Value,
     },
+    /// A Python 3 script run isolated (SPEC §11).
+    Python {
+        script: String,
+        /// `sys.argv[1:]`, each rendered to text.
+        #[serde(default)]
+        args: Vec<Value>,
+        /// Module-level variables read when the script ends (name and type only).
+        #[serde(default)]
+        variables: Vec<VarDecl>,
+    },
 }
 
 /// The step type names a document may use, in documentation order.
-pub const STEP_TYPES: [&str; 12] = [
+pub const STEP_TYPES: [&str; 13] = [
     "http_request",
     "condition",
     "for_each",
@@ -217,6 +227,7 @@ pub const STEP_TYPES: [&str; 12] = [
     "run_workflow",
     "complete",
     "fail",
+    "python",
 ];
 
 impl StepKind {
@@ -235,6 +246,7 @@ impl StepKind {
             StepKind::RunWorkflow { .. } => "run_workflow",
             StepKind::Complete { .. } => "complete",
             StepKind::Fail { .. } => "fail",
+            StepKind::Python { .. } => "python",
         }
     }
 }

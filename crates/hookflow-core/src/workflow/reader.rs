@@ -35,9 +35,12 @@ fn step_fields(ty: &str) -> &'static [&'static str] {
         "run_workflow" => &["workflow", "inputs"],
         "complete" => &["outputs"],
         "fail" => &["message"],
+        "python" => &["script", "args", "variables"],
         _ => &[],
     }
 }
+
+mod python;
 
 #[derive(Clone, Copy)]
 enum DeclKind {
@@ -572,6 +575,7 @@ impl Reader {
             "fail" => StepKind::Fail {
                 message: self.req(m, path, "message").cloned().unwrap_or(Value::Null),
             },
+            "python" => self.python_step(m, path),
             _ => return None,
         };
         Some(Step {

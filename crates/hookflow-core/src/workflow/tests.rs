@@ -176,6 +176,11 @@ fn json_form_parses_to_the_same_model_and_round_trips() {
     type: run_workflow
     workflow: child
     inputs: {x: 1}
+  - id: py
+    type: python
+    script: "n = 1"
+    args: ["{{ trigger.body | tojson }}", 2]
+    variables: [{name: n, type: integer}]
   - id: done
     type: complete
     outputs: {ticket: "t"}

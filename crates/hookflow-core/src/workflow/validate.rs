@@ -618,6 +618,11 @@ impl<'a> Validator<'a> {
             StepKind::Fail { message } => {
                 self.value(message, &field(&path, "message"), site);
             }
+            StepKind::Python {
+                script,
+                args,
+                variables,
+            } => self.python_step(script, args, variables, &path, site),
         }
     }
 

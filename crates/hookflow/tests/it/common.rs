@@ -470,6 +470,9 @@ impl Server {
             .env_remove("HOOKFLOW_DATABASE_URL")
             .env_remove("HOOKFLOW_MASTER_KEY")
             .env("RUST_BACKTRACE", "1")
+            // /usr/bin/python3: what the sandbox user can run (PATH's python3 may be a shim
+            // under /root); a test may pass its own --python.
+            .env("HOOKFLOW_PYTHON", "/usr/bin/python3")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

@@ -40,6 +40,7 @@ mod import_securex;
 mod ingest;
 mod nodes;
 mod pg_restart;
+mod python;
 mod recorded;
 mod routing;
 mod run_limits;

@@ -1,0 +1,283 @@
+//! The only unsafe code of hookflow-python: what the script's process does between `fork` and
+//! `exec` (std's `pre_exec`), and killing a process group. The setup runs in a forked copy of a
+//! multi-threaded server, so it makes raw system calls only: no allocation, no locks, nothing
+//! that could wait on a lock another thread of the server held at the fork.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::RawFd;
+
+#[cfg(target_env = "gnu")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type Resource = libc::c_int;
+
+/// One resource limit: (resource, soft, hard).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limit(pub Resource, pub u64, pub u64);
+
+/// Everything the child does before it becomes the interpreter, prepared by the parent.
+pub(crate) struct ChildSetup {
+    /// The server's pid: a child whose parent is already gone exits at once.
+    pub parent_pid: libc::pid_t,
+    /// Run as this uid/gid (supplementary groups dropped), when the server is root.
+    pub drop_to: Option<(u32, u32)>,
+    pub limits: Vec<Limit>,
+    /// Namespaces, seccomp and Landlock; `None` with `--python-sandbox none`.
+    pub isolation: Option<Isolation>,
+    /// A pipe the interpreter inherits (its number is passed in its arguments).
+    pub pass_fd: RawFd,
+}
+
+pub(crate) struct Isolation {
+    /// A new network namespace (nothing but a loopback that is down).
+    pub new_net: bool,
+    /// A Landlock ruleset built by the parent; the child only enforces it.
+    pub landlock_fd: RawFd,
+    /// A seccomp filter program (empty: none).
+    pub seccomp: Vec<libc::sock_filter>,
+}
+
+/// A setup step failed: says which on the script's stderr and exits with the error number, so
+/// the server reports the step (see `SETUP_FAILED`) instead of a bare "spawn failed".
+fn fail(stage: &[u8]) -> ! {
+    // SAFETY: write(2) and _exit(2) on static bytes.
+    unsafe {
+        let errno = *libc::__errno_location();
+        libc::write(2, SETUP_FAILED.as_ptr().cast(), SETUP_FAILED.len());
+        libc::write(2, stage.as_ptr().cast(), stage.len());
+        libc::write(2, b"\n".as_ptr().cast(), 1);
+        libc::_exit(errno.clamp(1, 255))
+    }
+}
+
+/// The line a failed setup step writes to stderr before its name.
+pub(crate) const SETUP_FAILED: &str = "hookflow-sandbox: setup failed: ";
+
+/// Installs `setup` to run in the child before it executes the interpreter.
+pub(crate) fn install(cmd: &mut tokio::process::Command, setup: ChildSetup) {
+    // SAFETY: `apply` only makes system calls (async-signal-safe) on memory prepared before the
+    // fork; it allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || setup.apply());
+    }
+}
+
+impl ChildSetup {
+    fn apply(&self) -> io::Result<()> {
+        // SAFETY: plain system calls on values owned by `self`; see `install`.
+        unsafe {
+            // Its own session and process group: the timeout kills the group.
+            if libc::setsid() < 0 {
+                fail(b"setsid");
+            }
+            if let Some((uid, gid)) = self.drop_to
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0)
+            {
+                fail(b"changing to the sandbox user");
+            }
+            for l in &self.limits {
+                let r = libc::rlimit {
+                    rlim_cur: l.1,
+                    rlim_max: l.2,
+                };
+                if libc::setrlimit(l.0, &r) != 0 {
+                    fail(b"setrlimit");
+                }
+            }
+            // Set after the uid change, which clears it. A server gone already: exit.
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                fail(b"PR_SET_PDEATHSIG");
+            }
+            if libc::getppid() != self.parent_pid {
+                libc::_exit(125);
+            }
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                fail(b"PR_SET_NO_NEW_PRIVS");
+            }
+            let Some(iso) = &self.isolation else {
+                return self.pass();
+            };
+            let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID;
+            if iso.new_net {
+                flags |= libc::CLONE_NEWNET;
+            }
+            if libc::unshare(flags) != 0 {
+                fail(b"unshare (user, PID and network namespaces)");
+            }
+            // The new PID namespace holds this process's next child, not this process: fork it.
+            // It becomes the namespace's PID 1; when it ends, the kernel kills every process
+            // left in the namespace (daemonised or not).
+            libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+            let pid = libc::fork();
+            if pid < 0 {
+                fail(b"fork");
+            }
+            if pid > 0 {
+                supervise(pid);
+            }
+            // Dies with the supervisor, which dies with the server.
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                fail(b"PR_SET_PDEATHSIG");
+            }
+            if !iso.seccomp.is_empty() {
+                let prog = libc::sock_fprog {
+                    len: iso.seccomp.len() as libc::c_ushort,
+                    filter: iso.seccomp.as_ptr() as *mut libc::sock_filter,
+                };
+                if libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                    &prog as *const libc::sock_fprog as libc::c_ulong,
+                    0,
+                    0,
+                ) != 0
+                {
+                    fail(b"seccomp");
+                }
+            }
+            if libc::syscall(libc::SYS_landlock_restrict_self, iso.landlock_fd, 0u32) != 0 {
+                fail(b"landlock_restrict_self");
+            }
+            self.pass()
+        }
+    }
+
+    /// Lets the interpreter inherit `pass_fd` (every other descriptor closes at exec).
+    fn pass(&self) -> io::Result<()> {
+        // SAFETY: fcntl(2) on an integer.
+        unsafe {
+            if libc::fcntl(self.pass_fd, libc::F_SETFD, 0) != 0 {
+                fail(b"fcntl");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The supervisor: the process the server spawned and waits for. It waits for the namespace's
+/// PID 1 (the interpreter) and ends the way it ended.
+fn supervise(child: libc::pid_t) -> ! {
+    // SAFETY: system calls only; this process never returns into std's child code.
+    unsafe {
+        // Holds no pipe of the script's: the server sees end-of-output when the script's side
+        // closes, and std's exec-error pipe reports the interpreter's exec alone.
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        let mut status: libc::c_int = 0;
+        loop {
+            let r = libc::waitpid(child, &mut status, 0);
+            if r == child {
+                break;
+            }
+            if r < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(125);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            libc::_exit(libc::WEXITSTATUS(status));
+        }
+        let sig = libc::WTERMSIG(status);
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), sig);
+        libc::_exit(128 + sig)
+    }
+}
+
+/// SIGKILL to every process of the group `pgid` (the script's: see `setsid` above).
+pub(crate) fn kill_group(pgid: u32) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid)
+        && pgid > 1
+    {
+        // SAFETY: a system call on plain integers.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// The server's pid.
+pub(crate) fn own_pid() -> libc::pid_t {
+    // SAFETY: a system call without arguments.
+    unsafe { libc::getpid() }
+}
+
+/// The Landlock ABI version the kernel offers (0 or less: none).
+pub(crate) fn landlock_abi() -> i32 {
+    const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1;
+    // SAFETY: landlock_create_ruleset(NULL, 0, VERSION) only returns a number.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    i32::try_from(n).unwrap_or(0)
+}
+
+/// Whether this process runs as root (then the script runs as `--python-user`).
+pub(crate) fn is_root() -> bool {
+    // SAFETY: a system call without arguments.
+    unsafe { libc::geteuid() == 0 }
+}
+
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
+const BPF_JGE_K: u16 = 0x35;
+const BPF_RET_K: u16 = 0x06;
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7;
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// A seccomp filter refusing `socket(AF_UNIX, …)` with EACCES (a pathname Unix socket, e.g. a
+/// local database's, is reachable without any file access Landlock controls before ABI 9) and
+/// every system call of a foreign ABI (i386, x32) with EPERM; everything else is allowed.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) fn unix_socket_filter() -> Vec<libc::sock_filter> {
+    vec![
+        insn(BPF_LD_W_ABS, 0, 0, 4), // arch
+        insn(BPF_JEQ_K, 1, 0, AUDIT_ARCH),
+        insn(BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        insn(BPF_LD_W_ABS, 0, 0, 0), // nr
+        insn(BPF_JGE_K, 0, 1, 0x4000_0000),
+        insn(BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        insn(BPF_JEQ_K, 0, 3, libc::SYS_socket as u32),
+        insn(BPF_LD_W_ABS, 0, 0, 16), // args[0], low half
+        insn(BPF_JEQ_K, 0, 1, libc::AF_UNIX as u32),
+        insn(BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | libc::EACCES as u32),
+        insn(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
+    ]
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) fn unix_socket_filter() -> Vec<libc::sock_filter> {
+    Vec::new()
+}

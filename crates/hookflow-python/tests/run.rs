@@ -1,0 +1,71 @@
+//! The runner on its own, with the machine's /usr/bin/python3 (the server-level tests are in
+//! crates/hookflow/tests/it/python.rs).
+
+use std::time::Duration;
+
+use hookflow_python::{Job, Python, PythonOptions};
+
+fn job(script: &str) -> Job {
+    Job {
+        script: script.into(),
+        args: vec!["a b".into(), "{\"x\": 1}".into()],
+        variables: vec!["n".into(), "s".into(), "gone".into()],
+        timeout: Duration::from_secs(10),
+    }
+}
+
+async fn python() -> Python {
+    let py = Python::prepare(PythonOptions {
+        interpreter: "/usr/bin/python3".into(),
+        ..PythonOptions::default()
+    })
+    .await;
+    assert_eq!(py.unavailable(), None, "{}", py.describe());
+    py
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn args_variables_and_output() {
+    let py = python().await;
+    let t = std::time::Instant::now();
+    let out = py
+        .run(&job(
+            "import sys, json, os\nn = len(sys.argv)\ns = sys.argv[1]\nprint(json.dumps(sys.argv[1:]))\nprint(os.getuid(), os.getpid(), sorted(os.environ))\n",
+        ))
+        .await
+        .unwrap();
+    eprintln!("{:?} {}", t.elapsed(), out.stdout_text());
+    assert_eq!(out.exit_code, Some(0), "{}", out.stderr_text());
+    let v = out.variables.unwrap();
+    assert_eq!(v["n"]["value"], 3);
+    assert_eq!(v["s"]["value"], "a b");
+    assert_eq!(v["gone"]["missing"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes() {
+    let py = python().await;
+    let out = py
+        .run(&job(r#"
+import os, socket
+for p in ["/etc/shadow", "/root/.bashrc", "/proc/1/environ", "/tmp", "/var/log"]:
+    try:
+        open(p).read() if not os.path.isdir(p) else os.listdir(p)
+        print(p, "READ")
+    except Exception as e:
+        print(p, type(e).__name__, e)
+try:
+    s = socket.socket(socket.AF_UNIX); print("unix socket made")
+except Exception as e:
+    print("unix", type(e).__name__)
+try:
+    os.kill(1, 0); print("kill 1 ok")
+except Exception as e:
+    print("kill", type(e).__name__)
+print(os.listdir("."), os.getcwd())
+"#))
+        .await
+        .unwrap();
+    eprintln!("{}\n{}", out.stdout_text(), out.stderr_text());
+    assert_eq!(out.exit_code, Some(0));
+}

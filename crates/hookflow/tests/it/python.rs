@@ -1,0 +1,575 @@
+//! The `python` step (SPEC §11) through the real server: arguments and typed variables; a
+//! non-zero exit, a timeout, a 1 GiB allocation, a fork bomb and an output flood, each failing
+//! clearly (or contained) with the server healthy afterwards; the isolation (no master.key,
+//! database file, server environment or signal to the server; no network with
+//! `--python-network deny`); secrets printed by a script redacted; a `kill -9` mid-script.
+//! Servers get `--python /usr/bin/python3` from the harness (`common`).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::engine_steps::{error_contains, expect_status, records, run_to_end, step};
+
+/// A workflow of one python step `py` (with `extra` fields, indented 4) and nothing else.
+fn one_step(name: &str, script: &str, extra: &str) -> String {
+    let script: String = script.lines().map(|l| format!("      {l}\n")).collect();
+    format!("name: {name}\nsteps:\n  - id: py\n    type: python\n    script: |\n{script}{extra}")
+}
+
+const TYPED: &str = r#"name: py-typed
+inputs:
+  - {name: alert, type: object}
+  - {name: who, type: string, default: world}
+outputs:
+  - {name: count, type: integer}
+  - {name: summary, type: string}
+steps:
+  - id: summarise
+    type: python
+    script: |
+      import sys, json, datetime
+      alert = json.loads(sys.argv[1])
+      summary = alert["title"].upper() + " for " + sys.argv[2]
+      count = len(alert["hosts"])
+      ratio = count / 4
+      ok = count > 1
+      when = datetime.datetime(2026, 12, 6, 10, 30, 0)
+      info = {"hosts": alert["hosts"], "n": int(sys.argv[3])}
+      hosts = tuple(alert["hosts"])
+      print("formatted", count, len(sys.argv))
+      print("a warning", file=sys.stderr)
+    args: ["{{ inputs.alert | tojson }}", "{{ inputs.who }}", 7]
+    variables:
+      - {name: summary, type: string}
+      - {name: count, type: integer}
+      - {name: ratio, type: number}
+      - {name: ok, type: boolean}
+      - {name: when, type: datetime}
+      - {name: info, type: object}
+      - {name: hosts, type: array}
+  - id: done
+    type: complete
+    outputs:
+      count: "{{ steps.summarise.output.variables.count }}"
+      summary: "{{ steps.summarise.output.variables.summary }}"
+"#;
+
+/// The typed workflow runs and answers as expected (used again after each hostile script).
+async fn typed_run_works(s: &Server, wf: &str) {
+    let run = run_to_end(
+        s,
+        wf,
+        json!({"alert": {"title": "disk full", "hosts": ["a", "b", "c"]}, "who": "ops"}),
+    )
+    .await;
+    expect_status(&run, "succeeded");
+    let out = &step(&run, "summarise")["output"];
+    assert_eq!(out["exit_code"], json!(0), "{out}");
+    assert_eq!(out["stdout"], json!("formatted 3 4\n"));
+    assert_eq!(out["stderr"], json!("a warning\n"));
+    assert_eq!(
+        out["variables"],
+        json!({
+            "summary": "DISK FULL for ops",
+            "count": 3,
+            "ratio": 0.75,
+            "ok": true,
+            "when": "2026-12-06T10:30:00+00:00",
+            "info": {"hosts": ["a", "b", "c"], "n": 7},
+            "hosts": ["a", "b", "c"],
+        })
+    );
+    assert_eq!(
+        run["outputs"],
+        json!({"count": 3, "summary": "DISK FULL for ops"})
+    );
+    assert_eq!(
+        s.healthz().await.status,
+        200,
+        "the server is healthy after a python step"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn args_and_typed_variables_from_a_webhook() {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, TYPED).await;
+    typed_run_works(&s, &wf).await;
+
+    // Fed by a webhook: the body reaches the script through a template.
+    let hook = s.unlimited_webhook("alerts", "application/json").await;
+    create_event(&s, json!({"name": "alerts", "webhook_id": hook["id"]})).await;
+    valid_workflow(
+        &s,
+        &format!(
+            "{}triggers: [{{event: alerts}}]\n",
+            one_step(
+                "py-hook",
+                "import sys, json\nbody = json.loads(sys.argv[1])\nseverity = body['severity']",
+                "    args: [\"{{ trigger.body | tojson }}\"]\n    variables: [{name: severity, type: string}]\n",
+            )
+        ),
+    )
+    .await;
+    let delivery = send(&s, &hook, &json!({"severity": "high"}), &[]).await;
+    let run_id = eventually(Duration::from_secs(30), || async {
+        let d = s.delivery(&delivery).await;
+        match d["runs"][0]["id"].as_str() {
+            Some(id) => Ok(id.to_string()),
+            None => Err(format!("no run yet: {d}")),
+        }
+    })
+    .await;
+    let run = crate::engine_steps::wait_run_within(&s, &run_id, Duration::from_secs(30)).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(
+        step(&run, "py")["output"]["variables"]["severity"],
+        json!("high")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_are_clear_and_the_server_stays_healthy() {
+    // Large records kept whole, to see the output cut by the step itself.
+    let s = Server::start_with(&["--max-step-record-bytes", "4194304"]).await;
+    let typed = valid_workflow(&s, TYPED).await;
+    let marker = format!("forkbomb-{}", random_hex(8));
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "exit",
+            one_step(
+                "py-exit",
+                "import sys\nprint('before')\nraise ValueError('boom in the script')",
+                "",
+            ),
+            "the script exited with code 1; the end of its stderr: ",
+        ),
+        (
+            "exit3",
+            one_step("py-exit3", "import sys\nsys.exit(3)", ""),
+            "the script exited with code 3",
+        ),
+        (
+            "missing",
+            one_step(
+                "py-missing",
+                "x = 1",
+                "    variables: [{name: y, type: integer}]\n",
+            ),
+            "the script did not set the variable \"y\" (declared integer) at module level",
+        ),
+        (
+            "wrongtype",
+            one_step(
+                "py-wrong",
+                "y = 'three'",
+                "    variables: [{name: y, type: integer}]\n",
+            ),
+            "the variable \"y\" is declared integer but the script left a Python str",
+        ),
+        (
+            "busy",
+            one_step("py-busy", "while True:\n    pass", "    timeout: 2s\n"),
+            "the script did not end within 2 s and was killed",
+        ),
+        (
+            "asleep",
+            one_step(
+                "py-asleep",
+                "import time\ntime.sleep(600)",
+                "    timeout: 1s\n",
+            ),
+            "the script did not end within 1 s and was killed",
+        ),
+        (
+            "memory",
+            one_step("py-memory", "b = bytearray(1024 ** 3)\nprint(len(b))", ""),
+            "after hitting the memory limit (256 MiB",
+        ),
+    ];
+    for (what, yaml, want) in &cases {
+        let wf = valid_workflow(&s, yaml).await;
+        let started = std::time::Instant::now();
+        let run = run_to_end(&s, &wf, json!({})).await;
+        expect_status(&run, "failed");
+        error_contains(step(&run, "py"), want);
+        if *what == "exit" {
+            error_contains(step(&run, "py"), "ValueError: boom in the script");
+        }
+        if *what == "busy" || *what == "asleep" {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{what}: killed at its timeout"
+            );
+        }
+        assert_eq!(s.healthz().await.status, 200, "healthy after {what}");
+    }
+
+    // A fork bomb: refused at the process limit; the step ends by itself and leaves nothing.
+    let bomb = valid_workflow(
+        &s,
+        &one_step(
+            "py-bomb",
+            "import os, sys, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            time.sleep(3600)\n            os._exit(0)\n        n += 1\nexcept OSError as e:\n    print('refused after', n, type(e).__name__)",
+            &format!(
+                "    args: [\"{marker}\"]\n    variables: [{{name: n, type: integer}}]\n    timeout: 30s\n"
+            ),
+        ),
+    )
+    .await;
+    let run = run_to_end(&s, &bomb, json!({})).await;
+    expect_status(&run, "succeeded");
+    let out = &step(&run, "py")["output"];
+    let n = out["variables"]["n"].as_i64().expect("n");
+    assert!((1..32).contains(&n), "forks before the limit: {out}");
+    assert!(
+        out["stdout"].as_str().unwrap().contains("BlockingIOError"),
+        "{out}"
+    );
+    eventually(Duration::from_secs(10), || async {
+        match processes_with(&marker) {
+            0 => Ok(()),
+            k => Err(format!("{k} processes of the fork bomb left")),
+        }
+    })
+    .await;
+
+    // A flood of output: cut at 1 MiB per stream, with a note; the script is not blocked.
+    let flood = valid_workflow(
+        &s,
+        &one_step(
+            "py-flood",
+            "import sys\nfor i in range(64):\n    sys.stdout.write('o' * 65536)\n    sys.stderr.write('e' * 65536)\nprint('never kept')",
+            "    timeout: 30s\n",
+        ),
+    )
+    .await;
+    let run = run_to_end(&s, &flood, json!({})).await;
+    expect_status(&run, "succeeded");
+    let out = &step(&run, "py")["output"];
+    for (name, c) in [("stdout", 'o'), ("stderr", 'e')] {
+        let text = out[name].as_str().expect(name);
+        let kept = 1024 * 1024;
+        assert!(text[..kept].chars().all(|x| x == c), "{name} starts whole");
+        assert!(
+            text[kept..].starts_with(&format!(
+                "\n[hookflow: {name} cut here: {} more bytes were not kept ({name} is capped at 1024 KiB)]",
+                64 * 65536 - kept + if name == "stdout" { 11 } else { 0 }
+            )),
+            "{name} ends with the cut note: {:?}",
+            &text[kept..]
+        );
+    }
+
+    // After all that, the server and a normal python step still work.
+    typed_run_works(&s, &typed).await;
+}
+
+/// Processes whose command line holds `marker`.
+fn processes_with(marker: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(marker))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+/// What the script tries on the server; each line printed is `what: outcome`.
+const PROBE: &str = r#"import os, sys, signal, socket
+key, db_files, server_pid, data_dir, token = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+def attempt(what, f):
+    try:
+        f()
+        print(what + ": allowed")
+    except Exception as e:
+        print(what + ": " + type(e).__name__)
+attempt("read master.key", lambda: open(key, "rb").read())
+for p in db_files:
+    attempt("read " + os.path.basename(p), lambda: open(p, "rb").read())
+attempt("write data dir", lambda: open(os.path.join(data_dir, "planted"), "w").write("x"))
+attempt("list data dir", lambda: os.listdir(data_dir))
+attempt("read server environ", lambda: open("/proc/%d/environ" % server_pid, "rb").read())
+attempt("signal server", lambda: os.kill(server_pid, signal.SIGTERM))
+attempt("unix socket", lambda: socket.socket(socket.AF_UNIX))
+print("token in env:", any(token in v for v in os.environ.values()))
+print("env:", sorted(os.environ))
+print("secret:", sys.argv[6])
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scripts_cannot_reach_the_servers_secrets() {
+    let s = Server::start().await;
+    s.set_secret("api_token", "hunter2-sekrit-value").await;
+    // Every file of the data directory (the key file; the SQLite database and its journal on
+    // that backend), passed by its real path.
+    let mut db_files: Vec<String> = std::fs::read_dir(&s.data_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().display().to_string())
+        .filter(|p| !p.ends_with("master.key"))
+        .collect();
+    db_files.sort();
+    if backend_name() == "sqlite" {
+        assert!(
+            db_files.iter().any(|p| p.ends_with("hookflow.db")),
+            "{db_files:?}"
+        );
+    }
+    let key = s.data_dir.join("master.key");
+    assert!(key.is_file());
+    let wf = valid_workflow(
+        &s,
+        &one_step(
+            "py-probe",
+            PROBE,
+            "    args: [\"{{ inputs.key }}\", \"{{ inputs.db }}\", \"{{ inputs.pid }}\", \"{{ inputs.dir }}\", \"{{ inputs.token }}\", \"{{ secrets.api_token }}\"]\n",
+        )
+        .replace(
+            "steps:",
+            "inputs:\n  - {name: key, type: string}\n  - {name: db, type: string}\n  - {name: pid, type: integer}\n  - {name: dir, type: string}\n  - {name: token, type: string}\nsteps:",
+        ),
+    )
+    .await;
+    let run = run_to_end(
+        &s,
+        &wf,
+        json!({
+            "key": key.display().to_string(),
+            "db": db_files.join(","),
+            "pid": s.pid(),
+            "dir": s.data_dir.display().to_string(),
+            "token": s.token,
+        }),
+    )
+    .await;
+    expect_status(&run, "succeeded");
+    let py = step(&run, "py");
+    let stdout = py["output"]["stdout"].as_str().unwrap().to_string();
+    let mut expected = vec!["read master.key: PermissionError".to_string()];
+    for p in &db_files {
+        expected.push(format!(
+            "read {}: PermissionError",
+            p.rsplit('/').next().unwrap()
+        ));
+    }
+    expected.extend(
+        [
+            "write data dir: PermissionError",
+            "list data dir: PermissionError",
+            "read server environ: PermissionError",
+            "unix socket: PermissionError",
+            "token in env: False",
+            "env: ['HOME', 'LANG', 'PATH', 'TMPDIR']",
+            "secret: ***",
+        ]
+        .map(String::from),
+    );
+    for line in &expected {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "expected {line:?} in the script's output:\n{stdout}"
+        );
+    }
+    // The server's pid does not exist in the script's PID namespace, or may not be signalled.
+    assert!(
+        stdout.contains("signal server: ProcessLookupError")
+            || stdout.contains("signal server: PermissionError"),
+        "{stdout}"
+    );
+    assert!(!s.data_dir.join("planted").exists());
+    // The secret, passed as an argument and printed, is recorded as *** only.
+    let record = get_run(&s, run["id"].as_str().unwrap()).await.to_string();
+    assert!(!record.contains("hunter2-sekrit-value"), "{record}");
+    assert_eq!(py["input"]["args"][5], json!("***"));
+    assert_eq!(s.healthz().await.status, 200);
+}
+
+/// A local HTTP server answering every connection with `200 reachable`; returns its port.
+async fn tiny_http() -> (u16, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut c, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 1024];
+                let _ = c.read(&mut buf).await;
+                let _ = c
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nreachable",
+                    )
+                    .await;
+            });
+        }
+    });
+    (port, task)
+}
+
+const FETCH: &str = "import sys, urllib.request\ntry:\n    got = urllib.request.urlopen('http://127.0.0.1:%s/' % sys.argv[1], timeout=5).read().decode()\nexcept Exception as e:\n    got = type(e).__name__ + ': ' + str(e)\nprint(got)";
+
+async fn fetch_from_script(s: &Server, port: u16) -> String {
+    let wf = valid_workflow(
+        s,
+        &one_step("py-fetch", FETCH, &format!("    args: [\"{port}\"]\n")),
+    )
+    .await;
+    let run = run_to_end(s, &wf, json!({})).await;
+    expect_status(&run, "succeeded");
+    step(&run, "py")["output"]["stdout"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_deny_cuts_the_script_off() {
+    let (port, _server) = tiny_http().await;
+    // The control case: allowed by default, the script reaches the local server.
+    let open = Server::start().await;
+    assert_eq!(fetch_from_script(&open, port).await, "reachable");
+    drop(open);
+    let closed = Server::start_with(&["--python-network", "deny"]).await;
+    let got = fetch_from_script(&closed, port).await;
+    assert!(got.starts_with("URLError"), "denied: {got}");
+    assert_ne!(got, "reachable");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interpreter_the_sandbox_user_cannot_run_is_named() {
+    if !running_as_root() {
+        eprintln!("skipped: needs root (the sandbox user differs from the server's only then)");
+        return;
+    }
+    // An interpreter in a directory only root may enter, like a pyenv shim under /root.
+    let hidden = tempfile::Builder::new()
+        .prefix("hookflow-it-hidden-")
+        .tempdir()
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(hidden.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let python = hidden.path().join("python3");
+    std::os::unix::fs::symlink("/usr/bin/python3", &python).unwrap();
+    let s = Server::start_with(&["--python", python.to_str().unwrap()]).await;
+    let wf = valid_workflow(&s, &one_step("py-hidden", "print(1)", "")).await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    expect_status(&run, "failed");
+    let e = step(&run, "py")["error"].as_str().unwrap().to_string();
+    for part in [
+        "python steps cannot run here: the interpreter ",
+        python.to_str().unwrap(),
+        "as uid 65534",
+        "Permission denied",
+        "point --python at an interpreter the sandbox user can read",
+    ] {
+        assert!(e.contains(part), "{part:?} in {e}");
+    }
+    assert!(
+        s.log().contains("python steps are unavailable"),
+        "{}",
+        s.log()
+    );
+    drop(s);
+
+    // The explicit opt-out runs scripts, still as the sandbox user, and warns in the log.
+    let s = Server::start_with(&["--python-sandbox", "none"]).await;
+    let wf = valid_workflow(
+        &s,
+        &one_step(
+            "py-open",
+            "import os
+print(6 * 7, os.getuid())",
+            "",
+        ),
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(step(&run, "py")["output"]["stdout"], json!("42 65534\n"));
+    assert!(s.log().contains("WITHOUT a sandbox"), "{}", s.log());
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_script_resumes_and_records_each_step_once() {
+    const RUNS: usize = 4;
+    let marker = format!("crash-{}", random_hex(8));
+    let mut s = Server::start_with(&["--run-lease-seconds", "2"]).await;
+    let hook = s.unlimited_webhook("py", "application/json").await;
+    create_event(&s, json!({"name": "py", "webhook_id": hook["id"]})).await;
+    valid_workflow(
+        &s,
+        &format!(
+            "{}  - id: done\n    type: complete\n    outputs: {{n: \"{{{{ steps.py.output.variables.n }}}}\"}}\noutputs: [{{name: n, type: integer}}]\ntriggers: [{{event: py}}]\n",
+            one_step(
+                "py-slow",
+                "import sys, time\ntime.sleep(3)\nn = int(sys.argv[1]) * 2",
+                &format!(
+                    "    args: [\"{{{{ trigger.body.n }}}}\", \"{marker}\"]\n    variables: [{{name: n, type: integer}}]\n"
+                ),
+            )
+        ),
+    )
+    .await;
+    let mut deliveries = Vec::new();
+    for n in 0..RUNS {
+        deliveries.push(send(&s, &hook, &json!({"n": n}), &[]).await);
+    }
+    // Every script is running (seen as processes) when the server is killed.
+    eventually(Duration::from_secs(30), || async {
+        match processes_with(&marker) {
+            k if k >= RUNS => Ok(()),
+            k => Err(format!("{k} scripts running")),
+        }
+    })
+    .await;
+    s.kill9();
+    // The scripts die with the server (parent-death signal), not at their end.
+    eventually(Duration::from_secs(2), || async {
+        match processes_with(&marker) {
+            0 => Ok(()),
+            k => Err(format!("{k} script processes outlived the server")),
+        }
+    })
+    .await;
+    s.restart().await;
+    for (n, d) in deliveries.iter().enumerate() {
+        let run = eventually(Duration::from_secs(60), || async {
+            let del = s.delivery(d).await;
+            let Some(id) = del["runs"][0]["id"].as_str() else {
+                return Err(format!("no run: {del}"));
+            };
+            let run = get_run(&s, id).await;
+            if is_final(&run["status"]) {
+                Ok(run)
+            } else {
+                Err(format!("run not finished: {}", run["status"]))
+            }
+        })
+        .await;
+        expect_status(&run, "succeeded");
+        let recs: Vec<&Value> = records(&run, "py");
+        assert_eq!(recs.len(), 1, "one record of the python step: {run}");
+        assert_eq!(recs[0]["status"], json!("succeeded"));
+        assert_eq!(run["outputs"]["n"], json!(n * 2));
+    }
+}
