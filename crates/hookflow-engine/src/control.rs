@@ -103,9 +103,14 @@ impl Engine {
                     st.ctx["loop"] = json!({ "index": i });
                     let inner = scope.enter(i as i64);
                     flow = (self.block(st, steps, &inner)).await?;
-                    outputs.push(last_output(st, steps));
-                    if !matches!(flow, Flow::Continue) {
-                        break;
+                    outputs.push(iteration_output(st, steps, &inner));
+                    match flow {
+                        Flow::Continue | Flow::NextIteration => flow = Flow::Continue,
+                        Flow::Break(_) => {
+                            flow = Flow::Continue;
+                            break;
+                        }
+                        _ => break,
                     }
                 }
                 restore(&mut st.ctx, as_name, saved.0);
@@ -147,13 +152,18 @@ impl Engine {
                     }
                     flow = (self.block(st, steps, &scope.enter(i))).await?;
                     i += 1;
-                    if !matches!(flow, Flow::Continue) {
-                        break;
+                    match flow {
+                        Flow::Continue | Flow::NextIteration => flow = Flow::Continue,
+                        _ => break,
                     }
                 }
                 restore(&mut st.ctx, "loop", saved);
-                self.close_block(st, step, &mut rec, json!({ "iterations": i }), &flow)
-                    .await?;
+                let mut output = json!({ "iterations": i });
+                if let Flow::Break(by) = &flow {
+                    output["broken_by"] = json!(by);
+                    flow = Flow::Continue;
+                }
+                self.close_block(st, step, &mut rec, output, &flow).await?;
                 Ok(flow)
             }
             StepKind::Parallel { branches } => {
@@ -315,6 +325,21 @@ fn restore(ctx: &mut Value, key: &str, saved: Option<Value>) {
             }
         }
     }
+}
+
+/// The output of one loop iteration: that of the last step of the body that ran in it (a
+/// `break` or `continue` may have ended it early; the steps after did not run).
+fn iteration_output(st: &RunState, steps: &[Step], scope: &Scope) -> Value {
+    steps
+        .iter()
+        .rev()
+        .find(|s| {
+            st.recorded
+                .get(&scope.path(&s.id))
+                .is_some_and(|r| matches!(r.status.as_str(), "succeeded" | "failed"))
+        })
+        .and_then(|s| st.ctx["steps"].get(&s.id).map(|o| o["output"].clone()))
+        .unwrap_or(Value::Null)
 }
 
 /// The output of the last step of a block that has one.

@@ -29,6 +29,10 @@ pub enum Flow {
     Complete(Map<String, Value>),
     /// A step failed (or a `fail` step ran): the run fails with this message.
     Fail(String),
+    /// A `break` step (its id) ran: the innermost loop ends.
+    Break(String),
+    /// A `continue` step ran: the innermost loop goes on with its next iteration.
+    NextIteration,
     /// The run waits until this time (unix ms).
     Suspend(i64),
     /// Cancellation was requested.
@@ -91,7 +95,10 @@ impl Engine {
             Err(e) => (Err(e), Arc::default()),
         };
         let result = match outcome {
-            (Ok(Flow::Continue), _) => self.finish(&id, "succeeded", Some("{}"), None).await,
+            // (`break`/`continue` outside a loop are refused at validation)
+            (Ok(Flow::Continue | Flow::Break(_) | Flow::NextIteration), _) => {
+                self.finish(&id, "succeeded", Some("{}"), None).await
+            }
             (Ok(Flow::Complete(outputs)), secrets) => {
                 let mut v = Value::Object(outputs);
                 secrets.redact(&mut v);

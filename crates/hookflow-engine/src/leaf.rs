@@ -173,8 +173,24 @@ impl Engine {
         }
     }
 
-    /// A leaf step: replayed, resumed (sleep, retry, sub-run) or executed.
+    /// A leaf step: replayed, resumed (sleep, retry, sub-run) or executed. A `break` or
+    /// `continue` that ran (or is replayed) tells its loop.
     pub(crate) async fn leaf(
+        self: &Arc<Self>,
+        st: &mut RunState,
+        step: &Step,
+        path: &str,
+        scope: &Scope,
+    ) -> Result<Flow, EngineError> {
+        let flow = self.leaf_step(st, step, path, scope).await?;
+        Ok(match (flow, &step.kind) {
+            (Flow::Continue, StepKind::Break {}) => Flow::Break(step.id.clone()),
+            (Flow::Continue, StepKind::Continue {}) => Flow::NextIteration,
+            (flow, _) => flow,
+        })
+    }
+
+    async fn leaf_step(
         self: &Arc<Self>,
         st: &mut RunState,
         step: &Step,

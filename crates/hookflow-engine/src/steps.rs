@@ -186,6 +186,8 @@ pub async fn run_leaf(
             };
             Ok((input, StepOut::Output(out)))
         }
+        // what they do to their loop is the interpreter's (crate::leaf)
+        StepKind::Break {} | StepKind::Continue {} => Ok((json!({}), StepOut::Output(json!({})))),
         StepKind::Complete { outputs } => {
             let rendered = render(engine, st, &Value::Object(outputs.clone()))?;
             let map = rendered.as_object().cloned().unwrap_or_default();

@@ -211,10 +211,14 @@ pub enum StepKind {
         #[serde(default)]
         variables: Vec<VarDecl>,
     },
+    /// Ends the innermost enclosing `for_each` or `while` (SPEC §11).
+    Break {},
+    /// Ends the current iteration of the innermost enclosing `for_each` or `while`.
+    Continue {},
 }
 
 /// The step type names a document may use, in documentation order.
-pub const STEP_TYPES: [&str; 13] = [
+pub const STEP_TYPES: [&str; 15] = [
     "http_request",
     "condition",
     "for_each",
@@ -228,6 +232,8 @@ pub const STEP_TYPES: [&str; 13] = [
     "complete",
     "fail",
     "python",
+    "break",
+    "continue",
 ];
 
 impl StepKind {
@@ -247,6 +253,8 @@ impl StepKind {
             StepKind::Complete { .. } => "complete",
             StepKind::Fail { .. } => "fail",
             StepKind::Python { .. } => "python",
+            StepKind::Break {} => "break",
+            StepKind::Continue {} => "continue",
         }
     }
 }

@@ -576,6 +576,8 @@ impl Reader {
                 message: self.req(m, path, "message").cloned().unwrap_or(Value::Null),
             },
             "python" => self.python_step(m, path),
+            "break" => StepKind::Break {},
+            "continue" => StepKind::Continue {},
             _ => return None,
         };
         Some(Step {

@@ -156,11 +156,11 @@ fn json_form_parses_to_the_same_model_and_round_trips() {
     items: [1, 2]
     as: n
     max_iterations: 10
-    steps: [{id: s3, type: set_variables, values: {b: "{{ n }}"}}]
+    steps: [{id: s3, type: set_variables, values: {b: "{{ n }}"}}, {id: nx, type: continue}]
   - id: wh
     type: while
     when: "loop.index < 3"
-    steps: [{id: s4, type: fail, message: stop}]
+    steps: [{id: s4, type: fail, message: stop}, {id: br, type: break}]
   - id: par
     type: parallel
     branches: [{steps: [{id: s5, type: sleep, duration: 1m}]}, {steps: []}]

@@ -84,6 +84,8 @@ pub(super) struct StepInfo<'a> {
     pub(super) branches: Vec<(usize, usize)>,
     /// The loops around the step, outermost first.
     pub(super) loops: Vec<LoopFrame>,
+    /// The ord of the innermost loop around the step.
+    pub(super) loop_ord: Option<usize>,
     /// For a duplicate id: the ord of the step that has it first.
     pub(super) first: Option<usize>,
 }
@@ -93,6 +95,7 @@ pub(super) struct StepInfo<'a> {
 struct Within {
     branches: Vec<(usize, usize)>,
     loops: Vec<LoopFrame>,
+    loop_ord: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -189,6 +192,7 @@ impl<'a> Validator<'a> {
             end: ord,
             branches: within.branches.clone(),
             loops: within.loops.clone(),
+            loop_ord: within.loop_ord,
             first,
         });
         let branch = |b: usize| {
@@ -215,11 +219,13 @@ impl<'a> Validator<'a> {
                 body.loops.push(LoopFrame::ForEach {
                     as_name: as_name.clone(),
                 });
+                body.loop_ord = Some(ord);
                 self.index_steps(steps, &field(&path, "steps"), &body);
             }
             StepKind::While { steps, .. } => {
                 let mut body = within.clone();
                 body.loops.push(LoopFrame::While);
+                body.loop_ord = Some(ord);
                 self.index_steps(steps, &field(&path, "steps"), &body);
             }
             StepKind::Parallel { branches } => {
@@ -623,6 +629,39 @@ impl<'a> Validator<'a> {
                 args,
                 variables,
             } => self.python_step(script, args, variables, &path, site),
+            StepKind::Break {} | StepKind::Continue {} => self.loop_control(ord),
+        }
+    }
+
+    /// `break` and `continue` act on the innermost `for_each` or `while` around them, through
+    /// conditions — not from a `parallel` branch, whose siblings run at the same time.
+    fn loop_control(&mut self, ord: usize) {
+        let info = &self.infos[ord];
+        let (path, ty) = (info.path.clone(), info.step.type_name());
+        let Some(loop_ord) = info.loop_ord else {
+            self.err(
+                path,
+                format!("a {ty} step is valid only inside the steps of a for_each or while"),
+            );
+            return;
+        };
+        let parallel = info
+            .branches
+            .iter()
+            .map(|(c, _)| *c)
+            .filter(|c| *c > loop_ord)
+            .find(|c| matches!(self.infos[*c].step.kind, StepKind::Parallel { .. }));
+        if let Some(p) = parallel {
+            let (pid, lid) = (
+                self.infos[p].step.id.clone(),
+                self.infos[loop_ord].step.id.clone(),
+            );
+            self.err(
+                path,
+                format!(
+                    "a {ty} step cannot act on loop \"{lid}\" from inside parallel step \"{pid}\" (its branches run at the same time)"
+                ),
+            );
         }
     }
 

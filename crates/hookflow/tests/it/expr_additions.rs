@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::engine_steps::{error_contains, expect_status, run_to_end, step};
+use crate::engine_steps::{error_contains, expect_status, records, run_to_end, step};
 
 /// Saves `yaml`, which must be invalid with an error at `path` whose message contains `needle`.
 pub(crate) async fn refused(s: &Server, yaml: &str, path: &str, needle: &str) {
@@ -573,4 +573,174 @@ async fn deliveries_are_counted_by_webhook_and_status() {
             "a key in /metrics"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// break and continue
+
+const LOOP_CONTROL: &str = r#"
+name: loop-control
+inputs: [{name: nap, type: string, default: 1ms}]
+variables: [{name: seen, type: array, default: []}, {name: n, type: integer, default: 0}]
+outputs:
+  - {name: seen, type: array}
+  - {name: each, type: array}
+  - {name: n, type: integer}
+  - {name: while, type: object}
+steps:
+  - id: each
+    type: for_each
+    items: [0, 1, 2, 3, 4, 5]
+    steps:
+      - id: decide
+        type: condition
+        branches:
+          - when: item == 1
+            steps: [{id: skip, type: continue}]
+          - when: item == 3
+            steps: [{id: stop, type: break}]
+      - {id: nap, type: sleep, duration: 300ms}
+      - {id: mark, type: set_variables, values: {seen: "{{ vars.seen + [item] }}"}}
+  - id: count
+    type: while
+    when: "true"
+    steps:
+      - {id: inc, type: set_variables, values: {n: "{{ vars.n + 1 }}"}}
+      - id: enough
+        type: condition
+        branches:
+          - when: vars.n >= 4
+            steps: [{id: done_counting, type: break}]
+      - {id: odd, type: condition, branches: [{when: vars.n % 2 == 1, steps: [{id: next, type: continue}]}]}
+      - {id: even, type: set_variables, values: {n: "{{ vars.n }}"}}
+  - id: done
+    type: complete
+    outputs:
+      seen: "{{ vars.seen }}"
+      each: "{{ steps.each.output }}"
+      n: "{{ vars.n }}"
+      while: "{{ steps.count.output }}"
+"#;
+
+/// `continue` ends an iteration and `break` the loop, from inside a condition in a `for_each`
+/// and a `while`; the loop's output and the step records say what ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn break_and_continue_end_iterations_and_loops() {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, LOOP_CONTROL).await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    check_loop_control(&run);
+}
+
+fn check_loop_control(run: &Value) {
+    expect_status(run, "succeeded");
+    assert_eq!(output(run, "seen"), &json!([0, 2]));
+    // one entry per iteration that ran (0–3); iterations 1 and 3 ended in the condition
+    let each = output(run, "each").as_array().expect("a list");
+    assert_eq!(each.len(), 4, "{each:?}");
+    assert_eq!(each[1], json!({"branch": 0}));
+    assert_eq!(each[3], json!({"branch": 1}));
+    assert_eq!(each[0], json!({"seen": [0]}));
+    assert_eq!(output(run, "n"), &json!(4));
+    assert_eq!(
+        output(run, "while"),
+        &json!({"iterations": 4, "broken_by": "done_counting"})
+    );
+    let iterations = |id: &str| -> Vec<Value> {
+        records(run, id)
+            .iter()
+            .map(|r| r["iteration"].clone())
+            .collect()
+    };
+    assert_eq!(iterations("skip"), [json!(1)]);
+    assert_eq!(iterations("stop"), [json!(3)]);
+    assert_eq!(iterations("nap"), [json!(0), json!(2)]);
+    assert_eq!(iterations("mark"), [json!(0), json!(2)]);
+    assert_eq!(iterations("decide").len(), 4);
+    assert_eq!(iterations("next"), [json!(0), json!(2)]);
+    assert_eq!(iterations("even"), [json!(1)]);
+    assert_eq!(iterations("done_counting"), [json!(3)]);
+    for id in ["skip", "stop", "next", "done_counting"] {
+        for r in records(run, id) {
+            assert_eq!(r["status"], json!("succeeded"), "{r}");
+            assert_eq!(
+                r["type"],
+                json!(if id == "skip" || id == "next" {
+                    "continue"
+                } else {
+                    "break"
+                })
+            );
+        }
+    }
+}
+
+/// A run killed (`kill -9`) while a loop sleeps between a `continue` and a `break` resumes from
+/// its records after a restart: the `continue` already taken is replayed, the `break` ends the
+/// loop, and every step is recorded once per iteration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn break_and_continue_survive_a_crash() {
+    let mut s = Server::start_with(&["--run-lease-seconds", "2"]).await;
+    let wf = valid_workflow(&s, &LOOP_CONTROL.replace("duration: 300ms", "duration: 2s")).await;
+    let a = crate::engine_steps::start_run(&s, &wf, json!({}), 0.0).await;
+    let id = a.json()["id"].as_str().expect("run id").to_string();
+    // Iteration 1 was skipped and iteration 2 sleeps.
+    eventually(std::time::Duration::from_secs(30), || async {
+        let run = get_run(&s, &id).await;
+        if records(&run, "nap")
+            .iter()
+            .any(|r| r["iteration"] == json!(2))
+        {
+            Ok(())
+        } else {
+            Err(format!("not in iteration 2 yet: {run}"))
+        }
+    })
+    .await;
+    s.kill9();
+    s.restart().await;
+    let run =
+        crate::engine_steps::wait_run_within(&s, &id, std::time::Duration::from_secs(60)).await;
+    check_loop_control(&run);
+}
+
+/// `break` and `continue` outside a loop, or reaching a loop from inside a `parallel` branch,
+/// are refused at save with the step's path; inside a condition inside a loop they are valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn break_outside_a_loop_is_refused() {
+    let s = Server::start().await;
+    refused(
+        &s,
+        "name: lc1\nsteps:\n  - {id: b, type: break}\n",
+        "steps[0]",
+        "a break step is valid only inside the steps of a for_each or while",
+    )
+    .await;
+    refused(
+        &s,
+        "name: lc2\nsteps:\n  - id: c\n    type: condition\n    branches: [{when: 'true', steps: [{id: n, type: continue}]}]\n",
+        "steps[0].branches[0].steps[0]",
+        "a continue step is valid only inside the steps of a for_each or while",
+    )
+    .await;
+    refused(
+        &s,
+        "name: lc3\nsteps:\n  - id: l\n    type: for_each\n    items: [1]\n    steps:\n      - id: p\n        type: parallel\n        branches: [{steps: [{id: b, type: break}]}]\n",
+        "steps[0].steps[0].branches[0].steps[0]",
+        "a break step cannot act on loop \"l\" from inside parallel step \"p\"",
+    )
+    .await;
+    refused(
+        &s,
+        "name: lc4\nsteps:\n  - {id: b, type: break, when: x}\n",
+        "steps[0].when",
+        "unknown field \"when\"",
+    )
+    .await;
+    // A loop inside a parallel branch is fine.
+    valid_workflow(
+        &s,
+        "name: lc5\nsteps:\n  - id: p\n    type: parallel\n    branches: [{steps: [{id: l, type: while, when: 'true', steps: [{id: b, type: break}]}]}]\n",
+    )
+    .await;
 }
