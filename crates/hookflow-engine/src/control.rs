@@ -11,6 +11,7 @@ use hookflow_store::runs::StepRecord;
 use serde_json::{Value, json};
 
 use crate::exec::{Flow, RunState, Scope, kind_of};
+use crate::leaf::Secure;
 use crate::record::BoundedList;
 use crate::{Engine, EngineError};
 
@@ -236,6 +237,10 @@ impl Engine {
                         vars.insert(k.clone(), v.clone());
                     }
                 }
+            }
+            // values a branch gave to secure_string variables are masked from now on
+            if let Some(theirs) = bst.ctx.get("vars") {
+                Self::mask_secure(st, Secure::Variables, theirs);
             }
             st.recorded.extend(bst.recorded);
             st.next_seq = st.next_seq.max(bst.next_seq);

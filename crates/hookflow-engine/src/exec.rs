@@ -247,7 +247,11 @@ impl Engine {
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
-        let redaction = Arc::new(Redactor::for_secrets(&secrets));
+        // Secrets, and the values of declared secure_string inputs and variables (SPEC §11).
+        let mut redaction = Redactor::for_secrets(&secrets);
+        redaction.add_secure(&wf.inputs, &Value::Object(inputs.clone()));
+        redaction.add_secure(&wf.variables, &Value::Object(vars.clone()));
+        let redaction = Arc::new(redaction);
         // A run claimed for the first time has recorded nothing yet.
         let recorded: HashMap<String, StepRecord> = if run.claims <= 1 {
             HashMap::new()

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use hookflow_core::workflow::{Step, StepKind};
+use hookflow_core::workflow::{Step, StepKind, VarType};
 use hookflow_store::now_ms;
 use hookflow_store::runs::StepRecord;
 use serde_json::{Value, json};
@@ -54,6 +54,22 @@ impl Engine {
             for (k, v) in values {
                 vars.insert(k.clone(), v.clone());
             }
+        }
+        Self::mask_secure(st, Secure::Variables, values);
+    }
+
+    /// From now on, masks the values among `values` of declared `secure_string` variables or
+    /// outputs in everything the run records (SPEC §11).
+    pub(crate) fn mask_secure(st: &mut RunState, which: Secure, values: &Value) {
+        let decls = match which {
+            Secure::Variables => &st.wf.variables,
+            Secure::Outputs => &st.wf.outputs,
+        };
+        let any = decls.iter().any(|d| {
+            d.r#type == VarType::SecureString && values.get(&d.name).is_some_and(|v| !v.is_null())
+        });
+        if any {
+            Arc::make_mut(&mut st.secrets).add_secure(decls, values);
         }
     }
 
@@ -211,6 +227,7 @@ impl Engine {
                     }
                     return Ok(match &step.kind {
                         StepKind::Complete { .. } => {
+                            Self::mask_secure(st, Secure::Outputs, &out);
                             Flow::Complete(out.as_object().cloned().unwrap_or_default())
                         }
                         _ => {
@@ -262,6 +279,7 @@ impl Engine {
                 self.leaf_done(st, step, rec, v).await
             }
             Ok((input, StepOut::Complete(outputs))) => {
+                Self::mask_secure(st, Secure::Outputs, &Value::Object(outputs.clone()));
                 rec.input = Some(input.to_string());
                 rec.status = "succeeded".into();
                 rec.output = Some(Value::Object(outputs.clone()).to_string());
@@ -365,6 +383,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// Which declarations [`Engine::mask_secure`] reads.
+#[derive(Clone, Copy)]
+pub(crate) enum Secure {
+    Variables,
+    Outputs,
 }
 
 fn step_is_slow(kind: &StepKind) -> bool {

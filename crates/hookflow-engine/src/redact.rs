@@ -17,6 +17,7 @@
 use std::collections::HashSet;
 
 use base64::Engine;
+use hookflow_core::workflow::{VarDecl, VarType};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
@@ -56,22 +57,53 @@ impl Redactor {
     /// A redactor for these secret values (empty ones are ignored: they would match anywhere).
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Redactor {
         let mut r = Redactor::default();
-        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
-            let long = secret.chars().count() >= SLICE_CHARS;
-            for form in forms(secret) {
-                let folded: Vec<char> = form.chars().map(fold).collect();
-                if long {
-                    r.windows.extend(
-                        folded
-                            .windows(SLICE_CHARS)
-                            .filter_map(|w| Window::try_from(w).ok()),
-                    );
-                } else if !r.whole.contains(&folded) {
-                    r.whole.push(folded);
-                }
-            }
+        for secret in secrets {
+            r.add(secret);
         }
         r
+    }
+
+    /// Masks `secret` too (and its derived forms); an empty value is ignored.
+    pub fn add(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let long = secret.chars().count() >= SLICE_CHARS;
+        for form in forms(secret) {
+            let folded: Vec<char> = form.chars().map(fold).collect();
+            if long {
+                self.windows.extend(
+                    folded
+                        .windows(SLICE_CHARS)
+                        .filter_map(|w| Window::try_from(w).ok()),
+                );
+            } else if !self.whole.contains(&folded) {
+                self.whole.push(folded);
+            }
+        }
+    }
+
+    /// Masks every string in `v` too: the value of a declared `secure_string` (SPEC §11).
+    pub fn add_value(&mut self, v: &Value) {
+        match v {
+            Value::String(s) => self.add(s),
+            Value::Array(a) => a.iter().for_each(|x| self.add_value(x)),
+            Value::Object(o) => o.values().for_each(|x| self.add_value(x)),
+            _ => {}
+        }
+    }
+
+    /// Masks the values of the `secure_string` declarations among `decls` in `values` (a name →
+    /// value object). Whether anything was added.
+    pub fn add_secure(&mut self, decls: &[VarDecl], values: &Value) -> bool {
+        let mut added = false;
+        for d in decls.iter().filter(|d| d.r#type == VarType::SecureString) {
+            if let Some(v) = values.get(&d.name).filter(|v| !v.is_null()) {
+                self.add_value(v);
+                added = true;
+            }
+        }
+        added
     }
 
     /// A redactor for the `secrets` object of a run's context (name → value).
@@ -242,6 +274,31 @@ mod tests {
         // Seven characters of it are not enough.
         assert_eq!(masks(&r, &SECRET[6..13]), &SECRET[6..13]);
         assert_eq!(r.redact_text("nothing here"), None);
+    }
+
+    #[test]
+    fn secure_declarations_are_masked() {
+        let decl = |name: &str, t: VarType| VarDecl {
+            name: name.into(),
+            r#type: t,
+            default: None,
+            required: false,
+        };
+        let decls = [
+            decl("token", VarType::SecureString),
+            decl("plain", VarType::String),
+        ];
+        let mut r = Redactor::default();
+        assert!(!r.add_secure(&decls, &json!({"plain": "visible-value", "token": null})));
+        assert!(r.is_empty());
+        assert!(r.add_secure(
+            &decls,
+            &json!({"plain": "visible-value", "token": "hidden-Value-1"})
+        ));
+        assert_eq!(
+            masks(&r, "visible-value HIDDEN-VALUE-1 hidden-V"),
+            "visible-value *** ***"
+        );
     }
 
     #[test]

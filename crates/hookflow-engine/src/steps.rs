@@ -200,6 +200,30 @@ pub async fn run_leaf(
         StepKind::RunWorkflow { workflow, inputs } => {
             let rendered = render(engine, st, &Value::Object(inputs.clone()))?;
             let input = json!({ "workflow": workflow, "inputs": rendered });
+            let target = engine
+                .store
+                .get_workflow(workflow)
+                .await
+                .map_err(|e| StepError::new(e.to_string(), true, Some(input.clone())))?
+                .ok_or_else(|| {
+                    StepError::new(
+                        format!("workflow {workflow:?} does not exist"),
+                        false,
+                        Some(input.clone()),
+                    )
+                })?;
+            // The values the child takes as secure_string inputs are masked in this run too.
+            if let Some(child) = target
+                .definition
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<hookflow_core::workflow::Workflow>(d).ok())
+                && child
+                    .inputs
+                    .iter()
+                    .any(|d| d.r#type == hookflow_core::workflow::VarType::SecureString)
+            {
+                std::sync::Arc::make_mut(&mut st.secrets).add_secure(&child.inputs, &rendered);
+            }
             // The sub-run keeps its inputs whole, to run on them: at most what a run may record.
             let size = crate::record::json_size(&rendered);
             if size > engine.opts.record.run_bytes {
@@ -223,18 +247,6 @@ pub async fn run_leaf(
                     Some(input),
                 ));
             }
-            let target = engine
-                .store
-                .get_workflow(workflow)
-                .await
-                .map_err(|e| StepError::new(e.to_string(), true, Some(input.clone())))?
-                .ok_or_else(|| {
-                    StepError::new(
-                        format!("workflow {workflow:?} does not exist"),
-                        false,
-                        Some(input.clone()),
-                    )
-                })?;
             if !target.valid || !target.enabled {
                 return Err(StepError::new(
                     format!("workflow {workflow:?} is invalid or disabled"),

@@ -217,11 +217,14 @@ macro_rules! step_insert_head {
          input, output, error, attempts, wake_at, started_at, finished_at, replay) VALUES "
     };
 }
-/// What a step write does to a step already recorded: the tail of [`SAVE_STEP_SQL`].
+/// What a step write does to a step already recorded: the tail of [`SAVE_STEP_SQL`]. A write
+/// without an input (a resumed run finishing a step it started before: it holds no rendered
+/// inputs) keeps the one recorded.
 macro_rules! step_upsert_tail {
     () => {
         " ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, \
-         input = excluded.input, output = excluded.output, error = excluded.error, \
+         input = COALESCE(excluded.input, run_steps.input), output = excluded.output, \
+         error = excluded.error, \
          attempts = excluded.attempts, wake_at = excluded.wake_at, \
          finished_at = excluded.finished_at, replay = excluded.replay"
     };

@@ -3,6 +3,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use hookflow_core::workflow::{VarDecl, VarType, Workflow};
 use hookflow_engine::Engine;
 use hookflow_engine::record::Limit;
 use hookflow_engine::redact::Redactor;
@@ -43,12 +46,20 @@ pub async fn runs_json(
     steps: Option<&[StepRecord]>,
 ) -> ApiResult<Vec<Value>> {
     let redactor = redactor(st).await?;
+    let secure = secure_inputs(st, runs).await?;
     let step_bytes = st.engine.opts.record.step_bytes;
     Ok(runs
         .iter()
         .map(|r| {
             let mut v = run_json(r, steps);
-            redactor.redact(&mut v);
+            match secure.get(&r.workflow_id) {
+                Some(decls) if !decls.is_empty() => {
+                    let mut own = redactor.clone();
+                    own.add_secure(decls, &v["inputs"]);
+                    own.redact(&mut v);
+                }
+                _ => redactor.redact(&mut v),
+            }
             // A run keeps its inputs whole (it runs on them); shown, they are cut like any
             // other recorded value.
             if r.inputs.len() > step_bytes {
@@ -58,6 +69,36 @@ pub async fn runs_json(
             v
         })
         .collect())
+}
+
+/// The `secure_string` inputs each workflow of `runs` declares (by workflow id): their values
+/// are masked wherever the runs are shown, like secrets (SPEC §11).
+async fn secure_inputs(
+    st: &AppState,
+    runs: &[RunRecord],
+) -> ApiResult<HashMap<String, Vec<VarDecl>>> {
+    let mut out: HashMap<String, Vec<VarDecl>> = HashMap::new();
+    for r in runs {
+        if out.contains_key(&r.workflow_id) {
+            continue;
+        }
+        let decls = match st.store.get_workflow(&r.workflow_id).await? {
+            Some(w) => w
+                .definition
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<Workflow>(d).ok())
+                .map(|wf| {
+                    wf.inputs
+                        .into_iter()
+                        .filter(|d| d.r#type == VarType::SecureString)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        out.insert(r.workflow_id.clone(), decls);
+    }
+    Ok(out)
 }
 
 /// Masks every secret's value.

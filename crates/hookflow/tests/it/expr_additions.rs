@@ -744,3 +744,100 @@ async fn break_outside_a_loop_is_refused() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// secure_string values
+
+const TOKEN: &str = "T0ken-Value-7781";
+const SESSION: &str = "S3ss10n-Abcdef-42";
+const KEY: &str = "0utput-Secr3t-99";
+const PIN: &str = "P1n-C0de-4242";
+
+const SECURE_CHILD: &str = r#"
+name: secure-child
+inputs: [{name: pin, type: secure_string}]
+outputs: [{name: ok, type: boolean}]
+steps:
+  - {id: look, type: regex, input: "pin={{ inputs.pin }}", pattern: "pin=(.*)"}
+  - {id: done, type: complete, outputs: {ok: "{{ inputs.pin == 'P1n-C0de-4242' }}"}}
+"#;
+
+const SECURE: &str = r#"
+name: secure
+inputs:
+  - {name: token, type: secure_string}
+variables:
+  - {name: session, type: secure_string}
+outputs:
+  - {name: key, type: secure_string}
+  - {name: echo, type: string}
+  - {name: matched, type: boolean}
+  - {name: child_ok, type: boolean}
+steps:
+  - {id: auth, type: regex, input: "Bearer {{ inputs.token }}", pattern: "Bearer (.*)"}
+  - {id: keep, type: set_variables, values: {session: "{{ 'S3ss10n-' ~ 'Abcdef-42' }}"}}
+  - {id: nap, type: sleep, duration: 50ms}
+  - {id: show, type: regex, input: "s={{ vars.session | upper }} t={{ inputs.token | urlencode }}", pattern: "s=(\\S+)"}
+  - {id: call, type: run_workflow, workflow: secure-child, inputs: {pin: "P1n-C0de-4242"}}
+  - id: done
+    type: complete
+    outputs:
+      key: "{{ 'out-' ~ '0utput-' ~ 'Secr3t-99' }}"
+      echo: "{{ '0utput-' ~ 'Secr3t-99' }} and {{ inputs.token }}"
+      matched: "{{ vars.session == 'S3ss10n-Abcdef-42' and steps.auth.output.groups[1] == inputs.token }}"
+      child_ok: "{{ steps.call.output.ok }}"
+"#;
+
+/// The values of declared `secure_string` inputs, variables and outputs — and of a sub-run's
+/// secure inputs in the step that passes them — are `***` wherever the run is recorded and
+/// shown from the moment they are known (inputs, step inputs and outputs, outputs; upper-cased,
+/// URL-encoded and sliced forms too, also after the run resumed from a sleep), while the run
+/// computes with the real values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secure_string_values_are_masked_in_records() {
+    let s = Server::start().await;
+    valid_workflow(&s, SECURE_CHILD).await;
+    let wf = valid_workflow(&s, SECURE).await;
+    let run = run_to_end(&s, &wf, json!({"token": TOKEN})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(
+        output(&run, "matched"),
+        &json!(true),
+        "real values are used"
+    );
+    assert_eq!(output(&run, "child_ok"), &json!(true));
+    assert_eq!(output(&run, "key"), &json!("***"));
+    assert_eq!(output(&run, "echo"), &json!("*** and ***"));
+    assert_eq!(run["inputs"], json!({"token": "***"}));
+    assert_eq!(step(&run, "auth")["output"]["groups"][1], json!("***"));
+    assert_eq!(step(&run, "keep")["output"], json!({"session": "***"}));
+    assert_eq!(step(&run, "show")["input"]["input"], json!("s=*** t=***"));
+    assert_eq!(step(&run, "call")["input"]["inputs"], json!({"pin": "***"}));
+    let text = run.to_string();
+    for v in [TOKEN, SESSION, KEY, PIN] {
+        for form in [v.to_string(), v.to_uppercase(), v.to_lowercase()] {
+            assert!(!text.contains(&form), "{form} recorded: {text}");
+        }
+    }
+    // The sub-run shows its secure input masked too.
+    let child = &step(&run, "call")["output"];
+    assert_eq!(child, &json!({"ok": true}));
+    let children = s.all_runs("status=succeeded").await;
+    let child = children
+        .iter()
+        .find(|r| r["workflow"] == json!("secure-child"))
+        .expect("the sub-run");
+    let child = get_run(&s, child["id"].as_str().unwrap()).await;
+    assert_eq!(child["inputs"], json!({"pin": "***"}));
+    assert_eq!(step(&child, "look")["output"]["groups"][1], json!("***"));
+    assert!(!child.to_string().contains(PIN));
+
+    // A secure_string must be text: a number as its default is refused at save.
+    refused(
+        &s,
+        "name: sec-bad\nvariables: [{name: s, type: secure_string, default: 5}]\nsteps:\n  - {id: x, type: sleep, duration: 1ms}\n",
+        "variables[0].default",
+        "the default does not fit type secure_string",
+    )
+    .await;
+}
