@@ -108,6 +108,9 @@ pub struct Trigger {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub id: String,
+    /// What the step does, in words, shown beside its id (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     #[serde(default)]
     pub retry: Option<Retry>,
     #[serde(default)]

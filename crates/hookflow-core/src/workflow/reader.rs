@@ -12,7 +12,14 @@ use super::model::{
 use super::parse::{describe, suggest};
 use super::path::{field, index};
 
-const STEP_COMMON: [&str; 5] = ["id", "type", "retry", "continue_on_error", "timeout"];
+const STEP_COMMON: [&str; 6] = [
+    "id",
+    "title",
+    "type",
+    "retry",
+    "continue_on_error",
+    "timeout",
+];
 
 fn step_fields(ty: &str) -> &'static [&'static str] {
     match ty {
@@ -582,6 +589,7 @@ impl Reader {
         };
         Some(Step {
             id,
+            title: self.opt_string(m, path, "title"),
             retry,
             continue_on_error,
             timeout_ms,

@@ -32,6 +32,8 @@ pub trait Catalog {
 
 /// Longest workflow name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
+/// Longest step title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
 /// `retry.max_attempts` range.
 pub const MAX_ATTEMPTS: u32 = 20;
 /// Longest `retry.backoff`.
@@ -352,6 +354,22 @@ impl<'a> Validator<'a> {
             );
         }
 
+        if let Some(title) = &step.title {
+            let chars = title.chars().count();
+            if chars > MAX_TITLE_CHARS {
+                self.err(
+                    field(&path, "title"),
+                    format!(
+                        "the title is {chars} characters long; at most {MAX_TITLE_CHARS} are allowed"
+                    ),
+                );
+            } else if title.chars().any(char::is_control) {
+                self.err(
+                    field(&path, "title"),
+                    "the title must not contain control characters (such as line breaks)",
+                );
+            }
+        }
         if let Some(r) = &step.retry {
             let rp = field(&path, "retry");
             if !(1..=MAX_ATTEMPTS).contains(&r.max_attempts) {

@@ -46,16 +46,17 @@ pub async fn runs_json(
     steps: Option<&[StepRecord]>,
 ) -> ApiResult<Vec<Value>> {
     let redactor = redactor(st).await?;
-    let secure = secure_inputs(st, runs).await?;
+    let declared = declared(st, runs).await?;
     let step_bytes = st.engine.opts.record.step_bytes;
     Ok(runs
         .iter()
         .map(|r| {
-            let mut v = run_json(r, steps);
-            match secure.get(&r.workflow_id) {
-                Some(decls) if !decls.is_empty() => {
+            let d = declared.get(&r.workflow_id);
+            let mut v = run_json(r, steps, d.map(|d| &d.titles));
+            match d {
+                Some(d) if !d.secure_inputs.is_empty() => {
                     let mut own = redactor.clone();
-                    own.add_secure(decls, &v["inputs"]);
+                    own.add_secure(&d.secure_inputs, &v["inputs"]);
                     own.redact(&mut v);
                 }
                 _ => redactor.redact(&mut v),
@@ -71,32 +72,43 @@ pub async fn runs_json(
         .collect())
 }
 
-/// The `secure_string` inputs each workflow of `runs` declares (by workflow id): their values
-/// are masked wherever the runs are shown, like secrets (SPEC §11).
-async fn secure_inputs(
-    st: &AppState,
-    runs: &[RunRecord],
-) -> ApiResult<HashMap<String, Vec<VarDecl>>> {
-    let mut out: HashMap<String, Vec<VarDecl>> = HashMap::new();
+/// What run answers take from a run's workflow definition: the `secure_string` inputs (their
+/// values are masked like secrets, SPEC §11) and the steps' titles.
+#[derive(Default)]
+struct Declared {
+    secure_inputs: Vec<VarDecl>,
+    titles: HashMap<String, String>,
+}
+
+/// [`Declared`] for each workflow of `runs`, by workflow id (the definition as it is now).
+async fn declared(st: &AppState, runs: &[RunRecord]) -> ApiResult<HashMap<String, Declared>> {
+    let mut out: HashMap<String, Declared> = HashMap::new();
     for r in runs {
         if out.contains_key(&r.workflow_id) {
             continue;
         }
-        let decls = match st.store.get_workflow(&r.workflow_id).await? {
-            Some(w) => w
-                .definition
-                .as_deref()
-                .and_then(|d| serde_json::from_str::<Workflow>(d).ok())
-                .map(|wf| {
-                    wf.inputs
-                        .into_iter()
-                        .filter(|d| d.r#type == VarType::SecureString)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            None => Vec::new(),
+        let wf = st
+            .store
+            .get_workflow(&r.workflow_id)
+            .await?
+            .and_then(|w| w.definition)
+            .and_then(|d| serde_json::from_str::<Workflow>(&d).ok());
+        let d = match wf {
+            Some(wf) => Declared {
+                titles: wf
+                    .all_steps()
+                    .into_iter()
+                    .filter_map(|s| Some((s.id.clone(), s.title.clone()?)))
+                    .collect(),
+                secure_inputs: wf
+                    .inputs
+                    .into_iter()
+                    .filter(|d| d.r#type == VarType::SecureString)
+                    .collect(),
+            },
+            None => Declared::default(),
         };
-        out.insert(r.workflow_id.clone(), decls);
+        out.insert(r.workflow_id.clone(), d);
     }
     Ok(out)
 }
@@ -154,7 +166,11 @@ fn compact_trigger(r: &RunRecord) -> Value {
     })
 }
 
-fn run_json(r: &RunRecord, steps: Option<&[StepRecord]>) -> Value {
+fn run_json(
+    r: &RunRecord,
+    steps: Option<&[StepRecord]>,
+    titles: Option<&HashMap<String, String>>,
+) -> Value {
     let mut v = json!({
         "id": r.id,
         "workflow_id": r.workflow_id,
@@ -173,7 +189,16 @@ fn run_json(r: &RunRecord, steps: Option<&[StepRecord]>) -> Value {
         "finished_at": r.finished_at.map(rfc3339),
     });
     if let Some(steps) = steps {
-        v["steps"] = Value::Array(steps.iter().map(step_json).collect());
+        v["steps"] = Value::Array(
+            steps
+                .iter()
+                .map(|s| {
+                    let mut j = step_json(s);
+                    j["title"] = json!(titles.and_then(|t| t.get(&s.step_id)));
+                    j
+                })
+                .collect(),
+        );
     }
     v
 }

@@ -841,3 +841,38 @@ async fn secure_string_values_are_masked_in_records() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Step titles
+
+/// Any step may have a `title`: the run's steps show it (`null` without one); a title that is
+/// not text, or too long, is refused at save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn step_titles_are_shown_and_checked() {
+    let s = Server::start().await;
+    let wf = valid_workflow(
+        &s,
+        "name: titled\nsteps:\n  - {id: a, type: regex, input: x, pattern: x, title: Find the x}\n  - {id: b, type: regex, input: x, pattern: x}\n",
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    assert_eq!(step(&run, "a")["title"], json!("Find the x"));
+    assert_eq!(step(&run, "b")["title"], Value::Null);
+    refused(
+        &s,
+        "name: t1\nsteps:\n  - {id: a, type: regex, input: x, pattern: x, title: [1]}\n",
+        "steps[0].title",
+        "expected a string, found a list",
+    )
+    .await;
+    refused(
+        &s,
+        &format!(
+            "name: t2\nsteps:\n  - {{id: a, type: regex, input: x, pattern: x, title: {}}}\n",
+            "t".repeat(201)
+        ),
+        "steps[0].title",
+        "at most 200 are allowed",
+    )
+    .await;
+}

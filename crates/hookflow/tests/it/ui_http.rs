@@ -1280,3 +1280,44 @@ async fn every_form_needs_the_csrf_secret() {
     }
     assert_eq!(ui.get("/ui/workflows").await.status, 200);
 }
+
+/// A step's `title` is shown beside its id on the run page (escaped like any text).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_pages_show_step_titles() {
+    let s = Server::start().await;
+    let wf = valid_workflow(
+        &s,
+        r#"
+name: titled-ui
+steps:
+  - {id: each, type: for_each, items: [1, 2], title: Look at <each> item, steps: [{id: one, type: regex, input: x, pattern: x, title: "Match & keep"}]}
+  - {id: plain, type: regex, input: x, pattern: x}
+"#,
+    )
+    .await;
+    let run = crate::engine_steps::run_to_end(&s, &wf, serde_json::json!({})).await;
+    let id = run["id"].as_str().unwrap();
+    let ui = Ui::signed_in(&s).await;
+    let steps = element(&ui.page(&format!("/ui/runs/{id}")).await, "steps", "table");
+    assert!(
+        steps.contains(
+            r#"<code>each</code> <span class="step-title">Look at &lt;each&gt; item</span>"#
+        ),
+        "{steps}"
+    );
+    assert_eq!(
+        steps
+            .matches(r#"[0] <span class="step-title">Match &amp; keep</span>"#)
+            .count()
+            + steps
+                .matches(r#"[1] <span class="step-title">Match &amp; keep</span>"#)
+                .count(),
+        2,
+        "{steps}"
+    );
+    assert_eq!(
+        steps.matches("step-title").count(),
+        3,
+        "no title for plain: {steps}"
+    );
+}
