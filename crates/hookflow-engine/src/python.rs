@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hookflow_core::workflow::{Step, VarDecl, VarType};
+use hookflow_core::workflow::{Step, StepKind, VarDecl, VarType};
 use hookflow_python::{DEFAULT_TIMEOUT, Job, RunError};
 use serde_json::{Map, Value, json};
 
@@ -78,6 +78,16 @@ pub(crate) async fn run(
             "variables": values,
         })),
     ))
+}
+
+/// From now on, masks in everything the run records the values of a python step's variables
+/// declared `secure_string` (SPEC §11), its own record included.
+pub(crate) fn mask_secure_variables(st: &mut RunState, step: &Step, output: &Value) {
+    if let StepKind::Python { variables, .. } = &step.kind
+        && variables.iter().any(|d| d.r#type == VarType::SecureString)
+    {
+        std::sync::Arc::make_mut(&mut st.secrets).add_secure(variables, &output["variables"]);
+    }
 }
 
 /// The declared variables' values, or why one is missing or does not fit its type.

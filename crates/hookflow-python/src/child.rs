@@ -32,6 +32,10 @@ pub(crate) struct ChildSetup {
 pub(crate) struct Isolation {
     /// A new network namespace (nothing but a loopback that is down).
     pub new_net: bool,
+    /// RLIMIT_NPROC, set once inside the new user namespace. Set before, it would also become
+    /// the namespace's cap on the parent level, where every script's processes of the same uid
+    /// are counted together (kernel/ucount.c), and concurrent scripts would fail to fork.
+    pub max_processes: u64,
     /// A Landlock ruleset built by the parent; the child only enforces it.
     pub landlock_fd: RawFd,
     /// A seccomp filter program (empty: none).
@@ -113,6 +117,13 @@ impl ChildSetup {
             }
             if libc::unshare(flags) != 0 {
                 fail(b"unshare (user, PID and network namespaces)");
+            }
+            let nproc = libc::rlimit {
+                rlim_cur: iso.max_processes,
+                rlim_max: iso.max_processes,
+            };
+            if libc::setrlimit(libc::RLIMIT_NPROC, &nproc) != 0 {
+                fail(b"setrlimit RLIMIT_NPROC");
             }
             // The new PID namespace holds this process's next child, not this process: fork it.
             // It becomes the namespace's PID 1; when it ends, the kernel kills every process

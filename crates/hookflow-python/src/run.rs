@@ -256,7 +256,7 @@ pub(crate) async fn run(
         .kill_on_drop(true);
     let mib = 1024 * 1024;
     let cpu = cpu_seconds(job.timeout).max(1);
-    let mut limits = vec![
+    let limits = vec![
         Limit(libc::RLIMIT_CPU, cpu, cpu + 1),
         Limit(libc::RLIMIT_AS, opts.memory_mb * mib, opts.memory_mb * mib),
         Limit(
@@ -274,16 +274,12 @@ pub(crate) async fn run(
     let mut ruleset: Option<OwnedFd> = None;
     let isolation = match ready.abi {
         Some(abi) => {
-            // Counted per user namespace: one script's processes, not every script's.
-            limits.push(Limit(
-                libc::RLIMIT_NPROC,
-                opts.max_processes,
-                opts.max_processes,
-            ));
             let fd = crate::landlock_rules::ruleset(abi, &ready.read, dir.path())
                 .map_err(RunError::Unavailable)?;
             let iso = Isolation {
                 new_net: opts.network == crate::Network::Deny,
+                // Counted per user namespace: one script's processes, not every script's.
+                max_processes: opts.max_processes,
                 landlock_fd: fd.as_raw_fd(),
                 seccomp: child::unix_socket_filter(),
             };

@@ -69,3 +69,52 @@ print(os.listdir("."), os.getcwd())
     eprintln!("{}\n{}", out.stdout_text(), out.stderr_text());
     assert_eq!(out.exit_code, Some(0));
 }
+
+/// The process limit counts one script's processes: many scripts at once, each with a few
+/// children, all run (RLIMIT_NPROC set inside each script's user namespace).
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_scripts_each_get_their_own_process_limit() {
+    let py = std::sync::Arc::new(python().await);
+    let script = "import os, time\nkids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n        time.sleep(0.5)\n        os._exit(0)\n    kids.append(pid)\nfor k in kids:\n    os.waitpid(k, 0)\nn = len(kids)\n";
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let py = py.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut j = job(script);
+            j.variables = vec!["n".into()];
+            py.run(&j).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        let out = t.await.unwrap();
+        assert_eq!(out.exit_code, Some(0), "{}", out.stderr_text());
+        assert_eq!(out.variables.unwrap()["n"]["value"], 4);
+    }
+}
+
+/// Timing of one run, sandboxed and not (`cargo test --release -p hookflow-python --test run
+/// -- --ignored --nocapture`); numbers in BENCHMARKS.md.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn timing() {
+    for sandbox in [
+        hookflow_python::SandboxMode::Auto,
+        hookflow_python::SandboxMode::None,
+    ] {
+        let py = Python::prepare(PythonOptions {
+            interpreter: "/usr/bin/python3".into(),
+            sandbox,
+            ..PythonOptions::default()
+        })
+        .await;
+        let mut ms: Vec<f64> = Vec::new();
+        for _ in 0..100 {
+            let t = std::time::Instant::now();
+            let out = py.run(&job("n = 1\ns = 'x'\n")).await.unwrap();
+            assert_eq!(out.exit_code, Some(0));
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        eprintln!("{sandbox:?}: median {:.1} ms, p90 {:.1} ms", ms[50], ms[90]);
+    }
+}

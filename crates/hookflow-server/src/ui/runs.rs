@@ -116,6 +116,7 @@ pub async fn show(
             s["duration"] = json!(duration(&s["started_at"], &s["finished_at"]));
             s["input_text"] = json!(pretty(&s["input"]));
             s["output_text"] = json!(pretty(&s["output"]));
+            python_view(&mut s);
             s
         })
         .collect();
@@ -144,4 +145,40 @@ pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>, _: Form)
         .await?
         .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
     Ok(see_other(&format!("/ui/runs/{id}")))
+}
+
+/// A python step shown readably: its script, stdout and stderr as text in blocks of their own
+/// (with whether the step cut them at 1 MiB), the rest of its input and output as JSON.
+fn python_view(s: &mut Json) {
+    if s["type"] != "python" {
+        return;
+    }
+    let mut view = json!({});
+    if let Some(script) = s["input"]["script"].as_str() {
+        view["script"] = json!(script);
+        let mut rest = s["input"].clone();
+        if let Some(m) = rest.as_object_mut() {
+            m.remove("script");
+        }
+        s["input_text"] = json!(pretty(&rest));
+    }
+    if let (Some(out), Some(err)) = (
+        s["output"]["stdout"].as_str(),
+        s["output"]["stderr"].as_str(),
+    ) {
+        let cut = |t: &str| {
+            t.contains("[hookflow: stdout cut here") || t.contains("[hookflow: stderr cut here")
+        };
+        view["stdout"] = json!(out);
+        view["stderr"] = json!(err);
+        view["stdout_cut"] = json!(cut(out));
+        view["stderr_cut"] = json!(cut(err));
+        let mut rest = s["output"].clone();
+        if let Some(m) = rest.as_object_mut() {
+            m.remove("stdout");
+            m.remove("stderr");
+        }
+        s["output_text"] = json!(pretty(&rest));
+    }
+    s["python"] = view;
 }

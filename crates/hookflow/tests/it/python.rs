@@ -28,6 +28,7 @@ outputs:
 steps:
   - id: summarise
     type: python
+    title: Format the alert
     script: |
       import sys, json, datetime
       alert = json.loads(sys.argv[1])
@@ -56,8 +57,9 @@ steps:
       summary: "{{ steps.summarise.output.variables.summary }}"
 "#;
 
-/// The typed workflow runs and answers as expected (used again after each hostile script).
-async fn typed_run_works(s: &Server, wf: &str) {
+/// The typed workflow runs and answers as expected (used again after each hostile script);
+/// the run's id.
+async fn typed_run_works(s: &Server, wf: &str) -> String {
     let run = run_to_end(
         s,
         wf,
@@ -90,13 +92,27 @@ async fn typed_run_works(s: &Server, wf: &str) {
         200,
         "the server is healthy after a python step"
     );
+    run["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn args_and_typed_variables_from_a_webhook() {
     let s = Server::start().await;
     let wf = valid_workflow(&s, TYPED).await;
-    typed_run_works(&s, &wf).await;
+    let id = typed_run_works(&s, &wf).await;
+
+    // The run page shows the script, stdout and stderr as text blocks.
+    let ui = crate::ui_http::Ui::signed_in(&s).await;
+    let steps =
+        crate::ui_http::element(&ui.page(&format!("/ui/runs/{id}")).await, "steps", "table");
+    for needle in [
+        "<span class=\"step-title\">Format the alert</span>",
+        "<pre class=\"step-stdout\">formatted 3 4\n</pre>",
+        "<pre class=\"step-stderr\">a warning\n</pre>",
+        "<pre class=\"step-script\">import sys, json, datetime\nalert = json.loads(sys.argv[1])",
+    ] {
+        assert!(steps.contains(needle), "{needle} in {steps}");
+    }
 
     // Fed by a webhook: the body reaches the script through a template.
     let hook = s.unlimited_webhook("alerts", "application/json").await;
@@ -128,6 +144,28 @@ async fn args_and_typed_variables_from_a_webhook() {
         step(&run, "py")["output"]["variables"]["severity"],
         json!("high")
     );
+
+    // A variable declared secure_string is masked in every record from then on; later steps
+    // still get the real value.
+    let wf = valid_workflow(
+        &s,
+        "name: py-secure\nsteps:\n  - id: py\n    type: python\n    script: \"token = 'tok-' + 'abcdefgh12345'\\nprint('made', token)\"\n    variables: [{name: token, type: secure_string}]\n  - id: use\n    type: python\n    script: \"import sys\\nprint('got', sys.argv[1])\\nlength = len(sys.argv[1])\"\n    args: [\"{{ steps.py.output.variables.token }}\"]\n    variables: [{name: length, type: integer}]\n",
+    )
+    .await;
+    let run = run_to_end(&s, &wf, json!({})).await;
+    expect_status(&run, "succeeded");
+    assert_eq!(
+        step(&run, "py")["output"]["variables"]["token"],
+        json!("***")
+    );
+    assert_eq!(step(&run, "py")["output"]["stdout"], json!("made ***\n"));
+    assert_eq!(step(&run, "use")["input"]["args"][0], json!("***"));
+    assert_eq!(step(&run, "use")["output"]["stdout"], json!("got ***\n"));
+    assert_eq!(
+        step(&run, "use")["output"]["variables"]["length"],
+        json!(17)
+    );
+    assert!(!run.to_string().contains("abcdefgh12345"), "{run}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,6 +300,17 @@ async fn failures_are_clear_and_the_server_stays_healthy() {
             &text[kept..]
         );
     }
+
+    let ui = crate::ui_http::Ui::signed_in(&s).await;
+    let page = ui
+        .page(&format!("/ui/runs/{}", run["id"].as_str().unwrap()))
+        .await;
+    let steps = crate::ui_http::element(&page, "steps", "table");
+    assert!(
+        steps.contains("stdout — cut at 1 MiB") && steps.contains("stderr — cut at 1 MiB"),
+        "{}",
+        &steps[..2000.min(steps.len())]
+    );
 
     // After all that, the server and a normal python step still work.
     typed_run_works(&s, &typed).await;

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::common::{Answer, Server, eventually, pct, random_hex};
 
 /// A UI visitor: a client that does not follow redirects, with the session cookie by hand.
-struct Ui<'a> {
+pub(crate) struct Ui<'a> {
     s: &'a Server,
     client: reqwest::Client,
     cookie: Option<String>,
@@ -45,7 +45,7 @@ fn text_of(html: &str, id: &str) -> Option<String> {
 }
 
 /// The HTML of the element with `id` up to `</tag>`.
-fn element(html: &str, id: &str, tag: &str) -> String {
+pub(crate) fn element(html: &str, id: &str, tag: &str) -> String {
     let at = html
         .find(&format!("id=\"{id}\""))
         .unwrap_or_else(|| panic!("no #{id} in page:\n{html}"));
@@ -89,7 +89,7 @@ impl<'a> Ui<'a> {
     }
 
     /// Signs in with the admin token and reads the CSRF secret from a page.
-    async fn signed_in(s: &'a Server) -> Ui<'a> {
+    pub(crate) async fn signed_in(s: &'a Server) -> Ui<'a> {
         let mut ui = Ui::new(s);
         let a = ui
             .post_raw("/ui/sign-in", form(&[("token", &s.token)]))
@@ -134,7 +134,7 @@ impl<'a> Ui<'a> {
     }
 
     /// A page that must answer 200; its HTML.
-    async fn page(&self, path: &str) -> String {
+    pub(crate) async fn page(&self, path: &str) -> String {
         let a = self.get(path).await;
         assert_eq!(a.status, 200, "GET {path}: {}", a.text());
         a.text()
