@@ -27,6 +27,8 @@ pub(crate) struct ChildSetup {
     pub isolation: Option<Isolation>,
     /// A pipe the interpreter inherits (its number is passed in its arguments).
     pub pass_fd: RawFd,
+    /// The script's working directory.
+    pub workdir: std::ffi::CString,
 }
 
 pub(crate) struct Isolation {
@@ -125,28 +127,34 @@ impl ChildSetup {
             if libc::setrlimit(libc::RLIMIT_NPROC, &nproc) != 0 {
                 fail(b"setrlimit RLIMIT_NPROC");
             }
-            // The new PID namespace holds this process's next child, not this process: fork it.
-            // It becomes the namespace's PID 1; when it ends, the kernel kills every process
-            // left in the namespace (daemonised or not).
+            // The new PID namespace holds this process's next child, not this process. This
+            // process stays outside as the supervisor the server waits for; its child is the
+            // namespace's PID 1, a reaper; the reaper's child becomes the interpreter. When
+            // the interpreter ends, the reaper ends, and the kernel kills every process left
+            // in the namespace (daemonised or not). The interpreter is not PID 1, so the
+            // kernel's special rules for init (signals without a handler ignored, orphans
+            // left as zombies) do not apply to the script.
             libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+            let mut status_pipe = [0 as libc::c_int; 2];
+            if libc::pipe2(status_pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+                fail(b"pipe2");
+            }
             let pid = libc::fork();
             if pid < 0 {
                 fail(b"fork");
             }
             if pid > 0 {
-                supervise(pid);
+                supervise(pid, status_pipe[0]);
             }
-            // Dies with the supervisor, which dies with the server.
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                fail(b"PR_SET_PDEATHSIG");
+            die_with_parent();
+            let pid = libc::fork();
+            if pid < 0 {
+                fail(b"fork");
             }
+            if pid > 0 {
+                reap(pid, status_pipe[1]);
+            }
+            die_with_parent();
             if !iso.seccomp.is_empty() {
                 let prog = libc::sock_fprog {
                     len: iso.seccomp.len() as libc::c_ushort,
@@ -170,10 +178,14 @@ impl ChildSetup {
         }
     }
 
-    /// Lets the interpreter inherit `pass_fd` (every other descriptor closes at exec).
+    /// Enters the working directory and lets the interpreter inherit `pass_fd` (every other
+    /// descriptor closes at exec).
     fn pass(&self) -> io::Result<()> {
-        // SAFETY: fcntl(2) on an integer.
+        // SAFETY: chdir(2) on a C string owned by `self`, fcntl(2) on an integer.
         unsafe {
+            if libc::chdir(self.workdir.as_ptr()) != 0 {
+                fail(b"entering the working directory (can the sandbox user reach TMPDIR?)");
+            }
             if libc::fcntl(self.pass_fd, libc::F_SETFD, 0) != 0 {
                 fail(b"fcntl");
             }
@@ -182,23 +194,76 @@ impl ChildSetup {
     }
 }
 
-/// The supervisor: the process the server spawned and waits for. It waits for the namespace's
-/// PID 1 (the interpreter) and ends the way it ended.
-fn supervise(child: libc::pid_t) -> ! {
+/// SIGKILL when the parent process ends (set again in each new child: fork clears it).
+fn die_with_parent() {
+    // SAFETY: prctl(2) on integers.
+    unsafe {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            fail(b"PR_SET_PDEATHSIG");
+        }
+    }
+}
+
+/// The namespace's PID 1: reaps every process orphaned into it until the interpreter (`child`)
+/// ends, then hands the interpreter's wait status to the supervisor on `status_fd` and exits
+/// (which ends the namespace). A signal cannot end PID 1 the usual way from inside its
+/// namespace, hence the pipe.
+fn reap(child: libc::pid_t, status_fd: libc::c_int) -> ! {
     // SAFETY: system calls only; this process never returns into std's child code.
     unsafe {
-        // Holds no pipe of the script's: the server sees end-of-output when the script's side
-        // closes, and std's exec-error pipe reports the interpreter's exec alone.
-        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        // Not readable through ptrace or /proc: this process still maps the server's memory.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        libc::dup2(status_fd, 3);
+        libc::syscall(libc::SYS_close_range, 0u32, 2u32, 0u32);
+        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
         let mut status: libc::c_int = 0;
         loop {
-            let r = libc::waitpid(child, &mut status, 0);
+            let r = libc::waitpid(-1, &mut status, 0);
             if r == child {
                 break;
             }
             if r < 0 && *libc::__errno_location() != libc::EINTR {
                 libc::_exit(125);
             }
+        }
+        let bytes = status.to_ne_bytes();
+        libc::write(3, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(0)
+    }
+}
+
+/// The supervisor: the process the server spawned and waits for. It waits for the namespace's
+/// PID 1 (the reaper), reads the interpreter's wait status from it, and ends the same way.
+fn supervise(reaper: libc::pid_t, status_fd: libc::c_int) -> ! {
+    // SAFETY: system calls only; this process never returns into std's child code.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        // Holds no pipe of the script's: the server sees end-of-output when the script's side
+        // closes, and std's exec-error pipe reports the interpreter's exec alone.
+        libc::dup2(status_fd, 3);
+        libc::syscall(libc::SYS_close_range, 0u32, 2u32, 0u32);
+        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+        let mut status: libc::c_int = 0;
+        loop {
+            let r = libc::waitpid(reaper, &mut status, 0);
+            if r == reaper {
+                break;
+            }
+            if r < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(125);
+            }
+        }
+        // The reaper's own end, unless it handed over the interpreter's.
+        let mut bytes = [0u8; 4];
+        if libc::read(3, bytes.as_mut_ptr().cast(), 4) == 4 {
+            status = libc::c_int::from_ne_bytes(bytes);
         }
         if libc::WIFEXITED(status) {
             libc::_exit(libc::WEXITSTATUS(status));

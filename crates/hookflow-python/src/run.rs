@@ -150,8 +150,11 @@ fn tail(s: &str, n: usize) -> String {
     format!("{cut}{}", &s[start..])
 }
 
+/// The CPU time limit of each process: one second more than the wall-clock timeout (rounded
+/// up), so that a busy script ends by its timeout, with the CPU limit as the backstop should
+/// the timer not fire (a process cannot use more CPU time than wall time).
 fn cpu_seconds(timeout: Duration) -> u64 {
-    timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0)
+    timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0) + 1
 }
 
 /// Spawns every script from one long-lived thread: the kernel sends the child's
@@ -249,13 +252,12 @@ pub(crate) async fn run(
         .env("HOME", &work)
         .env("TMPDIR", &work)
         .env("LANG", "C.UTF-8")
-        .current_dir(&work)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mib = 1024 * 1024;
-    let cpu = cpu_seconds(job.timeout).max(1);
+    let cpu = cpu_seconds(job.timeout);
     let limits = vec![
         Limit(libc::RLIMIT_CPU, cpu, cpu + 1),
         Limit(libc::RLIMIT_AS, opts.memory_mb * mib, opts.memory_mb * mib),
@@ -296,6 +298,8 @@ pub(crate) async fn run(
             limits,
             isolation,
             pass_fd: writer.as_raw_fd(),
+            workdir: std::ffi::CString::new(work.as_os_str().as_encoded_bytes())
+                .map_err(|_| RunError::Io("the working directory's path holds a NUL".into()))?,
         },
     );
     let spawned = spawner.spawn(cmd).await;

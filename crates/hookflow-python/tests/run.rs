@@ -118,3 +118,25 @@ async fn timing() {
         eprintln!("{sandbox:?}: median {:.1} ms, p90 {:.1} ms", ms[50], ms[90]);
     }
 }
+
+/// The interpreter is not its namespace's PID 1: a signal it sends itself ends it as usual, and
+/// a process it orphans is reaped (not left a zombie counting against the process limit).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_script_is_not_pid_1() {
+    let py = python().await;
+    let mut j = job(
+        "import os, time\npid = os.getpid()\nfor i in range(40):\n    if os.fork() == 0:\n        if os.fork() == 0:\n            os._exit(0)\n        os._exit(0)\n    os.wait()\n",
+    );
+    j.variables = vec!["pid".into()];
+    let out = py.run(&j).await.unwrap();
+    assert_eq!(out.exit_code, Some(0), "{}", out.stderr_text());
+    assert_eq!(out.variables.unwrap()["pid"]["value"], 2);
+    let out = py
+        .run(&job(
+            "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\nimport time\ntime.sleep(5)",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.signal, Some(15), "{out:?}");
+    assert!(out.elapsed < Duration::from_secs(4));
+}

@@ -26,6 +26,8 @@
 //!   request, the run calling a local server as the old workflow would have.
 //! - `run_limits`: what one run may record and start (sizes of step records, runs per root run,
 //!   call cycles refused at validation).
+//! - `python`, `python_sandbox`: the `python` step (SPEC §11): what it runs and records, its
+//!   failures and limits, a `kill -9` mid-script; what a script cannot reach.
 
 mod api;
 mod browser;
@@ -41,6 +43,7 @@ mod ingest;
 mod nodes;
 mod pg_restart;
 mod python;
+mod python_sandbox;
 mod recorded;
 mod routing;
 mod run_limits;
