@@ -56,12 +56,12 @@ mod functions;
 mod signatures;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use std::collections::{BTreeSet, HashMap};
-use std::io;
 use std::sync::{Arc, RwLock};
 
-use minijinja::machinery::{self, ast};
+use minijinja::machinery;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
@@ -71,6 +71,9 @@ use analyze::{Analysis, Needs};
 use functions::RegexCache;
 use signatures::Operand;
 pub use signatures::{Expect, TypedRead, ValueType};
+use text::{
+    CappedWriter, is_wrapped_expression, message, push_pointer_key, single_expression, walk_strings,
+};
 
 /// What a source's value is known to be before it is evaluated.
 #[derive(Debug, Clone, PartialEq)]
@@ -718,119 +721,5 @@ impl Compiled {
 
     fn message(&self, what: &str, pos: Option<usize>) -> ExprError {
         message(self.kind(), &self.shown, what, pos)
-    }
-}
-
-/// `{what} at {line}:{col} in {kind} `{shown}``, the position being a byte offset in `shown`.
-fn message(kind: &str, shown: &str, what: &str, pos: Option<usize>) -> ExprError {
-    let at = match pos {
-        Some(p) => {
-            let (line, col) = line_col(shown, p);
-            format!(" at {line}:{col}")
-        }
-        None => String::new(),
-    };
-    ExprError::new(format!("{what}{at} in {kind} `{}`", quote(shown)))
-}
-
-/// Whether `tree` is exactly the template `EXPR_PREFIX <expr> EXPR_SUFFIX`.
-fn is_wrapped_expression(tree: &ast::Stmt<'_>) -> bool {
-    let ast::Stmt::Template(t) = tree else {
-        return false;
-    };
-    match t.children.as_slice() {
-        [ast::Stmt::Set(set), ast::Stmt::IfCond(_)] => {
-            matches!(&set.target, ast::Expr::Var(v) if v.id == RESULT_VAR)
-        }
-        _ => false,
-    }
-}
-
-/// A template string that is exactly one `{{ expression }}`: the expression and where it
-/// starts in `s`.
-fn single_expression(s: &str) -> Option<(&str, usize)> {
-    let start = s.len() - s.trim_start().len();
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
-    // `{{-`, `-}}`, `{{+`, `+}}` control whitespace: text
-    if inner.starts_with(['-', '+']) || inner.ends_with(['-', '+']) {
-        return None;
-    }
-    machinery::parse_expr(inner).ok()?;
-    Some((inner, start + 2))
-}
-
-fn line_col(s: &str, pos: usize) -> (usize, usize) {
-    let mut pos = pos.min(s.len());
-    while !s.is_char_boundary(pos) {
-        pos -= 1;
-    }
-    let before = &s[..pos];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-fn quote(s: &str) -> String {
-    match s.char_indices().nth(QUOTE_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
-fn push_pointer_key(pointer: &mut String, key: &str) {
-    pointer.push('/');
-    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-}
-
-/// Calls `f` with every string in `v` and its JSON pointer, in document order.
-fn walk_strings(
-    v: &Json,
-    pointer: &mut String,
-    f: &mut dyn FnMut(&str, &str) -> Result<(), ExprError>,
-) -> Result<(), ExprError> {
-    match v {
-        Json::String(s) => f(s, pointer),
-        Json::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                walk_strings(item, pointer, f)?;
-                pointer.truncate(len);
-            }
-            Ok(())
-        }
-        Json::Object(map) => {
-            for (k, item) in map {
-                let len = pointer.len();
-                push_pointer_key(pointer, k);
-                walk_strings(item, pointer, f)?;
-                pointer.truncate(len);
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Collects rendered text up to a cap; writing more fails (and ends the rendering).
-struct CappedWriter {
-    buf: Vec<u8>,
-    cap: usize,
-    exceeded: bool,
-}
-
-impl io::Write for CappedWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.len() + data.len() > self.cap {
-            self.exceeded = true;
-            return Err(io::Error::other("output limit exceeded"));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }

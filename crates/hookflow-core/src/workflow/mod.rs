@@ -11,6 +11,7 @@
 //! other workflows, secrets) is asked of a [`Catalog`].
 
 mod calls;
+mod checks;
 mod duration;
 mod literal;
 mod model;
@@ -25,6 +26,7 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
+pub use checks::MAX_TITLE_CHARS;
 pub use duration::{format_duration, parse_duration, parse_duration_str};
 pub use literal::{fits, is_rfc3339};
 pub use model::{Branch, Retry, STEP_TYPES, Step, StepKind, Trigger, VarDecl, VarType, Workflow};

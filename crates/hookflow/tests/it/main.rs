@@ -20,8 +20,9 @@
 //!   floods, stalled bodies with a wrong key, the timing of 401s, the HTTP parser's own answers.
 //! - `engine_steps`: every step type and option through the real server (§4), with local HTTP
 //!   servers as destinations.
-//! - `expr_additions`: SPEC §11's additions for migrated workflows (dates, JSON in text, step
-//!   status and errors, run metadata, `break`/`continue`, secure strings, titles).
+//! - `expr_additions`: SPEC §11's expression additions (dates, JSON in text, step status and
+//!   errors); `run_additions`: the rest of §11 (run metadata and trigger, deliveries metric,
+//!   `break`/`continue`, secure strings, titles).
 //! - `import_securex`: `hookflow import securex` end to end: import, `--apply`, a webhook
 //!   request, the run calling a local server as the old workflow would have.
 //! - `run_limits`: what one run may record and start (sizes of step records, runs per root run,
@@ -46,6 +47,7 @@ mod python;
 mod python_sandbox;
 mod recorded;
 mod routing;
+mod run_additions;
 mod run_limits;
 mod schema;
 mod serve;
