@@ -429,8 +429,7 @@ async fn requests_over_the_in_flight_limit_are_shed_with_503() {
         pct(hook["api_key"].as_str().unwrap())
     );
     // Two requests whose bodies are still coming hold both places.
-    let mut slow = Vec::new();
-    for _ in 0..2 {
+    let open_slow = || async {
         let mut c = TcpStream::connect(&s.addr).await.unwrap();
         c.write_all(
             format!(
@@ -441,17 +440,32 @@ async fn requests_over_the_in_flight_limit_are_shed_with_503() {
         )
         .await
         .unwrap();
-        slow.push(c);
-    }
-    let shed = eventually(Duration::from_secs(10), || async {
+        c
+    };
+    let mut slow = vec![open_slow().await, open_slow().await];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let shed = loop {
         let a = raw_request(&s.addr, &raw_bytes("GET", "/healthz", &s.addr, &[], b"")).await;
         if a.status == 503 {
-            Ok(a)
-        } else {
-            Err(format!("got {}", a.status))
+            break a;
         }
-    })
-    .await;
+        assert!(Instant::now() < deadline, "never shed: got {}", a.status);
+        // A probe that arrived before a slow request took its place holds one itself, and the
+        // slow request is the one shed: it is sent again.
+        for c in slow.iter_mut() {
+            let mut buf = [0u8; 1024];
+            match c.try_read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+                    *c = open_slow().await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let p = shed.expect_problem(503);
     assert!(
         p["detail"]
