@@ -98,7 +98,10 @@ for line in sys.stdin:
             c[k] += int(v)
 print(" ".join(f"{k}={v}" for k, v in sorted(c.items())))')
     # The attacker ran ATTACK_S seconds: its CPU over that time, in cores.
-    attacker_cores=$(python3 -c "import re, sys; print(f'{int(re.search(r\"cpu_ms=(\\d+)\", sys.argv[1]).group(1))/1000/float(sys.argv[2]):.2f}')" "$attack cpu_ms=0" "$ATTACK_S" 2>/dev/null || echo "?")
+    local cpu_ms
+    cpu_ms=$(grep -o 'cpu_ms=[0-9]*' <<<"$attack" | cut -d= -f2)
+    attacker_cores="?" # the python attacker does not report its CPU
+    [[ -n $cpu_ms ]] && attacker_cores=$(awk -v ms="$cpu_ms" -v s="$ATTACK_S" 'BEGIN { printf "%.2f", ms / 1000 / s }')
   fi
   local rps non conn
   rps=$(field rps <<<"$r"); non=$(field non2xx <<<"$r"); conn=$(field connect_err <<<"$r")

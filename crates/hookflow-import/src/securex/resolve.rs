@@ -365,7 +365,52 @@ impl Ctx<'_, '_> {
 
     /// A field value for a place of hookflow type `ty`: text when the place is a string.
     pub fn template_for(&mut self, v: &Value, ty: &str) -> Value {
+        if let Value::String(s) = v
+            && matches!(ty, "integer" | "number")
+            && let Some(t) = self.arithmetic(s, ty)
+        {
+            return t;
+        }
         self.template(v, matches!(ty, "string" | "secure_string"))
+    }
+
+    /// A value set on an integer or number variable that is arithmetic over references and
+    /// numbers (`$count$+1`, `($a$ - 2) * 3`): the old product computed it, so the template
+    /// does too. `None` when the text is anything else.
+    fn arithmetic(&mut self, s: &str, ty: &str) -> Option<Value> {
+        let ps = pieces(s);
+        let is_ref = |p: &Piece| matches!(p, Piece::Ref { .. });
+        let arithmetic_text = |p: &Piece| match p {
+            Piece::Text(t) => t
+                .chars()
+                .all(|c| c.is_ascii_digit() || " \t.+-*/()".contains(c)),
+            Piece::Ref { .. } => true,
+        };
+        let operator = |p: &Piece| matches!(p, Piece::Text(t) if t.contains(['+', '-', '*', '/']));
+        if !ps.iter().any(is_ref) || !ps.iter().all(arithmetic_text) || !ps.iter().any(operator) {
+            return None;
+        }
+        let conv = if ty == "integer" { "int" } else { "float" };
+        let mut code = String::new();
+        for p in ps {
+            match p {
+                Piece::Text(t) => code.push_str(&t),
+                Piece::Ref { r, raw } => {
+                    let e = self.resolve(&r, &raw);
+                    if e.kind == Kind::Number {
+                        code.push_str(&e.atom());
+                    } else {
+                        code.push_str(&format!("({} | {conv})", e.atom()));
+                    }
+                }
+            }
+        }
+        let code = code.trim();
+        Some(if ty == "integer" && code.contains('/') {
+            json!(format!("{{{{ ({code}) | int }}}}"))
+        } else {
+            json!(format!("{{{{ {code} }}}}"))
+        })
     }
 
     fn template_str(&mut self, s: &str, text: bool) -> Value {

@@ -34,6 +34,20 @@ fn references_inside_text_print_as_the_old_product_did() {
 }
 
 #[test]
+fn arithmetic_set_on_a_number_variable_is_computed() {
+    let imp = import(&["refs"], None);
+    let d = doc(&imp, WF);
+    let count = step(d, "count");
+    let ctx = json!({"inputs": {"score": 7}, "vars": {"count": 4}});
+    assert_eq!(count["values"]["count"], "{{ vars.count+1 }}");
+    assert_eq!(render(&count["values"]["count"], ctx.clone()), json!(5));
+    // parentheses and division; an integer variable stays an integer
+    let scaled = step(d, "scaled");
+    assert_eq!(render(&scaled["values"]["count"], ctx), json!(7));
+    assert_valid(&imp);
+}
+
+#[test]
 fn literal_braces_stay_text() {
     let imp = import(&["refs"], None);
     let s = step(doc(&imp, WF), "literal_braces");

@@ -110,7 +110,6 @@ async fn hookflow(s: &Server, args: &[&str]) -> Cli {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the python step of issue 10 (not on main yet)"]
 async fn import_apply_and_receive_a_webhook() {
     let s = Server::start().await;
     let (api_base, got, _task) = ticket_api().await;
