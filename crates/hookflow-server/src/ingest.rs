@@ -25,7 +25,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::net;
-use crate::net::deadline::BodyTimeout;
+use crate::net::deadline::{BodyTimeout, InFlight};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -53,6 +53,7 @@ pub async fn receive(
     let incoming = Incoming {
         received,
         client,
+        place: parts.extensions.get::<InFlight>().cloned(),
         method: parts.method,
         uri: parts.uri,
         headers: parts.headers,
@@ -103,10 +104,23 @@ fn status_label(status: u16) -> &'static str {
 struct Incoming {
     received: Instant,
     client: IpAddr,
+    /// Its place among the requests handled at once: given back once it is refused.
+    place: Option<InFlight>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
+}
+
+impl Incoming {
+    /// A refused request leaves the count of requests in flight before it waits for its body
+    /// (at most [`REFUSED_BODY_WAIT`], from the budget of unauthenticated requests): requests
+    /// without a key cannot take the places of valid ones.
+    fn give_back_place(&self) {
+        if let Some(p) = &self.place {
+            p.release();
+        }
+    }
 }
 
 async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Problem> {
@@ -304,6 +318,7 @@ fn short_detail(short: Short, l: &BudgetLimits) -> String {
 /// at the same moment ([`answer_at_floor`]). Its body is read as a refused one of a known
 /// webhook's is, and dropped.
 async fn refuse_unknown(st: &AppState, req: Incoming) -> Problem {
+    req.give_back_place();
     // Work like a known webhook's key check, so the two cost the same.
     let presented = query::api_key(req.uri.query().unwrap_or(""));
     std::hint::black_box(presented.as_deref().map(crypto::digest));
@@ -328,6 +343,7 @@ async fn refuse_known(
     received_at: i64,
     req: Incoming,
 ) -> Problem {
+    req.give_back_place();
     count_delivery(&hook.id, DeliveryCount::Rejected);
     let limit = st.limits.rejected_body_max as u64;
     let (bytes, complete) = read_refused_body(st, &hook.id, req.client, req.body, limit).await;

@@ -1,21 +1,27 @@
 //! Request-level bounds applied to every route: a deadline for receiving a whole request body
 //! (a client that sends half a body, or one byte a second, is cut off), and a bound on the
-//! requests handled at once (tower's load shedding: past it, `503` at once rather than a queue).
+//! requests handled at once (past it, `503` at once rather than a queue).
+//!
+//! A request's place in flight is an [`InFlight`] in its extensions. A handler that has decided
+//! to refuse the request may give the place back before it finishes (the webhook endpoint does,
+//! while it waits a bounded time for a refused body to record): what refused requests still
+//! hold is bounded by their own budget, and they cannot take the places of valid senders.
 
 use std::error::Error as StdError;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 use crate::problem::Problem;
@@ -99,6 +105,19 @@ impl HttpBody for DeadlineBody {
     }
 }
 
+/// A request's place among those handled at once (`--max-requests-in-flight`), held until its
+/// answer is ready unless given back sooner with [`InFlight::release`].
+#[derive(Clone)]
+pub struct InFlight(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl InFlight {
+    /// Gives the place back now; a later call, or the end of the request, does nothing more.
+    pub fn release(&self) {
+        let permit = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(permit);
+    }
+}
+
 /// Adds both bounds to `app`.
 pub fn bound(app: Router, body_timeout: Duration, max_in_flight: usize) -> Router {
     let deadline = move |req: Request, next: Next| {
@@ -110,28 +129,37 @@ pub fn bound(app: Router, body_timeout: Duration, max_in_flight: usize) -> Route
         };
         next.run(Request::from_parts(parts, body))
     };
-    app.layer(axum::middleware::from_fn(deadline)).layer(
-        tower::ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(
-                move |_: tower::BoxError| async move {
-                    metrics::counter!("hookflow_requests_shed_total").increment(1);
-                    Problem {
-                        retry_after: Some(1),
-                        ..Problem::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!(
-                                "the server is handling {max_in_flight} requests at once, the most \
-                             allowed (--max-requests-in-flight); nothing was recorded, retry later"
-                            ),
-                        )
-                    }
-                    .into_response()
-                },
-            ))
-            .load_shed()
-            // Global: `Router::layer` makes one service per route, and they share this bound.
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                max_in_flight,
-            )),
-    )
+    // Global: `Router::layer` makes one service per route, and they share this semaphore.
+    let places = Arc::new(Semaphore::new(max_in_flight));
+    app.layer(axum::middleware::from_fn(deadline))
+        .layer(axum::middleware::from_fn_with_state(
+            (places, max_in_flight),
+            limit_in_flight,
+        ))
+}
+
+async fn limit_in_flight(
+    State((places, max)): State<(Arc<Semaphore>, usize)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Ok(permit) = places.try_acquire_owned() else {
+        metrics::counter!("hookflow_requests_shed_total").increment(1);
+        return Problem {
+            retry_after: Some(1),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the server is handling {max} requests at once, the most allowed \
+                     (--max-requests-in-flight); nothing was recorded, retry later"
+                ),
+            )
+        }
+        .into_response();
+    };
+    let place = InFlight(Arc::new(Mutex::new(Some(permit))));
+    req.extensions_mut().insert(place.clone());
+    let answer = next.run(req).await;
+    place.release();
+    answer
 }
