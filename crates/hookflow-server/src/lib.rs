@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod checklist;
 pub mod ingest;
 pub mod net;
 pub mod ops;

@@ -1,6 +1,7 @@
 //! The management API under `/api/v1` (SPEC §5): JSON in and out, problem+json errors, the admin
 //! token on every route.
 
+pub(crate) mod checklist;
 pub(crate) mod deliveries;
 pub(crate) mod events;
 pub(crate) mod runs;
@@ -31,6 +32,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 .delete(webhooks::delete),
         )
         .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
+        .route("/webhooks/{id}/checklist", get(checklist::show))
         .route("/webhooks/{id}/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::show))
         .route("/events", post(events::create).get(events::list))

@@ -227,6 +227,7 @@ pub async fn show(
         .list_deliveries(&w.id, StatusFilter::All, PAGE, after.as_deref())
         .await?;
     let hook = webhooks::webhook_json(&st, &w);
+    let checklist = crate::checklist::checklist(&st, &w).await?;
     let curl = curl_example(hook["url"].as_str().unwrap_or(""), &w.content_type);
     let notice = match q.get("rotated") {
         Some(_) if w.previous_key_expires_at.is_some() => Some(
@@ -243,6 +244,7 @@ pub async fn show(
         json!({
             "title": w.name, "section": "events-webhooks", "webhook": hook, "curl": curl,
             "notice": notice,
+            "checklist": checklist.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
             "deliveries": items.iter().map(deliveries::delivery_json).collect::<Vec<_>>(),
             "next_page": next_page(&format!("/ui/webhooks/{}", w.id), next),
         }),

@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/v1/webhooks/{id}"),
     ("delete", "/api/v1/webhooks/{id}"),
     ("post", "/api/v1/webhooks/{id}/rotate-key"),
+    ("get", "/api/v1/webhooks/{id}/checklist"),
     ("get", "/api/v1/webhooks/{id}/deliveries"),
     ("get", "/api/v1/deliveries/{id}"),
     ("post", "/api/v1/events"),

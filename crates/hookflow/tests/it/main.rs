@@ -32,6 +32,7 @@
 
 mod api;
 mod browser;
+mod checklist;
 mod cli;
 mod cli_workflows;
 mod common;

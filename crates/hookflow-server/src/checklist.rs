@@ -1,0 +1,376 @@
+//! "Why is nothing running?" (SPEC §9): the replaced product's troubleshooting checklist for one
+//! webhook, answered from the data, in the order a person would check — do requests arrive, are
+//! some refused and why, is a rate limit in the way, is an event bound to the webhook, does each
+//! event trigger a workflow, is each workflow valid and enabled with its trigger enabled, how did
+//! its last run end, and what did the last accepted request start. Each item links to the page
+//! where its problem is fixed. Used by the API (`GET /api/v1/webhooks/{id}/checklist`) and the
+//! webhook's page.
+
+use hookflow_store::checklist::{ChainEvent, ChainWorkflow, ChecklistFacts, SeenRequest};
+use hookflow_store::webhooks::Webhook;
+use serde_json::{Value, json};
+
+use crate::api::rfc3339;
+use crate::problem::ApiResult;
+use crate::state::AppState;
+
+/// The period rejections are counted over.
+pub const REJECTIONS_PERIOD_MS: i64 = 24 * 3600 * 1000;
+
+/// One check: what is checked, whether it passes, what the data says, where to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub check: &'static str,
+    pub ok: bool,
+    pub detail: String,
+    /// The UI page where the problem is seen or fixed.
+    pub link: Option<String>,
+    pub event: Option<String>,
+    pub workflow: Option<String>,
+}
+
+impl Item {
+    fn new(check: &'static str, ok: bool, detail: impl Into<String>) -> Item {
+        Item {
+            check,
+            ok,
+            detail: detail.into(),
+            link: None,
+            event: None,
+            workflow: None,
+        }
+    }
+
+    fn link(mut self, to: impl Into<String>) -> Item {
+        self.link = Some(to.into());
+        self
+    }
+
+    fn about(mut self, event: &ChainEvent, workflow: Option<&ChainWorkflow>) -> Item {
+        self.event = Some(event.name.clone());
+        self.workflow = workflow.map(|w| w.name.clone());
+        self
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({"check": self.check, "ok": self.ok, "detail": self.detail});
+        for (k, x) in [
+            ("link", &self.link),
+            ("event", &self.event),
+            ("workflow", &self.workflow),
+        ] {
+            if let Some(x) = x {
+                v[k] = json!(x);
+            }
+        }
+        v
+    }
+}
+
+/// The checklist of `w` now.
+pub async fn checklist(st: &AppState, w: &Webhook) -> ApiResult<Vec<Item>> {
+    let now = hookflow_store::now_ms();
+    let facts = st
+        .store
+        .checklist_facts(&w.id, now - REJECTIONS_PERIOD_MS)
+        .await?;
+    Ok(items(w, &facts))
+}
+
+/// The items for `w` from `facts` (a pure function of the data).
+pub fn items(w: &Webhook, facts: &ChecklistFacts) -> Vec<Item> {
+    let hook_page = format!("/ui/webhooks/{}", w.id);
+    let mut out = vec![
+        arrival(facts, &hook_page),
+        rejections(facts, &hook_page),
+        rate_limits(w),
+    ];
+    if facts.events.is_empty() {
+        out.push(
+            Item::new(
+                "event_bound",
+                false,
+                "no event uses this webhook: a request is recorded but starts nothing; create \
+                 an event for it",
+            )
+            .link(format!("/ui/events/new?webhook_id={}", w.id)),
+        );
+    } else {
+        let names: Vec<&str> = facts.events.iter().map(|e| e.name.as_str()).collect();
+        out.push(
+            Item::new(
+                "event_bound",
+                true,
+                format!(
+                    "used by {}: {}",
+                    plural(names.len(), "event"),
+                    names.join(", ")
+                ),
+            )
+            .link("/ui/events-webhooks"),
+        );
+    }
+    for e in &facts.events {
+        out.extend(chain(e));
+    }
+    if let Some(r) = facts.last_accepted.as_ref() {
+        out.push(last_routing(r));
+    }
+    out
+}
+
+fn arrival(facts: &ChecklistFacts, hook_page: &str) -> Item {
+    let rejected = facts.last_rejected.as_ref().map(|r| {
+        format!(
+            "; last refused {} ({} {})",
+            rfc3339(r.received_at),
+            r.http_status,
+            r.reason.as_deref().unwrap_or("")
+        )
+    });
+    match facts.last_accepted.as_ref() {
+        Some(a) => Item::new(
+            "requests_arrive",
+            true,
+            format!(
+                "last accepted {} (delivery {}){}",
+                rfc3339(a.received_at),
+                a.delivery_id,
+                rejected.unwrap_or_default()
+            ),
+        )
+        .link(format!("/ui/deliveries/{}", a.delivery_id)),
+        None if facts.last_rejected.is_some() => Item::new(
+            "requests_arrive",
+            false,
+            format!(
+                "no request has been accepted yet, but requests arrive and are refused{}",
+                rejected.unwrap_or_default()
+            ),
+        )
+        .link(hook_page),
+        None => Item::new(
+            "requests_arrive",
+            false,
+            "nothing has arrived yet: configure the sender with the Webhook URL (it contains \
+             the key) and send a request",
+        )
+        .link(hook_page),
+    }
+}
+
+fn rejections(facts: &ChecklistFacts, hook_page: &str) -> Item {
+    if facts.rejections.is_empty() {
+        return Item::new(
+            "rejections",
+            true,
+            "no request refused in the last 24 hours",
+        );
+    }
+    let kinds: Vec<String> = facts
+        .rejections
+        .iter()
+        .map(|r| {
+            format!(
+                "{} × {} {}",
+                r.count,
+                r.http_status,
+                r.reason.as_deref().unwrap_or("(no reason recorded)")
+            )
+        })
+        .collect();
+    let item = Item::new(
+        "rejections",
+        false,
+        format!(
+            "refused in the last 24 hours, commonest first: {}",
+            kinds.join("; ")
+        ),
+    );
+    match facts.last_rejected.as_ref() {
+        Some(r) => item.link(format!("/ui/deliveries/{}", r.delivery_id)),
+        None => item.link(hook_page),
+    }
+}
+
+fn rate_limits(w: &Webhook) -> Item {
+    let part = |used: i64, limit: i64, window: &str| {
+        if limit == 0 {
+            format!("{used} this {window} (no limit)")
+        } else {
+            format!("{used} of {limit} this {window}")
+        }
+    };
+    let full = |used: i64, limit: i64| limit > 0 && used >= limit;
+    let at_limit =
+        full(w.usage.minute, w.rate_limit_per_minute) || full(w.usage.day, w.rate_limit_per_day);
+    let mut detail = format!(
+        "{}; {}",
+        part(w.usage.minute, w.rate_limit_per_minute, "minute"),
+        part(w.usage.day, w.rate_limit_per_day, "day (UTC)")
+    );
+    match w.usage.last_limited_at {
+        Some(t) => detail.push_str(&format!("; last limited {}", rfc3339(t))),
+        None => detail.push_str("; never limited"),
+    }
+    if at_limit {
+        detail.insert_str(
+            0,
+            "a limit is reached, more requests are refused with 429: ",
+        );
+    }
+    Item::new("rate_limits", !at_limit, detail).link(format!("/ui/webhooks/{}/edit", w.id))
+}
+
+/// The checks of one event and of each workflow it triggers.
+fn chain(e: &ChainEvent) -> Vec<Item> {
+    let filter = match e.filter.as_deref() {
+        Some(f) => format!(" (filter: {f})"),
+        None => String::new(),
+    };
+    if e.workflows.is_empty() {
+        return vec![
+            Item::new(
+                "event_triggers_workflow",
+                false,
+                format!(
+                    "event {}{filter} triggers no workflow: add a trigger on it to a workflow",
+                    e.name
+                ),
+            )
+            .about(e, None)
+            .link("/ui/workflows"),
+        ];
+    }
+    let names: Vec<&str> = e.workflows.iter().map(|w| w.name.as_str()).collect();
+    let mut out = vec![
+        Item::new(
+            "event_triggers_workflow",
+            true,
+            format!("event {}{filter} triggers {}", e.name, names.join(", ")),
+        )
+        .about(e, None)
+        .link("/ui/workflows"),
+    ];
+    for w in &e.workflows {
+        let page = format!("/ui/workflows/{}", w.id);
+        let item = |check, ok, detail: String| {
+            Item::new(check, ok, detail)
+                .about(e, Some(w))
+                .link(page.clone())
+        };
+        out.push(item(
+            "workflow_valid",
+            w.valid,
+            if w.valid {
+                format!("workflow {} is valid", w.name)
+            } else {
+                format!(
+                    "workflow {} is not valid and starts no run: open it to see its errors",
+                    w.name
+                )
+            },
+        ));
+        out.push(item(
+            "workflow_enabled",
+            w.enabled,
+            if w.enabled {
+                format!("workflow {} is enabled", w.name)
+            } else {
+                format!(
+                    "workflow {} is disabled and starts no run: enable it",
+                    w.name
+                )
+            },
+        ));
+        out.push(item(
+            "trigger_enabled",
+            !w.trigger_disabled,
+            if w.trigger_disabled {
+                format!(
+                    "the trigger of workflow {} on event {} is disabled (disabled: true)",
+                    w.name, e.name
+                )
+            } else {
+                format!(
+                    "the trigger of workflow {} on event {} is enabled",
+                    w.name, e.name
+                )
+            },
+        ));
+        out.push(last_run(w, e));
+    }
+    out
+}
+
+fn last_run(w: &ChainWorkflow, e: &ChainEvent) -> Item {
+    let (ok, detail, link) = match w.last_run.as_ref() {
+        None => (
+            false,
+            format!("workflow {} has not run yet", w.name),
+            format!("/ui/workflows/{}", w.id),
+        ),
+        Some((id, status, at)) => (
+            !matches!(status.as_str(), "failed" | "cancelled"),
+            format!(
+                "the last run of workflow {} ({}) is {status}",
+                w.name,
+                rfc3339(*at)
+            ),
+            format!("/ui/runs/{id}"),
+        ),
+    };
+    Item::new("last_run", ok, detail)
+        .about(e, Some(w))
+        .link(link)
+}
+
+/// What the last accepted request started, from its own routing record.
+fn last_routing(r: &SeenRequest) -> Item {
+    let routing: Value = r
+        .routing
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null);
+    let runs = routing["runs"].as_array().map_or(0, Vec::len);
+    let mut why = Vec::new();
+    let mut unmatched = Vec::new();
+    for e in routing["events"].as_array().into_iter().flatten() {
+        if e["matched"] != json!(true) {
+            unmatched.push(e["name"].clone());
+            why.push(format!(
+                "event {} did not match: {}",
+                e["name"].as_str().unwrap_or("?"),
+                e["reason"].as_str().unwrap_or("no reason recorded")
+            ));
+        }
+    }
+    // A workflow of an event that did not match did not start for that same reason.
+    let not_started = routing["not_started"].as_array().into_iter().flatten();
+    for n in not_started.filter(|n| !unmatched.contains(&n["event"])) {
+        why.push(format!(
+            "workflow {} did not start: {}",
+            n["workflow"].as_str().unwrap_or("?"),
+            n["reason"].as_str().unwrap_or("no reason recorded")
+        ));
+    }
+    let mut detail = format!(
+        "the last accepted request ({}) started {}",
+        rfc3339(r.received_at),
+        plural(runs, "run")
+    );
+    if !why.is_empty() {
+        detail.push_str(": ");
+        detail.push_str(&why.join("; "));
+    }
+    Item::new("last_request_started_runs", runs > 0, detail)
+        .link(format!("/ui/deliveries/{}", r.delivery_id))
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
