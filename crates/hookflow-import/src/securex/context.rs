@@ -284,6 +284,17 @@ pub fn index_activities(
                     );
                 }
             }
+            "core.xpathquery" => {
+                let queries = act["properties"]["xpath_queries"].as_array();
+                for (i, q) in queries.into_iter().flatten().enumerate() {
+                    let name = str_of(q, &["xpath_query_name"]).unwrap_or_default();
+                    let var = super::xml::query_var(i, name);
+                    info.queries.insert(
+                        name.to_string(),
+                        (step.clone(), format!(".variables{}", seg(&var))),
+                    );
+                }
+            }
             "corejava.jsonpathquery" | "core.jsonpathquery" => {
                 let queries: Vec<&Value> = act["properties"]["jsonpath_queries"]
                     .as_array()

@@ -4,7 +4,7 @@
 //! trigger fields. Reading this file should answer "what does X become?" for any X.
 
 use super::context::Ctx;
-use super::{calls, control, dates, leaf};
+use super::{calls, control, dates, leaf, xml};
 use serde_json::Value;
 
 /// Translates one activity (its JSON) into hookflow steps.
@@ -35,6 +35,7 @@ pub const ACTIVITIES: &[(&str, Translator)] = &[
     ("core.calculate_date_time_difference", dates::difference),
     ("core.format_date", dates::format_date),
     ("core.parse_date", dates::parse_date),
+    ("core.xpathquery", xml::xpath),
     // calls
     ("workflow.atomic_workflow", calls::call),
     ("workflow.sub_workflow", calls::call),
@@ -76,11 +77,6 @@ pub const NOT_TRANSLATED: &[(&str, &str, &str)] = &[
         "core.selectfromtable",
         "table",
         "tables are not supported: filter an array with a python step",
-    ),
-    (
-        "core.xpathquery",
-        "xml",
-        "XPath is not supported: parse the XML in a python step",
     ),
     (
         "core.xml2json",
@@ -177,6 +173,7 @@ pub const OUTPUT_FIELDS: &[(&str, &str, Out)] = &[
         Out::JsonPathQuery,
     ),
     ("core.jsonpathquery", "jsonpath_queries", Out::JsonPathQuery),
+    ("core.xpathquery", "xpath_queries", Out::PythonVariable),
     (
         "core.matchregex",
         "has_match",

@@ -26,6 +26,7 @@ mod targets;
 mod triggers;
 mod validate;
 mod workflow;
+mod xml;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;

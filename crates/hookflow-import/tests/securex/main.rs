@@ -8,6 +8,7 @@ mod calls;
 mod kinds;
 mod refs;
 mod report;
+mod xml;
 
 use std::path::PathBuf;
 
