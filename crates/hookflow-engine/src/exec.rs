@@ -208,12 +208,13 @@ impl Engine {
     /// Loads what a run needs: its workflow, trigger, inputs, secrets and recorded steps.
     async fn prepare(&self, run: RunRecord) -> Result<RunState, EngineError> {
         let rc = self.store.run_context(&run).await?;
-        let (version, valid, def) = rc
+        // The version the run started on, whatever the workflow has become since (SPEC §10).
+        // It was valid when the run started (nothing starts an invalid workflow's runs).
+        let version = run.workflow_version;
+        let def = rc
             .workflow
             .clone()
-            .ok_or_else(|| EngineError::Invalid("the workflow was deleted".into()))?;
-        let def = def
-            .filter(|_| valid)
+            .ok_or_else(|| EngineError::Invalid("the workflow was deleted".into()))?
             .ok_or_else(|| EngineError::Invalid("the workflow is invalid".into()))?;
         let wf = self.definition(&run.workflow_id, version, &def)?;
         let wf: Workflow = (*wf).clone();
@@ -298,11 +299,12 @@ impl Engine {
         })
     }
 
-    /// A workflow's parsed definition, cached by version (parsing is per change, not per run).
+    /// A workflow version's parsed definition, cached (versions never change: parsing is per
+    /// save, not per run).
     fn definition(&self, id: &str, version: i64, text: &str) -> Result<Arc<Workflow>, EngineError> {
+        let key = (id.to_string(), version);
         if let Ok(cache) = self.definitions.lock()
-            && let Some((v, wf)) = cache.get(id)
-            && *v == version
+            && let Some(wf) = cache.get(&key)
         {
             return Ok(wf.clone());
         }
@@ -314,7 +316,7 @@ impl Engine {
             if cache.len() > 10_000 {
                 cache.clear();
             }
-            cache.insert(id.to_string(), (version, wf.clone()));
+            cache.insert(key, wf.clone());
         }
         Ok(wf)
     }

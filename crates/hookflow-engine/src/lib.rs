@@ -97,9 +97,9 @@ pub struct Engine {
     pub(crate) executing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Runs whose lease this node could not renew: they stop at their next step.
     pub(crate) lost: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Parsed definitions by workflow id, with the version they were parsed from.
+    /// Parsed definitions by workflow id and version.
     pub(crate) definitions: std::sync::Mutex<
-        std::collections::HashMap<String, (i64, Arc<hookflow_core::workflow::Workflow>)>,
+        std::collections::HashMap<(String, i64), Arc<hookflow_core::workflow::Workflow>>,
     >,
 }
 

@@ -17,6 +17,7 @@ mod migrate;
 pub mod runs;
 pub mod secrets;
 pub mod settings;
+pub mod versions;
 pub mod ui;
 pub mod webhooks;
 pub mod workflows;

@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_runs_per_root.sql"),
         postgres: include_str!("../migrations/postgres/0005_runs_per_root.sql"),
     },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_workflow_versions.sql"),
+        postgres: include_str!("../migrations/postgres/0006_workflow_versions.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {

@@ -30,6 +30,9 @@ pub struct RunRecord {
     pub id: String,
     pub workflow_id: String,
     pub workflow_name: String,
+    /// The version of the workflow the run started on and always executes (SPEC §10); 0 if the
+    /// workflow was gone when the run was enqueued.
+    pub workflow_version: i64,
     pub status: String,
     pub trigger_kind: String,
     pub delivery_id: Option<String>,
@@ -99,7 +102,8 @@ impl StepRecord {
 const RUN_TREE: &str = "WITH RECURSIVE tree (id) AS (SELECT CAST($1 AS TEXT) UNION ALL \
     SELECT r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id)";
 
-pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, status, trigger_kind, \
+pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, \
+    status, trigger_kind, \
     delivery_id, event_id, scheduled_at, inputs, outputs, error, parent_run_id, depth, \
     cancel_requested, available_at, claims, created_at, started_at, finished_at";
 
@@ -110,6 +114,7 @@ macro_rules! run_from_row {
             id: r.try_get("id")?,
             workflow_id: r.try_get("workflow_id")?,
             workflow_name: r.try_get("workflow_name")?,
+            workflow_version: r.try_get("workflow_version")?,
             status: r.try_get("status")?,
             trigger_kind: r.try_get("trigger_kind")?,
             delivery_id: r.try_get("delivery_id")?,
@@ -175,14 +180,24 @@ macro_rules! run_insert_head {
     () => {
         "INSERT INTO runs (id, workflow_id, workflow_name, status, trigger_kind, delivery_id, \
          event_id, scheduled_at, inputs, parent_run_id, depth, cancel_requested, available_at, \
-         claims, created_at) VALUES "
+         claims, created_at, workflow_version) VALUES "
+    };
+}
+/// The value of `runs.workflow_version` for a run of workflow `$2`: its latest version, read in
+/// the statement that enqueues the run, which pins it (SPEC §10). The PostgreSQL journal's
+/// many-row insert writes the same with a `?`.
+macro_rules! pinned_version {
+    ($id:literal) => {
+        concat!("COALESCE((SELECT version FROM workflows WHERE id = ", $id, "), 0)")
     };
 }
 pub(crate) const RUN_INSERT_HEAD: &str = run_insert_head!();
 /// The SQL that enqueues a run (used by the delivery journal too, inside its transaction).
 pub(crate) const INSERT_RUN_SQL: &str = concat!(
     run_insert_head!(),
-    "($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11)"
+    "($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11, ",
+    pinned_version!("$2"),
+    ")"
 );
 
 /// Claims ready or abandoned runs: `$1` node, `$2` lease end, `$3` now, `$4` how many; `{lock}` is
@@ -250,11 +265,12 @@ pub(crate) const WAKE_SQL: &str =
 
 /// Enqueue a run unless one with its id exists (sub-runs derive their ids, so a replay finds
 /// the same child).
-pub(crate) const INSERT_RUN_IF_ABSENT_SQL: &str = "INSERT INTO runs (id, workflow_id, \
-    workflow_name, status, trigger_kind, delivery_id, event_id, scheduled_at, inputs, \
-    parent_run_id, depth, cancel_requested, available_at, claims, created_at) \
-    VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11) \
-    ON CONFLICT (id) DO NOTHING";
+pub(crate) const INSERT_RUN_IF_ABSENT_SQL: &str = concat!(
+    run_insert_head!(),
+    "($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11, ",
+    pinned_version!("$2"),
+    ") ON CONFLICT (id) DO NOTHING"
+);
 
 /// Whether a run with id `$1` exists.
 pub(crate) const RUN_EXISTS_SQL: &str = "SELECT 1 FROM runs WHERE id = $1";
@@ -267,13 +283,14 @@ pub(crate) const COUNT_STARTED_RUN_SQL: &str = "WITH RECURSIVE up (id, parent) A
     UPDATE runs SET started_runs = started_runs + 1 \
     WHERE id IN (SELECT id FROM up WHERE parent IS NULL) AND started_runs < $2";
 
-/// What executing a run needs from the store besides its steps, read in one query: its
-/// workflow's current version and definition, its event, and (webhook runs) its delivery with
-/// the webhook's name.
+/// What executing a run needs from the store besides its steps, read in one query: the
+/// definition of the workflow version it is pinned to, its event, and (webhook runs) its delivery
+/// with the webhook's name.
 #[derive(Debug, Clone)]
 pub struct RunContext {
-    /// `(version, valid, definition)`; `None` if the workflow was deleted.
-    pub workflow: Option<(i64, bool, Option<String>)>,
+    /// The definition of the run's version (`None` inside when that version did not parse);
+    /// `None` if the workflow was deleted (or the version is gone).
+    pub workflow: Option<Option<String>>,
     /// `(id, name)`.
     pub event: Option<(String, String)>,
     pub delivery: Option<crate::deliveries::Delivery>,
@@ -294,13 +311,14 @@ impl Store {
 
     /// See [`RunContext`].
     pub async fn run_context(&self, run: &RunRecord) -> Result<RunContext> {
-        let sql = "SELECT w.version AS w_version, w.valid AS w_valid, \
-            w.definition AS w_definition, e.id AS e_id, e.name AS e_name, \
+        let sql = "SELECT v.version AS w_version, v.definition AS w_definition, \
+            e.id AS e_id, e.name AS e_name, \
             d.id AS d_id, d.webhook_id, d.received_at, d.status, d.http_status, d.reason, \
             d.method, d.content_type, d.headers, d.query, d.body, d.body_size, \
             d.body_truncated, d.routing, h.name AS h_name \
             FROM (SELECT 1 AS one) AS x \
             LEFT JOIN workflows w ON w.id = $1 \
+            LEFT JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = $4 \
             LEFT JOIN events e ON e.id = $2 \
             LEFT JOIN deliveries d ON d.id = $3 \
             LEFT JOIN webhooks h ON h.id = d.webhook_id";
@@ -309,6 +327,7 @@ impl Store {
                 .bind(&run.workflow_id)
                 .bind(run.event_id.as_deref().unwrap_or(""))
                 .bind(run.delivery_id.as_deref().unwrap_or(""))
+                .bind(run.workflow_version)
                 .fetch_one(p)
                 .await?;
             let version: Option<i64> = r.try_get("w_version")?;
@@ -316,7 +335,7 @@ impl Store {
             let delivery_id: Option<String> = r.try_get("d_id")?;
             Ok(RunContext {
                 workflow: match version {
-                    Some(v) => Some((v, r.try_get("w_valid")?, r.try_get("w_definition")?)),
+                    Some(_) => Some(r.try_get("w_definition")?),
                     None => None,
                 },
                 event: match event_id {

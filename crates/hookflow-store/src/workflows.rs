@@ -21,6 +21,8 @@ pub struct WorkflowRecord {
     /// JSON array of `{path, message}`.
     pub errors: String,
     pub enabled: bool,
+    /// The number of its latest version: each save of the document makes a new one (enabling,
+    /// disabling or re-validating does not).
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -140,6 +142,15 @@ impl Store {
             if n == 0 {
                 return Err(not_found(id));
             }
+            sqlx::query(crate::versions::SAVE_VERSION_SQL)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(crate::versions::PRUNE_VERSIONS_SQL)
+                .bind(id)
+                .bind(crate::versions::VERSIONS_KEPT)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM triggers WHERE workflow_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -168,8 +179,7 @@ impl Store {
         }
         on_db!(&self.db, |p| {
             sqlx::query(
-                "UPDATE workflows SET valid = $2, errors = $3, version = version + 1, \
-                 updated_at = $4 WHERE id = $1",
+                "UPDATE workflows SET valid = $2, errors = $3, updated_at = $4 WHERE id = $1",
             )
             .bind(id)
             .bind(valid)
@@ -188,8 +198,7 @@ impl Store {
         }
         let n = on_db!(&self.db, |p| {
             sqlx::query(
-                "UPDATE workflows SET enabled = $2, version = version + 1, updated_at = $3 \
-                 WHERE id = $1",
+                "UPDATE workflows SET enabled = $2, updated_at = $3 WHERE id = $1",
             )
             .bind(id)
             .bind(enabled)
@@ -258,6 +267,8 @@ impl Store {
         })
     }
 
+    /// Deletes a workflow, its triggers, and its versions no run refers to (the runs' pages
+    /// keep showing the version they ran).
     pub async fn delete_workflow(&self, id: &str) -> Result<bool> {
         if names_nothing(id) {
             return Ok(false);
@@ -270,6 +281,10 @@ impl Store {
                 .await?
                 .rows_affected();
             sqlx::query("DELETE FROM triggers WHERE workflow_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(crate::versions::DELETE_UNUSED_VERSIONS_SQL)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

@@ -6,6 +6,7 @@ pub(crate) mod deliveries;
 pub(crate) mod events;
 pub(crate) mod runs;
 pub(crate) mod secrets;
+pub(crate) mod versions;
 pub(crate) mod webhooks;
 pub(crate) mod workflows;
 
@@ -52,6 +53,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/workflows/{id}/validate", post(workflows::revalidate))
         .route("/workflows/{id}/runs", post(workflows::start_run))
+        .route("/workflows/{id}/versions", get(versions::list))
+        .route("/workflows/{id}/versions/{n}", get(versions::show))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/cancel", post(runs::cancel))

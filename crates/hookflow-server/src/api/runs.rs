@@ -51,7 +51,7 @@ pub async fn runs_json(
     Ok(runs
         .iter()
         .map(|r| {
-            let d = declared.get(&r.workflow_id);
+            let d = declared.get(&(r.workflow_id.clone(), r.workflow_version));
             let mut v = run_json(r, steps, d.map(|d| &d.titles));
             match d {
                 Some(d) if !d.secure_inputs.is_empty() => {
@@ -80,16 +80,21 @@ struct Declared {
     titles: HashMap<String, String>,
 }
 
-/// [`Declared`] for each workflow of `runs`, by workflow id (the definition as it is now).
-async fn declared(st: &AppState, runs: &[RunRecord]) -> ApiResult<HashMap<String, Declared>> {
-    let mut out: HashMap<String, Declared> = HashMap::new();
+/// [`Declared`] for each workflow version of `runs`, by workflow id and version (the definition
+/// each run executes).
+async fn declared(
+    st: &AppState,
+    runs: &[RunRecord],
+) -> ApiResult<HashMap<(String, i64), Declared>> {
+    let mut out: HashMap<(String, i64), Declared> = HashMap::new();
     for r in runs {
-        if out.contains_key(&r.workflow_id) {
+        let key = (r.workflow_id.clone(), r.workflow_version);
+        if out.contains_key(&key) {
             continue;
         }
         let wf = st
             .store
-            .get_workflow(&r.workflow_id)
+            .get_workflow_version(&r.workflow_id, r.workflow_version)
             .await?
             .and_then(|w| w.definition)
             .and_then(|d| serde_json::from_str::<Workflow>(&d).ok());
@@ -108,7 +113,7 @@ async fn declared(st: &AppState, runs: &[RunRecord]) -> ApiResult<HashMap<String
             },
             None => Declared::default(),
         };
-        out.insert(r.workflow_id.clone(), d);
+        out.insert(key, d);
     }
     Ok(out)
 }
@@ -175,6 +180,7 @@ fn run_json(
         "id": r.id,
         "workflow_id": r.workflow_id,
         "workflow": r.workflow_name,
+        "workflow_version": r.workflow_version,
         // `waiting` (sleeping, backing off, waiting for a sub-run) is internal: it is running.
         "status": if r.status == "waiting" { "running" } else { r.status.as_str() },
         "trigger": compact_trigger(r),

@@ -204,6 +204,7 @@ pub fn workflow_json(w: &WorkflowRecord) -> Value {
         "name": w.name,
         "description": definition.get("description").cloned().unwrap_or(Value::Null),
         "enabled": w.enabled,
+        "version": w.version,
         "validation": {
             "status": if w.valid { "valid" } else { "invalid" },
             "errors": errors,

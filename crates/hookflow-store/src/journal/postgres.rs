@@ -223,7 +223,8 @@ async fn commit(
                 .bind(&r.delivery_id)
                 .bind(&r.event_id)
                 .bind(clock.now)
-                .bind(clock.now);
+                .bind(clock.now)
+                .bind(&r.workflow_id);
         }
         q.execute(&mut *tx).await?;
     }
@@ -375,8 +376,11 @@ fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
 }
 
 /// A run a delivery starts (after [`RUN_INSERT_HEAD`]): queued now, with no inputs.
-const RUN_ROW: &str = "(?, ?, ?, 'queued', 'webhook', ?, ?, NULL, '{}', NULL, 0, FALSE, ?, 0, ?)";
-/// Rows per statement for runs (7 parameters each).
+const RUN_ROW: &str = concat!(
+    "(?, ?, ?, 'queued', 'webhook', ?, ?, NULL, '{}', NULL, 0, FALSE, ?, 0, ?, ",
+    "COALESCE((SELECT version FROM workflows WHERE id = ?), 0))"
+);
+/// Rows per statement for runs (8 parameters each).
 const RUN_CHUNK: usize = 1000;
 
 /// Step records (between [`STEP_INSERT_HEAD`] and [`STEP_UPSERT_TAIL`]): one upsert per chunk of

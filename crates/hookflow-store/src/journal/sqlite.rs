@@ -365,6 +365,7 @@ fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         id: r.get("id")?,
         workflow_id: r.get("workflow_id")?,
         workflow_name: r.get("workflow_name")?,
+        workflow_version: r.get("workflow_version")?,
         status: r.get("status")?,
         trigger_kind: r.get("trigger_kind")?,
         delivery_id: r.get("delivery_id")?,

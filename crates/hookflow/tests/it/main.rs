@@ -29,6 +29,8 @@
 //!   call cycles refused at validation).
 //! - `python`, `python_sandbox`: the `python` step (SPEC §11): what it runs and records, its
 //!   failures and limits, a `kill -9` mid-script; what a script cannot reach.
+//! - `versions`: workflow versions (SPEC §10): runs pinned to the version they started on (after
+//!   a sleep, a `kill -9`, a takeover by another node), the versions API and retention.
 
 mod api;
 mod browser;
@@ -53,3 +55,4 @@ mod run_limits;
 mod schema;
 mod serve;
 mod ui_http;
+mod versions;

@@ -1,0 +1,137 @@
+//! Workflow versions (SPEC §10): every save of a workflow's document is kept as an immutable
+//! version, and a run executes the version it started on. Written inside the save's transaction
+//! (see `workflows.rs`); this module reads them and says what is kept.
+//!
+//! Retention: a workflow keeps its newest [`VERSIONS_KEPT`] versions and every version a run
+//! refers to (runs are never deleted, so a version a run started on stays). Deleting a workflow
+//! deletes its versions no run refers to.
+
+use sqlx::Row;
+
+use crate::db::on_db;
+use crate::{Result, Store, names_nothing};
+
+/// How many of a workflow's newest versions are kept whether or not a run refers to them.
+pub const VERSIONS_KEPT: i64 = 50;
+
+/// Copies workflow `$1` as it now is into a new version (its `version` was just set).
+pub(crate) const SAVE_VERSION_SQL: &str = "INSERT INTO workflow_versions (workflow_id, version, \
+    name, source, source_format, definition, valid, errors, created_at) \
+    SELECT id, version, name, source, source_format, definition, valid, errors, updated_at \
+    FROM workflows WHERE id = $1";
+
+/// Deletes the versions of workflow `$1` older than its newest `$2` that no run refers to.
+pub(crate) const PRUNE_VERSIONS_SQL: &str = "DELETE FROM workflow_versions \
+    WHERE workflow_id = $1 \
+    AND version <= (SELECT version FROM workflows WHERE id = $1) - $2 \
+    AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.workflow_id = $1 \
+    AND r.workflow_version = workflow_versions.version)";
+
+/// Deletes the versions of (deleted) workflow `$1` that no run refers to.
+pub(crate) const DELETE_UNUSED_VERSIONS_SQL: &str = "DELETE FROM workflow_versions \
+    WHERE workflow_id = $1 \
+    AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.workflow_id = $1 \
+    AND r.workflow_version = workflow_versions.version)";
+
+/// One saved version of a workflow's document.
+#[derive(Debug, Clone)]
+pub struct WorkflowVersion {
+    pub workflow_id: String,
+    pub version: i64,
+    /// The workflow's name when this version was saved.
+    pub name: String,
+    pub source: String,
+    /// `yaml` or `json`.
+    pub source_format: String,
+    /// The parsed definition as JSON (`None` when the document did not parse).
+    pub definition: Option<String>,
+    /// Its validation when it was saved (a workflow is validated again when what it refers to
+    /// changes; a version keeps what it was saved with).
+    pub valid: bool,
+    /// JSON array of `{path, message}`.
+    pub errors: String,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "workflow_id, version, name, source, source_format, definition, valid, \
+    errors, created_at";
+
+macro_rules! version_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        WorkflowVersion {
+            workflow_id: r.try_get("workflow_id")?,
+            version: r.try_get("version")?,
+            name: r.try_get("name")?,
+            source: r.try_get("source")?,
+            source_format: r.try_get("source_format")?,
+            definition: r.try_get("definition")?,
+            valid: r.try_get("valid")?,
+            errors: r.try_get("errors")?,
+            created_at: r.try_get("created_at")?,
+        }
+    }};
+}
+
+impl Store {
+    /// The versions of workflow `workflow_id`, newest first: up to `limit` older than `before`
+    /// (all when `None`), and the version to pass as `before` for the next page.
+    pub async fn list_workflow_versions(
+        &self,
+        workflow_id: &str,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<(Vec<WorkflowVersion>, Option<i64>)> {
+        if names_nothing(workflow_id) {
+            return Ok((Vec::new(), None));
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM workflow_versions WHERE workflow_id = $1 AND version < $2 \
+             ORDER BY version DESC LIMIT $3"
+        );
+        let mut items: Vec<WorkflowVersion> = on_db!(&self.db, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(workflow_id)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit + 1)
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| Ok(version_from_row!(r)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })?;
+        let more = items.len() as i64 > limit;
+        items.truncate(limit.max(0) as usize);
+        let next = if more {
+            items.last().map(|v| v.version)
+        } else {
+            None
+        };
+        Ok((items, next))
+    }
+
+    /// Version `version` of workflow `workflow_id`, if it is kept.
+    pub async fn get_workflow_version(
+        &self,
+        workflow_id: &str,
+        version: i64,
+    ) -> Result<Option<WorkflowVersion>> {
+        if names_nothing(workflow_id) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM workflow_versions WHERE workflow_id = $1 AND version = $2"
+        );
+        on_db!(&self.db, |p| {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(workflow_id)
+                .bind(version)
+                .fetch_optional(p)
+                .await?;
+            Ok(match row {
+                Some(r) => Some(version_from_row!(&r)),
+                None => None,
+            })
+        })
+    }
+}
