@@ -17,8 +17,8 @@ mod migrate;
 pub mod runs;
 pub mod secrets;
 pub mod settings;
-pub mod versions;
 pub mod ui;
+pub mod versions;
 pub mod webhooks;
 pub mod workflows;
 

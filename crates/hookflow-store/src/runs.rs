@@ -188,7 +188,11 @@ macro_rules! run_insert_head {
 /// many-row insert writes the same with a `?`.
 macro_rules! pinned_version {
     ($id:literal) => {
-        concat!("COALESCE((SELECT version FROM workflows WHERE id = ", $id, "), 0)")
+        concat!(
+            "COALESCE((SELECT version FROM workflows WHERE id = ",
+            $id,
+            "), 0)"
+        )
     };
 }
 pub(crate) const RUN_INSERT_HEAD: &str = run_insert_head!();

@@ -197,15 +197,13 @@ impl Store {
             return Err(not_found(id));
         }
         let n = on_db!(&self.db, |p| {
-            sqlx::query(
-                "UPDATE workflows SET enabled = $2, updated_at = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(enabled)
-            .bind(now_ms())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
+            sqlx::query("UPDATE workflows SET enabled = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(enabled)
+                .bind(now_ms())
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
         })?;
         if n == 0 {
             return Err(not_found(id));

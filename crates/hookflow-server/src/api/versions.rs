@@ -48,7 +48,9 @@ pub(crate) async fn workflow_id(st: &AppState, id: &str) -> ApiResult<String> {
     }
     let (kept, _) = st.store.list_workflow_versions(id, 1, None).await?;
     if kept.is_empty() {
-        return Err(Problem::not_found(format!("there is no workflow with id {id}")));
+        return Err(Problem::not_found(format!(
+            "there is no workflow with id {id}"
+        )));
     }
     Ok(id.to_string())
 }
@@ -96,11 +98,10 @@ pub async fn show(
     Path((id, n)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let id = workflow_id(&st, &id).await?;
-    let n: i64 = n
-        .parse()
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| Problem::bad_request(format!("a version is a number from 1, got {n:?}")))?;
+    let n: i64 =
+        n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            Problem::bad_request(format!("a version is a number from 1, got {n:?}"))
+        })?;
     let v = st
         .store
         .get_workflow_version(&id, n)

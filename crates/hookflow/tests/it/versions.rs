@@ -77,7 +77,11 @@ async fn until_final(s: &Server, id: &str, within: Duration) -> Value {
 fn assert_ran_version_1(run: &Value) {
     assert_eq!(run["status"], json!("succeeded"), "{run}");
     assert_eq!(run["workflow_version"], json!(1), "{run}");
-    assert_eq!(run["outputs"], json!({"said": "one", "version": 1}), "{run}");
+    assert_eq!(
+        run["outputs"],
+        json!({"said": "one", "version": 1}),
+        "{run}"
+    );
     let steps: Vec<(&str, &Value)> = run["steps"]
         .as_array()
         .expect("steps")
@@ -124,9 +128,12 @@ async fn a_sleeping_run_finishes_with_the_version_it_started_on() {
     assert_eq!(second["workflow_version"], json!(2), "{second}");
     assert_eq!(second["outputs"], json!({"said": "two", "version": 2}));
     // Enabling, disabling and validating again make no version.
-    s.api_patch(&format!("/api/v1/workflows/{wf}"), json!({"enabled": false}))
-        .await
-        .expect_status(200);
+    s.api_patch(
+        &format!("/api/v1/workflows/{wf}"),
+        json!({"enabled": false}),
+    )
+    .await
+    .expect_status(200);
     s.api_post(&format!("/api/v1/workflows/{wf}/validate"), json!({}))
         .await
         .expect_status(200);
@@ -175,7 +182,10 @@ async fn a_run_taken_over_by_another_node_keeps_its_version() {
         if status == "running" && owner.is_some() && sink.count("/v") == 1 {
             Ok(())
         } else {
-            Err(format!("run {status} held by {owner:?}, {} calls", sink.count("/v")))
+            Err(format!(
+                "run {status} held by {owner:?}, {} calls",
+                sink.count("/v")
+            ))
         }
     })
     .await;
@@ -190,7 +200,10 @@ async fn a_run_taken_over_by_another_node_keeps_its_version() {
         .fetch_one(&mut conn)
         .await
         .expect("claims");
-    assert!(claims >= 2, "node B never took the run over ({claims} claims)");
+    assert!(
+        claims >= 2,
+        "node B never took the run over ({claims} claims)"
+    );
     assert!(sink.count("/v") >= 2, "node B did not call again");
     let _ = conn.close().await;
     drop(b);
@@ -220,7 +233,10 @@ async fn versions_are_listed_newest_first_and_shown_one_by_one() {
         a.expect_status(200);
         let page = a.json();
         for v in page["items"].as_array().unwrap() {
-            assert!(v.get("source").is_none(), "a list carries no documents: {v}");
+            assert!(
+                v.get("source").is_none(),
+                "a list carries no documents: {v}"
+            );
             assert_eq!(v["name"], json!("listed"));
             assert_eq!(v["validation"]["status"], json!("valid"));
             seen.push(v["version"].as_i64().unwrap());
