@@ -37,6 +37,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/workflows/{id}"),
     ("post", "/api/v1/workflows/{id}/validate"),
     ("post", "/api/v1/workflows/{id}/runs"),
+    ("get", "/api/v1/workflows/{id}/versions"),
+    ("get", "/api/v1/workflows/{id}/versions/{n}"),
     ("get", "/api/v1/runs"),
     ("get", "/api/v1/runs/{id}"),
     ("post", "/api/v1/runs/{id}/cancel"),
