@@ -26,6 +26,8 @@ pub enum BodyFormat {
     Form,
     /// `application/xml`.
     Xml,
+    /// `text/*` (an operator's `--extra-content-types`): the body is given to runs as a string.
+    Text,
 }
 
 /// Bounds on the shape of a body, so that a hostile 1 MiB body cannot cost unbounded time,
@@ -118,7 +120,7 @@ pub fn validate(format: BodyFormat, body: &[u8], limits: &BodyLimits) -> Result<
                 .map(|_| ())
                 .map_err(|e| json_error(e, limit))
         }
-        BodyFormat::Form => Ok(()),
+        BodyFormat::Form | BodyFormat::Text => Ok(()),
         BodyFormat::Xml => {
             let text = strip_bom(text);
             if is_blank(text) {
@@ -147,6 +149,7 @@ pub fn parse(format: BodyFormat, body: &[u8], limits: &BodyLimits) -> Result<Val
             serde_json::from_str::<Value>(text).map_err(|e| json_error(e, limit))
         }
         BodyFormat::Form => Ok(form_to_value(text)),
+        BodyFormat::Text => Ok(Value::String(text.to_string())),
         BodyFormat::Xml => {
             let text = strip_bom(text);
             if is_blank(text) {

@@ -65,21 +65,42 @@ impl MediaType {
         match self.essence.as_str() {
             "application/json" => Some(BodyFormat::Json),
             "application/x-www-form-urlencoded" => Some(BodyFormat::Form),
-            "application/xml" | "text/xml" => Some(BodyFormat::Xml),
-            e if e.ends_with("+json") => Some(BodyFormat::Json),
+            "application/xml" => Some(BodyFormat::Xml),
+            e if e.starts_with("application/") && e.ends_with("+json") => Some(BodyFormat::Json),
             e if e.ends_with("+xml") => Some(BodyFormat::Xml),
+            // SPEC §9: `text/*` bodies are given to runs as a string (`text/xml` too).
+            e if e.starts_with("text/") => Some(BodyFormat::Text),
             _ => None,
         }
     }
 }
 
-/// Normalises a content type a user configures on a webhook; `None` if it is not one of
-/// [`WEBHOOK_CONTENT_TYPES`].
-pub fn webhook_content_type(text: &str) -> Option<&'static str> {
+/// Normalises a content type a user configures on a webhook; `None` if it is neither one of
+/// [`WEBHOOK_CONTENT_TYPES`] nor one of the operator's `extra` types (SPEC §9
+/// `--extra-content-types`, given in their [`MediaType::canonical`] form).
+pub fn webhook_content_type(text: &str, extra: &[String]) -> Option<String> {
     let wanted = MediaType::parse(text)?;
     WEBHOOK_CONTENT_TYPES
         .into_iter()
+        .map(str::to_string)
+        .chain(extra.iter().cloned())
         .find(|t| MediaType::parse(t).as_ref() == Some(&wanted))
+}
+
+/// The operator's `--extra-content-types` (comma-separated) in canonical form, without the four
+/// types every webhook may use and without repeats; `Err` names a type that does not parse.
+pub fn extra_content_types(list: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let m = MediaType::parse(t)
+            .filter(|m| !m.essence.contains('*'))
+            .ok_or_else(|| format!("{t:?} is not a media type (type/subtype)"))?;
+        let c = m.canonical();
+        if webhook_content_type(&c, &[]).is_none() && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// SPEC §2 check 4: the request's `Content-Type` equals the configured one (case and whitespace
@@ -165,9 +186,30 @@ mod tests {
     #[test]
     fn configured_types_normalise() {
         assert_eq!(
-            webhook_content_type("application/json;charset=UTF-8"),
+            webhook_content_type("application/json;charset=UTF-8", &[]).as_deref(),
             Some("application/json; charset=utf-8")
         );
-        assert_eq!(webhook_content_type("text/plain"), None);
+        assert_eq!(webhook_content_type("text/plain", &[]), None);
+        let extra =
+            extra_content_types(" text/plain ,Application/CloudEvents+JSON,text/plain").unwrap();
+        assert_eq!(extra, ["text/plain", "application/cloudevents+json"]);
+        assert_eq!(
+            webhook_content_type("TEXT/PLAIN", &extra).as_deref(),
+            Some("text/plain")
+        );
+        assert!(extra_content_types("text").is_err());
+        assert!(extra_content_types("text/*").is_err());
+        assert_eq!(
+            extra_content_types("application/json").unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn extra_types_have_formats() {
+        let f = |t: &str| MediaType::parse(t).and_then(|m| m.body_format());
+        assert_eq!(f("application/cloudevents+json"), Some(BodyFormat::Json));
+        assert_eq!(f("text/plain; charset=utf-8"), Some(BodyFormat::Text));
+        assert_eq!(f("application/x-ndjson"), None);
     }
 }

@@ -26,6 +26,9 @@ pub struct Limits {
     pub unauthorized_delay: std::time::Duration,
     /// Below this many free bytes on the data directory's filesystem `/healthz` answers 503.
     pub min_free_disk_bytes: u64,
+    /// Request content types a webhook may be configured with besides the four of SPEC §2
+    /// (`--extra-content-types`, SPEC §9), in canonical form.
+    pub extra_content_types: Vec<String>,
 }
 
 impl Default for Limits {
@@ -37,6 +40,7 @@ impl Default for Limits {
             rejected_body_max: 64 * 1024,
             unauthorized_delay: std::time::Duration::from_millis(5),
             min_free_disk_bytes: 64 * 1_048_576,
+            extra_content_types: Vec::new(),
         }
     }
 }
@@ -60,6 +64,18 @@ pub struct App {
     pub budgets: crate::ingest::IngestBudgets,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
+}
+
+impl App {
+    /// Every request content type a webhook may be configured with: the four of SPEC §2, then
+    /// the operator's extra ones.
+    pub fn content_types(&self) -> Vec<String> {
+        hookflow_core::media::WEBHOOK_CONTENT_TYPES
+            .iter()
+            .map(|t| t.to_string())
+            .chain(self.limits.extra_content_types.iter().cloned())
+            .collect()
+    }
 }
 
 /// Cheap to clone: an `Arc` around [`App`].

@@ -250,6 +250,11 @@ pub struct ServeArgs {
         default_value_t = 16_777_216
     )]
     pub max_run_record_bytes: usize,
+    /// Request content types webhooks may be configured with besides the four of SPEC §2,
+    /// comma-separated (e.g. "text/plain,application/cloudevents+json"): application/*+json
+    /// bodies parse as JSON, text/* bodies reach runs as a string.
+    #[arg(long, env = "HOOKFLOW_EXTRA_CONTENT_TYPES", default_value = "")]
+    pub extra_content_types: String,
     /// Log format: text or json.
     #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -264,7 +269,8 @@ pub enum WebhookCommand {
         #[arg(long)]
         name: String,
         /// One of: application/json, "application/json; charset=utf-8",
-        /// application/x-www-form-urlencoded, application/xml.
+        /// application/x-www-form-urlencoded, application/xml, or a type the server's
+        /// --extra-content-types allows.
         #[arg(long = "content-type", default_value = "application/json")]
         content_type: String,
         #[arg(long)]
@@ -488,6 +494,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             unauthorized_delay: Duration::from_millis(args.unauthorized_delay_ms),
             min_free_disk_bytes: args.min_free_disk_mb.saturating_mul(1_048_576),
+            extra_content_types: hookflow_core::media::extra_content_types(
+                &args.extra_content_types,
+            )
+            .map_err(|e| anyhow::anyhow!("--extra-content-types: {e}"))?,
             ..Limits::default()
         },
         net: NetLimits {

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hookflow_core::media::{WEBHOOK_CONTENT_TYPES, webhook_content_type};
+use hookflow_core::media::webhook_content_type;
 use hookflow_store::webhooks::{NewWebhook, Webhook, WebhookPatch};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -52,11 +52,12 @@ fn valid_name(name: &str) -> ApiResult<String> {
     Ok(name.to_string())
 }
 
-fn valid_content_type(ct: &str) -> ApiResult<String> {
-    webhook_content_type(ct).map(str::to_string).ok_or_else(|| {
+fn valid_content_type(st: &AppState, ct: &str) -> ApiResult<String> {
+    webhook_content_type(ct, &st.limits.extra_content_types).ok_or_else(|| {
         Problem::unprocessable(format!(
-            "content_type {ct:?} is not supported; use one of: {}",
-            WEBHOOK_CONTENT_TYPES.join(", ")
+            "content_type {ct:?} is not supported; use one of: {} (the server's \
+             --extra-content-types adds more)",
+            st.content_types().join(", ")
         ))
     })
 }
@@ -105,7 +106,7 @@ pub fn webhook_json(st: &AppState, w: &Webhook) -> Value {
 pub async fn create_webhook(st: &AppState, body: CreateWebhook) -> ApiResult<Webhook> {
     let new = NewWebhook {
         name: valid_name(&body.name)?,
-        content_type: valid_content_type(&body.content_type)?,
+        content_type: valid_content_type(st, &body.content_type)?,
         rate_limit_per_minute: valid_limit("rate_limit_per_minute", body.rate_limit_per_minute)?
             .unwrap_or(DEFAULT_PER_MINUTE),
         rate_limit_per_day: valid_limit("rate_limit_per_day", body.rate_limit_per_day)?
@@ -154,7 +155,7 @@ pub async fn update_webhook(st: &AppState, id: &str, body: UpdateWebhook) -> Api
         content_type: body
             .content_type
             .as_deref()
-            .map(valid_content_type)
+            .map(|ct| valid_content_type(st, ct))
             .transpose()?,
         rate_limit_per_minute: valid_limit("rate_limit_per_minute", body.rate_limit_per_minute)?,
         rate_limit_per_day: valid_limit("rate_limit_per_day", body.rate_limit_per_day)?,

@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use hookflow_core::media::WEBHOOK_CONTENT_TYPES;
 use hookflow_store::deliveries::StatusFilter;
 use hookflow_store::runs::RunFilter;
 use serde_json::{Value as Json, json};
@@ -63,6 +62,7 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
 
 /// The webhook form, new (`id` = None) or editing, with `values` as entered and an error.
 fn webhook_form(
+    st: &AppState,
     session: &Session,
     status: StatusCode,
     id: Option<&str>,
@@ -87,7 +87,7 @@ fn webhook_form(
         Some(session),
         json!({
             "title": title, "section": "events-webhooks", "action": action, "button": button,
-            "content_types": WEBHOOK_CONTENT_TYPES, "values": values, "error": error,
+            "content_types": st.content_types(), "values": values, "error": error,
             "id": id,
         }),
     )
@@ -103,8 +103,9 @@ fn form_values(f: &Fields) -> Json {
     })
 }
 
-pub async fn new_form(session: Session) -> Response {
+pub async fn new_form(State(st): State<AppState>, session: Session) -> Response {
     webhook_form(
+        &st,
         &session,
         StatusCode::OK,
         None,
@@ -133,6 +134,7 @@ pub async fn create(State(st): State<AppState>, form: Form) -> Response {
     match result {
         Ok(w) => see_other(&format!("/ui/webhooks/{}", w.id)),
         Err(p) => webhook_form(
+            &st,
             &form.session,
             p.status,
             None,
@@ -159,6 +161,7 @@ pub async fn edit_form(
 ) -> UiResult {
     let w = find_webhook(&st, &id).await?;
     Ok(webhook_form(
+        &st,
         &session,
         StatusCode::OK,
         Some(&w.id),
@@ -184,6 +187,7 @@ pub async fn update(State(st): State<AppState>, Path(id): Path<String>, form: Fo
     Ok(match result {
         Ok(w) => see_other(&format!("/ui/webhooks/{}", w.id)),
         Err(p) => webhook_form(
+            &st,
             &form.session,
             p.status,
             Some(&w.id),

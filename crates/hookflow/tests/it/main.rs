@@ -27,6 +27,7 @@
 //!   request, the run calling a local server as the old workflow would have.
 //! - `run_limits`: what one run may record and start (sizes of step records, runs per root run,
 //!   call cycles refused at validation).
+//! - `content_types`: `--extra-content-types` (SPEC §9): `*+json` parsed, `text/*` as a string.
 //! - `python`, `python_sandbox`: the `python` step (SPEC §11): what it runs and records, its
 //!   failures and limits, a `kill -9` mid-script; what a script cannot reach.
 //! - `versions`: workflow versions (SPEC §10): runs pinned to the version they started on (after
@@ -38,6 +39,7 @@ mod checklist;
 mod cli;
 mod cli_workflows;
 mod common;
+mod content_types;
 mod crash;
 mod engine_steps;
 mod expr_additions;
