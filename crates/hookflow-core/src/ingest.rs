@@ -22,6 +22,8 @@ pub struct WebhookAuth {
     pub prev_key_expires_at: Option<i64>,
     pub rate_limit_per_minute: i64,
     pub rate_limit_per_day: i64,
+    /// Duplicate detection (SPEC §9), if set.
+    pub dedup: Option<crate::dedup::Dedup>,
 }
 
 /// The facts of a request that checks 1–5 look at. The key itself is never kept: only its hash.
@@ -230,6 +232,7 @@ mod tests {
             prev_key_hash: Some([2; 32]),
             prev_key_expires_at: Some(1_000),
             rate_limit_per_minute: 5,
+            dedup: None,
             rate_limit_per_day: 5000,
         }
     }

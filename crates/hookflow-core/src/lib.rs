@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod dedup;
 pub mod expr;
 pub mod ingest;
 pub mod media;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hookflow_core::expr::Sandbox;
 use hookflow_core::ingest::WebhookAuth;
 use hookflow_core::trigger::{Delivered, webhook_trigger};
-use hookflow_store::journal::{FilterEvaluator, IngestRequest};
+use hookflow_store::journal::{DeliveryRecord, FilterEvaluator, IngestRequest};
 use serde_json::{Value, json};
 
 /// Evaluates filters with the expression sandbox.
@@ -21,29 +21,57 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The trigger variables of a request as the journal holds it (no event yet).
+fn request_context(webhook: &WebhookAuth, rec: &DeliveryRecord) -> Value {
+    let headers: Vec<(String, String)> = serde_json::from_str(&rec.headers).unwrap_or_default();
+    let received = rfc3339(rec.received_at);
+    let trigger = webhook_trigger(&Delivered {
+        webhook_id: &webhook.id,
+        webhook_name: &webhook.name,
+        event_id: "",
+        event_name: "",
+        delivery_id: &rec.id,
+        received_at: &received,
+        content_type: rec.content_type.as_deref(),
+        headers: &headers,
+        query: serde_json::from_str(&rec.query).unwrap_or(Value::Null),
+        body: &rec.body,
+    });
+    json!({ "trigger": trigger })
+}
+
+/// A request's duplicate-detection key by `expression` (SPEC §9): `None` when the expression
+/// gives no value or fails — such a request is processed normally.
+pub fn dedup_key(
+    sandbox: &Sandbox,
+    webhook: &WebhookAuth,
+    record: &DeliveryRecord,
+    expression: &str,
+) -> Option<String> {
+    let ctx = request_context(webhook, record);
+    sandbox
+        .eval(expression, &ctx)
+        .ok()
+        .and_then(|v| hookflow_core::dedup::key_text(&v))
+}
+
 impl FilterEvaluator for ExprFilters {
+    fn dedup_key(
+        &self,
+        webhook: &WebhookAuth,
+        req: &IngestRequest,
+        expression: &str,
+    ) -> Option<String> {
+        dedup_key(&self.sandbox, webhook, &req.record, expression)
+    }
+
     fn evaluate(
         &self,
         webhook: &WebhookAuth,
         req: &IngestRequest,
         filters: &[(&str, &str, &str)],
     ) -> Vec<Result<bool, String>> {
-        let rec = &req.record;
-        let headers: Vec<(String, String)> = serde_json::from_str(&rec.headers).unwrap_or_default();
-        let received = rfc3339(rec.received_at);
-        let trigger = webhook_trigger(&Delivered {
-            webhook_id: &webhook.id,
-            webhook_name: &webhook.name,
-            event_id: "",
-            event_name: "",
-            delivery_id: &rec.id,
-            received_at: &received,
-            content_type: rec.content_type.as_deref(),
-            headers: &headers,
-            query: serde_json::from_str(&rec.query).unwrap_or(Value::Null),
-            body: &rec.body,
-        });
-        let mut ctx = json!({ "trigger": trigger });
+        let mut ctx = request_context(webhook, &req.record);
         filters
             .iter()
             .map(|(id, name, filter)| {

@@ -18,7 +18,8 @@ use hookflow_core::body::{BodyLimits, validate};
 use hookflow_core::ingest::{Rejection, RequestFacts, WebhookAuth, check_request};
 use hookflow_core::media::MediaType;
 use hookflow_core::{query, recorded};
-use hookflow_store::journal::{DeliveryRecord, IngestRequest, Outcome};
+use hookflow_engine::filters::dedup_key;
+use hookflow_store::journal::{DedupKey, DeliveryRecord, IngestRequest, Outcome};
 use hookflow_store::{crypto, new_id, now_ms};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use std::sync::Arc;
@@ -71,12 +72,18 @@ pub async fn receive(
     metrics::counter!("hookflow_webhook_requests_total", "status" => status_label(status))
         .increment(1);
     match answer {
-        Ok(delivery_id) => {
+        Ok(Accepted {
+            delivery_id,
+            duplicate_of,
+        }) => {
             let mut res = StatusCode::ACCEPTED.into_response();
             let h = res.headers_mut();
             h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
             if let Ok(v) = HeaderValue::from_str(&delivery_id) {
                 h.insert("x-delivery-id", v);
+            }
+            if let Some(Ok(v)) = duplicate_of.as_deref().map(HeaderValue::from_str) {
+                h.insert("x-duplicate-of", v);
             }
             res
         }
@@ -98,6 +105,12 @@ fn status_label(status: u16) -> &'static str {
         503 => "503",
         _ => "other",
     }
+}
+
+/// A 202: the delivery recorded and, for a duplicate (SPEC §9), the first delivery with its key.
+struct Accepted {
+    delivery_id: String,
+    duplicate_of: Option<String>,
 }
 
 /// A webhook request as it arrived.
@@ -123,7 +136,7 @@ impl Incoming {
     }
 }
 
-async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Problem> {
+async fn handle(st: &AppState, id: String, req: Incoming) -> Result<Accepted, Problem> {
     let received_at = now_ms();
     let Some(mut hook) = lookup(st, &id).await? else {
         return Err(refuse_unknown(st, req).await);
@@ -218,19 +231,36 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Prob
     };
 
     let record = delivery_record(&facts, &req.headers, raw_query, received_at, bytes);
-    let req = IngestRequest {
+    let mut req = IngestRequest {
         webhook_id: hook.id.clone(),
         seen_version: hook.version,
         facts,
-        precheck,
         answered: false,
-        body_error,
+        dedup: None,
         record,
+        precheck,
+        body_error,
     };
+    if req.precheck.is_none() && req.body_error.is_none() {
+        req = with_dedup_key(st, &hook, req).await;
+    }
     let answer = match st.journal.submit(req).await {
         Ok(Outcome::Accepted { delivery_id }) => {
             count_delivery(&hook.id, DeliveryCount::Accepted);
-            Ok(delivery_id)
+            Ok(Accepted {
+                delivery_id,
+                duplicate_of: None,
+            })
+        }
+        Ok(Outcome::Duplicate {
+            delivery_id,
+            duplicate_of,
+        }) => {
+            count_delivery(&hook.id, DeliveryCount::Duplicate);
+            Ok(Accepted {
+                delivery_id,
+                duplicate_of: Some(duplicate_of),
+            })
         }
         Ok(Outcome::Rejected { rejection, .. }) => {
             count_delivery(&hook.id, DeliveryCount::Rejected);
@@ -241,13 +271,36 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<String, Prob
     answer.map_err(|p: Problem| if close { p.closing() } else { p })
 }
 
+/// Computes the request's duplicate-detection key when its webhook has `dedup` (SPEC §9), off
+/// the journal's writer; a large body's on a blocking thread, like its parse check.
+async fn with_dedup_key(
+    st: &AppState,
+    hook: &Arc<WebhookAuth>,
+    mut req: IngestRequest,
+) -> IngestRequest {
+    let Some(dedup) = &hook.dedup else {
+        return req;
+    };
+    let expression = dedup.expression().to_string();
+    let key = if req.record.body.len() <= INLINE_PARSE_MAX {
+        dedup_key(&st.engine.sandbox, hook, &req.record, &expression)
+    } else {
+        let (sandbox, hook, record) = (st.engine.sandbox.clone(), hook.clone(), req.record.clone());
+        let expr = expression.clone();
+        tokio::task::spawn_blocking(move || dedup_key(&sandbox, &hook, &record, &expr))
+            .await
+            .unwrap_or(None)
+    };
+    req.dedup = Some(DedupKey { expression, key });
+    req
+}
+
 /// The outcomes `hookflow_deliveries_total` counts, per webhook (its id: never a key).
 #[derive(Clone, Copy)]
 pub enum DeliveryCount {
     Accepted,
     Rejected,
     /// A repeat of an accepted request within a webhook's deduplication window (SPEC §9).
-    #[allow(dead_code)] // counted once deduplication lands (issue 11)
     Duplicate,
 }
 
@@ -360,6 +413,7 @@ async fn refuse_known(
             precheck: Some(rejection.clone()),
             answered: true,
             body_error: None,
+            dedup: None,
             record,
         });
         if !queued {

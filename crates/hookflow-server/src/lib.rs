@@ -17,6 +17,7 @@ pub mod ops;
 pub mod problem;
 pub mod quota;
 pub mod state;
+pub mod sweep;
 pub mod ui;
 
 use std::future::Future;
@@ -106,6 +107,7 @@ pub async fn serve(
         engine.clone(),
         engine_stopped.clone(),
     ));
+    let sweeper = tokio::spawn(sweep::run(store.clone(), engine_stopped.clone()));
     let scheduler = tokio::spawn(hookflow_engine::schedule::run(
         engine.clone(),
         engine_stopped,
@@ -147,6 +149,7 @@ pub async fn serve(
     let _ = stop_engine.send(true);
     let _ = workers.await;
     let _ = scheduler.await;
+    let _ = sweeper.await;
     match tokio::time::timeout(std::time::Duration::from_secs(40), writer).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => tracing::error!("the delivery journal's writer stopped abnormally"),

@@ -1,5 +1,5 @@
 //! Deliveries as the management API reads them: every request a known webhook received,
-//! accepted or rejected, newest first.
+//! accepted, rejected or duplicate, newest first.
 
 use sqlx::Row;
 
@@ -13,7 +13,7 @@ pub struct Delivery {
     pub id: String,
     pub webhook_id: String,
     pub received_at: i64,
-    /// `accepted` or `rejected`.
+    /// `accepted`, `rejected` or `duplicate` (SPEC §9).
     pub status: String,
     pub http_status: i64,
     pub reason: Option<String>,
@@ -29,10 +29,12 @@ pub struct Delivery {
     pub body_truncated: bool,
     /// JSON: what the delivery started (events matched, runs), once routing exists.
     pub routing: Option<String>,
+    /// A duplicate's first delivery with the same key (SPEC §9).
+    pub duplicate_of: Option<String>,
 }
 
 const LIST_COLUMNS: &str = "id, webhook_id, received_at, status, http_status, reason, method, \
-    content_type, headers, query, body_size, body_truncated, routing";
+    content_type, headers, query, body_size, body_truncated, routing, duplicate_of";
 
 macro_rules! delivery_from_row {
     ($r:expr, $with_body:expr) => {{
@@ -56,6 +58,7 @@ macro_rules! delivery_from_row {
             body_size: r.try_get("body_size")?,
             body_truncated: r.try_get("body_truncated")?,
             routing: r.try_get("routing")?,
+            duplicate_of: r.try_get("duplicate_of")?,
         }
     }};
 }
@@ -66,6 +69,7 @@ pub enum StatusFilter {
     All,
     Accepted,
     Rejected,
+    Duplicate,
 }
 
 impl Store {
@@ -84,6 +88,7 @@ impl Store {
             StatusFilter::All => "",
             StatusFilter::Accepted => " AND status = 'accepted'",
             StatusFilter::Rejected => " AND status = 'rejected'",
+            StatusFilter::Duplicate => " AND status = 'duplicate'",
         };
         // Two texts rather than `($2 = '' OR id < $2)`, so both planners use the index range.
         let sql = match cursor {

@@ -10,6 +10,7 @@
 pub mod checklist;
 pub mod crypto;
 mod db;
+pub mod dedup;
 pub mod deliveries;
 pub mod events;
 pub mod journal;

@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_workflow_versions.sql"),
         postgres: include_str!("../migrations/postgres/0006_workflow_versions.sql"),
     },
+    Migration {
+        version: 7,
+        sqlite: include_str!("../migrations/sqlite/0007_dedup.sql"),
+        postgres: include_str!("../migrations/postgres/0007_dedup.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {

@@ -362,6 +362,7 @@ impl Store {
                         body_size: r.try_get("body_size")?,
                         body_truncated: r.try_get("body_truncated")?,
                         routing: r.try_get("routing")?,
+                        duplicate_of: None,
                     }),
                     None => None,
                 },

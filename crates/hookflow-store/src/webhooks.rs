@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use hookflow_core::dedup::Dedup;
 use hookflow_core::ingest::{DAY_MS, MINUTE_MS, WebhookAuth, window};
 use sqlx::Row;
 
@@ -30,6 +31,8 @@ pub struct Webhook {
     pub rate_limit_per_day: i64,
     pub api_key: String,
     pub previous_key_expires_at: Option<i64>,
+    /// Duplicate detection (SPEC §9), if set.
+    pub dedup: Option<Dedup>,
     pub usage: Usage,
     pub created_at: i64,
     pub updated_at: i64,
@@ -42,6 +45,7 @@ pub struct NewWebhook {
     pub content_type: String,
     pub rate_limit_per_minute: i64,
     pub rate_limit_per_day: i64,
+    pub dedup: Option<Dedup>,
 }
 
 /// A partial update; `None` leaves a field as it is.
@@ -51,11 +55,13 @@ pub struct WebhookPatch {
     pub content_type: Option<String>,
     pub rate_limit_per_minute: Option<i64>,
     pub rate_limit_per_day: Option<i64>,
+    /// `Some(None)` removes duplicate detection.
+    pub dedup: Option<Option<Dedup>>,
 }
 
 const COLUMNS: &str = "w.id, w.name, w.content_type, w.rate_limit_per_minute, \
     w.rate_limit_per_day, w.key_hash, w.key_sealed, w.prev_key_hash, w.prev_key_expires_at, \
-    w.version, w.last_limited_at, w.created_at, w.updated_at, \
+    w.version, w.last_limited_at, w.created_at, w.updated_at, w.dedup_key, w.dedup_window_seconds, \
     m.window_start AS m_start, m.count AS m_count, d.window_start AS d_start, d.count AS d_count";
 const FROM: &str = "webhooks w \
     LEFT JOIN rate_windows m ON m.webhook_id = w.id AND m.period = 'minute' \
@@ -89,6 +95,10 @@ macro_rules! raw_from_row {
                 prev_key_expires_at: r.try_get("prev_key_expires_at")?,
                 rate_limit_per_minute: r.try_get("rate_limit_per_minute")?,
                 rate_limit_per_day: r.try_get("rate_limit_per_day")?,
+                dedup: $crate::webhooks::dedup_of(
+                    r.try_get("dedup_key")?,
+                    r.try_get("dedup_window_seconds")?,
+                ),
             },
             key_sealed: r.try_get("key_sealed")?,
             last_limited_at: r.try_get("last_limited_at")?,
@@ -98,6 +108,14 @@ macro_rules! raw_from_row {
             day: (r.try_get("d_start")?, r.try_get("d_count")?),
         }
     }};
+}
+
+/// A webhook's `dedup` from its two columns.
+pub(crate) fn dedup_of(key: Option<String>, window_seconds: Option<i64>) -> Option<Dedup> {
+    Some(Dedup {
+        key: key?,
+        window_seconds: window_seconds?,
+    })
 }
 
 pub(crate) fn to_digest(v: Vec<u8>) -> Result<[u8; 32], sqlx::Error> {
@@ -126,6 +144,7 @@ impl Store {
             api_key: String::from_utf8(key)
                 .map_err(|_| StoreError::Internal("a webhook key is not UTF-8".into()))?,
             previous_key_expires_at: raw.auth.prev_key_expires_at.filter(|t| *t > now),
+            dedup: raw.auth.dedup,
             id: raw.auth.id,
             name: raw.auth.name,
             content_type: raw.auth.content_type,
@@ -157,6 +176,9 @@ impl Store {
     pub async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
         no_nul("a webhook name", &new.name)?;
         no_nul("a content type", &new.content_type)?;
+        if let Some(d) = &new.dedup {
+            no_nul("a dedup key", &d.key)?;
+        }
         let id = new_id();
         let key = new_webhook_key();
         let sealed = self.key.seal(key.as_bytes(), &id);
@@ -164,8 +186,9 @@ impl Store {
         let res = on_db!(&self.db, |p| {
             sqlx::query(
                 "INSERT INTO webhooks (id, name, content_type, rate_limit_per_minute, \
-                 rate_limit_per_day, key_hash, key_sealed, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
+                 rate_limit_per_day, key_hash, key_sealed, version, created_at, updated_at, \
+                 dedup_key, dedup_window_seconds) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10)",
             )
             .bind(&id)
             .bind(&new.name)
@@ -175,6 +198,8 @@ impl Store {
             .bind(digest(&key).to_vec())
             .bind(sealed)
             .bind(now)
+            .bind(new.dedup.as_ref().map(|d| d.key.as_str()))
+            .bind(new.dedup.as_ref().map(|d| d.window_seconds))
             .execute(p)
             .await
             .map(|_| ())
@@ -230,13 +255,19 @@ impl Store {
             "a content type",
             patch.content_type.as_deref().unwrap_or(""),
         )?;
+        if let Some(Some(d)) = &patch.dedup {
+            no_nul("a dedup key", &d.key)?;
+        }
         let name = patch.name.clone();
+        let dedup = patch.dedup.clone();
         let res = on_db!(&self.db, |p| {
             sqlx::query(
                 "UPDATE webhooks SET name = COALESCE($2, name), \
                  content_type = COALESCE($3, content_type), \
                  rate_limit_per_minute = COALESCE($4, rate_limit_per_minute), \
                  rate_limit_per_day = COALESCE($5, rate_limit_per_day), \
+                 dedup_key = CASE WHEN $7 THEN $8 ELSE dedup_key END, \
+                 dedup_window_seconds = CASE WHEN $7 THEN $9 ELSE dedup_window_seconds END, \
                  version = version + 1, updated_at = $6 WHERE id = $1",
             )
             .bind(id)
@@ -245,6 +276,17 @@ impl Store {
             .bind(patch.rate_limit_per_minute)
             .bind(patch.rate_limit_per_day)
             .bind(now_ms())
+            .bind(dedup.is_some())
+            .bind(
+                dedup
+                    .as_ref()
+                    .and_then(|d| d.as_ref().map(|d| d.key.clone())),
+            )
+            .bind(
+                dedup
+                    .as_ref()
+                    .and_then(|d| d.as_ref().map(|d| d.window_seconds)),
+            )
             .execute(p)
             .await
             .map(|r| r.rows_affected())
@@ -287,7 +329,8 @@ impl Store {
         self.get_webhook(id).await?.ok_or_else(|| not_found(id))
     }
 
-    /// Deletes a webhook with its deliveries and rate windows. `false` if it did not exist.
+    /// Deletes a webhook with its deliveries, rate windows and remembered dedup keys. `false` if
+    /// it did not exist.
     pub async fn delete_webhook(&self, id: &str) -> Result<bool> {
         if names_nothing(id) {
             return Ok(false);
@@ -304,6 +347,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("DELETE FROM rate_windows WHERE webhook_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM dedup_keys WHERE webhook_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

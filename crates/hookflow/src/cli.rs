@@ -277,6 +277,14 @@ pub enum WebhookCommand {
         rate_limit_per_minute: Option<i64>,
         #[arg(long)]
         rate_limit_per_day: Option<i64>,
+        /// Duplicate detection: an expression over the trigger variables, e.g.
+        /// 'trigger.headers["x-github-delivery"]', or a preset: standard_webhooks, github,
+        /// stripe, slack.
+        #[arg(long, value_name = "KEY")]
+        dedup_key: Option<String>,
+        /// How long an accepted dedup key is remembered (default 86400, at most 2592000).
+        #[arg(long, requires = "dedup_key", value_name = "SECONDS")]
+        dedup_window_seconds: Option<i64>,
     },
     /// List webhooks.
     List {

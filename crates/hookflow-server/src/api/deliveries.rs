@@ -49,6 +49,7 @@ pub fn delivery_json(d: &Delivery) -> Value {
         "body_size": d.body_size,
         "body_truncated": d.body_truncated,
         "routing": d.routing.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
+        "duplicate_of": d.duplicate_of,
     });
     if let Some(body) = &d.body {
         let (text, encoding) = match std::str::from_utf8(body) {
@@ -78,9 +79,10 @@ pub async fn list(
         None | Some("") => StatusFilter::All,
         Some("accepted") => StatusFilter::Accepted,
         Some("rejected") => StatusFilter::Rejected,
+        Some("duplicate") => StatusFilter::Duplicate,
         Some(other) => {
             return Err(Problem::bad_request(format!(
-                "status must be accepted or rejected, got {other:?}"
+                "status must be accepted, rejected or duplicate, got {other:?}"
             )));
         }
     };

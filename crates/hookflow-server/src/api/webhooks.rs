@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use hookflow_core::dedup::{DEFAULT_WINDOW_SECONDS, Dedup, PRESETS, check_window, preset};
 use hookflow_core::media::webhook_content_type;
 use hookflow_store::webhooks::{NewWebhook, Webhook, WebhookPatch};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -25,8 +26,10 @@ pub struct CreateWebhook {
     pub content_type: String,
     pub rate_limit_per_minute: Option<i64>,
     pub rate_limit_per_day: Option<i64>,
+    pub dedup: Option<DedupInput>,
 }
 
+/// A PATCH: absent fields stay; `"dedup": null` removes duplicate detection.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
@@ -34,6 +37,16 @@ pub struct UpdateWebhook {
     pub content_type: Option<String>,
     pub rate_limit_per_minute: Option<i64>,
     pub rate_limit_per_day: Option<i64>,
+    #[serde(default, with = "super::double_option")]
+    pub dedup: Option<Option<DedupInput>>,
+}
+
+/// `dedup` as sent (SPEC §9): a key expression or preset, and an optional window.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DedupInput {
+    pub key: String,
+    pub window_seconds: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -71,6 +84,47 @@ fn valid_limit(field: &str, v: Option<i64>) -> ApiResult<Option<i64>> {
     }
 }
 
+/// Checks `dedup` (400 when wrong): a preset name, or an expression that compiles and reads only
+/// trigger variables; a window of 1 s to 30 days (default one day).
+pub fn valid_dedup(st: &AppState, d: DedupInput) -> ApiResult<Dedup> {
+    let key = d.key.trim().to_string();
+    let presets = || {
+        PRESETS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if key.is_empty() || key.chars().count() > 1000 {
+        return Err(Problem::bad_request(format!(
+            "dedup.key must be 1 to 1000 characters: an expression over the trigger variables \
+             (e.g. trigger.headers[\"x-github-delivery\"] or trigger.body.id) or a preset ({})",
+            presets()
+        )));
+    }
+    if preset(&key).is_none() {
+        let paths = st.engine.sandbox.check_expression(&key).map_err(|e| {
+            Problem::bad_request(format!("dedup.key does not compile as an expression: {e}"))
+        })?;
+        if let Some(bad) = paths
+            .iter()
+            .find(|p| p.split('.').next() != Some("trigger"))
+        {
+            return Err(Problem::bad_request(format!(
+                "dedup.key may only read trigger variables (trigger.headers, trigger.body, …), \
+                 not {bad:?}; or it is a preset: {}",
+                presets()
+            )));
+        }
+    }
+    let window_seconds = check_window(d.window_seconds.unwrap_or(DEFAULT_WINDOW_SECONDS))
+        .map_err(Problem::bad_request)?;
+    Ok(Dedup {
+        key,
+        window_seconds,
+    })
+}
+
 /// The full Webhook URL, with its key percent-encoded.
 pub fn webhook_url(st: &AppState, w: &Webhook) -> String {
     format!(
@@ -97,6 +151,9 @@ pub fn webhook_json(st: &AppState, w: &Webhook) -> Value {
             "last_limited_at": w.usage.last_limited_at.map(rfc3339),
         },
         "previous_key_expires_at": w.previous_key_expires_at.map(rfc3339),
+        "dedup": w.dedup.as_ref().map(|d| json!({
+            "key": d.key, "window_seconds": d.window_seconds,
+        })),
         "created_at": rfc3339(w.created_at),
         "updated_at": rfc3339(w.updated_at),
     })
@@ -111,6 +168,7 @@ pub async fn create_webhook(st: &AppState, body: CreateWebhook) -> ApiResult<Web
             .unwrap_or(DEFAULT_PER_MINUTE),
         rate_limit_per_day: valid_limit("rate_limit_per_day", body.rate_limit_per_day)?
             .unwrap_or(DEFAULT_PER_DAY),
+        dedup: body.dedup.map(|d| valid_dedup(st, d)).transpose()?,
     };
     let w = st.store.create_webhook(new).await?;
     tracing::info!(webhook = %w.id, name = %w.name, "webhook created");
@@ -159,6 +217,10 @@ pub async fn update_webhook(st: &AppState, id: &str, body: UpdateWebhook) -> Api
             .transpose()?,
         rate_limit_per_minute: valid_limit("rate_limit_per_minute", body.rate_limit_per_minute)?,
         rate_limit_per_day: valid_limit("rate_limit_per_day", body.rate_limit_per_day)?,
+        dedup: body
+            .dedup
+            .map(|d| d.map(|d| valid_dedup(st, d)).transpose())
+            .transpose()?,
     };
     let w = st.store.update_webhook(id, patch).await?;
     st.journal.forget(id);

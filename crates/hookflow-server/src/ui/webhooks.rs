@@ -100,7 +100,19 @@ fn form_values(f: &Fields) -> Json {
         "content_type": f.get("content_type").unwrap_or(""),
         "rate_limit_per_minute": f.get("rate_limit_per_minute").unwrap_or(""),
         "rate_limit_per_day": f.get("rate_limit_per_day").unwrap_or(""),
+        "dedup_key": f.get("dedup_key").unwrap_or(""),
+        "dedup_window_seconds": f.get("dedup_window_seconds").unwrap_or(""),
     })
+}
+
+/// The form's duplicate fields as the API's `dedup`: `None` when the key is left empty.
+fn form_dedup(f: &Fields) -> Result<Option<webhooks::DedupInput>, Problem> {
+    let key = f.get("dedup_key").unwrap_or("").trim();
+    let window_seconds = f.number("dedup_window_seconds", "Duplicate window")?;
+    Ok((!key.is_empty()).then(|| webhooks::DedupInput {
+        key: key.to_string(),
+        window_seconds,
+    }))
 }
 
 pub async fn new_form(State(st): State<AppState>, session: Session) -> Response {
@@ -127,6 +139,7 @@ pub async fn create(State(st): State<AppState>, form: Form) -> Response {
             content_type: f.get("content_type").unwrap_or("").to_string(),
             rate_limit_per_minute: f.number("rate_limit_per_minute", "Rate limit per minute")?,
             rate_limit_per_day: f.number("rate_limit_per_day", "Rate limit per day")?,
+            dedup: form_dedup(f)?,
         };
         webhooks::create_webhook(&st, body).await
     }
@@ -165,7 +178,12 @@ pub async fn edit_form(
         &session,
         StatusCode::OK,
         Some(&w.id),
-        webhooks::webhook_json(&st, &w),
+        {
+            let mut values = webhooks::webhook_json(&st, &w);
+            values["dedup_key"] = json!(w.dedup.as_ref().map(|d| d.key.as_str()));
+            values["dedup_window_seconds"] = json!(w.dedup.as_ref().map(|d| d.window_seconds));
+            values
+        },
         None,
     ))
 }
@@ -180,6 +198,8 @@ pub async fn update(State(st): State<AppState>, Path(id): Path<String>, form: Fo
             content_type: f.get("content_type").map(str::to_string),
             rate_limit_per_minute: f.number("rate_limit_per_minute", "Rate limit per minute")?,
             rate_limit_per_day: f.number("rate_limit_per_day", "Rate limit per day")?,
+            // The form always holds the fields: an empty key removes detection.
+            dedup: f.get("dedup_key").map(|_| form_dedup(f)).transpose()?,
         };
         webhooks::update_webhook(&st, &w.id, body).await
     }

@@ -9,6 +9,7 @@
 //!
 //! The journal never sees an API key: only its SHA-256 digest, which is not recorded.
 
+mod dedup;
 mod postgres;
 mod sqlite;
 
@@ -89,7 +90,21 @@ pub struct IngestRequest {
     pub answered: bool,
     /// Why the body does not parse (check 7), if it does not.
     pub body_error: Option<String>,
+    /// The duplicate-detection key the HTTP layer computed (SPEC §9), if the webhook it checked
+    /// against has `dedup`.
+    pub dedup: Option<DedupKey>,
     pub record: DeliveryRecord,
+}
+
+/// A request's key for duplicate detection, as computed before it was queued. The journal uses
+/// it when the committed webhook's key expression is still `expression`, and computes the key
+/// again otherwise.
+#[derive(Debug, Clone)]
+pub struct DedupKey {
+    pub expression: String,
+    /// The key's text ([`hookflow_core::dedup::key_text`]); `None`: the request has no key and is
+    /// processed normally.
+    pub key: Option<String>,
 }
 
 /// The journal's decision on a request.
@@ -97,6 +112,12 @@ pub struct IngestRequest {
 pub enum Outcome {
     Accepted {
         delivery_id: String,
+    },
+    /// Answered 202 like an accepted request, recorded, but starts no run: its dedup key was
+    /// accepted before within the window, by `duplicate_of` (SPEC §9).
+    Duplicate {
+        delivery_id: String,
+        duplicate_of: String,
     },
     /// `delivery_id` is `None` when nothing was recorded (the webhook no longer exists).
     Rejected {
@@ -443,6 +464,16 @@ pub trait FilterEvaluator: Send + Sync {
         req: &IngestRequest,
         filters: &[(&str, &str, &str)],
     ) -> Vec<Result<bool, String>>;
+
+    /// The duplicate-detection key of a request by `expression` (SPEC §9), as
+    /// [`hookflow_core::dedup::key_text`] gives it; `None` when it has none or the expression
+    /// fails.
+    fn dedup_key(
+        &self,
+        webhook: &WebhookAuth,
+        req: &IngestRequest,
+        expression: &str,
+    ) -> Option<String>;
 }
 
 /// A run the routing of a delivery starts, written in the delivery's transaction.
@@ -654,6 +685,8 @@ pub(crate) struct Row<'a> {
     pub truncated: bool,
     /// The headers kept (a rejected request's cut to `rejected_header_max`).
     pub headers: Cow<'a, str>,
+    /// A duplicate's first delivery (SPEC §9).
+    pub duplicate_of: Option<&'a str>,
 }
 
 /// The rows to insert for a decided batch (nothing for requests to webhooks that are gone).
@@ -676,6 +709,13 @@ pub(crate) fn rows<'a>(
                     rec.body.clone(),
                     Cow::Borrowed(rec.headers.as_str()),
                 ),
+                Outcome::Duplicate { .. } => (
+                    "duplicate",
+                    202,
+                    None,
+                    rec.body.clone(),
+                    Cow::Borrowed(rec.headers.as_str()),
+                ),
                 Outcome::Rejected {
                     delivery_id: Some(_),
                     rejection,
@@ -692,6 +732,10 @@ pub(crate) fn rows<'a>(
             };
             Some(Row {
                 req,
+                duplicate_of: match outcome {
+                    Outcome::Duplicate { duplicate_of, .. } => Some(duplicate_of.as_str()),
+                    _ => None,
+                },
                 routing: routing.take(),
                 status,
                 http_status,
@@ -815,14 +859,14 @@ pub(crate) const LIMITED_SQL: &str = "UPDATE webhooks SET last_limited_at = $2 W
 
 /// The webhook columns the journal checks against.
 pub(crate) const WEBHOOK_SQL: &str = "SELECT id, name, content_type, rate_limit_per_minute, \
-    rate_limit_per_day, key_hash, prev_key_hash, prev_key_expires_at, version \
-    FROM webhooks WHERE id = $1";
+    rate_limit_per_day, key_hash, prev_key_hash, prev_key_expires_at, version, \
+    dedup_key, dedup_window_seconds FROM webhooks WHERE id = $1";
 
 /// The columns of a delivery row, in the order [`Row`]s are bound.
 pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO deliveries (id, webhook_id, received_at, \
     status, http_status, reason, method, content_type, headers, query, body, body_size, \
-    body_truncated, routing) VALUES ";
-pub(crate) const INSERT_WIDTH: usize = 14;
+    body_truncated, routing, duplicate_of) VALUES ";
+pub(crate) const INSERT_WIDTH: usize = 15;
 
 /// The events bound to a webhook and, for each, the workflows whose triggers name it.
 pub(crate) const ROUTES_SQL: &str = "SELECT e.id AS event_id, e.name AS event_name, e.filter, \

@@ -11,7 +11,7 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BatchResult, EngineOp, EngineReply, Work, split};
+use super::{BatchResult, EngineOp, EngineReply, Work, dedup, split};
 use super::{
     Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
     RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
@@ -119,6 +119,10 @@ async fn commit(
             prev_key_expires_at: r.try_get("prev_key_expires_at")?,
             rate_limit_per_minute: r.try_get("rate_limit_per_minute")?,
             rate_limit_per_day: r.try_get("rate_limit_per_day")?,
+            dedup: crate::webhooks::dedup_of(
+                r.try_get("dedup_key")?,
+                r.try_get("dedup_window_seconds")?,
+            ),
         };
         let (mut minute, mut day) = (0, 0);
         for r in sqlx::query(TOUCH_RATES_SQL)
@@ -172,7 +176,12 @@ async fn commit(
         }
     }
 
-    let plan = decide(reqs, &mut loaded, opts, clock);
+    let mut plan = decide(reqs, &mut loaded, opts, clock);
+    let claims = dedup::dedup_claims(reqs, &plan.outcomes, &loaded, &*ctx.filters, clock.now);
+    if !claims.is_empty() {
+        let holders = dedup::claim_postgres(&mut tx, &claims, clock.now).await?;
+        dedup::mark_duplicates(&mut plan.outcomes, &claims, &holders);
+    }
     let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &*ctx.filters);
     for (id, minute, day) in &plan.counts {
         sqlx::query(WRITE_RATES_SQL)
@@ -208,7 +217,8 @@ async fn commit(
                 .bind(row.body.to_vec())
                 .bind(rec.body_size)
                 .bind(row.truncated)
-                .bind(&row.routing);
+                .bind(&row.routing)
+                .bind(row.duplicate_of);
         }
         q.execute(&mut *tx).await?;
     }

@@ -12,7 +12,7 @@ use hookflow_core::ingest::WebhookAuth;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BatchResult, EngineOp, EngineReply, Work, split};
+use super::{BatchResult, EngineOp, EngineReply, Work, dedup, split};
 use super::{
     Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
     RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
@@ -115,6 +115,8 @@ fn commit(
                         r.get::<_, Option<Vec<u8>>>(6)?,
                         r.get::<_, Option<i64>>(7)?,
                         r.get::<_, i64>(8)?,
+                        r.get::<_, Option<String>>(9)?,
+                        r.get::<_, Option<i64>>(10)?,
                     ))
                 })
                 .map(Some)
@@ -122,8 +124,19 @@ fn commit(
                     rusqlite::Error::QueryReturnedNoRows => Ok(None),
                     e => Err(err(e)),
                 })?;
-            let Some((id, name, content_type, per_minute, per_day, key, prev, prev_until, version)) =
-                auth
+            let Some((
+                id,
+                name,
+                content_type,
+                per_minute,
+                per_day,
+                key,
+                prev,
+                prev_until,
+                version,
+                dedup_key,
+                dedup_window,
+            )) = auth
             else {
                 continue;
             };
@@ -150,6 +163,7 @@ fn commit(
                 prev_key_expires_at: prev_until,
                 rate_limit_per_minute: per_minute,
                 rate_limit_per_day: per_day,
+                dedup: crate::webhooks::dedup_of(dedup_key, dedup_window),
             };
             loaded.insert(
                 id,
@@ -194,7 +208,12 @@ fn commit(
         }
     }
 
-    let plan = decide(reqs, &mut loaded, opts, clock);
+    let mut plan = decide(reqs, &mut loaded, opts, clock);
+    let claims = dedup::dedup_claims(reqs, &plan.outcomes, &loaded, &*ctx.filters, clock.now);
+    if !claims.is_empty() {
+        let holders = dedup::claim_sqlite(&tx, &claims, clock.now).map_err(err)?;
+        dedup::mark_duplicates(&mut plan.outcomes, &claims, &holders);
+    }
     let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &*ctx.filters);
     {
         let mut write_rates = tx
@@ -230,6 +249,7 @@ fn commit(
                     &rec.body_size,
                     &row.truncated,
                     &row.routing,
+                    &row.duplicate_of,
                 ]);
             }
             insert.execute(values.as_slice()).map_err(err)?;

@@ -15,6 +15,8 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
             content_type,
             rate_limit_per_minute,
             rate_limit_per_day,
+            dedup_key,
+            dedup_window_seconds,
         } => {
             let mut body = json!({"name": name, "content_type": content_type});
             if let Some(n) = rate_limit_per_minute {
@@ -22,6 +24,9 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
             }
             if let Some(n) = rate_limit_per_day {
                 body["rate_limit_per_day"] = json!(n);
+            }
+            if let Some(key) = dedup_key {
+                body["dedup"] = json!({"key": key, "window_seconds": dedup_window_seconds});
             }
             let w = api.call(Method::POST, "/webhooks", Some(body)).await?;
             eprintln!(

@@ -239,6 +239,52 @@ async fn cli_create_with_limits_and_bad_input() {
     let r = client(&s, &["webhook", "create", "--name", "limited"]).await;
     expect_failure(&r);
     assert!(r.stderr.contains("409"), "duplicate name: {r:?}");
+
+    // Duplicate detection (SPEC §9) from the command line; a bad key is the server's 400.
+    let r = client(
+        &s,
+        &[
+            "webhook",
+            "create",
+            "--name",
+            "gh",
+            "--dedup-key",
+            "github",
+            "--dedup-window-seconds",
+            "600",
+        ],
+    )
+    .await;
+    expect_ok(&r);
+    let hooks = s.api_get("/api/v1/webhooks").await.json();
+    let gh = hooks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "gh")
+        .cloned()
+        .expect("created");
+    assert_eq!(
+        gh["dedup"],
+        serde_json::json!({"key": "github", "window_seconds": 600})
+    );
+    let r = client(
+        &s,
+        &[
+            "webhook",
+            "create",
+            "--name",
+            "bad",
+            "--dedup-key",
+            "secrets.x",
+        ],
+    )
+    .await;
+    expect_failure(&r);
+    assert!(
+        r.stderr.contains("400") && r.stderr.contains("trigger"),
+        "{r:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

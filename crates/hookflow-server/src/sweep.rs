@@ -1,0 +1,55 @@
+//! Background clean-up of what ingest leaves behind: dedup keys whose window has passed (SPEC
+//! §9). Each pass deletes in small bounded statements, pausing between them, so that it never
+//! holds the database long enough to stall ingest; an expired key still in the table is harmless
+//! (the journal takes it over), so a slow sweep only costs space.
+
+use std::time::Duration;
+
+use hookflow_store::{Store, now_ms};
+use tokio::sync::watch;
+
+/// How often the sweeper looks for expired keys.
+const EVERY: Duration = Duration::from_secs(30);
+/// Keys deleted by one statement.
+const CHUNK: i64 = 500;
+/// Pause between two statements of a pass.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// Sweeps expired dedup keys until `stop` turns true.
+pub async fn run(store: Store, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        sweep_dedup_keys(&store).await;
+    }
+}
+
+/// One pass: deletes expired keys chunk by chunk until none is left (or an error).
+pub async fn sweep_dedup_keys(store: &Store) -> u64 {
+    let mut total = 0;
+    loop {
+        match store.sweep_dedup_keys(now_ms(), CHUNK).await {
+            Ok(n) => {
+                total += n;
+                if n < CHUNK as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping expired dedup keys failed; retrying later");
+                break;
+            }
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    if total > 0 {
+        metrics::counter!("hookflow_dedup_keys_expired_total").increment(total);
+        tracing::debug!(deleted = total, "expired dedup keys swept");
+    }
+    total
+}

@@ -1,0 +1,397 @@
+//! SPEC §9 "Duplicates": a webhook's `dedup` {key, window_seconds}. A request whose key equals
+//! that of a request accepted by the same webhook within the window is answered 202 with
+//! `X-Duplicate-Of`, recorded as `duplicate`, and starts no run — exactly, under concurrency and
+//! across two nodes on PostgreSQL. After the window the key is accepted again; a request without
+//! a key is processed normally; duplicates count against the rate limits; the API refuses a bad
+//! key or window at save.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const RUNS_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A webhook with no rate limits and `dedup`, an event on it and a workflow on the event;
+/// returns the webhook and the workflow's id.
+async fn deduplicating_hook(s: &Server, name: &str, dedup: Value) -> (Value, String) {
+    let a = s
+        .api_post(
+            "/api/v1/webhooks",
+            json!({
+                "name": name, "content_type": "application/json",
+                "rate_limit_per_minute": 0, "rate_limit_per_day": 0, "dedup": dedup,
+            }),
+        )
+        .await;
+    a.expect_status(201);
+    let hook = a.json();
+    assert_eq!(hook["dedup"]["key"], dedup["key"], "{hook}");
+    create_event(
+        s,
+        json!({"name": format!("{name}-in"), "webhook_id": hook["id"]}),
+    )
+    .await;
+    let wf = valid_workflow(
+        s,
+        &format!(
+            "name: {name}-wf\ntriggers:\n  - event: {name}-in\nsteps:\n  - {{id: done, type: complete}}\n"
+        ),
+    )
+    .await;
+    (hook, wf)
+}
+
+/// POSTs `body` with `headers` to `url` (the Webhook URL of any node).
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut req = client
+        .post(url)
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    Answer::from_response(req.send().await.expect("POST webhook")).await
+}
+
+/// Sends 20 requests with the same key at once, spread over `urls`, and checks: all 202, exactly
+/// one accepted, 19 duplicates naming it (header and record), one run.
+async fn twenty_at_once(s: &Server, hook: &Value, wf: &str, urls: &[String]) {
+    let client = s.client.clone();
+    let sends = (0..20).map(|i| {
+        let (client, url) = (client.clone(), urls[i % urls.len()].clone());
+        tokio::spawn(async move {
+            post(&client, &url, &json!({"n": i}), &[("X-Event-Id", "evt-42")]).await
+        })
+    });
+    let answers: Vec<Answer> = futures_join(sends).await;
+    let mut accepted = Vec::new();
+    let mut duplicates = Vec::new();
+    for a in &answers {
+        a.expect_status(202);
+        let id = a
+            .header("x-delivery-id")
+            .expect("X-Delivery-Id")
+            .to_string();
+        match a.header("x-duplicate-of") {
+            None => accepted.push(id),
+            Some(of) => duplicates.push((id, of.to_string())),
+        }
+    }
+    assert_eq!(
+        accepted.len(),
+        1,
+        "exactly one accepted: {accepted:?} {duplicates:?}"
+    );
+    assert_eq!(duplicates.len(), 19);
+    let first = &accepted[0];
+    assert!(
+        duplicates.iter().all(|(_, of)| of == first),
+        "every duplicate names {first}: {duplicates:?}"
+    );
+
+    let hook_id = hook["id"].as_str().unwrap();
+    let all = s.deliveries(hook_id).await;
+    assert_eq!(all.len(), 20);
+    let dups: Vec<&Value> = all.iter().filter(|d| d["status"] == "duplicate").collect();
+    assert_eq!(dups.len(), 19, "{all:?}");
+    for d in &dups {
+        assert_eq!(d["duplicate_of"], json!(first), "{d}");
+        assert_eq!(d["http_status"], json!(202), "{d}");
+    }
+    let listed = s
+        .all_pages(&format!(
+            "/api/v1/webhooks/{hook_id}/deliveries?status=duplicate&limit=500"
+        ))
+        .await;
+    assert_eq!(
+        listed
+            .iter()
+            .map(|d| d["id"].clone())
+            .collect::<HashSet<_>>(),
+        dups.iter().map(|d| d["id"].clone()).collect::<HashSet<_>>(),
+        "?status=duplicate lists the duplicates"
+    );
+    let one = s.delivery(first).await;
+    assert_eq!(one["status"], json!("accepted"));
+    assert!(one["duplicate_of"].is_null());
+    let dup = s.delivery(&duplicates[0].0).await;
+    assert_eq!(dup["runs"], json!([]), "a duplicate starts no run: {dup}");
+
+    // One run, finished; none more come.
+    eventually(RUNS_DEADLINE, || async {
+        let runs = runs_of(s, wf).await;
+        match runs.as_slice() {
+            [r] if is_final(&r["status"]) => Ok(()),
+            _ => Err(format!("want one finished run, have {runs:?}")),
+        }
+    })
+    .await;
+    assert_eq!(
+        runs_of(s, wf).await[0]["trigger"]["delivery_id"],
+        json!(first)
+    );
+}
+
+async fn futures_join(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<Answer>>,
+) -> Vec<Answer> {
+    let handles: Vec<_> = handles.collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("send task"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_requests_with_one_key_give_one_run() {
+    let s = Server::start().await;
+    let (hook, wf) = deduplicating_hook(
+        &s,
+        "dedup-once",
+        json!({"key": "trigger.headers[\"x-event-id\"]", "window_seconds": 3600}),
+    )
+    .await;
+    twenty_at_once(&s, &hook, &wf, &[s.hook_url(&hook)]).await;
+
+    let m = s.metrics().await;
+    let labels = |st: &str| {
+        format!(
+            "webhook=\"{}\",status=\"{st}\"",
+            hook["id"].as_str().unwrap()
+        )
+    };
+    assert_eq!(
+        metric_value(&m, "hookflow_deliveries_total", &labels("duplicate")),
+        19.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_value(&m, "hookflow_deliveries_total", &labels("accepted")),
+        1.0,
+        "{m}"
+    );
+
+    // The UI's delivery list shows them.
+    let ui = crate::ui_http::Ui::signed_in(&s).await;
+    let page = ui
+        .page(&format!("/ui/webhooks/{}", hook["id"].as_str().unwrap()))
+        .await;
+    assert!(page.contains("badge duplicate"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_requests_over_two_nodes_give_one_run() {
+    if test_database_url().is_none() {
+        eprintln!("two nodes need PostgreSQL; runs in the TEST_DATABASE_URL pass");
+        return;
+    }
+    let a = Server::start().await;
+    let b = a.start_peer(&[]).await;
+    let (hook, wf) = deduplicating_hook(
+        &a,
+        "dedup-nodes",
+        json!({"key": "trigger.headers[\"x-event-id\"]"}),
+    )
+    .await;
+    // Node b learns of the webhook from the database on its first request.
+    twenty_at_once(&a, &hook, &wf, &[a.hook_url(&hook), b.hook_url(&hook)]).await;
+    drop(b);
+}
+
+#[tokio::test]
+async fn after_the_window_the_key_is_accepted_again() {
+    let s = Server::start().await;
+    let (hook, wf) = deduplicating_hook(
+        &s,
+        "dedup-window",
+        json!({"key": "trigger.body.id", "window_seconds": 2}),
+    )
+    .await;
+    let url = s.hook_url(&hook);
+    let first = post(&s.client, &url, &json!({"id": "a-1"}), &[]).await;
+    first.expect_status(202);
+    let first_id = first.header("x-delivery-id").unwrap().to_string();
+    assert!(first.header("x-duplicate-of").is_none());
+    let again = post(&s.client, &url, &json!({"id": "a-1"}), &[]).await;
+    again.expect_status(202);
+    assert_eq!(again.header("x-duplicate-of"), Some(first_id.as_str()));
+
+    // Once the window has passed, the same key is accepted and starts a run again.
+    let second_id = eventually(Duration::from_secs(15), || async {
+        let a = post(&s.client, &url, &json!({"id": "a-1"}), &[]).await;
+        a.expect_status(202);
+        match a.header("x-duplicate-of") {
+            None => Ok(a.header("x-delivery-id").unwrap().to_string()),
+            Some(of) => {
+                assert_eq!(of, first_id, "within the window it names the first");
+                Err("still a duplicate".to_string())
+            }
+        }
+    })
+    .await;
+    eventually(RUNS_DEADLINE, || async {
+        let runs = runs_of(&s, &wf).await;
+        let ids: HashSet<&str> = runs
+            .iter()
+            .filter_map(|r| r["trigger"]["delivery_id"].as_str())
+            .collect();
+        if ids == HashSet::from([first_id.as_str(), second_id.as_str()]) && runs.len() == 2 {
+            Ok(())
+        } else {
+            Err(format!("want runs of {first_id} and {second_id}: {runs:?}"))
+        }
+    })
+    .await;
+    // A repeat of the new acceptance is its duplicate.
+    let third = post(&s.client, &url, &json!({"id": "a-1"}), &[]).await;
+    assert_eq!(third.header("x-duplicate-of"), Some(second_id.as_str()));
+}
+
+#[tokio::test]
+async fn a_request_without_a_key_is_processed_normally() {
+    let s = Server::start().await;
+    let (hook, wf) = deduplicating_hook(&s, "dedup-nokey", json!({"key": "trigger.body.id"})).await;
+    let url = s.hook_url(&hook);
+    // No id, a null id, an empty id, an empty body: no key, each accepted with its run.
+    let mut ids = Vec::new();
+    for body in [
+        json!({"other": 1}),
+        json!({"id": null}),
+        json!({"id": ""}),
+        json!({"other": 1}),
+    ] {
+        let a = post(&s.client, &url, &body, &[]).await;
+        a.expect_status(202);
+        assert!(a.header("x-duplicate-of").is_none(), "{body}");
+        ids.push(a.header("x-delivery-id").unwrap().to_string());
+    }
+    let a = s
+        .client
+        .post(&url)
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let a = Answer::from_response(a).await;
+    a.expect_status(202);
+    assert!(a.header("x-duplicate-of").is_none());
+    eventually(RUNS_DEADLINE, || async {
+        let n = runs_of(&s, &wf).await.len();
+        if n == 5 {
+            Ok(())
+        } else {
+            Err(format!("{n} runs of 5"))
+        }
+    })
+    .await;
+    for d in s.deliveries(hook["id"].as_str().unwrap()).await {
+        assert_eq!(d["status"], json!("accepted"), "{d}");
+    }
+}
+
+#[tokio::test]
+async fn presets_rate_limits_and_saving() {
+    let s = Server::start().await;
+    // The github preset reads X-GitHub-Delivery; duplicates count against the rate limits.
+    let a = s
+        .api_post(
+            "/api/v1/webhooks",
+            json!({"name": "gh", "content_type": "application/json",
+                   "rate_limit_per_minute": 0, "rate_limit_per_day": 2,
+                   "dedup": {"key": "github"}}),
+        )
+        .await;
+    a.expect_status(201);
+    let hook = a.json();
+    assert_eq!(
+        hook["dedup"],
+        json!({"key": "github", "window_seconds": 86400})
+    );
+    let url = s.hook_url(&hook);
+    let gh = [("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")];
+    let first = post(&s.client, &url, &json!({}), &gh).await;
+    first.expect_status(202);
+    assert!(first.header("x-duplicate-of").is_none());
+    let dup = post(&s.client, &url, &json!({}), &gh).await;
+    dup.expect_status(202);
+    assert_eq!(dup.header("x-duplicate-of"), first.header("x-delivery-id"));
+    let limited = post(
+        &s.client,
+        &url,
+        &json!({}),
+        &[("X-GitHub-Delivery", "other")],
+    )
+    .await;
+    limited.expect_problem(429);
+
+    // Bad keys and windows are refused at save, with what is wrong.
+    let id = hook["id"].as_str().unwrap();
+    for (dedup, says) in [
+        (json!({"key": "trigger.body.id +"}), "does not compile"),
+        (
+            json!({"key": "secrets.token"}),
+            "may only read trigger variables",
+        ),
+        (json!({"key": "githubb"}), "preset"),
+        (json!({"key": "  "}), "1 to 1000 characters"),
+        (
+            json!({"key": "github", "window_seconds": 0}),
+            "window_seconds",
+        ),
+        (
+            json!({"key": "github", "window_seconds": 2_592_001}),
+            "30 days",
+        ),
+    ] {
+        let a = s
+            .api_patch(&format!("/api/v1/webhooks/{id}"), json!({"dedup": dedup}))
+            .await;
+        let p = a.expect_problem(400);
+        assert!(p["detail"].as_str().unwrap().contains(says), "{dedup}: {p}");
+    }
+    let a = s
+        .api_post(
+            "/api/v1/webhooks",
+            json!({"name": "bad", "content_type": "application/json", "dedup": {"key": "("}}),
+        )
+        .await;
+    a.expect_problem(400);
+
+    // PATCH changes it and `null` removes it.
+    let a = s
+        .api_patch(
+            &format!("/api/v1/webhooks/{id}"),
+            json!({"dedup": {"key": "stripe", "window_seconds": 2_592_000}}),
+        )
+        .await;
+    a.expect_status(200);
+    assert_eq!(
+        a.json()["dedup"],
+        json!({"key": "stripe", "window_seconds": 2_592_000})
+    );
+    let a = s
+        .api_patch(&format!("/api/v1/webhooks/{id}"), json!({"name": "gh2"}))
+        .await;
+    assert_eq!(
+        a.json()["dedup"]["key"],
+        json!("stripe"),
+        "absent: unchanged"
+    );
+    let a = s
+        .api_patch(&format!("/api/v1/webhooks/{id}"), json!({"dedup": null}))
+        .await;
+    a.expect_status(200);
+    assert!(a.json()["dedup"].is_null());
+    assert!(s.api_get(&format!("/api/v1/webhooks/{id}")).await.json()["dedup"].is_null());
+}
