@@ -245,6 +245,7 @@ async fn openapi_document_describes_the_router() {
         "content_type",
         "rate_limit_per_minute",
         "rate_limit_per_day",
+        "dedup",
     ]
     .map(String::from)
     .into();
