@@ -13,6 +13,7 @@
 mod locate;
 mod runs;
 mod session;
+mod versions;
 mod webhooks;
 mod workflows;
 
@@ -76,6 +77,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/workflows/{id}/enabled", post(workflows::set_enabled))
         .route("/workflows/{id}/run", post(workflows::run))
         .route("/workflows/{id}/delete", post(workflows::delete))
+        .route("/workflows/{id}/versions", get(versions::index))
+        .route("/workflows/{id}/versions/{n}", get(versions::show))
         .route("/runs", get(runs::index))
         .route("/runs/{id}", get(runs::show))
         .route("/runs/{id}/cancel", post(runs::cancel))
@@ -214,6 +217,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("runs.html", include_str!("../../ui/templates/runs.html")),
         ("run.html", include_str!("../../ui/templates/run.html")),
+        (
+            "versions.html",
+            include_str!("../../ui/templates/versions.html"),
+        ),
+        (
+            "version.html",
+            include_str!("../../ui/templates/version.html"),
+        ),
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("UI template {name} does not compile: {e}"));

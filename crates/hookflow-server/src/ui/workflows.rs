@@ -146,9 +146,12 @@ async fn editor(
             let shown = workflows::workflow_json(w);
             ctx["title"] = json!(w.name);
             ctx["action"] = json!(format!("/ui/workflows/{}", w.id));
+            let (versions, more_versions) =
+                super::versions::newest(st, &w.id, super::versions::ON_WORKFLOW_PAGE).await?;
             ctx["workflow"] = json!({
                 "id": w.id, "name": w.name, "valid": w.valid, "enabled": w.enabled,
                 "description": shown["description"], "triggers": shown["triggers"],
+                "version": w.version, "versions": versions, "more_versions": more_versions,
             });
             ctx["runs"] = json!(runs::runs_json(st, &items, None).await?);
             ctx["next_page"] = json!(next_page(&format!("/ui/workflows/{}", w.id), next));

@@ -27,7 +27,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Text as the browser shows it: the entities minijinja writes turned back into characters.
-fn unescape(html: &str) -> String {
+pub(crate) fn unescape(html: &str) -> String {
     html.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -118,7 +118,7 @@ impl<'a> Ui<'a> {
         Answer::from_response(req.send().await.expect("UI request")).await
     }
 
-    async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, None).await
     }
 
@@ -127,7 +127,7 @@ impl<'a> Ui<'a> {
     }
 
     /// A form POST with the session's CSRF secret.
-    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Answer {
         let mut all = vec![("csrf", self.csrf.as_str())];
         all.extend_from_slice(pairs);
         self.post_raw(path, form(&all)).await

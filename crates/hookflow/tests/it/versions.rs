@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, Row};
 
 use crate::common::*;
+use crate::ui_http::{Ui, element, unescape};
 
 /// A workflow named `name` that runs `first` (if any), sleeps `sleep`, then completes with
 /// `{said, version}`; its steps after the sleep are named after `said`, with a title.
@@ -289,4 +290,90 @@ async fn a_deleted_workflow_keeps_the_versions_its_runs_ran() {
     // The run still shows version 1's titles.
     let shown = get_run(&s, &run).await;
     assert_ran_version_1(&shown);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_shows_a_runs_version_and_diffs_an_old_version_with_the_current() {
+    let s = Server::start().await;
+    let ui = Ui::signed_in(&s).await;
+    // Version 1 and version 2, both saved with the editor.
+    let a = ui
+        .post(
+            "/ui/workflows/new",
+            &[
+                ("definition", &version_yaml("edited", "one", "", "1ms")),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+    let page_of = a.header("location").expect("Location").to_string();
+    let wf = page_of.trim_start_matches("/ui/workflows/").to_string();
+    let run = start_run(&s, &wf).await;
+    until_final(&s, &run, Duration::from_secs(30)).await;
+    let a = ui
+        .post(
+            &page_of,
+            &[
+                ("definition", &version_yaml("edited", "two", "", "1ms")),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.text());
+
+    // The run page names version 1 and links to it.
+    let html = ui.page(&format!("/ui/runs/{run}")).await;
+    let link = element(&html, "run-version", "a");
+    assert!(
+        link.contains(&format!("href=\"/ui/workflows/{wf}/versions/1\""))
+            && link.ends_with(">version 1"),
+        "{link}"
+    );
+    // The workflow's page lists both, the current one marked.
+    let html = ui.page(&page_of).await;
+    let table = unescape(&element(&html, "versions", "table"));
+    let v2 = table
+        .find("version 2</a> (current)")
+        .expect("version 2 current");
+    let v1 = table.find("version 1</a>").expect("version 1 listed");
+    assert!(v2 < v1, "newest first: {table}");
+    // Version 1: its document, and what changed to reach version 2.
+    let html = ui.page(&format!("/ui/workflows/{wf}/versions/1")).await;
+    let source = unescape(&element(&html, "version-source", "pre"));
+    assert!(
+        source.ends_with(&version_yaml("edited", "one", "", "1ms")),
+        "{source}"
+    );
+    assert_eq!(
+        unescape(&element(&html, "diff-summary", "p")),
+        "id=\"diff-summary\">3 lines added, 3 lines removed."
+    );
+    let diff = unescape(&element(&html, "diff", "table"));
+    for line in [
+        "<tr class=\"diff-del\"><td class=\"ln\">9</td><td class=\"ln\"></td><td><code>-   - id: after_one</code>",
+        "<tr class=\"diff-add\"><td class=\"ln\"></td><td class=\"ln\">9</td><td><code>+   - id: after_two</code>",
+        "<tr class=\"diff-same\"><td class=\"ln\">1</td><td class=\"ln\">1</td><td><code>  name: edited</code>",
+    ] {
+        assert!(diff.contains(line), "{line} not in\n{diff}");
+    }
+    // The current version has nothing to compare; unknown versions are 404.
+    let html = ui.page(&format!("/ui/workflows/{wf}/versions/2")).await;
+    assert!(!html.contains("id=\"diff\""), "{html}");
+    assert!(html.contains("this is the current version"), "{html}");
+    assert_eq!(
+        ui.get(&format!("/ui/workflows/{wf}/versions/3"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        ui.get(&format!("/ui/workflows/{wf}/versions/x"))
+            .await
+            .status,
+        400
+    );
+    // The paged list.
+    let html = ui.page(&format!("/ui/workflows/{wf}/versions")).await;
+    assert!(unescape(&element(&html, "versions", "table")).contains("version 1</a>"));
 }

@@ -1,0 +1,164 @@
+//! A workflow's versions (SPEC §10): the list, newest first, and one old version with a line
+//! diff of its document against the current one. Read-only: a version never changes.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value as Json, json};
+use similar::{ChangeTag, TextDiff};
+
+use super::session::Session;
+use super::{PAGE, Query, UiResult, page};
+use crate::api::versions::{version_json, workflow_id};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// How many versions the workflow's own page lists.
+pub const ON_WORKFLOW_PAGE: i64 = 10;
+
+/// The newest versions of workflow `id` as the list shows them, and whether there are more.
+pub async fn newest(st: &AppState, id: &str, limit: i64) -> Result<(Json, bool), Problem> {
+    let (items, next) = st.store.list_workflow_versions(id, limit, None).await?;
+    Ok((
+        json!(
+            items
+                .iter()
+                .map(|v| version_json(v, false))
+                .collect::<Vec<_>>()
+        ),
+        next.is_some(),
+    ))
+}
+
+/// `GET /ui/workflows/{id}/versions[?cursor=]`.
+pub async fn index(
+    State(st): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query,
+) -> UiResult {
+    let id = workflow_id(&st, &id).await?;
+    let before = match q.non_empty("cursor") {
+        Some(c) => Some(
+            URL_SAFE_NO_PAD
+                .decode(&c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| t.strip_prefix("v:")?.parse::<i64>().ok())
+                .ok_or_else(|| Problem::bad_request("this page address is not one issued here"))?,
+        ),
+        None => None,
+    };
+    let (items, next) = st.store.list_workflow_versions(&id, PAGE, before).await?;
+    let current = st.store.get_workflow(&id).await?;
+    let name = match (&current, items.first()) {
+        (Some(w), _) => w.name.clone(),
+        (None, Some(v)) => v.name.clone(),
+        (None, None) => id.clone(),
+    };
+    Ok(page(
+        StatusCode::OK,
+        "versions.html",
+        Some(&session),
+        json!({
+            "title": format!("Versions of {name}"), "section": "workflows",
+            "workflow_id": id, "name": name,
+            "current": current.map(|w| w.version),
+            "versions": items.iter().map(|v| version_json(v, false)).collect::<Vec<_>>(),
+            "next_page": next.map(|n| format!(
+                "/ui/workflows/{id}/versions?cursor={}",
+                URL_SAFE_NO_PAD.encode(format!("v:{n}"))
+            )),
+        }),
+    ))
+}
+
+/// `GET /ui/workflows/{id}/versions/{n}`: the version's document, and its diff against the
+/// current document (the workflow's latest version).
+pub async fn show(
+    State(st): State<AppState>,
+    session: Session,
+    Path((id, n)): Path<(String, String)>,
+) -> UiResult {
+    let id = workflow_id(&st, &id).await?;
+    let n: i64 =
+        n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            Problem::bad_request(format!("a version is a number from 1, got {n:?}"))
+        })?;
+    let v = st
+        .store
+        .get_workflow_version(&id, n)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("workflow {id} has no version {n}")))?;
+    let current = st.store.get_workflow(&id).await?;
+    let diff = match &current {
+        Some(w) if w.version != v.version => Some(line_diff(&v.source, &w.source)),
+        _ => None,
+    };
+    Ok(page(
+        StatusCode::OK,
+        "version.html",
+        Some(&session),
+        json!({
+            "title": format!("{} — version {}", v.name, v.version), "section": "workflows",
+            "version": version_json(&v, false), "source": v.source,
+            "current": current.map(|w| json!({"version": w.version, "name": w.name})),
+            "diff": diff,
+        }),
+    ))
+}
+
+/// A line diff of `old` against `new`: every line as `{tag: "add" | "del" | "same", old, new,
+/// text}` (the line numbers on each side), with how many lines were added and removed.
+pub fn line_diff(old: &str, new: &str) -> Json {
+    let diff = TextDiff::from_lines(old, new);
+    let (mut added, mut removed) = (0, 0);
+    let lines: Vec<Json> = diff
+        .iter_all_changes()
+        .map(|c| {
+            let tag = match c.tag() {
+                ChangeTag::Insert => {
+                    added += 1;
+                    "add"
+                }
+                ChangeTag::Delete => {
+                    removed += 1;
+                    "del"
+                }
+                ChangeTag::Equal => "same",
+            };
+            json!({
+                "tag": tag,
+                "old": c.old_index().map(|i| i + 1),
+                "new": c.new_index().map(|i| i + 1),
+                "text": c.value().trim_end_matches(['\n', '\r']),
+            })
+        })
+        .collect();
+    json!({"lines": lines, "added": added, "removed": removed})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_diff_marks_added_and_removed_lines_with_their_numbers() {
+        let d = line_diff("a\nb\nc\n", "a\nc\nd\n");
+        assert_eq!(d["added"], json!(1));
+        assert_eq!(d["removed"], json!(1));
+        let tags: Vec<(&str, &str)> = d["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["tag"].as_str().unwrap(), l["text"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            tags,
+            vec![("same", "a"), ("del", "b"), ("same", "c"), ("add", "d")]
+        );
+        assert_eq!(d["lines"][3]["new"], json!(3));
+        assert_eq!(d["lines"][3]["old"], Json::Null);
+    }
+}
