@@ -403,6 +403,25 @@ pub enum WorkflowCommand {
         /// The workflow's id or name.
         id: String,
     },
+    /// List a workflow's saved versions, newest first (each save makes one; a run executes the
+    /// version it started on).
+    Versions {
+        /// The workflow's id or name (or a deleted workflow's id whose runs keep versions).
+        id: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one version's document as it was written (or, with --json, the version as JSON).
+    Version {
+        /// The workflow's id or name.
+        id: String,
+        /// The version's number.
+        n: u64,
+        /// Print JSON (validation, definition, source) instead of the document.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

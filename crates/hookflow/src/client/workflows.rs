@@ -314,6 +314,42 @@ pub async fn workflow(args: &ClientArgs, cmd: WorkflowCommand) -> Outcome {
                 .await?;
             eprintln!("deleted workflow {id}");
         }
+        WorkflowCommand::Versions { id, json } => {
+            let items = api
+                .list(&format!("/workflows/{}/versions", seg(&id)), None)
+                .await?;
+            if json {
+                outln!("{}", pretty(&Value::Array(items)));
+            } else {
+                let rows: Vec<Vec<String>> = items
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v["version"].to_string(),
+                            text(&v["name"]),
+                            text(&v["validation"]["status"]),
+                            text(&v["created_at"]),
+                        ]
+                    })
+                    .collect();
+                print_table(&["VERSION", "NAME", "VALIDATION", "SAVED"], &rows);
+            }
+        }
+        WorkflowCommand::Version { id, n, json } => {
+            let v = api
+                .call(
+                    Method::GET,
+                    &format!("/workflows/{}/versions/{n}", seg(&id)),
+                    None,
+                )
+                .await?;
+            if json {
+                outln!("{}", pretty(&v));
+            } else {
+                let source = text(&v["source"]);
+                outln!("{}", source.strip_suffix('\n').unwrap_or(&source));
+            }
+        }
     }
     Ok(0)
 }

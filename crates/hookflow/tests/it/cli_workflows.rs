@@ -1,6 +1,7 @@
 //! The `hookflow` binary as a client of the workflow API (SPEC §6): `event create|list|show|
 //! delete`, `workflow apply|list|show|run|enable|disable|delete`, `run list|show|cancel` and
-//! `secret set|list|delete`, each checked against what the server then holds.
+//! `secret set|list|delete`, each checked against what the server then holds (`workflow
+//! versions|version` are in `versions`).
 
 use std::time::Duration;
 
@@ -14,22 +15,22 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
 
 /// What a finished `hookflow` client command printed.
 #[derive(Debug)]
-struct Run {
+pub(crate) struct Run {
     code: Option<i32>,
-    stdout: String,
+    pub(crate) stdout: String,
     stderr: String,
 }
 
 impl Run {
     #[track_caller]
-    fn ok(&self) -> &Self {
+    pub(crate) fn ok(&self) -> &Self {
         assert_eq!(self.code, Some(0), "command failed: {self:#?}");
         self
     }
 
     /// Asserts exit code `code` with an explanation on stderr and nothing on stdout.
     #[track_caller]
-    fn fails(&self, code: i32) -> &Self {
+    pub(crate) fn fails(&self, code: i32) -> &Self {
         assert_eq!(
             self.code,
             Some(code),
@@ -43,14 +44,14 @@ impl Run {
     }
 
     #[track_caller]
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
     }
 
     /// The table row that mentions `needle`.
     #[track_caller]
-    fn row(&self, needle: &str) -> &str {
+    pub(crate) fn row(&self, needle: &str) -> &str {
         self.stdout
             .lines()
             .skip(1)
@@ -93,7 +94,7 @@ async fn client_with_stdin(s: &Server, args: &[&str], stdin: Option<&str>) -> Ru
     }
 }
 
-async fn client(s: &Server, args: &[&str]) -> Run {
+pub(crate) async fn client(s: &Server, args: &[&str]) -> Run {
     client_with_stdin(s, args, None).await
 }
 

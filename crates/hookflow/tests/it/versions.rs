@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, Row};
 
+use crate::cli_workflows::client;
 use crate::common::*;
 use crate::ui_http::{Ui, element, unescape};
 
@@ -376,4 +377,38 @@ async fn the_ui_shows_a_runs_version_and_diffs_an_old_version_with_the_current()
     // The paged list.
     let html = ui.page(&format!("/ui/workflows/{wf}/versions")).await;
     assert!(unescape(&element(&html, "versions", "table")).contains("version 1</a>"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_versions_and_prints_one() {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, &version_yaml("cli-versions", "one", "", "1ms")).await;
+    save_version_2(&s, &wf, "cli-versions", "1ms").await;
+    let r = client(&s, &["workflow", "versions", "cli-versions"]).await;
+    r.ok();
+    assert!(r.stdout.starts_with("VERSION"), "{}", r.stdout);
+    assert!(
+        r.row("cli-versions").starts_with("2 "),
+        "newest first: {}",
+        r.stdout
+    );
+    let rows: Vec<&str> = r.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{}", r.stdout);
+    assert!(
+        rows[1].starts_with("1 ") && rows[1].contains("valid"),
+        "{rows:?}"
+    );
+    let r = client(&s, &["workflow", "versions", &wf, "--json"]).await;
+    r.ok();
+    assert_eq!(r.json()[1]["version"], json!(1));
+    // One version's document, as written.
+    let r = client(&s, &["workflow", "version", "cli-versions", "1"]).await;
+    r.ok();
+    assert_eq!(r.stdout, version_yaml("cli-versions", "one", "", "1ms"));
+    let r = client(&s, &["workflow", "version", "cli-versions", "1", "--json"]).await;
+    r.ok();
+    assert_eq!(r.json()["definition"]["steps"][1]["id"], json!("after_one"));
+    client(&s, &["workflow", "version", "cli-versions", "9"])
+        .await
+        .fails(1);
 }
