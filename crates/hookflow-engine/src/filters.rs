@@ -55,6 +55,37 @@ pub fn dedup_key(
         .and_then(|v| hookflow_core::dedup::key_text(&v))
 }
 
+/// What event `(event_id, event_name)`'s proposed `filter` says of a stored delivery of webhook
+/// `(webhook_id, webhook_name)` — the same trigger variables and evaluation as routing gives it
+/// (SPEC §10, trying a filter): matched, or why it could not be evaluated.
+pub fn test_filter(
+    sandbox: &Sandbox,
+    webhook: (&str, &str),
+    event: (&str, &str),
+    delivery: &hookflow_store::deliveries::Delivery,
+    filter: &str,
+) -> Result<bool, String> {
+    let headers: Vec<(String, String)> =
+        serde_json::from_str(&delivery.headers).unwrap_or_default();
+    let received = rfc3339(delivery.received_at);
+    let mut trigger = webhook_trigger(&Delivered {
+        webhook_id: webhook.0,
+        webhook_name: webhook.1,
+        event_id: "",
+        event_name: "",
+        delivery_id: &delivery.id,
+        received_at: &received,
+        content_type: delivery.content_type.as_deref(),
+        headers: &headers,
+        query: serde_json::from_str(&delivery.query).unwrap_or(Value::Null),
+        body: delivery.body.as_deref().unwrap_or_default(),
+    });
+    trigger["event"] = json!({ "id": event.0, "name": event.1 });
+    sandbox
+        .eval_bool(filter, &json!({ "trigger": trigger }))
+        .map_err(|e| e.to_string())
+}
+
 impl FilterEvaluator for ExprFilters {
     fn dedup_key(
         &self,

@@ -116,6 +116,42 @@ impl Store {
         page(items, limit, |d| d.id.clone()).map_items(Ok)
     }
 
+    /// A webhook's accepted deliveries with their bodies, newest first: up to `limit` older than
+    /// delivery `before` (the newest when `None`). Read a page at a time (bodies can be large).
+    pub async fn accepted_with_bodies(
+        &self,
+        webhook_id: &str,
+        limit: i64,
+        before: Option<&str>,
+    ) -> Result<Vec<Delivery>> {
+        if names_nothing(webhook_id) || before.is_some_and(names_nothing) {
+            return Ok(Vec::new());
+        }
+        let sql = match before {
+            None => format!(
+                "SELECT {LIST_COLUMNS}, body FROM deliveries WHERE webhook_id = $1 \
+                 AND status = 'accepted' ORDER BY id DESC LIMIT $2"
+            ),
+            Some(_) => format!(
+                "SELECT {LIST_COLUMNS}, body FROM deliveries WHERE webhook_id = $1 \
+                 AND status = 'accepted' AND id < $3 ORDER BY id DESC LIMIT $2"
+            ),
+        };
+        on_db!(&self.db, |p| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(webhook_id)
+                .bind(limit);
+            if let Some(c) = before {
+                q = q.bind(c);
+            }
+            let rows = q.fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok(delivery_from_row!(r, true)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(crate::StoreError::from)
+        })
+    }
+
     /// One delivery with its body.
     pub async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> {
         if names_nothing(id) {

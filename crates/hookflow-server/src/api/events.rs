@@ -59,7 +59,7 @@ fn valid_name(name: &str) -> ApiResult<String> {
     Ok(n.to_string())
 }
 
-fn check_filter(st: &AppState, f: &str) -> ApiResult<()> {
+pub(crate) fn check_filter(st: &AppState, f: &str) -> ApiResult<()> {
     let paths = st
         .engine
         .sandbox
@@ -153,7 +153,7 @@ pub async fn list(
     )))
 }
 
-async fn find(st: &AppState, id: &str) -> ApiResult<Event> {
+pub(crate) async fn find(st: &AppState, id: &str) -> ApiResult<Event> {
     st.store
         .get_event(id)
         .await?

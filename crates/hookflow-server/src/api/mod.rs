@@ -4,6 +4,7 @@
 pub(crate) mod checklist;
 pub(crate) mod deliveries;
 pub(crate) mod events;
+pub(crate) mod filter_test;
 pub(crate) mod runs;
 pub(crate) mod secrets;
 pub(crate) mod versions;
@@ -43,6 +44,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 .patch(events::update)
                 .delete(events::delete),
         )
+        .route("/events/{id}/test", post(filter_test::test))
         .route("/workflows", post(workflows::create).get(workflows::list))
         .route(
             "/workflows/{id}",

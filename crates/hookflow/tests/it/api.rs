@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/events/{id}"),
     ("patch", "/api/v1/events/{id}"),
     ("delete", "/api/v1/events/{id}"),
+    ("post", "/api/v1/events/{id}/test"),
     ("post", "/api/v1/workflows"),
     ("get", "/api/v1/workflows"),
     ("get", "/api/v1/workflows/{id}"),

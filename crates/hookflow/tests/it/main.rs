@@ -32,6 +32,7 @@
 //! - `content_types`: `--extra-content-types` (SPEC §9): `*+json` parsed, `text/*` as a string.
 //! - `python`, `python_sandbox`: the `python` step (SPEC §11): what it runs and records, its
 //!   failures and limits, a `kill -9` mid-script; what a script cannot reach.
+//! - `filter_test`: a proposed event filter tried on stored deliveries (SPEC §10).
 //! - `versions`: workflow versions (SPEC §10): runs pinned to the version they started on (after
 //!   a sleep, a `kill -9`, a takeover by another node), the versions API and retention.
 
@@ -46,6 +47,7 @@ mod crash;
 mod dedup;
 mod engine_steps;
 mod expr_additions;
+mod filter_test;
 mod hostile;
 mod import_securex;
 mod ingest;

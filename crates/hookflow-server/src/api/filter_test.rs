@@ -1,0 +1,112 @@
+//! `POST /api/v1/events/{id}/test` (SPEC §10, trying a filter): a proposed filter evaluated
+//! against the event's webhook's last N accepted deliveries, as routing would evaluate it,
+//! without saving anything.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::JsonBody;
+use super::events::{check_filter, find};
+use crate::problem::{ApiResult, Problem};
+use crate::state::AppState;
+
+/// At most this many deliveries per call (SPEC §10).
+const MOST: i64 = 1000;
+/// Deliveries read (with their bodies) and evaluated at a time.
+const CHUNK: i64 = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFilter {
+    filter: String,
+    /// How many of the newest accepted deliveries (default 100).
+    last: Option<i64>,
+}
+
+pub async fn test(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TestFilter>,
+) -> ApiResult<Json<Value>> {
+    let event = find(&st, &id).await?;
+    let Some(webhook_id) = event.webhook_id.clone() else {
+        return Err(Problem::unprocessable(
+            "a schedule event has no deliveries: filters apply to webhook events only",
+        ));
+    };
+    let last = body.last.unwrap_or(100);
+    if !(1..=MOST).contains(&last) {
+        return Err(Problem::bad_request(format!(
+            "last must be between 1 and {MOST}, got {last}"
+        )));
+    }
+    check_filter(&st, &body.filter)?;
+    let webhook_name = st
+        .store
+        .get_webhook(&webhook_id)
+        .await?
+        .map(|w| w.name)
+        .unwrap_or_default();
+    let filter = body.filter;
+    let mut results = Vec::new();
+    let (mut matched, mut errors) = (0, 0);
+    let mut before: Option<String> = None;
+    while (results.len() as i64) < last {
+        let want = CHUNK.min(last - results.len() as i64);
+        let page = st
+            .store
+            .accepted_with_bodies(&webhook_id, want, before.as_deref())
+            .await?;
+        let Some(oldest) = page.last() else { break };
+        before = Some(oldest.id.clone());
+        let short = (page.len() as i64) < want;
+        // Evaluation is CPU work: off the async workers.
+        let (sandbox, filter_text) = (st.engine.sandbox.clone(), filter.clone());
+        let (hook, event_ref) = (
+            (webhook_id.clone(), webhook_name.clone()),
+            (event.id.clone(), event.name.clone()),
+        );
+        let verdicts = tokio::task::spawn_blocking(move || {
+            page.iter()
+                .map(|d| {
+                    let v = hookflow_engine::filters::test_filter(
+                        &sandbox,
+                        (&hook.0, &hook.1),
+                        (&event_ref.0, &event_ref.1),
+                        d,
+                        &filter_text,
+                    );
+                    (d.id.clone(), v)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "filter test evaluation ended abnormally");
+            Problem::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; the server log has the cause",
+            )
+        })?;
+        for (delivery_id, v) in verdicts {
+            let (is_match, error) = match v {
+                Ok(m) => (m, None),
+                Err(e) => (false, Some(e)),
+            };
+            matched += usize::from(is_match);
+            errors += usize::from(error.is_some());
+            results.push(json!({"delivery_id": delivery_id, "matched": is_match, "error": error}));
+        }
+        if short {
+            break;
+        }
+    }
+    Ok(Json(json!({
+        "results": results,
+        "total": results.len(),
+        "matched": matched,
+        "errors": errors,
+    })))
+}
