@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Filter test benchmark (SPEC §10, issue 14): POST /api/v1/events/{id}/test over the last 1,000
+# deliveries.
+#
+#   bench/filter_test.sh [REPEATS=20] [DELIVERIES=1000]
+#
+# Starts hookflow (release, fresh SQLite data dir, or HOOKFLOW_DATABASE_URL=postgres://… for a
+# PostgreSQL database that must be empty), creates one webhook (no rate limit) with one event and
+# no workflow, sends it DELIVERIES JSON requests of about 1.5 KB (a GitHub-like push payload with a
+# `n` counter and a list of commits), then asks REPEATS times for the test of a filter reading
+# the body, a header and a nested list (`last` = DELIVERIES) and reports the answer's time
+# (`time_total` of curl on loopback) p50 and max, in ms, with the answer's counts. Exits 1 if an
+# answer is not 200, does not cover every delivery, or its p50 is over 1,000 ms.
+# HOOKFLOW_BIN=path uses that binary instead of building the release one. Needs curl, jq, python3.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+REPEATS="${1:-20}"
+DELIVERIES="${2:-1000}"
+LIMIT_MS=1000
+PORT=18193
+TOKEN=bench-token
+WORK="${BENCH_WORK:-/tmp/hookflow-bench}/filter_test"
+DATA="$WORK/data"
+BIN="${HOOKFLOW_BIN:-$ROOT/target/release/hookflow}"
+[[ -n "${HOOKFLOW_BIN:-}" ]] || (cd "$ROOT" && cargo build --release -p hookflow -q)
+rm -rf "$WORK"
+mkdir -p "$WORK"
+DB_ARGS=()
+[[ -n "${HOOKFLOW_DATABASE_URL:-}" ]] && DB_ARGS=(--database "$HOOKFLOW_DATABASE_URL")
+HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$BIN" serve \
+  --listen "127.0.0.1:$PORT" --data-dir "$DATA" "${DB_ARGS[@]}" >"$WORK/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
+B="http://127.0.0.1:$PORT/api/v1"
+api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
+
+W=$(api -X POST "$B/webhooks" \
+  -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
+URL=$(jq -r .url <<<"$W")
+EVENT=$(api -X POST "$B/events" -d "{\"name\":\"pushes\",\"webhook_id\":\"$(jq -r .id <<<"$W")\"}" | jq -r .id)
+BODY=$(python3 -c '
+import json
+commits = [{"id": "%040x" % i, "message": "Fix the thing number %d in the parser" % i,
+            "author": {"name": "Dev %d" % i, "email": "dev%d@example.com" % i},
+            "added": [], "removed": [], "modified": ["src/parser/mod.rs", "README.md"]}
+           for i in range(6)]
+print(json.dumps({"ref": "refs/heads/main", "n": 7, "repository": {"full_name": "acme/widgets",
+                  "private": False}, "pusher": {"name": "dev"}, "commits": commits}))')
+echo "body: ${#BODY} bytes; sending $DELIVERIES requests"
+python3 "$HERE/lib/post_many.py" "$URL" "$DELIVERIES" 4 application/json "$BODY"
+
+FILTER="trigger.body.ref == 'refs/heads/main' and trigger.headers['content-type'] is defined and (trigger.body.commits | selectattr('message', 'matches_regex', 'parser') | list | length) > 2"
+REQ=$(jq -n --arg f "$FILTER" --argjson n "$DELIVERIES" '{filter: $f, last: $n}')
+# One untimed call: it must answer 200 over every delivery.
+api -X POST "$B/events/$EVENT/test" -d "$REQ" >"$WORK/answer.json" || { echo "test call failed"; exit 1; }
+jq -c '{total, matched, errors, first: .results[0]}' "$WORK/answer.json"
+[[ "$(jq .total "$WORK/answer.json")" == "$DELIVERIES" ]] || { echo "not every delivery tried"; exit 1; }
+TIMES=()
+for _ in $(seq 1 "$REPEATS"); do
+  T=$(curl -sf -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -X POST "$B/events/$EVENT/test" -d "$REQ")
+  TIMES+=("$T")
+done
+printf '%s\n' "${TIMES[@]}" | python3 -c "
+import sys
+t = sorted(float(x) * 1000 for x in sys.stdin)
+p50 = t[len(t) // 2]
+print(f'filter test over $DELIVERIES deliveries: p50 {p50:.1f} ms, max {t[-1]:.1f} ms ({len(t)} calls)')
+sys.exit(1 if p50 > $LIMIT_MS else 0)
+"
