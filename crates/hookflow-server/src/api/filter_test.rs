@@ -42,14 +42,34 @@ pub async fn test(
             "last must be between 1 and {MOST}, got {last}"
         )));
     }
-    check_filter(&st, &body.filter)?;
+    let answer = try_filter(
+        &st,
+        &webhook_id,
+        (&event.id, &event.name),
+        body.filter,
+        last,
+    )
+    .await?;
+    Ok(Json(answer))
+}
+
+/// Filter `filter` of event `(id, name)` tried on the newest `last` accepted deliveries of
+/// webhook `webhook_id` (also the event form's **Test filter**, for an event not saved yet:
+/// its id is then empty); 422 if the filter does not compile or reads more than `trigger`.
+pub(crate) async fn try_filter(
+    st: &AppState,
+    webhook_id: &str,
+    event: (&str, &str),
+    filter: String,
+    last: i64,
+) -> ApiResult<Value> {
+    check_filter(st, &filter)?;
     let webhook_name = st
         .store
-        .get_webhook(&webhook_id)
+        .get_webhook(webhook_id)
         .await?
-        .map(|w| w.name)
-        .unwrap_or_default();
-    let filter = body.filter;
+        .ok_or_else(|| Problem::unprocessable(format!("there is no webhook with id {webhook_id}")))?
+        .name;
     let mut results = Vec::new();
     let (mut matched, mut errors) = (0, 0);
     let mut before: Option<String> = None;
@@ -57,7 +77,7 @@ pub async fn test(
         let want = CHUNK.min(last - results.len() as i64);
         let page = st
             .store
-            .accepted_with_bodies(&webhook_id, want, before.as_deref())
+            .accepted_with_bodies(webhook_id, want, before.as_deref())
             .await?;
         let Some(oldest) = page.last() else { break };
         before = Some(oldest.id.clone());
@@ -65,8 +85,8 @@ pub async fn test(
         // Evaluation is CPU work: off the async workers.
         let (sandbox, filter_text) = (st.engine.sandbox.clone(), filter.clone());
         let (hook, event_ref) = (
-            (webhook_id.clone(), webhook_name.clone()),
-            (event.id.clone(), event.name.clone()),
+            (webhook_id.to_string(), webhook_name.clone()),
+            (event.0.to_string(), event.1.to_string()),
         );
         let verdicts = tokio::task::spawn_blocking(move || {
             page.iter()
@@ -103,10 +123,10 @@ pub async fn test(
             break;
         }
     }
-    Ok(Json(json!({
+    Ok(json!({
         "results": results,
         "total": results.len(),
         "matched": matched,
         "errors": errors,
-    })))
+    }))
 }

@@ -360,9 +360,44 @@ pub async fn new_event(State(st): State<AppState>, session: Session, Query(q): Q
     .await
 }
 
-/// `POST /ui/events/new`: blank fields are left out; back to the Events tab.
+/// How many of the webhook's newest accepted deliveries the event form's **Test filter** tries.
+const FILTER_TEST_LAST: i64 = 100;
+
+/// `POST /ui/events/new`: blank fields are left out; back to the Events tab. With
+/// `action=test`, saves nothing and shows what the filter says of the chosen webhook's newest
+/// deliveries.
 pub async fn create_event(State(st): State<AppState>, form: Form) -> UiResult {
     let f = &form.fields;
+    if f.get("action") == Some("test") {
+        let mut values = json!({
+            "name": f.get("name"), "webhook_id": f.get("webhook_id"),
+            "schedule": f.get("schedule"), "timezone": f.get("timezone"),
+            "filter": f.get("filter"),
+        });
+        let tried = match (f.non_empty("webhook_id"), f.non_empty("filter")) {
+            (Some(hook), Some(filter)) => {
+                let name = f.get("name").unwrap_or("").trim().to_string();
+                crate::api::filter_test::try_filter(
+                    &st,
+                    &hook,
+                    ("", &name),
+                    filter,
+                    FILTER_TEST_LAST,
+                )
+                .await
+            }
+            _ => Err(Problem::unprocessable(
+                "choose a webhook and write a filter to test it on the webhook's deliveries",
+            )),
+        };
+        return match tried {
+            Ok(t) => {
+                values["test"] = t;
+                event_form(&st, &form.session, StatusCode::OK, values, None).await
+            }
+            Err(p) => event_form(&st, &form.session, p.status, values, Some(&p.detail)).await,
+        };
+    }
     let body = events::CreateEvent {
         name: f.get("name").unwrap_or("").to_string(),
         webhook_id: f.non_empty("webhook_id"),

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
+use crate::ui_http::{Ui, element, unescape};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proposed_filter_is_tried_on_the_last_deliveries_as_routing_would() {
@@ -128,4 +129,62 @@ async fn a_proposed_filter_is_tried_on_the_last_deliveries_as_routing_would() {
     )
     .await
     .expect_problem(422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_form_tests_a_filter_before_saving() {
+    let s = Server::start().await;
+    let hook = s.unlimited_webhook("formed", "application/json").await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(send(&s, &hook, &json!({"n": n}), &[]).await);
+    }
+    let ui = Ui::signed_in(&s).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let a = ui
+        .post(
+            "/ui/events/new",
+            &[
+                ("name", ""),
+                ("webhook_id", hook_id),
+                ("filter", "trigger.body.n >= 1"),
+                ("action", "test"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let html = a.text();
+    assert_eq!(
+        unescape(&element(&html, "filter-test-summary", "p")),
+        "id=\"filter-test-summary\">2 of the webhook's last 3 accepted deliveries match. Nothing was saved."
+    );
+    let table = element(&html, "filter-test-results", "table");
+    let newest = table.find(&ids[2]).expect("newest listed");
+    let oldest = table.find(&ids[0]).expect("oldest listed");
+    assert!(newest < oldest, "{table}");
+    assert_eq!(table.matches("badge ok\">matched").count(), 2, "{table}");
+    // The form keeps what was typed; nothing was created.
+    assert!(
+        unescape(&html).contains("trigger.body.n >= 1</textarea>"),
+        "{html}"
+    );
+    assert_eq!(s.api_get("/api/v1/events").await.json()["items"], json!([]));
+    // A filter that does not compile is said so on the form.
+    let a = ui
+        .post(
+            "/ui/events/new",
+            &[
+                ("name", "x"),
+                ("webhook_id", hook_id),
+                ("filter", "trigger.body.n >"),
+                ("action", "test"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, 422);
+    assert!(
+        unescape(&element(&a.text(), "form-error", "p")).contains("filter does not compile"),
+        "{}",
+        a.text()
+    );
 }
