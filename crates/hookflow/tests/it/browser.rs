@@ -686,6 +686,21 @@ async fn webhook_to_run_through_the_ui() {
         .select_by_label(&name)
         .await
         .unwrap_or_else(|e| panic!("choose the webhook {name:?}: {e}"));
+    // Test filter: what the filter says of the webhook's delivery, before anything is saved.
+    b.fill("Filter", "trigger.body.hello is defined").await;
+    b.click_button("Test filter").await;
+    let summary = b.text_of("#filter-test-summary").await;
+    assert!(
+        summary.starts_with("1 of the webhook's last 1 accepted deliveries match"),
+        "the filter test's summary: {summary:?}"
+    );
+    let tried = b.text_of("#filter-test-results").await;
+    assert!(
+        tried.contains(&delivery_id) && tried.contains("matched"),
+        "the filter test lists the delivery as matched: {tried:?}"
+    );
+    // The form kept its fields; the event is saved without a filter.
+    b.fill("Filter", "").await;
     b.click_button("Submit").await;
     b.wait_path("the events tab", |p| p == "/ui/events-webhooks?tab=events")
         .await;
