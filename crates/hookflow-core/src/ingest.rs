@@ -24,6 +24,18 @@ pub struct WebhookAuth {
     pub rate_limit_per_day: i64,
     /// Duplicate detection (SPEC §9), if set.
     pub dedup: Option<crate::dedup::Dedup>,
+    /// Signature verification (SPEC §9, check 5b), if the webhook has it.
+    pub verification: Option<std::sync::Arc<crate::verify::Spec>>,
+}
+
+impl WebhookAuth {
+    /// Whether check 2 asks for the key: not when an enforced verification says the signature
+    /// is enough (`require_api_key: false`).
+    pub fn requires_key(&self) -> bool {
+        self.verification
+            .as_ref()
+            .is_none_or(|v| v.settings.require_api_key)
+    }
 }
 
 /// The facts of a request that checks 1–5 look at. The key itself is never kept: only its hash.
@@ -110,6 +122,15 @@ impl Rejection {
         }
     }
 
+    /// Check 5b (SPEC §9): the signature does not verify.
+    pub fn signature(detail: &str) -> Self {
+        Rejection::new(
+            401,
+            "Unauthorized",
+            format!("signature verification failed: {detail}"),
+        )
+    }
+
     pub fn overloaded(retry_after: u64) -> Self {
         Rejection {
             retry_after: Some(retry_after),
@@ -150,6 +171,7 @@ pub fn check_request(
         return Err(Rejection::method_not_allowed(&req.method));
     }
     match &req.key_hash {
+        _ if !hook.requires_key() => {}
         Some(k) if key_matches(hook, k, now_ms) => {}
         _ => return Err(Rejection::unauthorized()),
     }
@@ -234,6 +256,7 @@ mod tests {
             rate_limit_per_minute: 5,
             dedup: None,
             rate_limit_per_day: 5000,
+            verification: None,
         }
     }
 

@@ -11,4 +11,5 @@ pub mod media;
 pub mod query;
 pub mod recorded;
 pub mod trigger;
+pub mod verify;
 pub mod workflow;

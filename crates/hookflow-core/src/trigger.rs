@@ -22,6 +22,8 @@ pub struct Delivered<'a> {
     /// The query string without `api_key`, already decoded to an object.
     pub query: Value,
     pub body: &'a [u8],
+    /// Check 5b's verdict `{scheme, verdict, detail}`, on webhooks that verify signatures.
+    pub verification: Option<Value>,
 }
 
 /// The body parsed as its content type says (`null` for an empty body, or one that is not a
@@ -58,7 +60,7 @@ pub fn headers_object(pairs: &[(String, String)]) -> Map<String, Value> {
 /// `trigger` for a run started by a webhook delivery.
 pub fn webhook_trigger(d: &Delivered) -> Value {
     let raw = String::from_utf8_lossy(d.body).into_owned();
-    json!({
+    let mut t = json!({
         "body": parsed_body(d.content_type, d.body),
         "raw_body": raw,
         "request_body": raw,
@@ -72,7 +74,11 @@ pub fn webhook_trigger(d: &Delivered) -> Value {
         "event": {"id": d.event_id, "name": d.event_name},
         "delivery_id": d.delivery_id,
         "received_at": d.received_at,
-    })
+    });
+    if let Some(v) = &d.verification {
+        t["verification"] = v.clone();
+    }
+    t
 }
 
 /// `trigger` for a run started by a schedule.
@@ -105,6 +111,7 @@ mod tests {
             headers: &headers,
             query: json!({"a": "1"}),
             body: b"k=1&k=2&x=y",
+            verification: None,
         });
         assert_eq!(t["body"], json!({"k": ["1", "2"], "x": "y"}));
         assert_eq!(t["raw_body"], "k=1&k=2&x=y");

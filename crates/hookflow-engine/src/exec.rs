@@ -354,6 +354,10 @@ impl Engine {
                         headers: &headers,
                         query: serde_json::from_str(&d.query).unwrap_or(Value::Null),
                         body: d.body.as_deref().unwrap_or_default(),
+                        verification: d
+                            .verification
+                            .as_deref()
+                            .and_then(|v| serde_json::from_str(v).ok()),
                     },
                 ))
             }

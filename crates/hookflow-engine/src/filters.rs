@@ -22,7 +22,11 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 /// The trigger variables of a request as the journal holds it (no event yet).
-fn request_context(webhook: &WebhookAuth, rec: &DeliveryRecord) -> Value {
+fn request_context(
+    webhook: &WebhookAuth,
+    rec: &DeliveryRecord,
+    verification: Option<Value>,
+) -> Value {
     let headers: Vec<(String, String)> = serde_json::from_str(&rec.headers).unwrap_or_default();
     let received = rfc3339(rec.received_at);
     let trigger = webhook_trigger(&Delivered {
@@ -36,6 +40,7 @@ fn request_context(webhook: &WebhookAuth, rec: &DeliveryRecord) -> Value {
         headers: &headers,
         query: serde_json::from_str(&rec.query).unwrap_or(Value::Null),
         body: &rec.body,
+        verification,
     });
     json!({ "trigger": trigger })
 }
@@ -48,7 +53,7 @@ pub fn dedup_key(
     record: &DeliveryRecord,
     expression: &str,
 ) -> Option<String> {
-    let ctx = request_context(webhook, record);
+    let ctx = request_context(webhook, record, None);
     sandbox
         .eval(expression, &ctx)
         .ok()
@@ -79,6 +84,10 @@ pub fn test_filter(
         headers: &headers,
         query: serde_json::from_str(&delivery.query).unwrap_or(Value::Null),
         body: delivery.body.as_deref().unwrap_or_default(),
+        verification: delivery
+            .verification
+            .as_deref()
+            .and_then(|v| serde_json::from_str(v).ok()),
     });
     trigger["event"] = json!({ "id": event.0, "name": event.1 });
     sandbox
@@ -102,7 +111,8 @@ impl FilterEvaluator for ExprFilters {
         req: &IngestRequest,
         filters: &[(&str, &str, &str)],
     ) -> Vec<Result<bool, String>> {
-        let mut ctx = request_context(webhook, &req.record);
+        let verification = req.verification.as_ref().map(|v| v.to_value());
+        let mut ctx = request_context(webhook, &req.record, verification);
         filters
             .iter()
             .map(|(id, name, filter)| {

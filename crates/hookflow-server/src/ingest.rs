@@ -4,6 +4,7 @@
 //! with the journal's committed decision.
 
 mod budget;
+mod verify;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -35,7 +36,7 @@ pub use budget::{BudgetLimits, IngestBudgets, Short};
 /// The header that may carry the key instead of the query string.
 const API_KEY_HEADER: &str = "x-api-key";
 /// How long a webhook not in the journal's cache may be looked up in the database.
-const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+pub(crate) const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 /// Bodies larger than this are checked on a blocking thread, off the async workers.
 const INLINE_PARSE_MAX: usize = 64 * 1024;
 /// How long a refused request's body may take to arrive for its record; after that the record
@@ -222,6 +223,14 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<Accepted, Pr
     if facts.body_len.is_none() {
         facts.body_len = Some(bytes.len() as u64);
     }
+    // Check 5b over the exact bytes received (a body cut at the size limit is not verified).
+    let verification = if close {
+        None
+    } else {
+        verify::verdict(st, &hook, &req.headers, &bytes, req.received)
+            .await
+            .map(Box::new)
+    };
 
     // Check 7, only worth doing when 1–5 passed (the journal decides 6 before it).
     let body_error = if precheck.is_none() {
@@ -237,6 +246,7 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<Accepted, Pr
         facts,
         answered: false,
         dedup: None,
+        verification,
         record,
         precheck,
         body_error,
@@ -414,6 +424,7 @@ async fn refuse_known(
             answered: true,
             body_error: None,
             dedup: None,
+            verification: None,
             record,
         });
         if !queued {

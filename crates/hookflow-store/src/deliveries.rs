@@ -31,10 +31,13 @@ pub struct Delivery {
     pub routing: Option<String>,
     /// A duplicate's first delivery with the same key (SPEC §9).
     pub duplicate_of: Option<String>,
+    /// JSON `{scheme, verdict, detail}`: check 5b's verdict, on webhooks that verify signatures.
+    pub verification: Option<String>,
 }
 
 const LIST_COLUMNS: &str = "id, webhook_id, received_at, status, http_status, reason, method, \
-    content_type, headers, query, body_size, body_truncated, routing, duplicate_of";
+    content_type, headers, query, body_size, body_truncated, routing, duplicate_of, \
+    verification";
 
 macro_rules! delivery_from_row {
     ($r:expr, $with_body:expr) => {{
@@ -59,6 +62,7 @@ macro_rules! delivery_from_row {
             body_truncated: r.try_get("body_truncated")?,
             routing: r.try_get("routing")?,
             duplicate_of: r.try_get("duplicate_of")?,
+            verification: r.try_get("verification")?,
         }
     }};
 }

@@ -19,6 +19,7 @@ pub mod runs;
 pub mod secrets;
 pub mod settings;
 pub mod ui;
+pub mod verification;
 pub mod versions;
 pub mod webhooks;
 pub mod workflows;

@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_dedup.sql"),
         postgres: include_str!("../migrations/postgres/0007_dedup.sql"),
     },
+    Migration {
+        version: 8,
+        sqlite: include_str!("../migrations/sqlite/0008_verification.sql"),
+        postgres: include_str!("../migrations/postgres/0008_verification.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {

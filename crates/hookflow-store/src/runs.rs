@@ -319,7 +319,7 @@ impl Store {
             e.id AS e_id, e.name AS e_name, \
             d.id AS d_id, d.webhook_id, d.received_at, d.status, d.http_status, d.reason, \
             d.method, d.content_type, d.headers, d.query, d.body, d.body_size, \
-            d.body_truncated, d.routing, h.name AS h_name \
+            d.body_truncated, d.routing, d.verification, h.name AS h_name \
             FROM (SELECT 1 AS one) AS x \
             LEFT JOIN workflows w ON w.id = $1 \
             LEFT JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = $4 \
@@ -363,6 +363,7 @@ impl Store {
                         body_truncated: r.try_get("body_truncated")?,
                         routing: r.try_get("routing")?,
                         duplicate_of: None,
+                        verification: r.try_get("verification")?,
                     }),
                     None => None,
                 },

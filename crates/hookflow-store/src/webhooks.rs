@@ -33,6 +33,8 @@ pub struct Webhook {
     pub previous_key_expires_at: Option<i64>,
     /// Duplicate detection (SPEC §9), if set.
     pub dedup: Option<Dedup>,
+    /// Signature verification, without its secrets (SPEC §9).
+    pub verification: Option<hookflow_core::verify::Settings>,
     pub usage: Usage,
     pub created_at: i64,
     pub updated_at: i64,
@@ -62,6 +64,7 @@ pub struct WebhookPatch {
 const COLUMNS: &str = "w.id, w.name, w.content_type, w.rate_limit_per_minute, \
     w.rate_limit_per_day, w.key_hash, w.key_sealed, w.prev_key_hash, w.prev_key_expires_at, \
     w.version, w.last_limited_at, w.created_at, w.updated_at, w.dedup_key, w.dedup_window_seconds, \
+    w.verification, w.verification_sealed, \
     m.window_start AS m_start, m.count AS m_count, d.window_start AS d_start, d.count AS d_count";
 const FROM: &str = "webhooks w \
     LEFT JOIN rate_windows m ON m.webhook_id = w.id AND m.period = 'minute' \
@@ -99,6 +102,10 @@ macro_rules! raw_from_row {
                     r.try_get("dedup_key")?,
                     r.try_get("dedup_window_seconds")?,
                 ),
+                verification: $crate::verification::spec(
+                    r.try_get("verification")?,
+                    r.try_get("verification_sealed")?,
+                )?,
             },
             key_sealed: r.try_get("key_sealed")?,
             last_limited_at: r.try_get("last_limited_at")?,
@@ -145,6 +152,7 @@ impl Store {
                 .map_err(|_| StoreError::Internal("a webhook key is not UTF-8".into()))?,
             previous_key_expires_at: raw.auth.prev_key_expires_at.filter(|t| *t > now),
             dedup: raw.auth.dedup,
+            verification: raw.auth.verification.as_ref().map(|v| v.settings.clone()),
             id: raw.auth.id,
             name: raw.auth.name,
             content_type: raw.auth.content_type,

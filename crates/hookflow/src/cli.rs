@@ -285,6 +285,20 @@ pub enum WebhookCommand {
         /// How long an accepted dedup key is remembered (default 86400, at most 2592000).
         #[arg(long, requires = "dedup_key", value_name = "SECONDS")]
         dedup_window_seconds: Option<i64>,
+        #[command(flatten)]
+        verify: VerifyArgs,
+    },
+    /// Set, change or remove a webhook's signature verification (SPEC §9); prints the webhook.
+    Verify {
+        id: String,
+        #[command(flatten)]
+        verify: VerifyArgs,
+        /// On a new --verify-secret: the old secret keeps verifying this many seconds.
+        #[arg(long)]
+        previous_secret_grace_seconds: Option<u64>,
+        /// Remove the webhook's verification.
+        #[arg(long, conflicts_with_all = ["scheme", "secret", "previous_secret_grace_seconds"])]
+        remove: bool,
     },
     /// List webhooks.
     List {
@@ -303,6 +317,43 @@ pub enum WebhookCommand {
         #[arg(long, default_value_t = 0)]
         grace_seconds: u64,
     },
+}
+
+/// Signature verification flags of `webhook create` and `webhook verify`.
+#[derive(clap::Args, Debug, Default)]
+pub struct VerifyArgs {
+    /// Verify signatures: standard_webhooks, github, stripe, slack, shopify or hmac.
+    #[arg(long = "verify")]
+    pub scheme: Option<String>,
+    /// The shared secret the sender signs with (better given in HOOKFLOW_VERIFY_SECRET, which
+    /// keeps it out of the process list and shell history).
+    #[arg(
+        long = "verify-secret",
+        env = "HOOKFLOW_VERIFY_SECRET",
+        hide_env_values = true
+    )]
+    pub secret: Option<String>,
+    /// enforce (refuse what fails, the default) or log_only (accept and record the verdict).
+    #[arg(long = "verify-mode")]
+    pub mode: Option<String>,
+    /// For timestamped schemes: how far from now a timestamp may be (default 300).
+    #[arg(long = "verify-tolerance-seconds")]
+    pub tolerance_seconds: Option<u64>,
+    /// false: signed requests need no api_key (only with --verify-mode enforce).
+    #[arg(long = "require-api-key", action = clap::ArgAction::Set)]
+    pub require_api_key: Option<bool>,
+    /// hmac scheme: the header carrying the signature.
+    #[arg(long = "verify-header")]
+    pub header: Option<String>,
+    /// hmac scheme: sha1, sha256 (default) or sha512.
+    #[arg(long = "verify-algorithm")]
+    pub algorithm: Option<String>,
+    /// hmac scheme: hex (default) or base64.
+    #[arg(long = "verify-encoding")]
+    pub encoding: Option<String>,
+    /// hmac scheme: text before the signature, e.g. sha256=.
+    #[arg(long = "verify-prefix")]
+    pub prefix: Option<String>,
 }
 
 #[derive(Subcommand)]

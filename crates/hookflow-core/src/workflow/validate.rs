@@ -46,7 +46,7 @@ pub const MAX_PARALLEL_BRANCHES: usize = 32;
 /// HTTP methods an `http_request` may use.
 pub const HTTP_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 /// Fields of `trigger` (SPEC §3).
-pub const TRIGGER_FIELDS: [&str; 12] = [
+pub const TRIGGER_FIELDS: [&str; 13] = [
     "body",
     "raw_body",
     "headers",
@@ -59,6 +59,7 @@ pub const TRIGGER_FIELDS: [&str; 12] = [
     "delivery_id",
     "received_at",
     "scheduled_at",
+    "verification",
 ];
 /// Names expressions use as roots; a `for_each` item may not take one of them.
 pub const RESERVED_NAMES: [&str; 7] = [

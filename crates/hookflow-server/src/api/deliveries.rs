@@ -51,6 +51,9 @@ pub fn delivery_json(d: &Delivery) -> Value {
         "routing": d.routing.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
         "duplicate_of": d.duplicate_of,
     });
+    if let Some(v) = d.verification.as_deref() {
+        out["verification"] = serde_json::from_str::<Value>(v).unwrap_or(Value::Null);
+    }
     if let Some(body) = &d.body {
         let (text, encoding) = match std::str::from_utf8(body) {
             Ok(t) => (t.to_string(), "utf-8"),

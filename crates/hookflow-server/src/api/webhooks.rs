@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hookflow_core::dedup::{DEFAULT_WINDOW_SECONDS, Dedup, PRESETS, check_window, preset};
 use hookflow_core::media::webhook_content_type;
+use hookflow_core::verify;
 use hookflow_store::webhooks::{NewWebhook, Webhook, WebhookPatch};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -27,6 +28,9 @@ pub struct CreateWebhook {
     pub rate_limit_per_minute: Option<i64>,
     pub rate_limit_per_day: Option<i64>,
     pub dedup: Option<DedupInput>,
+    /// Signature verification (SPEC §9).
+    #[serde(default)]
+    pub verification: Option<verify::Input>,
 }
 
 /// A PATCH: absent fields stay; `"dedup": null` removes duplicate detection.
@@ -39,6 +43,9 @@ pub struct UpdateWebhook {
     pub rate_limit_per_day: Option<i64>,
     #[serde(default, with = "super::double_option")]
     pub dedup: Option<Option<DedupInput>>,
+    /// Left out: unchanged; `null`: removed; an object: changed (fields left out keep theirs).
+    #[serde(default, with = "super::double_option")]
+    pub verification: Option<Option<verify::Input>>,
 }
 
 /// `dedup` as sent (SPEC §9): a key expression or preset, and an optional window.
@@ -154,13 +161,61 @@ pub fn webhook_json(st: &AppState, w: &Webhook) -> Value {
         "dedup": w.dedup.as_ref().map(|d| json!({
             "key": d.key, "window_seconds": d.window_seconds,
         })),
+        "verification": w.verification.as_ref().map(verification_json),
         "created_at": rfc3339(w.created_at),
         "updated_at": rfc3339(w.updated_at),
     })
 }
 
+/// A webhook's verification as answers show it: never the secret.
+fn verification_json(v: &verify::Settings) -> Value {
+    let mut out = serde_json::to_value(v).unwrap_or(Value::Null);
+    let now = hookflow_store::now_ms();
+    out["previous_secret_expires_at"] = v
+        .previous_secret_expires_at
+        .filter(|t| *t > now)
+        .map(rfc3339)
+        .into();
+    out
+}
+
+/// Applies a verification change to what the webhook has; 400 on an input that cannot be.
+async fn change_verification(
+    st: &AppState,
+    id: &str,
+    input: Option<verify::Input>,
+) -> ApiResult<Webhook> {
+    let Some(input) = input else {
+        let w = st.store.set_verification(id, None).await?;
+        tracing::info!(webhook = %id, "webhook verification removed");
+        return Ok(w);
+    };
+    let current = st.store.webhook_verification(id).await?;
+    let (settings, secrets) = verify::apply(
+        current.as_ref().map(|(s, k)| (s, k)),
+        input,
+        hookflow_store::now_ms(),
+    )
+    .map_err(|e| Problem::bad_request(e.0))?;
+    let w = st
+        .store
+        .set_verification(id, Some((&settings, &secrets)))
+        .await?;
+    tracing::info!(
+        webhook = %id,
+        scheme = settings.scheme.as_str(),
+        mode = ?settings.mode,
+        "webhook verification set"
+    );
+    Ok(w)
+}
+
 /// Creates a webhook from checked input (the API's and the UI's way).
 pub async fn create_webhook(st: &AppState, body: CreateWebhook) -> ApiResult<Webhook> {
+    // Checked before anything is created (the seal needs the webhook's id, so it is set after).
+    if let Some(v) = &body.verification {
+        verify::apply(None, v.clone(), 0).map_err(|e| Problem::bad_request(e.0))?;
+    }
     let new = NewWebhook {
         name: valid_name(&body.name)?,
         content_type: valid_content_type(st, &body.content_type)?,
@@ -172,7 +227,10 @@ pub async fn create_webhook(st: &AppState, body: CreateWebhook) -> ApiResult<Web
     };
     let w = st.store.create_webhook(new).await?;
     tracing::info!(webhook = %w.id, name = %w.name, "webhook created");
-    Ok(w)
+    match body.verification {
+        Some(v) => change_verification(st, &w.id, Some(v)).await,
+        None => Ok(w),
+    }
 }
 
 pub async fn create(
@@ -222,7 +280,10 @@ pub async fn update_webhook(st: &AppState, id: &str, body: UpdateWebhook) -> Api
             .map(|d| d.map(|d| valid_dedup(st, d)).transpose())
             .transpose()?,
     };
-    let w = st.store.update_webhook(id, patch).await?;
+    let mut w = st.store.update_webhook(id, patch).await?;
+    if let Some(v) = body.verification {
+        w = change_verification(st, id, v).await?;
+    }
     st.journal.forget(id);
     Ok(w)
 }

@@ -140,6 +140,7 @@ pub async fn create(State(st): State<AppState>, form: Form) -> Response {
             rate_limit_per_minute: f.number("rate_limit_per_minute", "Rate limit per minute")?,
             rate_limit_per_day: f.number("rate_limit_per_day", "Rate limit per day")?,
             dedup: form_dedup(f)?,
+            verification: None,
         };
         webhooks::create_webhook(&st, body).await
     }
@@ -200,6 +201,7 @@ pub async fn update(State(st): State<AppState>, Path(id): Path<String>, form: Fo
             rate_limit_per_day: f.number("rate_limit_per_day", "Rate limit per day")?,
             // The form always holds the fields: an empty key removes detection.
             dedup: f.get("dedup_key").map(|_| form_dedup(f)).transpose()?,
+            verification: None,
         };
         webhooks::update_webhook(&st, &w.id, body).await
     }

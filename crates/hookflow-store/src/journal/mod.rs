@@ -93,6 +93,9 @@ pub struct IngestRequest {
     /// The duplicate-detection key the HTTP layer computed (SPEC §9), if the webhook it checked
     /// against has `dedup`.
     pub dedup: Option<DedupKey>,
+    /// Check 5b's verdict (SPEC §9) on a webhook that verifies signatures; an enforced failure
+    /// refuses the request before the rate limits are counted.
+    pub verification: Option<Box<hookflow_core::verify::Verdict>>,
     pub record: DeliveryRecord,
 }
 
@@ -627,6 +630,8 @@ pub(crate) fn decide(
         let per_day = hook.auth.rate_limit_per_day;
         let rejection = if let Some(r) = pre {
             Some(r)
+        } else if let Some(v) = req.verification.as_ref().filter(|v| v.refuses()) {
+            Some(Rejection::signature(&v.detail))
         } else if per_minute > 0 && hook.minute >= per_minute {
             limited.insert(&req.webhook_id);
             Some(Rejection::rate_limited(
@@ -687,6 +692,8 @@ pub(crate) struct Row<'a> {
     pub headers: Cow<'a, str>,
     /// A duplicate's first delivery (SPEC §9).
     pub duplicate_of: Option<&'a str>,
+    /// Check 5b's verdict as JSON, if the webhook verifies signatures.
+    pub verification: Option<String>,
 }
 
 /// The rows to insert for a decided batch (nothing for requests to webhooks that are gone).
@@ -743,6 +750,7 @@ pub(crate) fn rows<'a>(
                 truncated: (body.len() as i64) < rec.body_size,
                 body,
                 headers,
+                verification: req.verification.as_ref().map(|v| v.to_json()),
             })
         })
         .collect()
@@ -860,13 +868,13 @@ pub(crate) const LIMITED_SQL: &str = "UPDATE webhooks SET last_limited_at = $2 W
 /// The webhook columns the journal checks against.
 pub(crate) const WEBHOOK_SQL: &str = "SELECT id, name, content_type, rate_limit_per_minute, \
     rate_limit_per_day, key_hash, prev_key_hash, prev_key_expires_at, version, \
-    dedup_key, dedup_window_seconds FROM webhooks WHERE id = $1";
+    dedup_key, dedup_window_seconds, verification, verification_sealed FROM webhooks WHERE id = $1";
 
 /// The columns of a delivery row, in the order [`Row`]s are bound.
 pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO deliveries (id, webhook_id, received_at, \
     status, http_status, reason, method, content_type, headers, query, body, body_size, \
-    body_truncated, routing, duplicate_of) VALUES ";
-pub(crate) const INSERT_WIDTH: usize = 15;
+    body_truncated, routing, duplicate_of, verification) VALUES ";
+pub(crate) const INSERT_WIDTH: usize = 16;
 
 /// The events bound to a webhook and, for each, the workflows whose triggers name it.
 pub(crate) const ROUTES_SQL: &str = "SELECT e.id AS event_id, e.name AS event_name, e.filter, \

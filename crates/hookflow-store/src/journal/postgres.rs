@@ -123,6 +123,10 @@ async fn commit(
                 r.try_get("dedup_key")?,
                 r.try_get("dedup_window_seconds")?,
             ),
+            verification: crate::verification::spec(
+                r.try_get("verification")?,
+                r.try_get("verification_sealed")?,
+            )?,
         };
         let (mut minute, mut day) = (0, 0);
         for r in sqlx::query(TOUCH_RATES_SQL)
@@ -218,7 +222,8 @@ async fn commit(
                 .bind(rec.body_size)
                 .bind(row.truncated)
                 .bind(&row.routing)
-                .bind(row.duplicate_of);
+                .bind(row.duplicate_of)
+                .bind(&row.verification);
         }
         q.execute(&mut *tx).await?;
     }

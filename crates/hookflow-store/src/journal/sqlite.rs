@@ -117,6 +117,10 @@ fn commit(
                         r.get::<_, i64>(8)?,
                         r.get::<_, Option<String>>(9)?,
                         r.get::<_, Option<i64>>(10)?,
+                        (
+                            r.get::<_, Option<String>>(11)?,
+                            r.get::<_, Option<Vec<u8>>>(12)?,
+                        ),
                     ))
                 })
                 .map(Some)
@@ -136,6 +140,7 @@ fn commit(
                 version,
                 dedup_key,
                 dedup_window,
+                (verification, sealed),
             )) = auth
             else {
                 continue;
@@ -164,6 +169,8 @@ fn commit(
                 rate_limit_per_minute: per_minute,
                 rate_limit_per_day: per_day,
                 dedup: crate::webhooks::dedup_of(dedup_key, dedup_window),
+                verification: crate::verification::spec(verification, sealed)
+                    .map_err(|e| StoreError::Internal(e.to_string()))?,
             };
             loaded.insert(
                 id,
@@ -250,6 +257,7 @@ fn commit(
                     &row.truncated,
                     &row.routing,
                     &row.duplicate_of,
+                    &row.verification,
                 ]);
             }
             insert.execute(values.as_slice()).map_err(err)?;

@@ -4,7 +4,27 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{Api, Outcome, pretty, seg};
-use crate::cli::{ClientArgs, WebhookCommand};
+use crate::cli::{ClientArgs, VerifyArgs, WebhookCommand};
+
+/// The `verification` object of the flags given (`None` when none is).
+fn verification(v: VerifyArgs) -> Option<Value> {
+    let mut out = serde_json::Map::new();
+    let mut put = |k: &str, val: Option<Value>| {
+        if let Some(val) = val {
+            out.insert(k.to_string(), val);
+        }
+    };
+    put("scheme", v.scheme.map(Value::from));
+    put("secret", v.secret.map(Value::from));
+    put("mode", v.mode.map(Value::from));
+    put("tolerance_seconds", v.tolerance_seconds.map(Value::from));
+    put("require_api_key", v.require_api_key.map(Value::from));
+    put("header", v.header.map(Value::from));
+    put("algorithm", v.algorithm.map(Value::from));
+    put("encoding", v.encoding.map(Value::from));
+    put("prefix", v.prefix.map(Value::from));
+    (!out.is_empty()).then_some(Value::Object(out))
+}
 
 /// `hookflow webhook …`.
 pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
@@ -17,8 +37,17 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
             rate_limit_per_day,
             dedup_key,
             dedup_window_seconds,
+            verify,
         } => {
             let mut body = json!({"name": name, "content_type": content_type});
+            // A secret alone (HOOKFLOW_VERIFY_SECRET set in the shell) asks for no verification.
+            let verify = VerifyArgs {
+                secret: verify.secret.filter(|_| verify.scheme.is_some()),
+                ..verify
+            };
+            if let Some(v) = verification(verify) {
+                body["verification"] = v;
+            }
             if let Some(n) = rate_limit_per_minute {
                 body["rate_limit_per_minute"] = json!(n);
             }
@@ -61,6 +90,30 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
                     );
                 }
             }
+        }
+        WebhookCommand::Verify {
+            id,
+            verify,
+            previous_secret_grace_seconds,
+            remove,
+        } => {
+            let v = if remove {
+                Value::Null
+            } else {
+                let mut v = verification(verify).unwrap_or_else(|| json!({}));
+                if let Some(g) = previous_secret_grace_seconds {
+                    v["previous_secret_grace_seconds"] = json!(g);
+                }
+                v
+            };
+            let w = api
+                .call(
+                    Method::PATCH,
+                    &format!("/webhooks/{}", seg(&id)),
+                    Some(json!({ "verification": v })),
+                )
+                .await?;
+            outln!("{}", pretty(&w));
         }
         WebhookCommand::Show { id } => {
             let w = api

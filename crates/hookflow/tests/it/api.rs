@@ -247,6 +247,7 @@ async fn openapi_document_describes_the_router() {
         "rate_limit_per_minute",
         "rate_limit_per_day",
         "dedup",
+        "verification",
     ]
     .map(String::from)
     .into();

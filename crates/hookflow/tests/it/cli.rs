@@ -287,6 +287,83 @@ async fn cli_create_with_limits_and_bad_input() {
     );
 }
 
+/// `webhook create --verify …` and `webhook verify`: signature verification from the command
+/// line (SPEC §9), the secret from `HOOKFLOW_VERIFY_SECRET`, never printed.
+#[tokio::test]
+async fn cli_sets_changes_and_removes_verification() {
+    let s = Server::start().await;
+    let env = |secret: &'static str| {
+        [
+            ("HOOKFLOW_URL", s.base_url.clone()),
+            ("HOOKFLOW_TOKEN", s.token.clone()),
+            ("HOOKFLOW_VERIFY_SECRET", secret.to_string()),
+        ]
+    };
+    let e = env("cli-secret-1");
+    let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = hookflow(
+        &e,
+        &[
+            "webhook",
+            "create",
+            "--name",
+            "signed",
+            "--verify",
+            "hmac",
+            "--verify-header",
+            "X-Sig",
+            "--verify-algorithm",
+            "sha1",
+            "--verify-mode",
+            "log_only",
+        ],
+    )
+    .await;
+    expect_ok(&r);
+    let id = webhook_id_of(r.stdout.trim());
+    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    assert_eq!(hook["verification"]["scheme"], "hmac");
+    assert_eq!(hook["verification"]["header"], "X-Sig");
+    assert_eq!(hook["verification"]["algorithm"], "sha1");
+    assert_eq!(hook["verification"]["mode"], "log_only");
+    let e2 = env("cli-secret-2");
+    let e2: Vec<(&str, &str)> = e2.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = hookflow(
+        &e2,
+        &[
+            "webhook",
+            "verify",
+            &id,
+            "--verify-mode",
+            "enforce",
+            "--require-api-key",
+            "false",
+            "--previous-secret-grace-seconds",
+            "60",
+        ],
+    )
+    .await;
+    expect_ok(&r);
+    assert!(!r.stdout.contains("cli-secret"), "{r:?}");
+    let shown: Value = serde_json::from_str(&r.stdout).expect("webhook JSON");
+    assert_eq!(shown["verification"]["require_api_key"], false);
+    assert!(
+        shown["verification"]["previous_secret_expires_at"].is_string(),
+        "{shown}"
+    );
+    // log_only without a key is refused, and the detail says why.
+    let r = client(&s, &["webhook", "verify", &id, "--verify-mode", "log_only"]).await;
+    expect_failure(&r);
+    assert!(
+        r.stderr.contains("400") && r.stderr.contains("enforce"),
+        "{r:?}"
+    );
+    let r = client(&s, &["webhook", "verify", &id, "--remove"]).await;
+    expect_ok(&r);
+    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    assert_eq!(hook["verification"], Value::Null);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cli_explains_token_problems() {
     let s = Server::start().await;

@@ -35,6 +35,8 @@
 //! - `filter_test`: a proposed event filter tried on stored deliveries (SPEC §10).
 //! - `versions`: workflow versions (SPEC §10): runs pinned to the version they started on (after
 //!   a sleep, a `kill -9`, a takeover by another node), the versions API and retention.
+//! - `verification`: SPEC §9 signature verification — every scheme, published test vectors,
+//!   secret rotation, `log_only`, `require_api_key: false`, forged requests and the rate limits.
 
 mod api;
 mod browser;
@@ -62,4 +64,5 @@ mod run_limits;
 mod schema;
 mod serve;
 mod ui_http;
+mod verification;
 mod versions;
