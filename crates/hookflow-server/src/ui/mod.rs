@@ -13,6 +13,7 @@
 mod locate;
 mod runs;
 mod session;
+mod verification;
 mod versions;
 mod webhooks;
 mod workflows;

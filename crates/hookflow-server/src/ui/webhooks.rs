@@ -88,7 +88,7 @@ fn webhook_form(
         json!({
             "title": title, "section": "events-webhooks", "action": action, "button": button,
             "content_types": st.content_types(), "values": values, "error": error,
-            "id": id,
+            "id": id, "schemes": super::verification::SCHEMES,
         }),
     )
 }
@@ -102,6 +102,7 @@ fn form_values(f: &Fields) -> Json {
         "rate_limit_per_day": f.get("rate_limit_per_day").unwrap_or(""),
         "dedup_key": f.get("dedup_key").unwrap_or(""),
         "dedup_window_seconds": f.get("dedup_window_seconds").unwrap_or(""),
+        "verification": super::verification::values(f),
     })
 }
 
@@ -140,7 +141,7 @@ pub async fn create(State(st): State<AppState>, form: Form) -> Response {
             rate_limit_per_minute: f.number("rate_limit_per_minute", "Rate limit per minute")?,
             rate_limit_per_day: f.number("rate_limit_per_day", "Rate limit per day")?,
             dedup: form_dedup(f)?,
-            verification: None,
+            verification: super::verification::input(f)?,
         };
         webhooks::create_webhook(&st, body).await
     }
@@ -201,7 +202,12 @@ pub async fn update(State(st): State<AppState>, Path(id): Path<String>, form: Fo
             rate_limit_per_day: f.number("rate_limit_per_day", "Rate limit per day")?,
             // The form always holds the fields: an empty key removes detection.
             dedup: f.get("dedup_key").map(|_| form_dedup(f)).transpose()?,
-            verification: None,
+            // No scheme chosen removes a verification the webhook has.
+            verification: match super::verification::input(f)? {
+                Some(v) => Some(Some(v)),
+                None if w.verification.is_some() => Some(None),
+                None => None,
+            },
         };
         webhooks::update_webhook(&st, &w.id, body).await
     }
