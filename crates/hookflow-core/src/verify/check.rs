@@ -2,6 +2,8 @@
 //! time with every signature the request carries. No heap allocation per request: the keyed
 //! MAC states are built once per webhook version, and signatures are decoded into stack buffers.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hmac::{Hmac, KeyInit};
@@ -161,8 +163,8 @@ impl Verifier {
     /// The verdict on a request whose body is `body` (the exact bytes received), at `now_ms`.
     pub fn verify<H: HeaderSource + ?Sized>(&self, h: &H, body: &[u8], now_ms: i64) -> Verdict {
         let (verdict, detail) = match self.check(h, body, now_ms) {
-            Ok(()) => (VerdictKind::Valid, "signature valid".to_string()),
-            Err(e) => e,
+            Ok(()) => (VerdictKind::Valid, Cow::Borrowed("signature valid")),
+            Err((v, d)) => (v, Cow::Owned(d)),
         };
         Verdict {
             scheme: self.scheme,
@@ -177,7 +179,9 @@ impl Verifier {
         Verdict {
             scheme: settings.scheme,
             verdict: VerdictKind::Invalid,
-            detail: "the webhook's verification secret cannot be opened on this server".into(),
+            detail: Cow::Borrowed(
+                "the webhook's verification secret cannot be opened on this server",
+            ),
             enforced: settings.mode == super::Mode::Enforce,
         }
     }

@@ -419,8 +419,8 @@ impl VerdictKind {
 pub struct Verdict {
     pub scheme: Scheme,
     pub verdict: VerdictKind,
-    /// What was wrong (or `signature valid`); never holds a secret.
-    pub detail: String,
+    /// What was wrong (or `signature valid`, without an allocation); never holds a secret.
+    pub detail: std::borrow::Cow<'static, str>,
     /// The webhook refuses a request that fails (mode `enforce`).
     pub enforced: bool,
 }

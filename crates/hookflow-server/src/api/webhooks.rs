@@ -179,34 +179,50 @@ fn verification_json(v: &verify::Settings) -> Value {
     out
 }
 
-/// Applies a verification change to what the webhook has; 400 on an input that cannot be.
-async fn change_verification(
+/// What a verification change makes of the webhook's verification (`None`: removed), checked
+/// before anything is written; 400 on an input that cannot be applied, 404 on no webhook.
+async fn prepare_verification(
     st: &AppState,
     id: &str,
     input: Option<verify::Input>,
-) -> ApiResult<Webhook> {
+) -> ApiResult<Option<(verify::Settings, verify::Secrets)>> {
     let Some(input) = input else {
-        let w = st.store.set_verification(id, None).await?;
-        tracing::info!(webhook = %id, "webhook verification removed");
-        return Ok(w);
+        return Ok(None);
     };
     let current = st.store.webhook_verification(id).await?;
-    let (settings, secrets) = verify::apply(
+    if current.is_none() && st.store.get_webhook(id).await?.is_none() {
+        return Err(Problem::not_found(format!(
+            "there is no webhook with id {id}"
+        )));
+    }
+    verify::apply(
         current.as_ref().map(|(s, k)| (s, k)),
         input,
         hookflow_store::now_ms(),
     )
-    .map_err(|e| Problem::bad_request(e.0))?;
+    .map(Some)
+    .map_err(|e| Problem::bad_request(e.0))
+}
+
+/// Writes what [`prepare_verification`] made.
+async fn store_verification(
+    st: &AppState,
+    id: &str,
+    v: Option<(verify::Settings, verify::Secrets)>,
+) -> ApiResult<Webhook> {
     let w = st
         .store
-        .set_verification(id, Some((&settings, &secrets)))
+        .set_verification(id, v.as_ref().map(|(s, k)| (s, k)))
         .await?;
-    tracing::info!(
-        webhook = %id,
-        scheme = settings.scheme.as_str(),
-        mode = ?settings.mode,
-        "webhook verification set"
-    );
+    match &v {
+        Some((s, _)) => tracing::info!(
+            webhook = %id,
+            scheme = s.scheme.as_str(),
+            mode = ?s.mode,
+            "webhook verification set"
+        ),
+        None => tracing::info!(webhook = %id, "webhook verification removed"),
+    }
     Ok(w)
 }
 
@@ -228,7 +244,10 @@ pub async fn create_webhook(st: &AppState, body: CreateWebhook) -> ApiResult<Web
     let w = st.store.create_webhook(new).await?;
     tracing::info!(webhook = %w.id, name = %w.name, "webhook created");
     match body.verification {
-        Some(v) => change_verification(st, &w.id, Some(v)).await,
+        Some(v) => {
+            let v = prepare_verification(st, &w.id, Some(v)).await?;
+            store_verification(st, &w.id, v).await
+        }
         None => Ok(w),
     }
 }
@@ -280,9 +299,14 @@ pub async fn update_webhook(st: &AppState, id: &str, body: UpdateWebhook) -> Api
             .map(|d| d.map(|d| valid_dedup(st, d)).transpose())
             .transpose()?,
     };
+    // Checked before any field is written, so a refused change changes nothing.
+    let verification = match body.verification {
+        Some(v) => Some(prepare_verification(st, id, v).await?),
+        None => None,
+    };
     let mut w = st.store.update_webhook(id, patch).await?;
-    if let Some(v) = body.verification {
-        w = change_verification(st, id, v).await?;
+    if let Some(v) = verification {
+        w = store_verification(st, id, v).await?;
     }
     st.journal.forget(id);
     Ok(w)

@@ -559,10 +559,19 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
     let a = s
         .api_patch(
             &format!("/api/v1/webhooks/{}", hook["id"].as_str().unwrap()),
-            json!({"verification": {"mode": "log_only"}}),
+            json!({"name": "renamed", "verification": {"mode": "log_only"}}),
         )
         .await;
     a.expect_problem(400);
+    // A refused change changes nothing, not even the other fields of the same PATCH.
+    let w = s
+        .api_get(&format!(
+            "/api/v1/webhooks/{}",
+            hook["id"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    assert_eq!(w["name"], "nokey");
     // Still enforced and keyless after the refused change.
     post_signed(&s, &hook, JSON, body, &good, false)
         .await
@@ -576,6 +585,16 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
         )
         .await;
     let keyed = a.json();
+    // A verification change for a webhook that does not exist is a 404.
+    s.api_patch(
+        &format!(
+            "/api/v1/webhooks/{}",
+            unknown_id_like(keyed["id"].as_str().unwrap())
+        ),
+        json!({"verification": {"scheme": "github", "secret": "k"}}),
+    )
+    .await
+    .expect_problem(404);
     let a = post_signed(&s, &keyed, JSON, body, &good, false).await;
     let p = a.expect_problem(401);
     assert!(p["detail"].as_str().unwrap().contains("API key"), "{p}");
