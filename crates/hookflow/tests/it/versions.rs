@@ -412,3 +412,35 @@ async fn the_cli_lists_versions_and_prints_one() {
         .await
         .fails(1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_newest_fifty_and_every_version_a_run_refers_to() {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, &version_yaml("kept", "one", "", "1ms")).await;
+    let run = start_run(&s, &wf).await;
+    until_final(&s, &run, Duration::from_secs(30)).await;
+    for n in 2..=53 {
+        send_workflow(
+            &s,
+            Method::PUT,
+            &format!("/api/v1/workflows/{wf}"),
+            &version_yaml("kept", &format!("n{n}"), "", "1ms"),
+        )
+        .await
+        .expect_status(200);
+    }
+    let kept: Vec<i64> = s
+        .all_pages(&format!("/api/v1/workflows/{wf}/versions?limit=20"))
+        .await
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    // 53 down to 4 (the newest 50), and 1, which the run ran; 2 and 3 are gone.
+    let mut want: Vec<i64> = (4..=53).rev().collect();
+    want.push(1);
+    assert_eq!(kept, want);
+    s.api_get(&format!("/api/v1/workflows/{wf}/versions/2"))
+        .await
+        .expect_problem(404);
+    assert_ran_version_1(&get_run(&s, &run).await);
+}
