@@ -83,6 +83,7 @@ pub fn items(w: &Webhook, facts: &ChecklistFacts) -> Vec<Item> {
     let mut out = vec![
         arrival(facts, &hook_page),
         rejections(facts, &hook_page),
+        verification(w, facts),
         rate_limits(w),
     ];
     if facts.events.is_empty() {
@@ -191,6 +192,43 @@ fn rejections(facts: &ChecklistFacts, hook_page: &str) -> Item {
         Some(r) => item.link(format!("/ui/deliveries/{}", r.delivery_id)),
         None => item.link(hook_page),
     }
+}
+
+/// The verdicts of the newest verified requests (SPEC §9); in `log_only` mode failures are
+/// accepted, so this is where they show before verification is enforced.
+fn verification(w: &Webhook, facts: &ChecklistFacts) -> Item {
+    let edit = format!("/ui/webhooks/{}/edit", w.id);
+    let Some(v) = w.verification.as_ref() else {
+        return Item::new(
+            "verification",
+            true,
+            "no signature verification: requests are checked by their API key only",
+        )
+        .link(edit);
+    };
+    let log_only = matches!(v.mode, hookflow_core::verify::Mode::LogOnly);
+    let mode = if log_only { "log_only" } else { "enforce" };
+    let count = |k: &str| facts.verdicts.iter().filter(|(v, _)| v == k).count();
+    let (valid, invalid, missing) = (count("valid"), count("invalid"), count("missing"));
+    let mut detail = format!(
+        "{} in {mode} mode: of the newest {} verified requests, {valid} valid, {invalid} invalid, \
+         {missing} without a signature",
+        v.scheme.as_str(),
+        facts.verdicts.len()
+    );
+    if let Some((_, why)) = facts.verdicts.iter().find(|(v, _)| v != "valid") {
+        detail.push_str(&format!(" (newest failure: {why})"));
+    }
+    let ok = invalid + missing == 0;
+    if !ok && log_only {
+        detail
+            .push_str("; they were accepted (log_only): fix the sender's secret before enforcing");
+    } else if !ok {
+        detail.push_str("; they were refused with 401");
+    } else if log_only && valid > 0 {
+        detail.push_str("; every request verifies: verification can be enforced");
+    }
+    Item::new("verification", ok, detail).link(edit)
 }
 
 fn rate_limits(w: &Webhook) -> Item {

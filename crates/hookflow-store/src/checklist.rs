@@ -57,7 +57,13 @@ pub struct ChecklistFacts {
     /// Commonest first, at most [`TOP_REJECTIONS`].
     pub rejections: Vec<RejectionCount>,
     pub events: Vec<ChainEvent>,
+    /// `(verdict, detail)` of the signature verification of the newest requests that had one,
+    /// newest first, from at most [`VERDICT_SAMPLE`] requests.
+    pub verdicts: Vec<(String, String)>,
 }
+
+/// How many of the newest requests the verification verdicts are counted over.
+pub const VERDICT_SAMPLE: i64 = 1000;
 
 /// How many kinds of rejection the checklist lists.
 pub const TOP_REJECTIONS: i64 = 5;
@@ -146,11 +152,32 @@ impl Store {
                     last_run: None,
                 });
             }
+            // The newest requests whatever their verdict (bounded, by the webhook's index).
+            let rows = sqlx::query(
+                "SELECT verification FROM deliveries WHERE webhook_id = $1 \
+                 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(webhook_id)
+            .bind(VERDICT_SAMPLE)
+            .fetch_all(p)
+            .await?;
+            let mut verdicts = Vec::new();
+            for r in &rows {
+                let Some(text) = r.try_get::<Option<String>, _>("verification")? else {
+                    continue;
+                };
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                verdicts.push((
+                    v["verdict"].as_str().unwrap_or("?").to_string(),
+                    v["detail"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
             Ok::<_, sqlx::Error>(ChecklistFacts {
                 last_accepted: accepted,
                 last_rejected: rejected,
                 rejections,
                 events,
+                verdicts,
             })
         })?;
         for wf in facts.events.iter_mut().flat_map(|e| e.workflows.iter_mut()) {

@@ -54,6 +54,7 @@ async fn a_webhook_with_no_event_and_refused_requests() {
         [
             "requests_arrive",
             "rejections",
+            "verification",
             "rate_limits",
             "event_bound"
         ],
@@ -325,4 +326,51 @@ async fn an_unknown_webhook_has_no_checklist_and_the_token_is_needed() {
         .await
         .unwrap();
     assert_eq!(a.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signature_verdicts_are_counted_and_log_only_failures_show() {
+    use crate::verification::{hex, mac};
+    let s = Server::start().await;
+    let hook = s.unlimited_webhook("signed", JSON).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let v = item(&checklist(&s, &hook).await, "verification", None).clone();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(detail(&v).contains("no signature verification"), "{v}");
+
+    s.api_patch(
+        &format!("/api/v1/webhooks/{hook_id}"),
+        json!({"verification": {"scheme": "github", "secret": "gh-secret", "mode": "log_only"}}),
+    )
+    .await
+    .expect_status(200);
+    let body = br#"{"action": "opened"}"#;
+    let good = format!("sha256={}", hex(&mac("sha256", b"gh-secret", body)));
+    for sig in [good.as_str(), good.as_str(), "sha256=00"] {
+        let a = s
+            .client
+            .post(s.hook_url(&hook))
+            .header("content-type", JSON)
+            .header("x-hub-signature-256", sig)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(a.status(), 202, "log_only accepts");
+    }
+    let items = checklist(&s, &hook).await;
+    let v = item(&items, "verification", None);
+    assert_eq!(v["ok"], false, "{v}");
+    let d = detail(v);
+    assert!(d.starts_with("github in log_only mode"), "{d}");
+    assert!(
+        d.contains("3 verified requests, 2 valid, 1 invalid, 0 without"),
+        "{d}"
+    );
+    assert!(d.contains("before enforcing"), "{d}");
+    assert_eq!(v["link"], json!(format!("/ui/webhooks/{hook_id}/edit")));
+    // In the order a person checks: after the refusals, before the rate limits.
+    let order = checks(&items);
+    let at = |c: &str| order.iter().position(|x| *x == c).unwrap();
+    assert!(at("rejections") < at("verification") && at("verification") < at("rate_limits"));
 }
