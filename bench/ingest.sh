@@ -2,12 +2,17 @@
 # Ingest benchmark: durable hookflow ingest vs the bare-HTTP reference server, in one run.
 #
 #   bench/ingest.sh [DURATION_S=10] [REPEATS=3]
+#   VERIFY=1 bench/ingest.sh ...   # also hookflow with signature verification on (SPEC §9)
 #
 # For each repeat: the reference server (../shared/bench/limit-server, mode a: answer 202, store
 # nothing) and hookflow (release build, fresh SQLite data dir, one webhook with limits 0) are each
 # loaded with ../shared/bench/load.sh (wrk, 64 connections, 2 threads, 320-byte JSON). Reports
 # req/s, p50/p99, the ratio hookflow/reference, hookflow's peak RSS (VmHWM) and whether every
 # request wrk saw answered 202 is in the database (python3's sqlite3 counts the rows).
+# With VERIFY=1 each repeat also loads a second fresh hookflow whose webhook verifies `github`
+# signatures (HMAC-SHA256 of the body, enforced), every request carrying a valid
+# X-Hub-Signature-256 computed once over the fixed body (wrk cannot sign per request; github has
+# no timestamp); the `ratio_verify` line is hookflow+verify / hookflow of the same repeat.
 # Needs: wrk (apt-get install -y wrk), python3. Loopback only.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,6 +41,42 @@ wait_http() { # URL
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
+BODY_FILE="$SHARED/lib/body.json"
+SECRET=bench-signing-secret
+SIG="sha256=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2],"rb").read(), hashlib.sha256).hexdigest())' "$SECRET" "$BODY_FILE")"
+
+# wrk as ../shared/bench/load.sh runs it (64 connections, 2 threads, the same body), with
+# bench/lib/post_signed.lua: post.lua plus an optional fixed header.
+load() { # URL DURATION [HEADER VALUE]
+  WRK_BODY_FILE="$BODY_FILE" WRK_SIG_HEADER="${3:-}" WRK_SIG_VALUE="${4:-}" \
+    timeout --kill-after=5 $(($2 + 15)) wrk -t2 -c64 -d"${2}s" --timeout 10s --latency \
+    -s "$HERE/lib/post_signed.lua" "$1"
+}
+
+run_hookflow() { # RUN LABEL SIG_HEADER SIG_VALUE — one fresh server, one loaded webhook
+  local run=$1 label=$2 sigh=$3 sigv=$4 verification='null'
+  [[ -n "$sigh" ]] && verification="{\"scheme\":\"github\",\"secret\":\"$SECRET\"}"
+  DATA="$WORK/data-$run-$label"; rm -rf "$DATA"
+  HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$HF" serve --listen "127.0.0.1:$PORT_HF" \
+    --data-dir "$DATA" >"$WORK/hookflow.log" 2>&1 &
+  HF_PID=$!
+  wait_http "http://127.0.0.1:$PORT_HF/healthz"
+  URL=$(curl -sf -X POST "http://127.0.0.1:$PORT_HF/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
+    -d "{\"name\":\"bench\",\"content_type\":\"application/json\",\"rate_limit_per_minute\":0,\"rate_limit_per_day\":0,\"verification\":$verification}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  load "$URL" 2 "$sigh" "$sigv" >/dev/null 2>&1 || true
+  count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from deliveries where status='accepted'\").fetchone()[0])" "$DATA/hookflow.db"; }
+  BEFORE=$(count)
+  H=$(load "$URL" "$DUR" "$sigh" "$sigv" 2>/dev/null | grep '^RESULT')
+  RSS=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$HF_PID/status")
+  kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
+  AFTER=$(count)
+  REQS=$(field requests <<<"$H"); NON=$(field non2xx <<<"$H")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$label" "$(field rps <<<"$H")" \
+    "$(field p50_ms <<<"$H")" "$(field p99_ms <<<"$H")" "$NON" "$RSS" "$((REQS - NON))" "$((AFTER - BEFORE))"
+  LAST_RPS=$(field rps <<<"$H")
+}
+
 printf 'run\ttarget\trps\tp50_ms\tp99_ms\tnon2xx\tpeak_rss_mb\tanswered_202\trecorded\n'
 for run in $(seq 1 "$REPEATS"); do
   # Reference: bare axum 202.
@@ -50,24 +91,13 @@ for run in $(seq 1 "$REPEATS"); do
   REF_RPS=$(field rps <<<"$R")
 
   # hookflow: durable ingest (SQLite WAL, synchronous=FULL, group commit).
-  DATA="$WORK/data-$run"; rm -rf "$DATA"
-  HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$HF" serve --listen "127.0.0.1:$PORT_HF" \
-    --data-dir "$DATA" >"$WORK/hookflow.log" 2>&1 &
-  HF_PID=$!
-  wait_http "http://127.0.0.1:$PORT_HF/healthz"
-  URL=$(curl -sf -X POST "http://127.0.0.1:$PORT_HF/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
-    -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}' |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
-  "$SHARED/load.sh" "$URL" 2 >/dev/null 2>&1 || true
-  count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from deliveries where status='accepted'\").fetchone()[0])" "$DATA/hookflow.db"; }
-  BEFORE=$(count)
-  H=$("$SHARED/load.sh" "$URL" "$DUR" 2>/dev/null | grep '^RESULT')
-  RSS=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$HF_PID/status")
-  kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
-  AFTER=$(count)
-  REQS=$(field requests <<<"$H"); NON=$(field non2xx <<<"$H")
-  printf '%s\thookflow\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$(field rps <<<"$H")" \
-    "$(field p50_ms <<<"$H")" "$(field p99_ms <<<"$H")" "$NON" "$RSS" "$((REQS - NON))" "$((AFTER - BEFORE))"
+  run_hookflow "$run" hookflow '' ''
+  PLAIN_RPS=$LAST_RPS
   python3 -c "import sys; print(f'{sys.argv[3]}\tratio\t{float(sys.argv[1])/float(sys.argv[2]):.2f}')" \
-    "$(field rps <<<"$H")" "$REF_RPS" "$run"
+    "$PLAIN_RPS" "$REF_RPS" "$run"
+  if [[ -n "${VERIFY:-}" ]]; then
+    run_hookflow "$run" hookflow+verify X-Hub-Signature-256 "$SIG"
+    python3 -c "import sys; print(f'{sys.argv[3]}\tratio_verify\t{float(sys.argv[1])/float(sys.argv[2]):.2f}')" \
+      "$LAST_RPS" "$PLAIN_RPS" "$run"
+  fi
 done
