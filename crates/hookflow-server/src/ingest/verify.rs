@@ -56,11 +56,20 @@ pub async fn verdict(
 }
 
 fn judge(st: &AppState, id: &str, spec: &Arc<Spec>, headers: &HeaderMap, body: &[u8]) -> Verdict {
-    match spec.verifier(|sealed| st.store.open_verification(id, sealed)) {
-        Some(verifier) => verifier.verify(&Headers(headers), body, now_ms()),
-        None => {
-            tracing::error!(webhook = %id, "webhook verification secret cannot be opened");
-            Verifier::unusable(&spec.settings)
+    // Unsealed once per webhook version (and logged once if it cannot be), not per request.
+    let verifier = spec.verifier(|sealed| {
+        let secrets = st.store.open_verification(id, sealed);
+        if secrets.is_none() {
+            tracing::error!(
+                webhook = %id,
+                "webhook verification secret cannot be opened (another master key?); every \
+                 request fails verification"
+            );
         }
+        secrets
+    });
+    match verifier {
+        Some(verifier) => verifier.verify(&Headers(headers), body, now_ms()),
+        None => Verifier::unusable(&spec.settings),
     }
 }
