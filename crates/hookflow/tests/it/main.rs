@@ -36,7 +36,8 @@
 //! - `versions`: workflow versions (SPEC §10): runs pinned to the version they started on (after
 //!   a sleep, a `kill -9`, a takeover by another node), the versions API and retention.
 //! - `verification`: SPEC §9 signature verification — every scheme, published test vectors,
-//!   secret rotation, `log_only`, `require_api_key: false`, forged requests and the rate limits.
+//!   secret rotation, `log_only`, `require_api_key: false`, forged requests and the rate limits;
+//!   `verification_sealed`: its secret never shown, logged or stored in the clear.
 
 mod api;
 mod browser;
@@ -65,4 +66,5 @@ mod schema;
 mod serve;
 mod ui_http;
 mod verification;
+mod verification_sealed;
 mod versions;
