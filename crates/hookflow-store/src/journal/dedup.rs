@@ -40,6 +40,15 @@ pub(super) fn dedup_claims(
         let Some(dedup) = &hook.auth.dedup else {
             continue;
         };
+        // A request whose signature failed (accepted in log_only mode) neither claims a key nor
+        // is a duplicate: else a forged request could make the genuine one a "duplicate".
+        if req
+            .verification
+            .as_ref()
+            .is_some_and(|v| v.verdict != hookflow_core::verify::VerdictKind::Valid)
+        {
+            continue;
+        }
         let expression = dedup.expression();
         let key = match &req.dedup {
             Some(k) if k.expression == expression => k.key.clone(),

@@ -395,3 +395,71 @@ async fn presets_rate_limits_and_saving() {
     assert!(a.json()["dedup"].is_null());
     assert!(s.api_get(&format!("/api/v1/webhooks/{id}")).await.json()["dedup"].is_null());
 }
+
+/// In log_only mode a request whose signature fails is accepted, but it takes no part in
+/// duplicate detection: a forged request sent first with a genuine delivery id does not make
+/// the genuine request a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_failing_verification_claims_no_key() {
+    use crate::verification::{hex, mac};
+    let s = Server::start().await;
+    let (hook, wf) = deduplicating_hook(&s, "signed-dedup", json!({"key": "github"})).await;
+    s.api_patch(
+        &format!("/api/v1/webhooks/{}", hook["id"].as_str().unwrap()),
+        json!({"verification": {"scheme": "github", "secret": "gh-secret", "mode": "log_only"}}),
+    )
+    .await
+    .expect_status(200);
+    let url = s.hook_url(&hook);
+    let body = json!({"action": "opened"});
+    let good = format!(
+        "sha256={}",
+        hex(&mac("sha256", b"gh-secret", body.to_string().as_bytes()))
+    );
+    let id = ("X-GitHub-Delivery", "b3f1c0de-0000-4000-8000-000000000001");
+    let forged = post(
+        &s.client,
+        &url,
+        &body,
+        &[id, ("X-Hub-Signature-256", "sha256=00")],
+    )
+    .await;
+    forged.expect_status(202);
+    assert!(forged.header("x-duplicate-of").is_none());
+    let genuine = post(
+        &s.client,
+        &url,
+        &body,
+        &[id, ("X-Hub-Signature-256", &good)],
+    )
+    .await;
+    genuine.expect_status(202);
+    assert!(
+        genuine.header("x-duplicate-of").is_none(),
+        "the forged request must not hold the key"
+    );
+    let repeat = post(
+        &s.client,
+        &url,
+        &body,
+        &[id, ("X-Hub-Signature-256", &good)],
+    )
+    .await;
+    repeat.expect_status(202);
+    assert_eq!(
+        repeat.header("x-duplicate-of"),
+        genuine.header("x-delivery-id"),
+        "the genuine request holds it"
+    );
+    let d = s.delivery(forged.header("x-delivery-id").unwrap()).await;
+    assert_eq!(d["verification"]["verdict"], "invalid", "{d}");
+    assert_eq!(d["status"], "accepted", "{d}");
+    // the forged (log_only) and the genuine request each started a run; the repeat none
+    eventually(RUNS_DEADLINE, || async {
+        match runs_of(&s, &wf).await.len() {
+            2 => Ok(()),
+            n => Err(format!("{n} runs")),
+        }
+    })
+    .await;
+}
