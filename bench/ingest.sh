@@ -3,6 +3,7 @@
 #
 #   bench/ingest.sh [DURATION_S=10] [REPEATS=3]
 #   VERIFY=1 bench/ingest.sh ...   # also hookflow with signature verification on (SPEC §9)
+#   DEDUP=1 bench/ingest.sh ...    # also hookflow with verification and duplicate detection on
 #
 # For each repeat: the reference server (../shared/bench/limit-server, mode a: answer 202, store
 # nothing) and hookflow (release build, fresh SQLite data dir, one webhook with limits 0) are each
@@ -47,27 +48,30 @@ SIG="sha256=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].en
 
 # wrk as ../shared/bench/load.sh runs it (64 connections, 2 threads, the same body), with
 # bench/lib/post_signed.lua: post.lua plus an optional fixed header.
-load() { # URL DURATION [HEADER VALUE]
+load() { # URL DURATION [HEADER VALUE [UNIQUE_HEADER]]
   WRK_BODY_FILE="$BODY_FILE" WRK_SIG_HEADER="${3:-}" WRK_SIG_VALUE="${4:-}" \
+    WRK_UNIQUE_HEADER="${5:-}" \
     timeout --kill-after=5 $(($2 + 15)) wrk -t2 -c64 -d"${2}s" --timeout 10s --latency \
     -s "$HERE/lib/post_signed.lua" "$1"
 }
 
-run_hookflow() { # RUN LABEL SIG_HEADER SIG_VALUE — one fresh server, one loaded webhook
-  local run=$1 label=$2 sigh=$3 sigv=$4 verification='null'
+run_hookflow() { # RUN LABEL SIG_HEADER SIG_VALUE [UNIQUE_HEADER [nodedup]] — one fresh server
+  local run=$1 label=$2 sigh=$3 sigv=$4 uniq=${5:-} verification='null' dedup='null'
   [[ -n "$sigh" ]] && verification="{\"scheme\":\"github\",\"secret\":\"$SECRET\"}"
+  # the github preset: X-GitHub-Delivery, a different value on every request
+  [[ -n "$uniq" && -z "${6:-}" ]] && dedup='{"key":"github"}'
   DATA="$WORK/data-$run-$label"; rm -rf "$DATA"
   HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$HF" serve --listen "127.0.0.1:$PORT_HF" \
     --data-dir "$DATA" >"$WORK/hookflow.log" 2>&1 &
   HF_PID=$!
   wait_http "http://127.0.0.1:$PORT_HF/healthz"
   URL=$(curl -sf -X POST "http://127.0.0.1:$PORT_HF/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
-    -d "{\"name\":\"bench\",\"content_type\":\"application/json\",\"rate_limit_per_minute\":0,\"rate_limit_per_day\":0,\"verification\":$verification}" |
+    -d "{\"name\":\"bench\",\"content_type\":\"application/json\",\"rate_limit_per_minute\":0,\"rate_limit_per_day\":0,\"verification\":$verification,\"dedup\":$dedup}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
-  load "$URL" 2 "$sigh" "$sigv" >/dev/null 2>&1 || true
+  load "$URL" 2 "$sigh" "$sigv" "$uniq" >/dev/null 2>&1 || true
   count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from deliveries where status='accepted'\").fetchone()[0])" "$DATA/hookflow.db"; }
   BEFORE=$(count)
-  H=$(load "$URL" "$DUR" "$sigh" "$sigv" 2>/dev/null | grep '^RESULT')
+  H=$(load "$URL" "$DUR" "$sigh" "$sigv" "$uniq" 2>/dev/null | grep '^RESULT')
   RSS=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$HF_PID/status")
   kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true
   AFTER=$(count)
@@ -99,5 +103,14 @@ for run in $(seq 1 "$REPEATS"); do
     run_hookflow "$run" hookflow+verify X-Hub-Signature-256 "$SIG"
     python3 -c "import sys; print(f'{sys.argv[3]}\tratio_verify\t{float(sys.argv[1])/float(sys.argv[2]):.2f}')" \
       "$LAST_RPS" "$PLAIN_RPS" "$run"
+  fi
+  if [[ -n "${DEDUP:-}" ]]; then
+    # The same load with a unique X-GitHub-Delivery per request (wrk's per-request Lua call is
+    # client CPU on the same cores) without and with duplicate detection on that header.
+    run_hookflow "$run" hookflow+verify+uniq X-Hub-Signature-256 "$SIG" X-GitHub-Delivery nodedup
+    UNIQ_RPS=$LAST_RPS
+    run_hookflow "$run" hookflow+verify+dedup X-Hub-Signature-256 "$SIG" X-GitHub-Delivery
+    python3 -c "import sys; print(f'{sys.argv[4]}\tratio_dedup\t{float(sys.argv[1])/float(sys.argv[2]):.2f} (of the same load without dedup; {float(sys.argv[1])/float(sys.argv[3]):.2f} of plain)')" \
+      "$LAST_RPS" "$UNIQ_RPS" "$PLAIN_RPS" "$run"
   fi
 done

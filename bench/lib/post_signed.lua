@@ -16,6 +16,24 @@ if sig_header and sig_header ~= "" then
   wrk.headers[sig_header] = os.getenv("WRK_SIG_VALUE")
 end
 
+-- WRK_UNIQUE_HEADER: a header whose value differs on every request (thread number and a
+-- counter), e.g. X-GitHub-Delivery for duplicate detection; costs wrk a Lua call per request.
+local unique = os.getenv("WRK_UNIQUE_HEADER")
+if unique and unique ~= "" then
+  local threads = 0
+  setup = function(thread)
+    threads = threads + 1
+    thread:set("tid", threads)
+  end
+  local n = 0
+  local run = os.time() -- a warm-up run before does not send the same values
+  request = function()
+    n = n + 1
+    wrk.headers[unique] = string.format("%d-%s-%d", run, tostring(tid), n)
+    return wrk.format()
+  end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   local secs = summary.duration / 1e6
