@@ -251,7 +251,13 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<Accepted, Pr
         precheck,
         body_error,
     };
-    if req.precheck.is_none() && req.body_error.is_none() {
+    // A request whose signature failed takes no part in duplicate detection (the journal skips
+    // it): its key is not worth computing.
+    let verified = req
+        .verification
+        .as_ref()
+        .is_none_or(|v| v.verdict == hookflow_core::verify::VerdictKind::Valid);
+    if req.precheck.is_none() && req.body_error.is_none() && verified {
         req = with_dedup_key(st, &hook, req).await;
     }
     let answer = match st.journal.submit(req).await {
