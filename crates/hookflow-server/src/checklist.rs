@@ -6,7 +6,8 @@
 //! where its problem is fixed. Used by the API (`GET /api/v1/webhooks/{id}/checklist`) and the
 //! webhook's page.
 
-use hookflow_store::checklist::{ChainEvent, ChainWorkflow, ChecklistFacts, SeenRequest};
+use hookflow_store::checklist::{ChainEvent, ChainWorkflow, ChecklistFacts};
+use hookflow_store::deliveries::Delivery;
 use hookflow_store::webhooks::Webhook;
 use serde_json::{Value, json};
 
@@ -136,11 +137,11 @@ fn arrival(facts: &ChecklistFacts, hook_page: &str) -> Item {
             format!(
                 "last accepted {} (delivery {}){}",
                 rfc3339(a.received_at),
-                a.delivery_id,
+                a.id,
                 rejected.unwrap_or_default()
             ),
         )
-        .link(format!("/ui/deliveries/{}", a.delivery_id)),
+        .link(format!("/ui/deliveries/{}", a.id)),
         None if facts.last_rejected.is_some() => Item::new(
             "requests_arrive",
             false,
@@ -189,7 +190,7 @@ fn rejections(facts: &ChecklistFacts, hook_page: &str) -> Item {
         ),
     );
     match facts.last_rejected.as_ref() {
-        Some(r) => item.link(format!("/ui/deliveries/{}", r.delivery_id)),
+        Some(r) => item.link(format!("/ui/deliveries/{}", r.id)),
         None => item.link(hook_page),
     }
 }
@@ -364,7 +365,7 @@ fn last_run(w: &ChainWorkflow, e: &ChainEvent) -> Item {
 }
 
 /// What the last accepted request started, from its own routing record.
-fn last_routing(r: &SeenRequest) -> Item {
+fn last_routing(r: &Delivery) -> Item {
     let routing: Value = r
         .routing
         .as_deref()
@@ -402,7 +403,7 @@ fn last_routing(r: &SeenRequest) -> Item {
         detail.push_str(&why.join("; "));
     }
     Item::new("last_request_started_runs", runs > 0, detail)
-        .link(format!("/ui/deliveries/{}", r.delivery_id))
+        .link(format!("/ui/deliveries/{}", r.id))
 }
 
 fn plural(n: usize, what: &str) -> String {

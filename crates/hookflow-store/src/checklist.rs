@@ -6,19 +6,9 @@
 use sqlx::Row;
 
 use crate::db::on_db;
+use crate::deliveries::{Delivery, StatusFilter};
 use crate::journal::ROUTES_SQL;
 use crate::{Result, Store, names_nothing};
-
-/// One recorded request, as the checklist shows it.
-#[derive(Debug, Clone)]
-pub struct SeenRequest {
-    pub delivery_id: String,
-    pub received_at: i64,
-    pub http_status: i64,
-    pub reason: Option<String>,
-    /// The delivery's routing JSON (accepted requests).
-    pub routing: Option<String>,
-}
 
 /// Rejections of one kind (same status and reason) since the period's start.
 #[derive(Debug, Clone)]
@@ -52,8 +42,8 @@ pub struct ChainEvent {
 /// Everything the checklist is made from.
 #[derive(Debug, Clone, Default)]
 pub struct ChecklistFacts {
-    pub last_accepted: Option<SeenRequest>,
-    pub last_rejected: Option<SeenRequest>,
+    pub last_accepted: Option<Delivery>,
+    pub last_rejected: Option<Delivery>,
     /// Commonest first, at most [`TOP_REJECTIONS`].
     pub rejections: Vec<RejectionCount>,
     pub events: Vec<ChainEvent>,
@@ -74,33 +64,15 @@ impl Store {
         if names_nothing(webhook_id) {
             return Ok(ChecklistFacts::default());
         }
-        let last = |status: &'static str| {
-            format!(
-                "SELECT id, received_at, http_status, reason, routing FROM deliveries \
-                 WHERE webhook_id = $1 AND status = '{status}' ORDER BY id DESC LIMIT 1"
-            )
+        let last = |status| async move {
+            let (mut newest, _) = self.list_deliveries(webhook_id, status, 1, None).await?;
+            Ok::<_, crate::StoreError>(newest.pop())
         };
-        let (accepted_sql, rejected_sql) = (last("accepted"), last("rejected"));
+        let (accepted, rejected) = (
+            last(StatusFilter::Accepted).await?,
+            last(StatusFilter::Rejected).await?,
+        );
         let mut facts = on_db!(&self.db, |p| {
-            let mut seen = Vec::new();
-            for sql in [&accepted_sql, &rejected_sql] {
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                    .bind(webhook_id)
-                    .fetch_optional(p)
-                    .await?;
-                seen.push(match row {
-                    Some(r) => Some(SeenRequest {
-                        delivery_id: r.try_get("id")?,
-                        received_at: r.try_get("received_at")?,
-                        http_status: r.try_get("http_status")?,
-                        reason: r.try_get("reason")?,
-                        routing: r.try_get("routing")?,
-                    }),
-                    None => None,
-                });
-            }
-            let rejected = seen.pop().flatten();
-            let accepted = seen.pop().flatten();
             let rows = sqlx::query(
                 "SELECT http_status, reason, COUNT(*) AS n FROM deliveries \
                  WHERE webhook_id = $1 AND status = 'rejected' AND received_at >= $2 \
