@@ -6,7 +6,8 @@
 //! Layout: [`net`] (connections, header and body bounds, under the router), [`ingest`] (SPEC §2),
 //! [`api`] (SPEC §5), [`ui`] (SPEC §7), [`ops`] (health, metrics, OpenAPI), [`problem`] (the one
 //! error type and its mapping), [`quota`] (shares of connections and memory per client and per
-//! webhook), [`state`] (what every handler shares).
+//! webhook), [`state`] (what every handler shares), [`sweep`] and [`retention`] (background
+//! clean-up).
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod net;
 pub mod ops;
 pub mod problem;
 pub mod quota;
+pub mod retention;
 pub mod state;
 pub mod sweep;
 pub mod ui;
@@ -43,6 +45,8 @@ pub struct ServerConfig {
     pub net: net::NetLimits,
     pub journal: JournalOptions,
     pub engine: hookflow_engine::EngineOptions,
+    /// How long deliveries and runs are kept (`--retain-days`).
+    pub retention: retention::Retention,
 }
 
 /// Errors that stop the server from starting.
@@ -108,6 +112,11 @@ pub async fn serve(
         engine_stopped.clone(),
     ));
     let sweeper = tokio::spawn(sweep::run(store.clone(), engine_stopped.clone()));
+    let pruner = tokio::spawn(retention::run(
+        store.clone(),
+        config.retention,
+        engine_stopped.clone(),
+    ));
     let scheduler = tokio::spawn(hookflow_engine::schedule::run(
         engine.clone(),
         engine_stopped,
@@ -134,6 +143,7 @@ pub async fn serve(
         },
         budgets: ingest::IngestBudgets::new(config.limits.budgets.clone()),
         metrics: ops::install_metrics(),
+        retention: config.retention,
     }));
     let app = net::deadline::bound(
         router(state),
@@ -150,6 +160,7 @@ pub async fn serve(
     let _ = workers.await;
     let _ = scheduler.await;
     let _ = sweeper.await;
+    let _ = pruner.await;
     match tokio::time::timeout(std::time::Duration::from_secs(40), writer).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => tracing::error!("the delivery journal's writer stopped abnormally"),

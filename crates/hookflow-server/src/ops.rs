@@ -66,6 +66,11 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         "hookflow_journal_queue_depth",
         "Requests waiting for the journal's writer"
     );
+    metrics::describe_counter!(
+        "hookflow_retention_pruned_total",
+        "Rows deleted past --retain-days, by table (runs, run_steps, deliveries, \
+         workflow_versions)"
+    );
     Some(handle)
 }
 
@@ -109,6 +114,7 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
         "database": st.store.backend_name(),
         "journal_queue_depth": st.journal.queue_depth(),
         "disk_free_mb": free.as_ref().ok().map(|f| f / 1_048_576),
+        "retention": st.retention.to_json(),
     });
     if problems.is_empty() {
         return Json(body).into_response();

@@ -64,6 +64,8 @@ pub struct App {
     pub budgets: crate::ingest::IngestBudgets,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
+    /// How long history is kept (`--retain-days`), which list answers and pages say.
+    pub retention: crate::retention::Retention,
 }
 
 impl App {

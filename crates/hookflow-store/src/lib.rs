@@ -15,6 +15,7 @@ pub mod deliveries;
 pub mod events;
 pub mod journal;
 mod migrate;
+pub mod retention;
 pub mod runs;
 pub mod secrets;
 pub mod settings;

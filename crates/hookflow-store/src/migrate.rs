@@ -51,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_verification.sql"),
         postgres: include_str!("../migrations/postgres/0008_verification.sql"),
     },
+    Migration {
+        version: 10,
+        sqlite: include_str!("../migrations/sqlite/0010_retention.sql"),
+        postgres: include_str!("../migrations/postgres/0010_retention.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {

@@ -139,6 +139,19 @@ pub struct ServeArgs {
     /// Largest webhook body accepted, in bytes.
     #[arg(long, env = "HOOKFLOW_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: u64,
+    /// Days of history kept: deliveries (accepted, rejected, duplicate) received and runs
+    /// finished longer ago are deleted, with their steps, except what a run that has not
+    /// finished still needs. 0 keeps everything forever.
+    #[arg(long, env = "HOOKFLOW_RETAIN_DAYS", default_value_t = 90)]
+    pub retain_days: u32,
+    /// Seconds between two retention passes (for tests).
+    #[arg(
+        long,
+        env = "HOOKFLOW_RETAIN_EVERY_SECONDS",
+        default_value_t = 600,
+        hide = true
+    )]
+    pub retain_every_seconds: u64,
     /// Rejected deliveries kept per webhook (the newest).
     #[arg(long, env = "HOOKFLOW_REJECTED_KEEP", default_value_t = 1000)]
     pub rejected_keep: i64,
@@ -616,6 +629,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             python: Some(python),
             ..hookflow_engine::EngineOptions::default()
+        },
+        retention: hookflow_server::retention::Retention {
+            days: args.retain_days,
+            every: Duration::from_secs(args.retain_every_seconds.max(1)),
         },
     };
     hookflow_server::serve(config, store, listener, shutdown_signal()).await?;

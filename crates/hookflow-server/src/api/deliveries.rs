@@ -97,10 +97,9 @@ pub async fn list(
         .store
         .list_deliveries(&id, filter, page.limit()?, page.cursor()?.as_deref())
         .await?;
-    Ok(Json(list_answer(
-        items.iter().map(delivery_json).collect(),
-        next,
-    )))
+    let mut out = list_answer(items.iter().map(delivery_json).collect(), next);
+    out["retention"] = st.retention.to_json();
+    Ok(Json(out))
 }
 
 pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {

@@ -245,7 +245,9 @@ pub async fn list(
         .store
         .list_runs(&filter, page.limit()?, page.cursor()?.as_deref())
         .await?;
-    Ok(Json(list_answer(runs_json(&st, &items, None).await?, next)))
+    let mut out = list_answer(runs_json(&st, &items, None).await?, next);
+    out["retention"] = st.retention.to_json();
+    Ok(Json(out))
 }
 
 /// Steps shown with a run unless `steps_limit` says otherwise, and the most it may say.

@@ -78,7 +78,7 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
         json!({
             "title": "Runs", "section": "runs", "runs": rows, "statuses": STATUSES,
             "workflows": workflows, "status": filter.status, "workflow_id": filter.workflow_id,
-            "next_page": next_page(&base, next),
+            "next_page": next_page(&base, next), "history": st.retention.sentence(),
         }),
     ))
 }

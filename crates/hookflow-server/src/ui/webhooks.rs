@@ -279,6 +279,7 @@ pub async fn show(
             "checklist": checklist.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
             "deliveries": items.iter().map(deliveries::delivery_json).collect::<Vec<_>>(),
             "next_page": next_page(&format!("/ui/webhooks/{}", w.id), next),
+            "history": st.retention.sentence(),
         }),
     ))
 }

@@ -584,6 +584,11 @@ impl Server {
         }
     }
 
+    /// Replaces the extra `serve` arguments given on the next starts (see [`Server::restart`]).
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+    }
+
     /// Stops the server (gracefully if it is still running) and starts it again on the same data
     /// directory with the same admin token; the port changes.
     pub async fn restart(&mut self) {

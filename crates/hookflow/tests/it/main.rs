@@ -35,6 +35,9 @@
 //! - `filter_test`: a proposed event filter tried on stored deliveries (SPEC §10).
 //! - `versions`: workflow versions (SPEC §10): runs pinned to the version they started on (after
 //!   a sleep, a `kill -9`, a takeover by another node), the versions API and retention.
+//! - `retention`: `serve --retain-days`: old deliveries, runs, steps and versions pruned, what an
+//!   unfinished run needs kept, how far back history goes (API, health, UI), two PostgreSQL
+//!   nodes pruning one backlog.
 //! - `verification`: SPEC §9 signature verification — every scheme, published test vectors,
 //!   secret rotation, `log_only`, `require_api_key: false`, forged requests and the rate limits;
 //!   `verification_sealed`: its secret never shown, logged or stored in the clear.
@@ -59,6 +62,7 @@ mod pg_restart;
 mod python;
 mod python_sandbox;
 mod recorded;
+mod retention;
 mod routing;
 mod run_additions;
 mod run_limits;

@@ -36,7 +36,7 @@ steps:
 }
 
 /// Starts a manual run of `wf`; returns its id.
-async fn start_run(s: &Server, wf: &str) -> String {
+pub(crate) async fn start_run(s: &Server, wf: &str) -> String {
     let a = s
         .api_post(&format!("/api/v1/workflows/{wf}/runs"), json!({}))
         .await;
@@ -45,7 +45,7 @@ async fn start_run(s: &Server, wf: &str) -> String {
 }
 
 /// Waits until run `id` sleeps in its `nap` step.
-async fn until_sleeping(s: &Server, id: &str) {
+pub(crate) async fn until_sleeping(s: &Server, id: &str) {
     eventually(Duration::from_secs(20), || async {
         let run = get_run(s, id).await;
         let napping = run["steps"]

@@ -1,0 +1,128 @@
+//! Retention (`serve --retain-days`): what is deleted once it is older than the cutoff, and what
+//! never is. Finished runs go with their steps, then deliveries, then workflow versions no run
+//! refers to any more — each call one small transaction of its own, so the caller can pause
+//! between them and ingest's transactions commit in the gaps.
+//!
+//! Kept whatever their age: a run that has not finished (queued, waiting, running) and
+//! everything it needs — its parent and root runs (a run is deleted only once no run under it is
+//! left, and only when its parent is finished and past the cutoff too, so the runs that remain
+//! always reach their root), its delivery (a delivery is deleted only when no run refers to it),
+//! and its workflow version (a version is deleted only when no run refers to it and it is not
+//! among its workflow's newest [`VERSIONS_KEPT`]). Dedup keys are not deleted here: each has its
+//! own window (at most 30 days) after which the dedup sweeper removes it; until then a duplicate
+//! may name (`duplicate_of`) a delivery that retention removed.
+//!
+//! On PostgreSQL several nodes prune at once: each batch locks the rows it picked with `SKIP
+//! LOCKED`, so two nodes never pick the same rows and every delete is of rows still there.
+
+use crate::db::{Backend, on_db};
+use crate::versions::VERSIONS_KEPT;
+use crate::{Result, Store, StoreError};
+
+/// The statuses a run ends in.
+const FINISHED: &str = "('succeeded', 'failed', 'cancelled')";
+
+/// What one [`Store::prune_runs`] call deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunedRuns {
+    pub runs: u64,
+    pub steps: u64,
+}
+
+impl Store {
+    /// The row lock a batch takes on what it picked: ` FOR UPDATE SKIP LOCKED` on PostgreSQL
+    /// (another node's batch skips those rows), nothing on SQLite (one writer at a time).
+    fn skip_locked(&self) -> &'static str {
+        match &self.db {
+            Backend::Sqlite(_) => "",
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// Deletes up to `limit` runs that finished before `cutoff` (unix ms), with their steps, in
+    /// one transaction, oldest first: only runs no run is left under and whose parent (if any)
+    /// also finished before `cutoff`.
+    pub async fn prune_runs(&self, cutoff: i64, limit: i64) -> Result<PrunedRuns> {
+        let pick = format!(
+            "SELECT r.id FROM runs r WHERE r.finished_at < $1 AND r.status IN {FINISHED} \
+             AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = r.id) \
+             AND (r.parent_run_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs p \
+             WHERE p.id = r.parent_run_id AND (p.finished_at IS NULL OR p.finished_at >= $1 \
+             OR p.status NOT IN {FINISHED}))) \
+             ORDER BY r.finished_at LIMIT $2{}",
+            self.skip_locked()
+        );
+        on_db!(&self.db, |p| {
+            let mut tx = p.begin_with(self.db.begin_write()).await?;
+            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(pick))
+                .bind(cutoff)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            if ids.is_empty() {
+                tx.commit().await?;
+                return Ok(PrunedRuns::default());
+            }
+            let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let list = list.join(", ");
+            let mut done = PrunedRuns::default();
+            for (table, column) in [("run_steps", "run_id"), ("runs", "id")] {
+                let sql = format!("DELETE FROM {table} WHERE {column} IN ({list})");
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in &ids {
+                    q = q.bind(id);
+                }
+                let n = q.execute(&mut *tx).await?.rows_affected();
+                match table {
+                    "runs" => done.runs = n,
+                    _ => done.steps = n,
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(done)
+        })
+    }
+
+    /// Deletes up to `limit` deliveries (accepted, rejected or duplicate) received before
+    /// `cutoff` that no run refers to, oldest first.
+    pub async fn prune_deliveries(&self, cutoff: i64, limit: i64) -> Result<u64> {
+        let sql = format!(
+            "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d \
+             WHERE d.received_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.delivery_id = d.id) \
+             ORDER BY d.received_at LIMIT $2{})",
+            self.skip_locked()
+        );
+        on_db!(&self.db, |p| {
+            Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(cutoff)
+                .bind(limit)
+                .execute(p)
+                .await?
+                .rows_affected())
+        })
+    }
+
+    /// Deletes up to `limit` workflow versions that no run refers to and that are not among
+    /// their workflow's newest [`VERSIONS_KEPT`] (any, for a deleted workflow): what the runs
+    /// retention removed kept them, and saving the workflow would have removed them otherwise.
+    pub async fn prune_versions(&self, limit: i64) -> Result<u64> {
+        let sql = format!(
+            "DELETE FROM workflow_versions WHERE (workflow_id, version) IN (\
+             SELECT v.workflow_id, v.version FROM workflow_versions v \
+             WHERE v.version <= COALESCE((SELECT w.version FROM workflows w \
+             WHERE w.id = v.workflow_id) - $1, v.version) \
+             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.workflow_id = v.workflow_id \
+             AND r.workflow_version = v.version) LIMIT $2{})",
+            self.skip_locked()
+        );
+        on_db!(&self.db, |p| {
+            Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(VERSIONS_KEPT)
+                .bind(limit)
+                .execute(p)
+                .await?
+                .rows_affected())
+        })
+    }
+}
