@@ -7,6 +7,7 @@
 //! so rows decode the same way on both. Nothing above this crate sees a pool or a dialect.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 pub mod checklist;
 pub mod crypto;
 mod db;

@@ -78,6 +78,8 @@ pub enum Command {
     /// Import workflows exported from another product.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Copy the SQLite database (and the master key) while the server runs.
+    Backup(crate::backup::BackupArgs),
 }
 
 #[derive(Subcommand)]

@@ -1,7 +1,9 @@
-//! The `hookflow` binary: `hookflow serve` runs the server; the other commands are a client of a
-//! running server's management API. Kept thin: the server lives in `hookflow-server`.
+//! The `hookflow` binary: `hookflow serve` runs the server, `hookflow backup` copies its SQLite
+//! database; the other commands are a client of a running server's management API. Kept thin:
+//! the server lives in `hookflow-server`.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod cli;
 mod client;
 mod python_args;
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
             Command::Run(cmd) => client::run(&cli.client, cmd).await,
             Command::Secret(cmd) => client::secret(&cli.client, cmd).await,
             Command::Import(cmd) => client::import(&cli.client, cmd).await,
+            Command::Backup(args) => backup::run(args).await.map(|()| 0),
         }
     });
     match result {

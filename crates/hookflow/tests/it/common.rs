@@ -363,6 +363,15 @@ impl Server {
         Server::start_on(None, &[]).await
     }
 
+    /// A server on the embedded SQLite database whose fresh data directory `fill` prepares
+    /// before the first start (e.g. restores a backup into it).
+    pub async fn start_sqlite_on(fill: impl FnOnce(&std::path::Path)) -> Server {
+        let mut server = Server::prepare(&[]);
+        fill(&server.data_dir);
+        server.spawn().await;
+        server
+    }
+
     /// A server on `pg` (`None`: SQLite in the data directory).
     async fn start_on(pg: Option<PgDatabase>, args: &[&str]) -> Server {
         let mut server = Server::prepare(args);

@@ -3,6 +3,8 @@
 //!
 //! - `ingest`: SPEC §2, every check of `POST /webhooks/{id}` and what is recorded, plus the
 //!   management API's authentication (§5).
+//! - `backup`: `hookflow backup` under load, restored into a fresh data directory (every
+//!   delivery accepted before it, integrity, sealed values still open); pg_dump on PostgreSQL.
 //! - `crash`: a `kill -9` under load loses no request that was answered 202.
 //! - `api`: the management API (§5) beyond CRUD: OpenAPI document, health, metrics, pagination,
 //!   input errors, the deliveries filter, `--public-url`.
@@ -43,6 +45,7 @@
 //!   `verification_sealed`: its secret never shown, logged or stored in the clear.
 
 mod api;
+mod backup;
 mod browser;
 mod checklist;
 mod cli;
