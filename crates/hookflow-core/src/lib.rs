@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod media;
 pub mod query;
 pub mod recorded;
+pub mod routing;
 pub mod trigger;
 pub mod verify;
 pub mod workflow;

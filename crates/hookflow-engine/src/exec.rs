@@ -332,33 +332,16 @@ impl Engine {
             .map(|(i, n)| (i.as_str(), n.as_str()))
             .unwrap_or(("", ""));
         match run.trigger_kind.as_str() {
-            "webhook" => {
+            // A replay sees the request it replays, as the delivery's own runs did.
+            "webhook" | "replay" => {
                 let d = rc
                     .delivery
                     .as_ref()
                     .ok_or_else(|| EngineError::Invalid("the delivery was deleted".into()))?;
-                let headers: Vec<(String, String)> =
-                    serde_json::from_str(&d.headers).unwrap_or_default();
-                let received = chrono::DateTime::from_timestamp_millis(d.received_at)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                    .unwrap_or_default();
-                Ok(hookflow_core::trigger::webhook_trigger(
-                    &hookflow_core::trigger::Delivered {
-                        webhook_id: &d.webhook_id,
-                        webhook_name: rc.webhook_name.as_deref().unwrap_or(""),
-                        event_id,
-                        event_name,
-                        delivery_id: &d.id,
-                        received_at: &received,
-                        content_type: d.content_type.as_deref(),
-                        headers: &headers,
-                        query: serde_json::from_str(&d.query).unwrap_or(Value::Null),
-                        body: d.body.as_deref().unwrap_or_default(),
-                        verification: d
-                            .verification
-                            .as_deref()
-                            .and_then(|v| serde_json::from_str(v).ok()),
-                    },
+                Ok(crate::filters::stored_trigger(
+                    (&d.webhook_id, rc.webhook_name.as_deref().unwrap_or("")),
+                    (event_id, event_name),
+                    d,
                 ))
             }
             "schedule" => {

@@ -60,24 +60,21 @@ pub fn dedup_key(
         .and_then(|v| hookflow_core::dedup::key_text(&v))
 }
 
-/// What event `(event_id, event_name)`'s proposed `filter` says of a stored delivery of webhook
-/// `(webhook_id, webhook_name)` — the same trigger variables and evaluation as routing gives it
-/// (SPEC §10, trying a filter): matched, or why it could not be evaluated.
-pub fn test_filter(
-    sandbox: &Sandbox,
+/// The `trigger` variables of a stored delivery of webhook `(webhook_id, webhook_name)` for
+/// event `(event_id, event_name)`: what its runs see, and what its filters were evaluated on.
+pub fn stored_trigger(
     webhook: (&str, &str),
     event: (&str, &str),
     delivery: &hookflow_store::deliveries::Delivery,
-    filter: &str,
-) -> Result<bool, String> {
+) -> Value {
     let headers: Vec<(String, String)> =
         serde_json::from_str(&delivery.headers).unwrap_or_default();
     let received = rfc3339(delivery.received_at);
-    let mut trigger = webhook_trigger(&Delivered {
+    webhook_trigger(&Delivered {
         webhook_id: webhook.0,
         webhook_name: webhook.1,
-        event_id: "",
-        event_name: "",
+        event_id: event.0,
+        event_name: event.1,
         delivery_id: &delivery.id,
         received_at: &received,
         content_type: delivery.content_type.as_deref(),
@@ -88,8 +85,20 @@ pub fn test_filter(
             .verification
             .as_deref()
             .and_then(|v| serde_json::from_str(v).ok()),
-    });
-    trigger["event"] = json!({ "id": event.0, "name": event.1 });
+    })
+}
+
+/// What event `(event_id, event_name)`'s proposed `filter` says of a stored delivery of webhook
+/// `(webhook_id, webhook_name)` — the same trigger variables and evaluation as routing gives it
+/// (SPEC §10, trying a filter): matched, or why it could not be evaluated.
+pub fn test_filter(
+    sandbox: &Sandbox,
+    webhook: (&str, &str),
+    event: (&str, &str),
+    delivery: &hookflow_store::deliveries::Delivery,
+    filter: &str,
+) -> Result<bool, String> {
+    let trigger = stored_trigger(webhook, event, delivery);
     sandbox
         .eval_bool(filter, &json!({ "trigger": trigger }))
         .map_err(|e| e.to_string())
@@ -120,6 +129,20 @@ impl FilterEvaluator for ExprFilters {
                 self.sandbox
                     .eval_bool(filter, &ctx)
                     .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    fn evaluate_stored(
+        &self,
+        webhook: (&str, &str),
+        delivery: &hookflow_store::deliveries::Delivery,
+        filters: &[(&str, &str, &str)],
+    ) -> Vec<Result<bool, String>> {
+        filters
+            .iter()
+            .map(|(id, name, filter)| {
+                test_filter(&self.sandbox, webhook, (id, name), delivery, filter)
             })
             .collect()
     }

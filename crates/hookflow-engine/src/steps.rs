@@ -268,6 +268,7 @@ pub async fn run_leaf(
                 inputs: rendered.to_string(),
                 parent_run_id: Some(st.run.id.clone()),
                 depth: st.run.depth + 1,
+                replay_of: None,
             };
             match engine.insert_sub_run(new).await {
                 Ok(true) => {}

@@ -156,6 +156,70 @@ impl Store {
         })
     }
 
+    /// How many accepted deliveries webhook `webhook_id` received from `from` (included) to `to`
+    /// (excluded), unix milliseconds.
+    pub async fn count_accepted_between(
+        &self,
+        webhook_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<i64> {
+        if names_nothing(webhook_id) {
+            return Ok(0);
+        }
+        let sql = "SELECT COUNT(*) FROM deliveries WHERE webhook_id = $1 AND status = 'accepted' \
+            AND id >= $2 AND received_at >= $3 AND received_at < $4";
+        Ok(on_db!(&self.db, |p| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(webhook_id)
+                .bind(id_floor(from))
+                .bind(from)
+                .bind(to)
+                .fetch_one(p)
+                .await
+        })?)
+    }
+
+    /// Up to `limit` accepted deliveries of webhook `webhook_id` received from `from` (included)
+    /// to `to` (excluded), with their bodies, oldest first, after delivery `after` (from the
+    /// start when `None`).
+    pub async fn accepted_between(
+        &self,
+        webhook_id: &str,
+        (from, to): (i64, i64),
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
+        if names_nothing(webhook_id) || after.is_some_and(names_nothing) {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {LIST_COLUMNS}, body FROM deliveries WHERE webhook_id = $1 \
+             AND status = 'accepted' AND id > $2 AND received_at >= $3 AND received_at < $4 \
+             ORDER BY id LIMIT $5"
+        );
+        // Just below the first id a delivery of `from` can have.
+        let start = after.map(str::to_string).unwrap_or_else(|| {
+            let mut floor = id_floor(from);
+            floor.pop();
+            floor
+        });
+        on_db!(&self.db, |p| {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(webhook_id)
+                .bind(&start)
+                .bind(from)
+                .bind(to)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| Ok(delivery_from_row!(r, true)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(crate::StoreError::from)
+        })
+    }
+
     /// One delivery with its body.
     pub async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> {
         if names_nothing(id) {
@@ -172,5 +236,29 @@ impl Store {
                 None => None,
             })
         })
+    }
+}
+
+/// The smallest id a delivery received at `ms` (unix milliseconds) can have: ids are UUIDv7 made
+/// after the request's `received_at` was taken, and their text sorts by the millisecond they
+/// were made in. Lets a time range be read along the `(webhook_id, status, id)` index.
+fn id_floor(ms: i64) -> String {
+    let ms = ms.clamp(0, (1 << 48) - 1) as u64;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_delivery_id_sorts_after_the_floor_of_its_millisecond() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let ms = i64::from_str_radix(&id[..8], 16).unwrap() << 16
+            | i64::from_str_radix(&id[9..13], 16).unwrap();
+        assert!(super::id_floor(ms).as_str() <= id.as_str());
+        assert!(super::id_floor(ms + 1).as_str() > id.as_str());
     }
 }

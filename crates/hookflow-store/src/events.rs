@@ -274,6 +274,7 @@ impl Store {
                         .bind(None::<String>)
                         .bind(0i64)
                         .bind(now)
+                        .bind(None::<String>)
                         .execute(&mut *tx)
                         .await?;
                     started.push(id);

@@ -16,6 +16,7 @@ pub mod deliveries;
 pub mod events;
 pub mod journal;
 mod migrate;
+pub mod replay;
 pub mod retention;
 pub mod runs;
 pub mod secrets;

@@ -52,6 +52,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0008_verification.sql"),
     },
     Migration {
+        version: 9,
+        sqlite: include_str!("../migrations/sqlite/0009_replay.sql"),
+        postgres: include_str!("../migrations/postgres/0009_replay.sql"),
+    },
+    Migration {
         version: 10,
         sqlite: include_str!("../migrations/sqlite/0010_retention.sql"),
         postgres: include_str!("../migrations/postgres/0010_retention.sql"),

@@ -23,6 +23,8 @@ pub struct NewRun {
     pub inputs: String,
     pub parent_run_id: Option<String>,
     pub depth: i64,
+    /// The delivery a replay run replays (SPEC §10; `trigger_kind` is then `replay`).
+    pub replay_of: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +51,16 @@ pub struct RunRecord {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The delivery a replay run replays (SPEC §10).
+    pub replay_of: Option<String>,
+}
+
+impl RunRecord {
+    /// The delivery whose request the run's `trigger` describes: the one that started it, or the
+    /// one it replays.
+    pub fn trigger_delivery_id(&self) -> Option<&str> {
+        self.delivery_id.as_deref().or(self.replay_of.as_deref())
+    }
 }
 
 /// One executed step (a step in a loop is recorded once per iteration).
@@ -105,7 +117,7 @@ const RUN_TREE: &str = "WITH RECURSIVE tree (id) AS (SELECT CAST($1 AS TEXT) UNI
 pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, \
     status, trigger_kind, \
     delivery_id, event_id, scheduled_at, inputs, outputs, error, parent_run_id, depth, \
-    cancel_requested, available_at, claims, created_at, started_at, finished_at";
+    cancel_requested, available_at, claims, created_at, started_at, finished_at, replay_of";
 
 macro_rules! run_from_row {
     ($r:expr) => {{
@@ -131,6 +143,7 @@ macro_rules! run_from_row {
             created_at: r.try_get("created_at")?,
             started_at: r.try_get("started_at")?,
             finished_at: r.try_get("finished_at")?,
+            replay_of: r.try_get("replay_of")?,
         }
     }};
 }
@@ -172,6 +185,7 @@ pub struct RunFilter {
     pub workflow_id: Option<String>,
     pub status: Option<String>,
     pub delivery_id: Option<String>,
+    pub replay_of: Option<String>,
 }
 
 /// `INSERT INTO runs (…) VALUES ` — the head of [`INSERT_RUN_SQL`], also written with many rows
@@ -180,7 +194,7 @@ macro_rules! run_insert_head {
     () => {
         "INSERT INTO runs (id, workflow_id, workflow_name, status, trigger_kind, delivery_id, \
          event_id, scheduled_at, inputs, parent_run_id, depth, cancel_requested, available_at, \
-         claims, created_at, workflow_version) VALUES "
+         claims, created_at, workflow_version, replay_of) VALUES "
     };
 }
 /// The value of `runs.workflow_version` for a run of workflow `$2`: its latest version, read in
@@ -201,7 +215,7 @@ pub(crate) const INSERT_RUN_SQL: &str = concat!(
     run_insert_head!(),
     "($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11, ",
     pinned_version!("$2"),
-    ")"
+    ", $12)"
 );
 
 /// Claims ready or abandoned runs: `$1` node, `$2` lease end, `$3` now, `$4` how many; `{lock}` is
@@ -273,7 +287,7 @@ pub(crate) const INSERT_RUN_IF_ABSENT_SQL: &str = concat!(
     run_insert_head!(),
     "($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11, ",
     pinned_version!("$2"),
-    ") ON CONFLICT (id) DO NOTHING"
+    ", $12) ON CONFLICT (id) DO NOTHING"
 );
 
 /// Whether a run with id `$1` exists.
@@ -330,7 +344,7 @@ impl Store {
             let r = sqlx::query(sql)
                 .bind(&run.workflow_id)
                 .bind(run.event_id.as_deref().unwrap_or(""))
-                .bind(run.delivery_id.as_deref().unwrap_or(""))
+                .bind(run.trigger_delivery_id().unwrap_or(""))
                 .bind(run.workflow_version)
                 .fetch_one(p)
                 .await?;
@@ -390,6 +404,7 @@ impl Store {
                 .bind(&run.parent_run_id)
                 .bind(run.depth)
                 .bind(now)
+                .bind(&run.replay_of)
                 .execute(p)
                 .await
                 .map(|_| ())
@@ -425,6 +440,7 @@ impl Store {
             filter.workflow_id.as_deref(),
             filter.status.as_deref(),
             filter.delivery_id.as_deref(),
+            filter.replay_of.as_deref(),
             cursor,
         ];
         if keys.into_iter().flatten().any(names_nothing) {
@@ -436,6 +452,7 @@ impl Store {
             ("workflow_id", &filter.workflow_id),
             ("status", &filter.status),
             ("delivery_id", &filter.delivery_id),
+            ("replay_of", &filter.replay_of),
         ] {
             if let Some(v) = v {
                 binds.push(v);

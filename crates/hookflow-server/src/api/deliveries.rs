@@ -115,5 +115,7 @@ pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
     };
     let (runs, _) = st.store.list_runs(&filter, 500, None).await?;
     out["runs"] = Value::Array(super::runs::runs_json(&st, &runs, None).await?);
+    let replays = super::replay::replays_of(&st, &d.id).await?;
+    out["replays"] = Value::Array(super::runs::runs_json(&st, &replays, None).await?);
     Ok(Json(out))
 }

@@ -5,6 +5,7 @@ pub(crate) mod checklist;
 pub(crate) mod deliveries;
 pub(crate) mod events;
 pub(crate) mod filter_test;
+pub(crate) mod replay;
 pub(crate) mod runs;
 pub(crate) mod secrets;
 pub(crate) mod versions;
@@ -36,7 +37,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
         .route("/webhooks/{id}/checklist", get(checklist::show))
         .route("/webhooks/{id}/deliveries", get(deliveries::list))
+        .route("/webhooks/{id}/replay", post(replay::range))
         .route("/deliveries/{id}", get(deliveries::show))
+        .route("/deliveries/{id}/replay", post(replay::one))
         .route("/events", post(events::create).get(events::list))
         .route(
             "/events/{id}",

@@ -134,6 +134,21 @@ async fn redactor(st: &AppState) -> ApiResult<Redactor> {
 /// `request_body`); the delivery keeps them (SPEC §5).
 pub const TRIGGER_TEXT_BYTES: usize = 64 * 1024;
 
+/// Leaves the body's text out of trigger variables `t` when `delivery`'s body is longer than
+/// [`TRIGGER_TEXT_BYTES`].
+pub(crate) fn drop_long_text(
+    t: &mut serde_json::Map<String, Value>,
+    delivery: Option<&hookflow_store::deliveries::Delivery>,
+) {
+    if delivery
+        .and_then(|d| d.body.as_ref())
+        .is_some_and(|b| b.len() > TRIGGER_TEXT_BYTES)
+    {
+        t.remove("raw_body");
+        t.remove("request_body");
+    }
+}
+
 /// A run's `trigger` as one run's answer shows it: the trigger variables it started with (SPEC
 /// §3, rebuilt from its delivery or schedule as the engine does), with `kind` and the ids every
 /// run answer has.
@@ -144,15 +159,7 @@ async fn trigger_json(st: &AppState, r: &RunRecord) -> ApiResult<Value> {
         // the delivery was deleted: the ids are all there is
         _ => serde_json::Map::new(),
     };
-    if rc
-        .delivery
-        .as_ref()
-        .and_then(|d| d.body.as_ref())
-        .is_some_and(|b| b.len() > TRIGGER_TEXT_BYTES)
-    {
-        t.remove("raw_body");
-        t.remove("request_body");
-    }
+    drop_long_text(&mut t, rc.delivery.as_ref());
     if let Value::Object(ids) = compact_trigger(r) {
         for (k, v) in ids {
             t.entry(k).or_insert(v);
@@ -164,8 +171,9 @@ async fn trigger_json(st: &AppState, r: &RunRecord) -> ApiResult<Value> {
 /// What every run answer says of its trigger (lists included): its kind and ids.
 fn compact_trigger(r: &RunRecord) -> Value {
     json!({
-        "kind": r.trigger_kind,
-        "delivery_id": r.delivery_id,
+        // A replay's trigger is the request it replays (`started_by` says it is a replay).
+        "kind": if r.replay_of.is_some() { "webhook" } else { r.trigger_kind.as_str() },
+        "delivery_id": r.trigger_delivery_id(),
         "event_id": r.event_id,
         "scheduled_at": r.scheduled_at.map(rfc3339),
     })
@@ -185,6 +193,7 @@ fn run_json(
         "status": if r.status == "waiting" { "running" } else { r.status.as_str() },
         "trigger": compact_trigger(r),
         "started_by": r.trigger_kind,
+        "replay_of": r.replay_of,
         "inputs": json_or_null(Some(&r.inputs)),
         "outputs": json_or_null(r.outputs.as_deref()),
         "error": r.error,
@@ -216,6 +225,7 @@ pub struct ListQuery {
     workflow_id: Option<String>,
     status: Option<String>,
     delivery_id: Option<String>,
+    replay_of: Option<String>,
 }
 
 pub async fn list(
@@ -240,6 +250,7 @@ pub async fn list(
         workflow_id: q.workflow_id,
         status: q.status,
         delivery_id: q.delivery_id,
+        replay_of: q.replay_of,
     };
     let (items, next) = st
         .store

@@ -461,6 +461,7 @@ pub(crate) async fn start_manual_run(
             inputs: Value::Object(inputs).to_string(),
             parent_run_id: None,
             depth: 0,
+            replay_of: None,
         })
         .await?;
     st.engine.runs_ready.notify_one();

@@ -39,7 +39,7 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
     let filter = RunFilter {
         workflow_id: q.non_empty("workflow_id"),
         status,
-        delivery_id: None,
+        ..Default::default()
     };
     let (items, next) = st
         .store

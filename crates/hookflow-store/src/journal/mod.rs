@@ -446,15 +446,32 @@ pub(crate) struct WriterCtx {
     pub last_error: LastWriteError,
 }
 
-/// One row of [`ROUTES_SQL`]: an event of a webhook and one workflow trigger on it (if any).
-#[derive(Debug, Clone)]
-pub struct RouteRow {
-    pub event_id: String,
-    pub event_name: String,
-    pub filter: Option<String>,
-    /// `(workflow id, name, valid, enabled, trigger disabled)`.
-    pub target: Option<(String, String, bool, bool, bool)>,
+pub use hookflow_core::routing::RouteRow;
+
+/// A [`RouteRow`] from a row of [`ROUTES_SQL`], read with `$get` (sqlx's `try_get`, rusqlite's
+/// `get`).
+macro_rules! route_row {
+    ($r:expr, $get:ident) => {{
+        let r = $r;
+        let workflow_id: Option<String> = r.$get("workflow_id")?;
+        $crate::journal::RouteRow {
+            event_id: r.$get("event_id")?,
+            event_name: r.$get("event_name")?,
+            filter: r.$get("filter")?,
+            target: match workflow_id {
+                Some(wid) => Some((
+                    wid,
+                    r.$get("workflow_name")?,
+                    r.$get("valid")?,
+                    r.$get("enabled")?,
+                    r.$get("disabled")?,
+                )),
+                None => None,
+            },
+        }
+    }};
 }
+pub(crate) use route_row;
 
 /// Decides which events' filters an accepted request passes. The store knows no expressions:
 /// the engine provides this.
@@ -465,6 +482,15 @@ pub trait FilterEvaluator: Send + Sync {
         &self,
         webhook: &WebhookAuth,
         req: &IngestRequest,
+        filters: &[(&str, &str, &str)],
+    ) -> Vec<Result<bool, String>>;
+
+    /// The same for a stored delivery of webhook `(id, name)` (a replay, SPEC §10): the
+    /// trigger variables it had when it arrived.
+    fn evaluate_stored(
+        &self,
+        webhook: (&str, &str),
+        delivery: &crate::deliveries::Delivery,
         filters: &[(&str, &str, &str)],
     ) -> Vec<Result<bool, String>>;
 
@@ -488,9 +514,8 @@ pub(crate) struct RoutedRun {
     pub event_id: String,
 }
 
-/// SPEC §1/§4 routing of accepted requests: per matched event, one run per trigger of each valid,
-/// enabled workflow; the reasons for every workflow not started. Returns the routing JSON of each
-/// request (None for rejected ones) and the runs to insert.
+/// SPEC §1/§4 routing of accepted requests ([`hookflow_core::routing::route`]). Returns the
+/// routing JSON of each request (None for rejected ones) and the runs to insert.
 pub(crate) fn route(
     reqs: &[&IngestRequest],
     outcomes: &[Outcome],
@@ -509,82 +534,23 @@ pub(crate) fn route(
             .get(&req.webhook_id)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        // Distinct events, in order, with their filters evaluated once each.
-        let mut events: Vec<(&str, &str, Option<&str>)> = Vec::new();
-        for r in rows {
-            if events.last().map(|e| e.0) != Some(r.event_id.as_str()) {
-                events.push((&r.event_id, &r.event_name, r.filter.as_deref()));
-            }
-        }
-        let with_filter: Vec<(&str, &str, &str)> = events
-            .iter()
-            .filter_map(|(id, name, f)| f.map(|f| (*id, *name, f)))
-            .collect();
-        let verdicts = match (with_filter.is_empty(), loaded.get(&req.webhook_id)) {
-            (false, Some(hook)) => filters.evaluate(&hook.auth, req, &with_filter),
-            _ => Vec::new(),
-        };
-        let mut matched: HashMap<&str, Result<bool, String>> = HashMap::new();
-        for ((id, _, _), v) in with_filter.iter().zip(verdicts) {
-            matched.insert(id, v);
-        }
-        let mut event_json = Vec::new();
-        let mut started = Vec::new();
-        let mut not_started = Vec::new();
-        for (id, name, filter) in &events {
-            let verdict = match filter {
-                None => Ok(true),
-                Some(_) => matched.remove(id).unwrap_or(Ok(false)),
-            };
-            let (is_match, why) = match &verdict {
-                Ok(true) => (true, None),
-                Ok(false) => (false, Some("the filter is false".to_string())),
-                Err(e) => (false, Some(format!("the filter failed: {e}"))),
-            };
-            event_json.push(serde_json::json!({
-                "id": id, "name": name, "matched": is_match, "reason": why,
-            }));
-            for r in rows.iter().filter(|r| r.event_id == *id) {
-                let Some((wf_id, wf_name, valid, enabled, trigger_disabled)) = &r.target else {
-                    continue;
-                };
-                let reason = if !is_match {
-                    why.clone()
-                } else if !valid {
-                    Some("the workflow is invalid".to_string())
-                } else if !enabled {
-                    Some("the workflow is disabled".to_string())
-                } else if *trigger_disabled {
-                    Some("the workflow's trigger on this event is disabled".to_string())
-                } else {
-                    None
-                };
-                match reason {
-                    Some(reason) => not_started.push(serde_json::json!({
-                        "workflow_id": wf_id, "workflow": wf_name, "event": name, "reason": reason,
-                    })),
-                    None => {
-                        let run_id = crate::new_id();
-                        started.push(serde_json::json!({
-                            "id": run_id, "workflow_id": wf_id, "workflow": wf_name, "event": name,
-                        }));
-                        runs.push(RoutedRun {
-                            id: run_id,
-                            workflow_id: wf_id.clone(),
-                            workflow_name: wf_name.clone(),
-                            delivery_id: delivery_id.clone(),
-                            event_id: id.to_string(),
-                        });
-                    }
-                }
-            }
-        }
-        routing.push(Some(
-            serde_json::json!({
-                "events": event_json, "runs": started, "not_started": not_started,
-            })
-            .to_string(),
-        ));
+        let decided = hookflow_core::routing::route(
+            rows,
+            |with_filter| match loaded.get(&req.webhook_id) {
+                Some(hook) => filters.evaluate(&hook.auth, req, with_filter),
+                None => Vec::new(),
+            },
+            None,
+            || Some(crate::new_id()),
+        );
+        runs.extend(decided.runs.into_iter().map(|r| RoutedRun {
+            id: r.id.unwrap_or_default(),
+            workflow_id: r.workflow_id,
+            workflow_name: r.workflow_name,
+            delivery_id: delivery_id.clone(),
+            event_id: r.event_id,
+        }));
+        routing.push(Some(decided.json.to_string()));
     }
     (routing, runs)
 }

@@ -158,22 +158,7 @@ async fn commit(
     for id in loaded.keys() {
         let mut rows = Vec::new();
         for r in sqlx::query(ROUTES_SQL).bind(id).fetch_all(&mut *tx).await? {
-            let workflow_id: Option<String> = r.try_get("workflow_id")?;
-            rows.push(RouteRow {
-                event_id: r.try_get("event_id")?,
-                event_name: r.try_get("event_name")?,
-                filter: r.try_get("filter")?,
-                target: match workflow_id {
-                    Some(wid) => Some((
-                        wid,
-                        r.try_get("workflow_name")?,
-                        r.try_get("valid")?,
-                        r.try_get("enabled")?,
-                        r.try_get("disabled")?,
-                    )),
-                    None => None,
-                },
-            });
+            rows.push(super::route_row!(&r, try_get));
         }
         if !rows.is_empty() {
             routes.insert(id.clone(), rows);
@@ -351,6 +336,7 @@ async fn engine_op(
                         .bind(&r.parent_run_id)
                         .bind(r.depth)
                         .bind(now)
+                        .bind(&r.replay_of)
                         .execute(&mut **tx)
                         .await?
                         .rows_affected(),
@@ -393,7 +379,7 @@ fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
 /// A run a delivery starts (after [`RUN_INSERT_HEAD`]): queued now, with no inputs.
 const RUN_ROW: &str = concat!(
     "(?, ?, ?, 'queued', 'webhook', ?, ?, NULL, '{}', NULL, 0, FALSE, ?, 0, ?, ",
-    "COALESCE((SELECT version FROM workflows WHERE id = ?), 0))"
+    "COALESCE((SELECT version FROM workflows WHERE id = ?), 0), NULL)"
 );
 /// Rows per statement for runs (8 parameters each).
 const RUN_CHUNK: usize = 1000;

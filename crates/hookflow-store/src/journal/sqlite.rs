@@ -188,24 +188,7 @@ fn commit(
         let mut stmt = tx.prepare_cached(&sqlite_text(ROUTES_SQL)).map_err(err)?;
         for id in loaded.keys() {
             let rows = stmt
-                .query_map([id], |r| {
-                    let workflow_id: Option<String> = r.get("workflow_id")?;
-                    Ok(RouteRow {
-                        event_id: r.get("event_id")?,
-                        event_name: r.get("event_name")?,
-                        filter: r.get("filter")?,
-                        target: match workflow_id {
-                            Some(wid) => Some((
-                                wid,
-                                r.get("workflow_name")?,
-                                r.get("valid")?,
-                                r.get("enabled")?,
-                                r.get("disabled")?,
-                            )),
-                            None => None,
-                        },
-                    })
-                })
+                .query_map([id], |r| Ok(super::route_row!(r, get)))
                 .map_err(err)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(err)?;
@@ -278,7 +261,8 @@ fn commit(
                     "{}",
                     None::<String>,
                     0i64,
-                    clock.now
+                    clock.now,
+                    None::<String>
                 ])
                 .map_err(err)?;
         }
@@ -378,7 +362,8 @@ fn engine_op(tx: &rusqlite::Transaction, op: &EngineOp, now: i64) -> Result<Engi
                                 r.inputs,
                                 r.parent_run_id,
                                 r.depth,
-                                now
+                                now,
+                                r.replay_of
                             ])? as u64,
                     )
                 }
@@ -410,6 +395,7 @@ fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         created_at: r.get("created_at")?,
         started_at: r.get("started_at")?,
         finished_at: r.get("finished_at")?,
+        replay_of: r.get("replay_of")?,
     })
 }
 

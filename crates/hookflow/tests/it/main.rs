@@ -35,6 +35,8 @@
 //! - `python`, `python_sandbox`: the `python` step (SPEC §11): what it runs and records, its
 //!   failures and limits, a `kill -9` mid-script; what a script cannot reach.
 //! - `filter_test`: a proposed event filter tried on stored deliveries (SPEC §10).
+//! - `replay`: stored deliveries replayed (one, to named workflows, in bulk under ingest) and dry
+//!   runs (SPEC §10).
 //! - `versions`: workflow versions (SPEC §10): runs pinned to the version they started on (after
 //!   a sleep, a `kill -9`, a takeover by another node), the versions API and retention.
 //! - `retention`: `serve --retain-days`: old deliveries, runs, steps and versions pruned, what an
@@ -65,6 +67,7 @@ mod pg_restart;
 mod python;
 mod python_sandbox;
 mod recorded;
+mod replay;
 mod retention;
 mod routing;
 mod run_additions;
