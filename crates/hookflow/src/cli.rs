@@ -72,6 +72,9 @@ pub enum Command {
     /// Inspect and cancel workflow runs.
     #[command(subcommand)]
     Run(RunCommand),
+    /// Replay stored deliveries.
+    #[command(subcommand)]
+    Delivery(DeliveryCommand),
     /// Manage the secrets workflows use (values are write-only).
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -331,6 +334,47 @@ pub enum WebhookCommand {
         /// Keep the old key valid this many seconds.
         #[arg(long, default_value_t = 0)]
         grace_seconds: u64,
+    },
+    /// Replay the accepted deliveries a webhook received from --from (included) to --to
+    /// (excluded), at most 10,000: route them again through today's events, filters and
+    /// workflows (duplicates and rejected deliveries are skipped); prints the runs started per
+    /// workflow.
+    Replay {
+        id: String,
+        /// RFC 3339 time, e.g. 2026-01-31T00:00:00Z.
+        #[arg(long)]
+        from: String,
+        /// RFC 3339 time, e.g. 2026-02-01T00:00:00Z.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        replay: ReplayArgs,
+    },
+}
+
+/// What `delivery replay` and `webhook replay` share.
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Start nothing: show what would start.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this workflow starts (repeatable).
+    #[arg(long = "workflow", value_name = "NAME")]
+    pub workflows: Vec<String>,
+    /// Print the server's JSON answer.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum DeliveryCommand {
+    /// Route a stored accepted delivery again through today's events, filters and workflows;
+    /// prints why each event matched or not, each workflow that does not start and why, and the
+    /// runs started (with --dry-run: that would start, nothing is recorded).
+    Replay {
+        id: String,
+        #[command(flatten)]
+        replay: ReplayArgs,
     },
 }
 

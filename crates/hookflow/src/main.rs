@@ -38,6 +38,7 @@ fn main() -> ExitCode {
             Command::Event(cmd) => client::event(&cli.client, cmd).await,
             Command::Workflow(cmd) => client::workflow(&cli.client, cmd).await,
             Command::Run(cmd) => client::run(&cli.client, cmd).await,
+            Command::Delivery(cmd) => client::delivery(&cli.client, cmd).await,
             Command::Secret(cmd) => client::secret(&cli.client, cmd).await,
             Command::Import(cmd) => client::import(&cli.client, cmd).await,
             Command::Backup(args) => backup::run(args).await.map(|()| 0),

@@ -19,6 +19,7 @@ macro_rules! outln {
 
 mod events;
 mod import;
+mod replay;
 mod runs;
 mod secrets;
 mod webhooks;
@@ -32,6 +33,7 @@ use crate::cli::ClientArgs;
 
 pub use events::event;
 pub use import::import;
+pub use replay::delivery;
 pub use runs::run;
 pub use secrets::secret;
 pub use webhooks::webhook;

@@ -1,4 +1,4 @@
-//! `hookflow webhook create|list|show|delete|rotate-key`.
+//! `hookflow webhook create|list|show|verify|delete|rotate-key|replay`.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -126,6 +126,12 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
                 .await?;
             eprintln!("deleted webhook {id}");
         }
+        WebhookCommand::Replay {
+            id,
+            from,
+            to,
+            replay,
+        } => super::replay::webhook_replay(&api, &id, (from, to), replay).await?,
         WebhookCommand::RotateKey { id, grace_seconds } => {
             let w = api
                 .call(

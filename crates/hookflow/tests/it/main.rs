@@ -36,7 +36,7 @@
 //!   failures and limits, a `kill -9` mid-script; what a script cannot reach.
 //! - `filter_test`: a proposed event filter tried on stored deliveries (SPEC §10).
 //! - `replay`: stored deliveries replayed (one, to named workflows, in bulk under ingest) and dry
-//!   runs (SPEC §10).
+//!   runs (SPEC §10); `replay_cli`: `delivery replay` and `webhook replay`.
 //! - `versions`: workflow versions (SPEC §10): runs pinned to the version they started on (after
 //!   a sleep, a `kill -9`, a takeover by another node), the versions API and retention.
 //! - `retention`: `serve --retain-days`: old deliveries, runs, steps and versions pruned, what an
@@ -68,6 +68,7 @@ mod python;
 mod python_sandbox;
 mod recorded;
 mod replay;
+mod replay_cli;
 mod retention;
 mod routing;
 mod run_additions;
