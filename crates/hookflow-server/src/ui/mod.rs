@@ -8,9 +8,11 @@
 //!
 //! Layout: [`session`] (sign-in, cookies, CSRF, the extractors pages use), [`webhooks`] (Events
 //! & Webhooks, webhook details, deliveries, events), [`workflows`] (list, editor, manual runs),
-//! [`runs`], [`locate`] (where a document path is in YAML text).
+//! [`replay`] (replay and dry runs of deliveries), [`runs`], [`locate`] (where a document path is
+//! in YAML text).
 
 mod locate;
+mod replay;
 mod runs;
 mod session;
 mod verification;
@@ -60,7 +62,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
         .route("/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/webhooks/{id}/replay", post(replay::webhook))
         .route("/deliveries/{id}", get(webhooks::delivery))
+        .route("/deliveries/{id}/replay", post(replay::delivery))
         .route(
             "/events/new",
             get(webhooks::new_event).post(webhooks::create_event),

@@ -252,14 +252,26 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query,
 ) -> UiResult {
-    let w = find_webhook(&st, &id).await?;
-    let after = cursor(&q)?;
+    webhook_page(&st, &session, StatusCode::OK, &id, &q, json!({})).await
+}
+
+/// A webhook's page, with `extra` added to what it shows (the bulk replay's count or summary).
+pub(super) async fn webhook_page(
+    st: &AppState,
+    session: &Session,
+    status: StatusCode,
+    id: &str,
+    q: &Fields,
+    extra: Json,
+) -> UiResult {
+    let w = find_webhook(st, id).await?;
+    let after = cursor(q)?;
     let (items, next) = st
         .store
         .list_deliveries(&w.id, StatusFilter::All, PAGE, after.as_deref())
         .await?;
-    let hook = webhooks::webhook_json(&st, &w);
-    let checklist = crate::checklist::checklist(&st, &w).await?;
+    let hook = webhooks::webhook_json(st, &w);
+    let checklist = crate::checklist::checklist(st, &w).await?;
     let curl = curl_example(hook["url"].as_str().unwrap_or(""), &w.content_type);
     let notice = match q.get("rotated") {
         Some(_) if w.previous_key_expires_at.is_some() => Some(
@@ -269,19 +281,25 @@ pub async fn show(
         Some(_) => Some("The key was rotated: the Webhook URL below has the new key."),
         None => None,
     };
-    Ok(page(
-        StatusCode::OK,
-        "webhook.html",
-        Some(&session),
-        json!({
-            "title": w.name, "section": "events-webhooks", "webhook": hook, "curl": curl,
-            "notice": notice,
-            "checklist": checklist.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
-            "deliveries": items.iter().map(deliveries::delivery_json).collect::<Vec<_>>(),
-            "next_page": next_page(&format!("/ui/webhooks/{}", w.id), next),
-            "history": st.retention.sentence(),
-        }),
-    ))
+    let mut ctx = json!({
+        "title": w.name, "section": "events-webhooks", "webhook": hook, "curl": curl,
+        "notice": notice,
+        "checklist": checklist.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
+        "deliveries": items.iter().map(deliveries::delivery_json).collect::<Vec<_>>(),
+        "next_page": next_page(&format!("/ui/webhooks/{}", w.id), next),
+        "history": st.retention.sentence(),
+    });
+    merge(&mut ctx, extra);
+    Ok(page(status, "webhook.html", Some(session), ctx))
+}
+
+/// `extra`'s fields put into page context `ctx`.
+fn merge(ctx: &mut Json, extra: Json) {
+    if let Json::Object(extra) = extra {
+        for (k, v) in extra {
+            ctx[k] = v;
+        }
+    }
 }
 
 pub async fn rotate_key(
@@ -299,15 +317,39 @@ pub async fn delete(State(st): State<AppState>, Path(id): Path<String>, _: Form)
     Ok(see_other("/ui/events-webhooks"))
 }
 
-/// `GET /ui/deliveries/{id}`: what arrived, the verdict, and what it started.
+/// `GET /ui/deliveries/{id}`: what arrived, the verdict, what it started and its replays.
 pub async fn delivery(
     State(st): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    Query(q): Query,
+) -> UiResult {
+    let notice = q.get("replayed").map(|n| match n {
+        "0" => "Replayed: no run started (the reasons are in the delivery's routing now).".into(),
+        "1" => "Replayed: 1 run started.".to_string(),
+        n => format!("Replayed: {n} runs started."),
+    });
+    delivery_page(
+        &st,
+        &session,
+        StatusCode::OK,
+        &id,
+        json!({"notice": notice}),
+    )
+    .await
+}
+
+/// A delivery's page, with `extra` added to what it shows (a dry run's answer, a notice).
+pub(super) async fn delivery_page(
+    st: &AppState,
+    session: &Session,
+    status: StatusCode,
+    id: &str,
+    extra: Json,
 ) -> UiResult {
     let d = st
         .store
-        .get_delivery(&id)
+        .get_delivery(id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("there is no delivery with id {id}")))?;
     let mut v = deliveries::delivery_json(&d);
@@ -321,17 +363,16 @@ pub async fn delivery(
         ..Default::default()
     };
     let (started, _) = st.store.list_runs(&filter, PAGE, None).await?;
-    let started = runs::runs_json(&st, &started, None).await?;
-    Ok(page(
-        StatusCode::OK,
-        "delivery.html",
-        Some(&session),
-        json!({
-            "title": "Delivery", "section": "events-webhooks", "delivery": v,
-            "webhook_name": names.get(&d.webhook_id),
-            "runs": started,
-        }),
-    ))
+    let started = runs::runs_json(st, &started, None).await?;
+    let replays = crate::api::replay::replays_of(st, &d.id).await?;
+    let replays = runs::runs_json(st, &replays, None).await?;
+    let mut ctx = json!({
+        "title": "Delivery", "section": "events-webhooks", "delivery": v,
+        "webhook_name": names.get(&d.webhook_id),
+        "runs": started, "replays": replays,
+    });
+    merge(&mut ctx, extra);
+    Ok(page(status, "delivery.html", Some(session), ctx))
 }
 
 /// The event form, with the webhooks to choose from.

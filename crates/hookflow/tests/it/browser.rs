@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 
 use crate::common::Server;
 
+mod replay;
+
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long chromedriver may take to answer `/status`, and Chromium to open a session.
