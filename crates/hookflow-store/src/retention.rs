@@ -84,12 +84,14 @@ impl Store {
     }
 
     /// Deletes up to `limit` deliveries (accepted, rejected or duplicate) received before
-    /// `cutoff` that no run refers to, oldest first.
+    /// `cutoff` that no run refers to (as its delivery, or as the delivery it replays), oldest
+    /// first.
     pub async fn prune_deliveries(&self, cutoff: i64, limit: i64) -> Result<u64> {
         let sql = format!(
             "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d \
              WHERE d.received_at < $1 \
              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.delivery_id = d.id) \
+             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.replay_of = d.id) \
              ORDER BY d.received_at LIMIT $2{})",
             self.skip_locked()
         );
