@@ -83,6 +83,18 @@ pub enum Command {
     Import(ImportCommand),
     /// Copy the SQLite database (and the master key) while the server runs.
     Backup(crate::backup::BackupArgs),
+    /// Print the completion script for a shell (what the Debian package installs).
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (hookflow.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -6,6 +6,7 @@
 mod backup;
 mod cli;
 mod client;
+mod generate;
 mod python_args;
 
 use std::process::ExitCode;
@@ -21,6 +22,28 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => {
+            use std::io::Write;
+            return match std::io::stdout().write_all(&generate::completions(*shell)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hookflow: cannot write the completion script: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Man { dir } => {
+            return match generate::man_pages(dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hookflow: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,6 +65,7 @@ fn main() -> ExitCode {
             Command::Secret(cmd) => client::secret(&cli.client, cmd).await,
             Command::Import(cmd) => client::import(&cli.client, cmd).await,
             Command::Backup(args) => backup::run(args).await.map(|()| 0),
+            Command::Completions { .. } | Command::Man { .. } => Ok(0),
         }
     });
     match result {
