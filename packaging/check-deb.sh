@@ -56,13 +56,15 @@ getent passwd hookflow >/dev/null || made_user=1
 # The binary under test is the one `cargo test --workspace` built (a no-op after .ci/run's
 # first step; same features, so nothing is rebuilt).
 step "making sure target/debug/hookflow is current"
-cargo test --workspace --locked --no-run >/dev/null 2>&1 ||
-    fail "cargo test --workspace --no-run (building the debug binary) failed"
+cargo test --workspace --locked --no-run >"$work/cargo.log" 2>&1 ||
+    { tail -n 40 "$work/cargo.log" >&2; fail "cargo test --workspace --no-run (building the debug binary)"; }
 
 step "building the package"
+command -v cargo-deb >/dev/null 2>&1 ||
+    step "cargo-deb is missing: build-deb.sh installs it first (a few minutes, once per machine)"
 deb="$(packaging/build-deb.sh --dev 2>"$work/build.log" | tail -n 1)" ||
-    { cat "$work/build.log" >&2; fail "packaging/build-deb.sh --dev"; }
-[ -f "$deb" ] || { cat "$work/build.log" >&2; fail "no package built"; }
+    { tail -n 40 "$work/build.log" >&2; fail "packaging/build-deb.sh --dev"; }
+[ -f "$deb" ] || { tail -n 40 "$work/build.log" >&2; fail "no package built"; }
 step "package: $deb ($(du -h "$deb" | cut -f1))"
 
 if ! command -v adduser >/dev/null 2>&1; then
@@ -176,6 +178,7 @@ if ! grep -q 'python steps run .* sandboxed' "$work/server.log"; then
     grep -i python "$work/server.log" >&2 || true
     fail "python steps cannot run sandboxed as the hookflow user (log above)"
 fi
+step "$(grep -o 'python steps run .*' "$work/server.log" | head -n 1)"
 
 # A python step, through the installed CLI: it runs as the hookflow user (outside its user
 # namespace), who owns /var/lib/hookflow, so only the sandbox (Landlock) keeps it from master.key.
