@@ -39,7 +39,7 @@ else
     out="$stage/release"
     bin="$out/hookflow"
     mkdir -p "$out"
-    strip --strip-debug -o "$bin" "$debug_bin"
+    strip -o "$bin" "$debug_bin"
     deb_args+=(--no-strip --fast)
     export CARGO_TARGET_DIR="$stage"
 fi
