@@ -2,7 +2,7 @@
 //! starts new runs marked `replay_of` and leaves the delivery's own runs alone; replays to named
 //! workflows; duplicates and rejected deliveries refused; a dry run gives exactly the reasons the
 //! delivery recorded and writes nothing; 1,000 deliveries replayed in bulk while webhook requests
-//! keep arriving get one run each.
+//! keep arriving get one run each; retention keeps a delivery an unfinished replay needs.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -493,4 +493,55 @@ async fn a_thousand_deliveries_replayed_while_webhooks_keep_arriving() {
     for id in &ids {
         assert_eq!(per_delivery.get(id), Some(&1), "runs replaying {id}");
     }
+}
+
+/// Retention (`--retain-days`) keeps an old delivery while a replay of it has not finished, even
+/// once the delivery's own runs are gone; an old delivery nothing needs is pruned meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_delivery_an_unfinished_replay_needs() {
+    let mut s = Server::start_with(&["--retain-days", "0"]).await;
+    let hook = s.unlimited_webhook("keep", "application/json").await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    create_event(&s, json!({"name": "keep-in", "webhook_id": hook_id})).await;
+    let quick = valid_workflow(&s, &echo_yaml("keep-quick", "keep-in")).await;
+    let replayed = send(&s, &hook, &json!({"n": 1}), &[]).await;
+    let pruned = send(&s, &hook, &json!({"n": 2}), &[]).await;
+    eventually(RUN_DEADLINE, || async {
+        let runs = runs_of(&s, &quick).await;
+        if runs.len() == 2 && runs.iter().all(|r| r["status"] == json!("succeeded")) {
+            Ok(())
+        } else {
+            Err(format!("{} runs, not all succeeded", runs.len()))
+        }
+    })
+    .await;
+    // A workflow saved after the delivery arrived; its replay run sleeps.
+    valid_workflow(
+        &s,
+        "name: keep-sleeper\ntriggers:\n  - event: keep-in\nsteps:\n  - {id: nap, type: sleep, duration: 1h}\n",
+    )
+    .await;
+    let a = replay(&s, &replayed, json!({"workflows": ["keep-sleeper"]})).await;
+    a.expect_status(201);
+    let sleeper = a.json()["runs"][0]["id"].as_str().unwrap().to_string();
+    crate::versions::until_sleeping(&s, &sleeper).await;
+
+    crate::retention::TestDb::of(&s).await.backdate(10).await;
+    s.set_args(&["--retain-days", "5"]);
+    s.restart().await;
+    eventually(RUN_DEADLINE, || async {
+        match s
+            .api_get(&format!("/api/v1/deliveries/{pruned}"))
+            .await
+            .status
+        {
+            404 => Ok(()),
+            other => Err(format!("the unneeded old delivery answers {other}")),
+        }
+    })
+    .await;
+    let d = s.delivery(&replayed).await;
+    assert_eq!(d["runs"], json!([]), "its own finished run was pruned: {d}");
+    assert_eq!(d["replays"][0]["id"], json!(sleeper), "{d}");
+    assert_eq!(get_run(&s, &sleeper).await["status"], json!("running"));
 }
