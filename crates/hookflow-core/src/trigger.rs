@@ -59,26 +59,44 @@ pub fn headers_object(pairs: &[(String, String)]) -> Map<String, Value> {
 
 /// `trigger` for a run started by a webhook delivery.
 pub fn webhook_trigger(d: &Delivered) -> Value {
-    let raw = String::from_utf8_lossy(d.body).into_owned();
-    let mut t = json!({
-        "body": parsed_body(d.content_type, d.body),
-        "raw_body": raw,
-        "request_body": raw,
-        "headers": headers_object(d.headers),
-        "request_headers": d.headers.iter()
-            .map(|(n, v)| json!({"name": n, "value": v}))
-            .collect::<Vec<_>>(),
-        "query": d.query,
-        "content_type": d.content_type,
-        "webhook": {"id": d.webhook_id, "name": d.webhook_name},
-        "event": {"id": d.event_id, "name": d.event_name},
-        "delivery_id": d.delivery_id,
-        "received_at": d.received_at,
+    webhook_trigger_fields(d, |_| true)
+}
+
+/// `trigger` with only the fields `wanted` names (those an expression reads, see
+/// [`crate::expr::Sandbox::fields_read`]): the body is parsed and the headers gathered only when
+/// asked for.
+pub fn webhook_trigger_fields(d: &Delivered, wanted: impl Fn(&str) -> bool) -> Value {
+    let mut t = Map::new();
+    let mut put = |name: &str, value: &dyn Fn() -> Value| {
+        if wanted(name) {
+            t.insert(name.to_string(), value());
+        }
+    };
+    let raw = || Value::String(String::from_utf8_lossy(d.body).into_owned());
+    put("body", &|| parsed_body(d.content_type, d.body));
+    put("raw_body", &raw);
+    put("request_body", &raw);
+    put("headers", &|| Value::Object(headers_object(d.headers)));
+    put("request_headers", &|| {
+        let pairs = d
+            .headers
+            .iter()
+            .map(|(n, v)| json!({"name": n, "value": v}));
+        Value::Array(pairs.collect())
     });
+    put("query", &|| d.query.clone());
+    put("content_type", &|| json!(d.content_type));
+    put(
+        "webhook",
+        &|| json!({"id": d.webhook_id, "name": d.webhook_name}),
+    );
+    put("event", &|| json!({"id": d.event_id, "name": d.event_name}));
+    put("delivery_id", &|| json!(d.delivery_id));
+    put("received_at", &|| json!(d.received_at));
     if let Some(v) = &d.verification {
-        t["verification"] = v.clone();
+        put("verification", &|| v.clone());
     }
-    t
+    Value::Object(t)
 }
 
 /// `trigger` for a run started by a schedule.
@@ -126,6 +144,53 @@ mod tests {
         assert_eq!(t["event"], json!({"id": "e", "name": "pushes"}));
         assert_eq!(t["query"], json!({"a": "1"}));
         assert_eq!(t["delivery_id"], "d");
+    }
+
+    /// Built with the fields an expression reads, `trigger` holds exactly those, each as the
+    /// whole trigger has it; a header preset's key reads no body.
+    #[test]
+    fn only_the_fields_an_expression_reads_are_built() {
+        let sandbox = crate::expr::Sandbox::new(crate::expr::ExprLimits::default());
+        let headers = vec![("X-GitHub-Delivery".to_string(), "d-1".to_string())];
+        let d = Delivered {
+            webhook_id: "w",
+            webhook_name: "gh",
+            event_id: "",
+            event_name: "",
+            delivery_id: "d",
+            received_at: "2026-01-01T00:00:00.000Z",
+            content_type: Some("application/json"),
+            headers: &headers,
+            query: json!({}),
+            body: br#"{"id": "evt_1", "n": 2}"#,
+            verification: Some(json!({"verdict": "valid"})),
+        };
+        let whole = webhook_trigger(&d);
+        for (expr, fields) in [
+            (r#"trigger.headers["x-github-delivery"]"#, vec!["headers"]),
+            (
+                "trigger.body.id ~ trigger.delivery_id",
+                vec!["body", "delivery_id"],
+            ),
+            ("1 + 1", vec![]),
+        ] {
+            let read = sandbox.fields_read(expr, "trigger").unwrap().unwrap();
+            assert_eq!(read.iter().collect::<Vec<_>>(), fields, "{expr}");
+            let t = webhook_trigger_fields(&d, |f| read.contains(f));
+            let Value::Object(t) = t else { panic!() };
+            assert_eq!(t.keys().collect::<Vec<_>>(), fields, "{expr}");
+            for (k, v) in &t {
+                assert_eq!(v, &whole[k], "{expr}: {k}");
+            }
+        }
+        for whole_read in ["trigger", "trigger | tojson", "trigger[trigger.body.n]"] {
+            assert_eq!(
+                sandbox.fields_read(whole_read, "trigger").unwrap(),
+                None,
+                "{whole_read}"
+            );
+        }
+        assert_eq!(webhook_trigger_fields(&d, |_| true), whole);
     }
 
     #[test]

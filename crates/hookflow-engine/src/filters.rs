@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hookflow_core::expr::Sandbox;
 use hookflow_core::ingest::WebhookAuth;
-use hookflow_core::trigger::{Delivered, webhook_trigger};
+use hookflow_core::trigger::{Delivered, webhook_trigger, webhook_trigger_fields};
 use hookflow_store::journal::{DeliveryRecord, FilterEvaluator, IngestRequest};
 use serde_json::{Value, json};
 
@@ -53,9 +53,43 @@ pub fn dedup_key(
     record: &DeliveryRecord,
     expression: &str,
 ) -> Option<String> {
-    let ctx = request_context(webhook, record, None);
+    // Only the trigger fields the key reads are built (a header preset parses no body): this
+    // runs for every request of a deduplicating webhook.
+    let fields = sandbox.fields_read(expression, "trigger").ok()?;
+    let wanted = |name: &str| fields.as_ref().is_none_or(|f| f.contains(name));
+    let headers: Vec<(String, String)> = if wanted("headers") || wanted("request_headers") {
+        serde_json::from_str(&record.headers).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let query = if wanted("query") {
+        serde_json::from_str(&record.query).unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let received = if wanted("received_at") {
+        rfc3339(record.received_at)
+    } else {
+        String::new()
+    };
+    let trigger = webhook_trigger_fields(
+        &Delivered {
+            webhook_id: &webhook.id,
+            webhook_name: &webhook.name,
+            event_id: "",
+            event_name: "",
+            delivery_id: &record.id,
+            received_at: &received,
+            content_type: record.content_type.as_deref(),
+            headers: &headers,
+            query,
+            body: &record.body,
+            verification: None,
+        },
+        wanted,
+    );
     sandbox
-        .eval(expression, &ctx)
+        .eval(expression, &json!({ "trigger": trigger }))
         .ok()
         .and_then(|v| hookflow_core::dedup::key_text(&v))
 }

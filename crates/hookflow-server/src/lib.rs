@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub engine: hookflow_engine::EngineOptions,
     /// How long deliveries and runs are kept (`--retain-days`).
     pub retention: retention::Retention,
+    /// How often expired dedup keys are deleted (`--dedup-sweep-seconds`).
+    pub dedup_sweep_every: std::time::Duration,
 }
 
 /// Errors that stop the server from starting.
@@ -111,7 +113,11 @@ pub async fn serve(
         engine.clone(),
         engine_stopped.clone(),
     ));
-    let sweeper = tokio::spawn(sweep::run(store.clone(), engine_stopped.clone()));
+    let sweeper = tokio::spawn(sweep::run(
+        store.clone(),
+        config.dedup_sweep_every,
+        engine_stopped.clone(),
+    ));
     let pruner = tokio::spawn(retention::run(
         store.clone(),
         config.retention,

@@ -8,18 +8,16 @@ use std::time::Duration;
 use hookflow_store::{Store, now_ms};
 use tokio::sync::watch;
 
-/// How often the sweeper looks for expired keys.
-const EVERY: Duration = Duration::from_secs(30);
 /// Keys deleted by one statement.
 const CHUNK: i64 = 500;
 /// Pause between two statements of a pass.
 const PAUSE: Duration = Duration::from_millis(20);
 
-/// Sweeps expired dedup keys until `stop` turns true.
-pub async fn run(store: Store, mut stop: watch::Receiver<bool>) {
+/// Sweeps expired dedup keys every `every` until `stop` turns true.
+pub async fn run(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
         if *stop.borrow() {

@@ -285,6 +285,10 @@ pub struct ServeArgs {
     /// bodies parse as JSON, text/* bodies reach runs as a string.
     #[arg(long, env = "HOOKFLOW_EXTRA_CONTENT_TYPES", default_value = "")]
     pub extra_content_types: String,
+    /// Seconds between two deletions of the duplicate-detection keys whose window has passed
+    /// (an expired key still stored is harmless: the next request with it takes it over).
+    #[arg(long, env = "HOOKFLOW_DEDUP_SWEEP_SECONDS", default_value_t = 30)]
+    pub dedup_sweep_seconds: u64,
     /// Log format: text or json.
     #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -692,6 +696,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             days: args.retain_days,
             every: Duration::from_secs(args.retain_every_seconds.max(1)),
         },
+        dedup_sweep_every: Duration::from_secs(args.dedup_sweep_seconds.max(1)),
     };
     hookflow_server::serve(config, store, listener, shutdown_signal()).await?;
     Ok(())

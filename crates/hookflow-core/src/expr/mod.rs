@@ -334,6 +334,25 @@ impl Sandbox {
         self.result_json(&c, &v)
     }
 
+    /// The fields of context variable `root` (e.g. `trigger`) that the bare expression `src`
+    /// reads, so a caller can build only those: `None` when it may read `root` whole (iterates
+    /// it, passes it to a filter, ...). A variable it does not read at all gives no fields.
+    pub fn fields_read(
+        &self,
+        src: &str,
+        root: &str,
+    ) -> Result<Option<BTreeSet<String>>, ExprError> {
+        let c = self.expression(src)?;
+        if c.needs.full {
+            return Ok(None);
+        }
+        Ok(match c.needs.children.get(root) {
+            None => Some(BTreeSet::new()),
+            Some(n) if n.full => None,
+            Some(n) => Some(n.children.keys().cloned().collect()),
+        })
+    }
+
     /// Evaluates a bare expression and applies Jinja truthiness (false, none, 0, "" and empty
     /// lists and maps are false).
     pub fn eval_bool(&self, src: &str, ctx: &Json) -> Result<bool, ExprError> {

@@ -417,6 +417,53 @@ impl Server {
             .or_else(|| self.shared_db.clone())
     }
 
+    /// Runs `sql` with `$1` = `bind` directly on this server's database (its SQLite file or
+    /// PostgreSQL database), to arrange or observe what the interface cannot; answers the rows
+    /// it changed.
+    pub async fn db_execute(&self, sql: &str, bind: &str) -> u64 {
+        match self.database_url() {
+            Some(url) => {
+                let pool = sqlx::PgPool::connect(&url).await.expect("connect pg");
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(bind)
+                    .execute(&pool)
+                    .await;
+                done.expect("execute").rows_affected()
+            }
+            None => {
+                let pool = self.sqlite_pool().await;
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(bind)
+                    .execute(&pool)
+                    .await;
+                done.expect("execute").rows_affected()
+            }
+        }
+    }
+
+    /// The BIGINT that `sql` (with `$1` = `bind`) answers on this server's database.
+    pub async fn db_scalar(&self, sql: &str, bind: &str) -> i64 {
+        match self.database_url() {
+            Some(url) => {
+                let pool = sqlx::PgPool::connect(&url).await.expect("connect pg");
+                let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(bind);
+                q.fetch_one(&pool).await.expect("query")
+            }
+            None => {
+                let pool = self.sqlite_pool().await;
+                let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(bind);
+                q.fetch_one(&pool).await.expect("query")
+            }
+        }
+    }
+
+    async fn sqlite_pool(&self) -> sqlx::SqlitePool {
+        let url = format!("sqlite://{}", self.data_dir.join("hookflow.db").display());
+        sqlx::SqlitePool::connect(&url)
+            .await
+            .expect("connect sqlite")
+    }
+
     /// A server not started yet: a fresh data directory, a random admin token, SQLite.
     fn prepare(args: &[&str]) -> Server {
         let root = tempfile::Builder::new()

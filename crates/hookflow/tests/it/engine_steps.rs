@@ -1019,27 +1019,7 @@ steps:
     .await;
     // Steal the lease, as another node taking the run over would.
     let steal = "UPDATE runs SET lease_owner = 'another-node' WHERE id = $1";
-    match &s.pg {
-        Some(pg) => {
-            let pool = sqlx::PgPool::connect(&pg.url).await.expect("connect pg");
-            sqlx::query(steal)
-                .bind(&run_id)
-                .execute(&pool)
-                .await
-                .expect("steal");
-        }
-        None => {
-            let url = format!("sqlite://{}", s.data_dir.join("hookflow.db").display());
-            let pool = sqlx::SqlitePool::connect(&url)
-                .await
-                .expect("connect sqlite");
-            sqlx::query(steal)
-                .bind(&run_id)
-                .execute(&pool)
-                .await
-                .expect("steal");
-        }
-    }
+    assert_eq!(s.db_execute(steal, &run_id).await, 1);
     let run = wait_run_within(&s, &run_id, Duration::from_secs(30)).await;
     expect_status(&run, "succeeded");
     for i in 0..6 {

@@ -144,27 +144,7 @@ async fn stored_step_bytes(s: &Server, run_id: &str) -> i64 {
     let sql = "SELECT CAST(COALESCE(SUM(COALESCE(LENGTH(input), 0) + COALESCE(LENGTH(output), 0) \
                + COALESCE(LENGTH(error), 0) + COALESCE(LENGTH(replay), 0)), 0) AS BIGINT) \
                FROM run_steps WHERE run_id = $1";
-    match &s.pg {
-        Some(pg) => {
-            let pool = sqlx::PgPool::connect(&pg.url).await.expect("connect pg");
-            sqlx::query_scalar(sql)
-                .bind(run_id)
-                .fetch_one(&pool)
-                .await
-                .expect("sum")
-        }
-        None => {
-            let url = format!("sqlite://{}", s.data_dir.join("hookflow.db").display());
-            let pool = sqlx::SqlitePool::connect(&url)
-                .await
-                .expect("connect sqlite");
-            sqlx::query_scalar(sql)
-                .bind(run_id)
-                .fetch_one(&pool)
-                .await
-                .expect("sum")
-        }
-    }
+    s.db_scalar(sql, run_id).await
 }
 
 /// A cut value: the marker naming `limit`, with the size of what was cut.

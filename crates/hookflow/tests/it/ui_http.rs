@@ -37,7 +37,7 @@ pub(crate) fn unescape(html: &str) -> String {
 }
 
 /// The text inside the element with `id` (up to its first child tag or end tag), unescaped.
-fn text_of(html: &str, id: &str) -> Option<String> {
+pub(crate) fn text_of(html: &str, id: &str) -> Option<String> {
     let at = html.find(&format!("id=\"{id}\""))?;
     let open = at + html[at..].find('>')? + 1;
     let end = open + html[open..].find('<')?;
@@ -69,7 +69,7 @@ async fn valid_workflow(s: &Server, yaml: &str) -> String {
     w["id"].as_str().expect("id").to_string()
 }
 
-fn location(a: &Answer) -> String {
+pub(crate) fn location(a: &Answer) -> String {
     a.header("location").unwrap_or("").to_string()
 }
 
