@@ -30,7 +30,8 @@
 //! - `run_limits`: what one run may record and start (sizes of step records, runs per root run,
 //!   call cycles refused at validation).
 //! - `dedup`: duplicate detection (SPEC §9): 20 concurrent repeats give one run (also over two
-//!   PostgreSQL nodes), the window, requests without a key, presets, rate limits, saving.
+//!   PostgreSQL nodes), the window, requests without a key, presets, rate limits, saving, the
+//!   expired-key sweeper; `dedup_ui`: the webhook form's duplicate fields and the pages.
 //! - `content_types`: `--extra-content-types` (SPEC §9): `*+json` parsed, `text/*` as a string.
 //! - `python`, `python_sandbox`: the `python` step (SPEC §11): what it runs and records, its
 //!   failures and limits, a `kill -9` mid-script; what a script cannot reach.
@@ -56,6 +57,7 @@ mod common;
 mod content_types;
 mod crash;
 mod dedup;
+mod dedup_ui;
 mod engine_steps;
 mod expr_additions;
 mod filter_test;
