@@ -41,41 +41,59 @@ impl Store {
 
     /// Deletes up to `limit` runs that finished before `cutoff` (unix ms), with their steps, in
     /// one transaction, oldest first: only runs no run is left under and whose parent (if any)
-    /// also finished before `cutoff`.
+    /// also finished before `cutoff`. The candidates are read first, outside the transaction
+    /// (the one range scan); the transaction only checks each again by its id and deletes, so it
+    /// holds SQLite's write lock for a few index probes and deletes.
     pub async fn prune_runs(&self, cutoff: i64, limit: i64) -> Result<PrunedRuns> {
-        let pick = format!(
-            "SELECT r.id FROM runs r WHERE r.finished_at < $1 AND r.status IN {FINISHED} \
+        // `status || ''`: no index on status for this term, so that both planners read the
+        // `runs_by_finished` range in order and stop at `limit`, instead of every finished
+        // run of `runs_ready` sorted (seconds on a large table).
+        let prunable = format!(
+            "r.finished_at < $1 AND r.status || '' IN {FINISHED} \
              AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = r.id) \
              AND (r.parent_run_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs p \
              WHERE p.id = r.parent_run_id AND (p.finished_at IS NULL OR p.finished_at >= $1 \
-             OR p.status NOT IN {FINISHED}))) \
-             ORDER BY r.finished_at LIMIT $2{}",
-            self.skip_locked()
+             OR p.status NOT IN {FINISHED})))"
         );
+        let candidates =
+            format!("SELECT r.id FROM runs r WHERE {prunable} ORDER BY r.finished_at LIMIT $2");
         on_db!(&self.db, |p| {
-            let mut tx = p.begin_with(self.db.begin_write()).await?;
-            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(pick))
+            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(candidates))
                 .bind(cutoff)
                 .bind(limit)
-                .fetch_all(&mut *tx)
+                .fetch_all(p)
                 .await?;
             if ids.is_empty() {
-                tx.commit().await?;
                 return Ok(PrunedRuns::default());
             }
-            let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let list: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
             let list = list.join(", ");
+            let mut tx = p.begin_with(self.db.begin_write()).await?;
+            // Still prunable now (a run's state may have changed since it was read).
+            let recheck = format!(
+                "SELECT r.id FROM runs r WHERE r.id IN ({list}) AND {prunable}{}",
+                self.skip_locked()
+            );
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(recheck)).bind(cutoff);
+            for id in &ids {
+                q = q.bind(id);
+            }
+            let ids = q.fetch_all(&mut *tx).await?;
             let mut done = PrunedRuns::default();
-            for (table, column) in [("run_steps", "run_id"), ("runs", "id")] {
-                let sql = format!("DELETE FROM {table} WHERE {column} IN ({list})");
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for id in &ids {
-                    q = q.bind(id);
-                }
-                let n = q.execute(&mut *tx).await?.rows_affected();
-                match table {
-                    "runs" => done.runs = n,
-                    _ => done.steps = n,
+            if !ids.is_empty() {
+                let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+                let list = list.join(", ");
+                for (table, column) in [("run_steps", "run_id"), ("runs", "id")] {
+                    let sql = format!("DELETE FROM {table} WHERE {column} IN ({list})");
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for id in &ids {
+                        q = q.bind(id);
+                    }
+                    let n = q.execute(&mut *tx).await?.rows_affected();
+                    match table {
+                        "runs" => done.runs = n,
+                        _ => done.steps = n,
+                    }
                 }
             }
             tx.commit().await?;
