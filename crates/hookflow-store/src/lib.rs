@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backup;
+pub mod charts;
 pub mod checklist;
 pub mod crypto;
 mod db;

@@ -9,9 +9,12 @@
 //! Layout: [`session`] (sign-in, cookies, CSRF, the extractors pages use), [`webhooks`] (Events
 //! & Webhooks, webhook details, deliveries, events), [`workflows`] (list, editor, manual runs),
 //! [`replay`] (replay and dry runs of deliveries), [`runs`], [`locate`] (where a document path is
-//! in YAML text).
+//! in YAML text), [`pictures`] (charts and diagrams, drawn by [`charts`] and [`diagram`]).
 
+mod charts;
+mod diagram;
 mod locate;
+mod pictures;
 mod replay;
 mod runs;
 mod session;

@@ -128,6 +128,7 @@ pub async fn show(
         None => None,
     };
     let active = matches!(v["status"].as_str(), Some("queued" | "running"));
+    let diagram = super::pictures::run_diagram(&st, &run).await?;
     Ok(page(
         StatusCode::OK,
         "run.html",
@@ -135,6 +136,7 @@ pub async fn show(
         json!({
             "title": format!("Run of {}", run.workflow_name), "section": "runs",
             "run": with_duration(v), "event_name": event, "can_cancel": active,
+            "diagram": diagram,
         }),
     ))
 }

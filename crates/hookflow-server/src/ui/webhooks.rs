@@ -288,6 +288,7 @@ pub(super) async fn webhook_page(
         "deliveries": items.iter().map(deliveries::delivery_json).collect::<Vec<_>>(),
         "next_page": next_page(&format!("/ui/webhooks/{}", w.id), next),
         "history": st.retention.sentence(),
+        "charts": super::pictures::webhook_charts(st, &w.id).await?,
     });
     merge(&mut ctx, extra);
     Ok(page(status, "webhook.html", Some(session), ctx))

@@ -154,6 +154,8 @@ async fn editor(
                 "version": w.version, "versions": versions, "more_versions": more_versions,
             });
             ctx["runs"] = json!(runs::runs_json(st, &items, None).await?);
+            ctx["charts"] = super::pictures::workflow_charts(st, &w.id).await?;
+            ctx["diagram"] = json!(super::pictures::workflow_diagram(w.definition.as_deref()));
             ctx["next_page"] = json!(next_page(&format!("/ui/workflows/{}", w.id), next));
         }
     }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::common::Server;
 
+mod pictures;
 mod replay;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
