@@ -20,7 +20,24 @@ const PARALLEL_SEQ_SPAN: i64 = 1_000_000;
 
 impl Engine {
     /// One step, replayed from its record when it has one.
+    /// One step, under its own span when traces are exported (see [`crate::trace`]).
     pub(crate) async fn step(
+        self: &Arc<Self>,
+        st: &mut RunState,
+        step: &Step,
+        scope: &Scope,
+    ) -> Result<Flow, EngineError> {
+        let Some(span) = crate::trace::step_span(st, step, &scope.path(&step.id)) else {
+            return self.step_untraced(st, step, scope).await;
+        };
+        let outer = st.trace.replace(span.context());
+        let flow = self.step_untraced(st, step, scope).await;
+        st.trace = outer;
+        crate::trace::end(span, "hookflow.step.status", &flow);
+        flow
+    }
+
+    async fn step_untraced(
         self: &Arc<Self>,
         st: &mut RunState,
         step: &Step,
@@ -198,6 +215,7 @@ impl Engine {
                 next_seq: st.next_seq + (b as i64) * PARALLEL_SEQ_SPAN,
                 secrets: st.secrets.clone(),
                 budget: st.budget.clone(),
+                trace: st.trace.clone(),
             };
             let engine = self.clone();
             let steps = steps.clone();

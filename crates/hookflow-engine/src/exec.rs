@@ -53,6 +53,9 @@ pub struct RunState {
     pub secrets: Arc<Redactor>,
     /// What the run's records hold so far (shared with its `parallel` branches).
     pub budget: Budget,
+    /// The span the steps being executed run under (the run's, or the enclosing step's), when
+    /// traces are exported.
+    pub trace: Option<opentelemetry::trace::SpanContext>,
 }
 
 type BlockFuture<'a> =
@@ -85,8 +88,10 @@ impl Engine {
     pub async fn execute(self: &Arc<Self>, run: RunRecord) {
         let id = run.id.clone();
         let parent = run.parent_run_id.clone();
+        let span = crate::trace::run_span(&run);
         let outcome = match self.prepare(run).await {
             Ok(mut st) => {
+                st.trace = span.as_ref().map(crate::trace::Span::context);
                 let steps = st.wf.steps.clone();
                 let flow = (self.block(&mut st, &steps, &Scope::default())).await;
                 (flow, st.secrets)
@@ -94,6 +99,9 @@ impl Engine {
             Err(EngineError::Invalid(msg)) => (Ok(Flow::Fail(msg)), Arc::default()),
             Err(e) => (Err(e), Arc::default()),
         };
+        if let Some(span) = span {
+            crate::trace::end(span, "hookflow.run.status", &outcome.0);
+        }
         let result = match outcome {
             // (`break`/`continue` outside a loop are refused at validation)
             (Ok(Flow::Continue | Flow::Break(_) | Flow::NextIteration), _) => {
@@ -296,6 +304,7 @@ impl Engine {
             next_seq,
             secrets: redaction,
             budget: Budget::starting_at(used as u64),
+            trace: None,
         })
     }
 

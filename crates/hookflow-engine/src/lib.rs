@@ -22,6 +22,7 @@ pub mod record;
 pub mod redact;
 pub mod schedule;
 pub mod steps;
+pub mod trace;
 pub mod worker;
 
 use std::sync::Arc;

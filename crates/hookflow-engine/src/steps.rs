@@ -269,6 +269,8 @@ pub async fn run_leaf(
                 parent_run_id: Some(st.run.id.clone()),
                 depth: st.run.depth + 1,
                 replay_of: None,
+                // The sub-run's span continues this step's.
+                traceparent: st.trace.as_ref().map(crate::trace::header),
             };
             match engine.insert_sub_run(new).await {
                 Ok(true) => {}
@@ -399,6 +401,7 @@ async fn http(
             req = req.header(k.as_str(), as_text(v));
         }
     }
+    req = crate::trace::propagate(req, st.trace.as_ref(), &headers_v);
     if let Some(q) = query_v.as_object() {
         let pairs: Vec<(String, String)> = q.iter().map(|(k, v)| (k.clone(), as_text(v))).collect();
         req = req.query(&pairs);

@@ -4,6 +4,7 @@
 //! with the journal's committed decision.
 
 mod budget;
+mod trace;
 mod verify;
 
 use std::net::IpAddr;
@@ -52,7 +53,9 @@ pub async fn receive(
     // The request taken apart, not its parts extracted one by one (which would clone them).
     let (parts, body) = req.into_parts();
     let client = net::client_ip(&parts.extensions).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let span = trace::RequestSpan::start(&parts.method, parts.uri.path(), &parts.headers);
     let incoming = Incoming {
+        trace: span.as_ref().map(trace::RequestSpan::context),
         received,
         client,
         place: parts.extensions.get::<InFlight>().cloned(),
@@ -72,6 +75,9 @@ pub async fn receive(
     };
     metrics::counter!("hookflow_webhook_requests_total", "status" => status_label(status))
         .increment(1);
+    if let Some(span) = span {
+        span.finish(status);
+    }
     match answer {
         Ok(Accepted {
             delivery_id,
@@ -124,6 +130,8 @@ struct Incoming {
     uri: Uri,
     headers: HeaderMap,
     body: Body,
+    /// The request's span, when traces are exported.
+    trace: Option<opentelemetry::trace::SpanContext>,
 }
 
 impl Incoming {
@@ -240,7 +248,7 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<Accepted, Pr
     };
 
     let record = delivery_record(&facts, &req.headers, raw_query, received_at, bytes);
-    let mut req = IngestRequest {
+    let mut ingest = IngestRequest {
         webhook_id: hook.id.clone(),
         seen_version: hook.version,
         facts,
@@ -250,17 +258,25 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<Accepted, Pr
         record,
         precheck,
         body_error,
+        trace: None,
     };
     // A request whose signature failed takes no part in duplicate detection (the journal skips
     // it): its key is not worth computing.
-    let verified = req
+    let verified = ingest
         .verification
         .as_ref()
         .is_none_or(|v| v.verdict == hookflow_core::verify::VerdictKind::Valid);
-    if req.precheck.is_none() && req.body_error.is_none() && verified {
-        req = with_dedup_key(st, &hook, req).await;
+    if ingest.precheck.is_none() && ingest.body_error.is_none() && verified {
+        ingest = with_dedup_key(st, &hook, ingest).await;
     }
-    let answer = match st.journal.submit(req).await {
+    let spans = (req.trace.as_ref())
+        .and_then(|parent| trace::JournalSpans::start(parent, &hook.id, &ingest.record.id));
+    ingest.trace = spans.as_ref().map(trace::JournalSpans::stored);
+    let outcome = st.journal.submit(ingest).await;
+    if let Some(spans) = spans {
+        spans.finish(outcome.as_ref().ok());
+    }
+    let answer = match outcome {
         Ok(Outcome::Accepted { delivery_id }) => {
             count_delivery(&hook.id, DeliveryCount::Accepted);
             Ok(Accepted {
@@ -432,6 +448,7 @@ async fn refuse_known(
             dedup: None,
             verification: None,
             record,
+            trace: None,
         });
         if !queued {
             metrics::counter!("hookflow_rejections_unrecorded_total", "why" => "queue")

@@ -275,6 +275,7 @@ impl Store {
                         .bind(0i64)
                         .bind(now)
                         .bind(None::<String>)
+                        .bind(None::<String>)
                         .execute(&mut *tx)
                         .await?;
                     started.push(id);

@@ -61,6 +61,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_retention.sql"),
         postgres: include_str!("../migrations/postgres/0010_retention.sql"),
     },
+    Migration {
+        version: 11,
+        sqlite: include_str!("../migrations/sqlite/0011_traceparent.sql"),
+        postgres: include_str!("../migrations/postgres/0011_traceparent.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {

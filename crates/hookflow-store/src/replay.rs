@@ -112,6 +112,7 @@ impl Store {
                         .bind(0i64)
                         .bind(now)
                         .bind(&r.delivery_id)
+                        .bind(None::<String>)
                         .execute(&mut *tx)
                         .await?;
                 }

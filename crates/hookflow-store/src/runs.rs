@@ -25,6 +25,8 @@ pub struct NewRun {
     pub depth: i64,
     /// The delivery a replay run replays (SPEC §10; `trigger_kind` is then `replay`).
     pub replay_of: Option<String>,
+    /// The W3C `traceparent` of the span the run's span continues (README, "Traces").
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +55,8 @@ pub struct RunRecord {
     pub finished_at: Option<i64>,
     /// The delivery a replay run replays (SPEC §10).
     pub replay_of: Option<String>,
+    /// The W3C `traceparent` of the span the run's span continues (README, "Traces").
+    pub traceparent: Option<String>,
 }
 
 impl RunRecord {
@@ -117,7 +121,8 @@ const RUN_TREE: &str = "WITH RECURSIVE tree (id) AS (SELECT CAST($1 AS TEXT) UNI
 pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, \
     status, trigger_kind, \
     delivery_id, event_id, scheduled_at, inputs, outputs, error, parent_run_id, depth, \
-    cancel_requested, available_at, claims, created_at, started_at, finished_at, replay_of";
+    cancel_requested, available_at, claims, created_at, started_at, finished_at, replay_of, \
+    traceparent";
 
 macro_rules! run_from_row {
     ($r:expr) => {{
@@ -144,6 +149,7 @@ macro_rules! run_from_row {
             started_at: r.try_get("started_at")?,
             finished_at: r.try_get("finished_at")?,
             replay_of: r.try_get("replay_of")?,
+            traceparent: r.try_get("traceparent")?,
         }
     }};
 }
@@ -194,7 +200,7 @@ macro_rules! run_insert_head {
     () => {
         "INSERT INTO runs (id, workflow_id, workflow_name, status, trigger_kind, delivery_id, \
          event_id, scheduled_at, inputs, parent_run_id, depth, cancel_requested, available_at, \
-         claims, created_at, workflow_version, replay_of) VALUES "
+         claims, created_at, workflow_version, replay_of, traceparent) VALUES "
     };
 }
 /// The value of `runs.workflow_version` for a run of workflow `$2`: its latest version, read in
@@ -215,7 +221,7 @@ pub(crate) const INSERT_RUN_SQL: &str = concat!(
     run_insert_head!(),
     "($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11, ",
     pinned_version!("$2"),
-    ", $12)"
+    ", $12, $13)"
 );
 
 /// Claims ready or abandoned runs: `$1` node, `$2` lease end, `$3` now, `$4` how many; `{lock}` is
@@ -287,7 +293,7 @@ pub(crate) const INSERT_RUN_IF_ABSENT_SQL: &str = concat!(
     run_insert_head!(),
     "($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, FALSE, $11, 0, $11, ",
     pinned_version!("$2"),
-    ", $12) ON CONFLICT (id) DO NOTHING"
+    ", $12, $13) ON CONFLICT (id) DO NOTHING"
 );
 
 /// Whether a run with id `$1` exists.
@@ -405,6 +411,7 @@ impl Store {
                 .bind(run.depth)
                 .bind(now)
                 .bind(&run.replay_of)
+                .bind(&run.traceparent)
                 .execute(p)
                 .await
                 .map(|_| ())

@@ -292,6 +292,13 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "HOOKFLOW_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Export traces over OTLP/HTTP to this OpenTelemetry collector (`http://host:4318`; the
+    /// path /v1/traces is added unless the URL has one). Not set: no spans are made.
+    #[arg(long, env = "HOOKFLOW_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Milliseconds between two exports of the spans finished meanwhile.
+    #[arg(long, env = "HOOKFLOW_OTLP_EXPORT_INTERVAL_MS", default_value_t = 5000)]
+    pub otlp_export_interval_ms: u64,
     #[command(flatten)]
     pub python: crate::python_args::PythonArgs,
 }
@@ -616,6 +623,17 @@ fn init_logs(format: &str) {
 /// `hookflow serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logs(&args.log_format);
+    let exporter = match args
+        .otlp_endpoint
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+    {
+        Some(endpoint) => Some(crate::otlp::start(
+            endpoint,
+            Duration::from_millis(args.otlp_export_interval_ms.max(1)),
+        )?),
+        None => None,
+    };
     let store = Store::open(&StoreOptions {
         data_dir: args.data_dir.clone(),
         // An empty variable (as compose files often leave it) means "not set".
@@ -698,7 +716,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         dedup_sweep_every: Duration::from_secs(args.dedup_sweep_seconds.max(1)),
     };
-    hookflow_server::serve(config, store, listener, shutdown_signal()).await?;
+    let served = hookflow_server::serve(config, store, listener, shutdown_signal()).await;
+    if let Some(exporter) = exporter {
+        exporter.shutdown().await;
+    }
+    served?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod client;
 mod generate;
+mod otlp;
 mod python_args;
 
 use std::process::ExitCode;

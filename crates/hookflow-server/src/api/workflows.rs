@@ -462,6 +462,7 @@ pub(crate) async fn start_manual_run(
             parent_run_id: None,
             depth: 0,
             replay_of: None,
+            traceparent: None,
         })
         .await?;
     st.engine.runs_ready.notify_one();

@@ -97,6 +97,17 @@ pub struct IngestRequest {
     /// refuses the request before the rate limits are counted.
     pub verification: Option<Box<hookflow_core::verify::Verdict>>,
     pub record: DeliveryRecord,
+    /// The trace the request continues, when traces are exported (README, "Traces").
+    pub trace: Option<DeliveryTrace>,
+}
+
+/// The W3C `traceparent`s of an accepted request's spans, kept with what it writes.
+#[derive(Debug, Clone)]
+pub struct DeliveryTrace {
+    /// The delivery's span: kept on its row.
+    pub delivery: String,
+    /// The routing span: the parent of every run the delivery starts, kept on their rows.
+    pub routing: String,
 }
 
 /// A request's key for duplicate detection, as computed before it was queued. The journal uses
@@ -512,6 +523,8 @@ pub(crate) struct RoutedRun {
     pub workflow_name: String,
     pub delivery_id: String,
     pub event_id: String,
+    /// The delivery's routing span (see [`DeliveryTrace`]).
+    pub traceparent: Option<String>,
 }
 
 /// SPEC §1/§4 routing of accepted requests ([`hookflow_core::routing::route`]). Returns the
@@ -549,6 +562,7 @@ pub(crate) fn route(
             workflow_name: r.workflow_name,
             delivery_id: delivery_id.clone(),
             event_id: r.event_id,
+            traceparent: req.trace.as_ref().map(|t| t.routing.clone()),
         }));
         routing.push(Some(decided.json.to_string()));
     }
@@ -660,6 +674,8 @@ pub(crate) struct Row<'a> {
     pub duplicate_of: Option<&'a str>,
     /// Check 5b's verdict as JSON, if the webhook verifies signatures.
     pub verification: Option<String>,
+    /// The delivery span's `traceparent` (README, "Traces").
+    pub traceparent: Option<&'a str>,
 }
 
 /// The rows to insert for a decided batch (nothing for requests to webhooks that are gone).
@@ -717,6 +733,7 @@ pub(crate) fn rows<'a>(
                 body,
                 headers,
                 verification: req.verification.as_ref().map(|v| v.to_json()),
+                traceparent: req.trace.as_ref().map(|t| t.delivery.as_str()),
             })
         })
         .collect()
@@ -839,8 +856,8 @@ pub(crate) const WEBHOOK_SQL: &str = "SELECT id, name, content_type, rate_limit_
 /// The columns of a delivery row, in the order [`Row`]s are bound.
 pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO deliveries (id, webhook_id, received_at, \
     status, http_status, reason, method, content_type, headers, query, body, body_size, \
-    body_truncated, routing, duplicate_of, verification) VALUES ";
-pub(crate) const INSERT_WIDTH: usize = 16;
+    body_truncated, routing, duplicate_of, verification, traceparent) VALUES ";
+pub(crate) const INSERT_WIDTH: usize = 17;
 
 /// The events bound to a webhook and, for each, the workflows whose triggers name it.
 pub(crate) const ROUTES_SQL: &str = "SELECT e.id AS event_id, e.name AS event_name, e.filter, \

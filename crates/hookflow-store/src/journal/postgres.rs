@@ -208,7 +208,8 @@ async fn commit(
                 .bind(row.truncated)
                 .bind(&row.routing)
                 .bind(row.duplicate_of)
-                .bind(&row.verification);
+                .bind(&row.verification)
+                .bind(row.traceparent);
         }
         q.execute(&mut *tx).await?;
     }
@@ -224,7 +225,8 @@ async fn commit(
                 .bind(&r.event_id)
                 .bind(clock.now)
                 .bind(clock.now)
-                .bind(&r.workflow_id);
+                .bind(&r.workflow_id)
+                .bind(&r.traceparent);
         }
         q.execute(&mut *tx).await?;
     }
@@ -337,6 +339,7 @@ async fn engine_op(
                         .bind(r.depth)
                         .bind(now)
                         .bind(&r.replay_of)
+                        .bind(&r.traceparent)
                         .execute(&mut **tx)
                         .await?
                         .rows_affected(),
@@ -379,9 +382,9 @@ fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
 /// A run a delivery starts (after [`RUN_INSERT_HEAD`]): queued now, with no inputs.
 const RUN_ROW: &str = concat!(
     "(?, ?, ?, 'queued', 'webhook', ?, ?, NULL, '{}', NULL, 0, FALSE, ?, 0, ?, ",
-    "COALESCE((SELECT version FROM workflows WHERE id = ?), 0), NULL)"
+    "COALESCE((SELECT version FROM workflows WHERE id = ?), 0), NULL, ?)"
 );
-/// Rows per statement for runs (8 parameters each).
+/// Rows per statement for runs (9 parameters each).
 const RUN_CHUNK: usize = 1000;
 
 /// Step records (between [`STEP_INSERT_HEAD`] and [`STEP_UPSERT_TAIL`]): one upsert per chunk of

@@ -251,6 +251,7 @@ fn commit(
                     &row.routing,
                     &row.duplicate_of,
                     &row.verification,
+                    &row.traceparent,
                 ]);
             }
             insert.execute(values.as_slice()).map_err(err)?;
@@ -272,7 +273,8 @@ fn commit(
                     None::<String>,
                     0i64,
                     clock.now,
-                    None::<String>
+                    None::<String>,
+                    r.traceparent
                 ])
                 .map_err(err)?;
         }
@@ -373,7 +375,8 @@ fn engine_op(tx: &rusqlite::Transaction, op: &EngineOp, now: i64) -> Result<Engi
                                 r.parent_run_id,
                                 r.depth,
                                 now,
-                                r.replay_of
+                                r.replay_of,
+                                r.traceparent
                             ])? as u64,
                     )
                 }
@@ -406,6 +409,7 @@ fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
         started_at: r.get("started_at")?,
         finished_at: r.get("finished_at")?,
         replay_of: r.get("replay_of")?,
+        traceparent: r.get("traceparent")?,
     })
 }
 

@@ -46,6 +46,8 @@
 //! - `verification`: SPEC §9 signature verification — every scheme, published test vectors,
 //!   secret rotation, `log_only`, `require_api_key: false`, forged requests and the rate limits;
 //!   `verification_sealed`: its secret never shown, logged or stored in the clear.
+//! - `traces`: `serve --otlp-endpoint` against a local OTLP/HTTP receiver: one request's spans
+//!   from the request to each step, `traceparent` sent onwards, new traces otherwise.
 
 mod api;
 mod backup;
@@ -77,6 +79,7 @@ mod run_additions;
 mod run_limits;
 mod schema;
 mod serve;
+mod traces;
 mod ui_http;
 mod verification;
 mod verification_sealed;
