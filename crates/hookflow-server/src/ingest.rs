@@ -271,7 +271,7 @@ async fn handle(st: &AppState, id: String, req: Incoming) -> Result<Accepted, Pr
     }
     let spans = (req.trace.as_ref())
         .and_then(|parent| trace::JournalSpans::start(parent, &hook.id, &ingest.record.id));
-    ingest.trace = spans.as_ref().map(trace::JournalSpans::stored);
+    ingest.trace = spans.as_ref().map(|s| Box::new(s.stored()));
     let outcome = st.journal.submit(ingest).await;
     if let Some(spans) = spans {
         spans.finish(outcome.as_ref().ok());

@@ -98,7 +98,7 @@ pub struct IngestRequest {
     pub verification: Option<Box<hookflow_core::verify::Verdict>>,
     pub record: DeliveryRecord,
     /// The trace the request continues, when traces are exported (README, "Traces").
-    pub trace: Option<DeliveryTrace>,
+    pub trace: Option<Box<DeliveryTrace>>,
 }
 
 /// The W3C `traceparent`s of an accepted request's spans, kept with what it writes.
