@@ -149,17 +149,22 @@ async fn destination() -> (Local, Arc<Mutex<Vec<Option<String>>>>) {
     (serve_local(app).await, seen)
 }
 
-/// A server exporting to `collector`, with a webhook whose event starts a workflow of several
-/// steps: a variable, a condition holding an `http_request` to `dest`, and `complete`.
-async fn traced_server(collector: &Local, dest: &Local) -> (Server, Value) {
+/// A server exporting its spans to `collector` every 100 ms.
+async fn exporting_server(collector: &Local) -> Server {
     let endpoint = collector.base.clone();
-    let s = Server::start_with(&[
+    Server::start_with(&[
         "--otlp-endpoint",
         &endpoint,
         "--otlp-export-interval-ms",
         "100",
     ])
-    .await;
+    .await
+}
+
+/// A server exporting to `collector`, with a webhook whose event starts a workflow of several
+/// steps: a variable, a condition holding an `http_request` to `dest`, and `complete`.
+async fn traced_server(collector: &Local, dest: &Local) -> (Server, Value) {
+    let s = exporting_server(collector).await;
     let hook = s.unlimited_webhook("traced", "application/json").await;
     create_event(
         &s,
@@ -370,4 +375,47 @@ async fn without_or_with_a_malformed_traceparent_a_request_starts_a_new_trace() 
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert!(sent.iter().all(|t| t.is_some()), "{sent:?}");
     assert_ne!(sent[0], sent[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_resumed_by_a_new_process_joins_its_request_trace() {
+    let (collector, spans) = collector().await;
+    let mut s = exporting_server(&collector).await;
+    let hook = s.unlimited_webhook("slept", "application/json").await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    create_event(&s, json!({"name": "slept", "webhook_id": hook_id})).await;
+    valid_workflow(
+        &s,
+        "name: slept-flow\ntriggers:\n  - event: slept\nsteps:\n  \
+         - {id: nap, type: sleep, duration: 2s}\n  - {id: after, type: set_variables, values: {}}\n",
+    )
+    .await;
+    let trace = random_hex(32);
+    let tp = format!("00-{trace}-{}-01", random_hex(16));
+    let delivery_id = send(&s, &hook, &json!({}), &[("traceparent", &tp)]).await;
+    // The first process exported its spans up to the sleep; then it dies without a word.
+    spans_of(&spans, &trace, &["route", "run slept-flow", "step nap"]).await;
+    s.kill9();
+    s.restart().await;
+    let run_id = finished_run(&s, &delivery_id).await;
+
+    let got = spans_of(&spans, &trace, &["step after"]).await;
+    let route = one(&got, "route");
+    let runs: Vec<&Got> = got.iter().filter(|g| g.name == "run slept-flow").collect();
+    assert_eq!(runs.len(), 2, "one run span per execution: {got:#?}");
+    for r in &runs {
+        assert_eq!(r.parent, route.id, "each execution under the routing span");
+        assert_eq!(r.attr("hookflow.run.id"), Some(run_id.as_str()));
+    }
+    let with_status = |status: &str| {
+        (runs.iter())
+            .find(|r| r.attr("hookflow.run.status") == Some(status))
+            .unwrap_or_else(|| panic!("an execution that ended {status}: {runs:#?}"))
+    };
+    with_status("waiting");
+    let resumed = with_status("succeeded");
+    assert_eq!(one(&got, "step after").parent, resumed.id);
+    // The sleep has a span in each execution: waiting, then done.
+    let naps: Vec<&Got> = got.iter().filter(|g| g.name == "step nap").collect();
+    assert_eq!(naps.len(), 2, "{naps:#?}");
 }
