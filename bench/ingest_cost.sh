@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# What one webhook request costs hookflow, per request, with or without duplicate detection:
+# CPU of the whole process and of the journal's writer thread (/proc ticks), bytes written to
+# disk (/proc/PID/io write_bytes: WAL frames and checkpoints), and the journal's mean commit time
+# and batch size (its own metrics). Less sensitive to a busy machine than req/s alone.
+#
+#   bench/ingest_cost.sh [dedup|nodedup] [DURATION_S=10]
+#
+# One fresh release server (SQLite), a webhook verifying `github` signatures (as bench/ingest.sh
+# DEDUP=1 does), with `dedup: {key: github}` or without; wrk (64 connections, 2 threads) sends
+# the shared 320-byte body with a valid signature and a unique X-GitHub-Delivery per request.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+SHARED="${SHARED:-$ROOT/../shared/bench}"
+MODE="${1:-dedup}"
+DUR="${2:-10}"
+PORT=18190
+DATA="${BENCH_WORK:-/tmp/hookflow-bench-cost}"
+(cd "$ROOT" && cargo build --release -p hookflow -q)
+BODY_FILE="$SHARED/lib/body.json"
+SECRET=bench-signing-secret
+SIG="sha256=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2],"rb").read(), hashlib.sha256).hexdigest())' "$SECRET" "$BODY_FILE")"
+rm -rf "$DATA"
+dedup='null'; [[ $MODE == dedup ]] && dedup='{"key":"github"}'
+HOOKFLOW_ADMIN_TOKEN=t HOOKFLOW_LOG=warn "$ROOT/target/release/hookflow" serve \
+  --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$DATA.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
+URL=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/webhooks" -H "Authorization: Bearer t" \
+  -d "{\"name\":\"bench\",\"content_type\":\"application/json\",\"rate_limit_per_minute\":0,\"rate_limit_per_day\":0,\"verification\":{\"scheme\":\"github\",\"secret\":\"$SECRET\"},\"dedup\":$dedup}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+TID=$(grep -l hookflow-journa /proc/$PID/task/*/comm | head -1 | cut -d/ -f5)
+ticks() { awk '{print $14+$15}' "$1"; }
+wbytes() { awk '/^write_bytes/ {print $2}' /proc/$PID/io; }
+P0=$(ticks /proc/$PID/stat); W0=$(ticks /proc/$PID/task/$TID/stat); B0=$(wbytes)
+OUT=$(WRK_BODY_FILE="$BODY_FILE" WRK_SIG_HEADER=X-Hub-Signature-256 WRK_SIG_VALUE="$SIG" \
+  WRK_UNIQUE_HEADER=X-GitHub-Delivery wrk -t2 -c64 -d"${DUR}s" --latency \
+  -s "$HERE/lib/post_signed.lua" "$URL")
+P1=$(ticks /proc/$PID/stat); W1=$(ticks /proc/$PID/task/$TID/stat); B1=$(wbytes)
+M=$(curl -s "http://127.0.0.1:$PORT/metrics")
+python3 - "$MODE" "$OUT" "$M" "$((P1 - P0))" "$((W1 - W0))" "$((B1 - B0))" "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+mode, out, m, proc, writer, wbytes, hz = sys.argv[1:]
+req = int(re.search(r'(\d+) requests in', out).group(1))
+rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+p99 = re.search(r'99%\s+(\S+)', out).group(1)
+def metric(name):
+    return float(re.search(rf'^{name} ([\d.e+-]+)$', m, re.M).group(1))
+commit = metric('hookflow_journal_commit_seconds_sum') / metric('hookflow_journal_commit_seconds_count')
+batch = metric('hookflow_journal_batch_size_sum') / metric('hookflow_journal_batch_size_count')
+us = 1e6 / int(hz) / req
+print(f"{mode}\treq/s {rps:.0f}\tp99 {p99}\tcpu/req {int(proc) * us:.1f} us\twriter cpu/req {int(writer) * us:.1f} us"
+      f"\twritten/req {int(wbytes) / req:.0f} B\tcommit {commit * 1e3:.2f} ms\tbatch {batch:.1f}")
+PY
