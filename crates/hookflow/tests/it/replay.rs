@@ -545,3 +545,52 @@ async fn retention_keeps_the_delivery_an_unfinished_replay_needs() {
     assert_eq!(d["replays"][0]["id"], json!(sleeper), "{d}");
     assert_eq!(get_run(&s, &sleeper).await["status"], json!("running"));
 }
+
+/// A bulk replay takes at most 10,000 deliveries per call (SPEC §10): a range holding 10,001 is
+/// refused with 422 saying how many it holds, as a dry run too, and starts nothing.
+#[tokio::test]
+async fn a_range_of_more_than_ten_thousand_deliveries_is_refused() {
+    const N: usize = 10_001;
+    let s = Server::start().await;
+    let hook = s.unlimited_webhook("over", "application/json").await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    create_event(&s, json!({"name": "over-in", "webhook_id": hook_id})).await;
+    valid_workflow(&s, &echo_yaml("over-wf", "over-in")).await;
+    let from = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let url = s.hook_url(&hook);
+    for chunk in (0..N).collect::<Vec<_>>().chunks(100) {
+        let sends: Vec<_> = chunk
+            .iter()
+            .map(|&n| {
+                let (client, url) = (s.client.clone(), url.clone());
+                tokio::spawn(async move {
+                    let a = client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .body(json!({"n": n}).to_string())
+                        .send()
+                        .await
+                        .expect("send");
+                    Answer::from_response(a).await.expect_status(202);
+                })
+            })
+            .collect();
+        for h in sends {
+            h.await.unwrap();
+        }
+    }
+    let to = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let path = format!("/api/v1/webhooks/{hook_id}/replay");
+    for dry_run in [false, true] {
+        let body = json!({"from": from.to_rfc3339(), "to": to.to_rfc3339(), "dry_run": dry_run});
+        let p = s.api_post(&path, body).await.expect_problem(422);
+        let detail = p["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("10001") && detail.contains("10000"), "{p}");
+    }
+    let replays: Vec<Value> = all_runs(&s)
+        .await
+        .into_iter()
+        .filter(|r| !r["replay_of"].is_null())
+        .collect();
+    assert!(replays.is_empty(), "nothing replayed: {replays:?}");
+}
