@@ -91,14 +91,17 @@ async fn a_webhook_with_no_event_and_refused_requests() {
     }
     let got = s.client.get(s.hook_url(&hook)).send().await.unwrap();
     assert_eq!(got.status(), 405);
-    // Refusals are recorded without waiting for the disk: poll until all three are.
+    // Refusals are recorded without waiting for the disk: poll until all three are, in both
+    // the counts and the last refusal (read by separate queries, so one answer may see the 405
+    // in one and not yet in the other).
     let items = eventually(Duration::from_secs(10), || async {
         let items = checklist(&s, &hook).await;
         let d = detail(item(&items, "rejections", None)).to_string();
-        if d.contains("2 × 401") && d.contains("1 × 405") {
+        let last = detail(item(&items, "requests_arrive", None)).to_string();
+        if d.contains("2 × 401") && d.contains("1 × 405") && last.contains("405") {
             Ok(items)
         } else {
-            Err(d)
+            Err(format!("{d} / {last}"))
         }
     })
     .await;
