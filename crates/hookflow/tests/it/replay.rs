@@ -392,31 +392,7 @@ async fn a_thousand_deliveries_replayed_while_webhooks_keep_arriving() {
     create_event(&s, json!({"name": "bulk-in", "webhook_id": hook_id})).await;
     let wf = valid_workflow(&s, &echo_yaml("bulk-wf", "bulk-in")).await;
     let from = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let mut ids: Vec<String> = Vec::with_capacity(N);
-    for chunk in (0..N).collect::<Vec<_>>().chunks(25) {
-        let sends: Vec<_> = chunk
-            .iter()
-            .map(|&n| {
-                let client = s.client.clone();
-                let url = s.hook_url(&hook);
-                tokio::spawn(async move {
-                    let a = client
-                        .post(url)
-                        .header("content-type", "application/json")
-                        .body(json!({"n": n}).to_string())
-                        .send()
-                        .await
-                        .expect("send");
-                    let a = Answer::from_response(a).await;
-                    a.expect_status(202);
-                    a.header("x-delivery-id").unwrap().to_string()
-                })
-            })
-            .collect();
-        for h in sends {
-            ids.push(h.await.unwrap());
-        }
-    }
+    let ids = send_numbered(&s, &hook, N, 25).await;
     // Every delivery received before `to`; the requests sent during the replay come after it.
     let to = chrono::Utc::now() + chrono::Duration::milliseconds(5);
     // `to` must have passed before the first request sent during the replay is received.
@@ -546,19 +522,12 @@ async fn retention_keeps_the_delivery_an_unfinished_replay_needs() {
     assert_eq!(get_run(&s, &sleeper).await["status"], json!("running"));
 }
 
-/// A bulk replay takes at most 10,000 deliveries per call (SPEC §10): a range holding 10,001 is
-/// refused with 422 saying how many it holds, as a dry run too, and starts nothing.
-#[tokio::test]
-async fn a_range_of_more_than_ten_thousand_deliveries_is_refused() {
-    const N: usize = 10_001;
-    let s = Server::start().await;
-    let hook = s.unlimited_webhook("over", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap().to_string();
-    create_event(&s, json!({"name": "over-in", "webhook_id": hook_id})).await;
-    valid_workflow(&s, &echo_yaml("over-wf", "over-in")).await;
-    let from = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let url = s.hook_url(&hook);
-    for chunk in (0..N).collect::<Vec<_>>().chunks(100) {
+/// Sends `{"n": 0}` … `{"n": count - 1}` to `hook`, `at_once` requests at a time, each answered
+/// 202; answers the delivery ids in order of `n`.
+async fn send_numbered(s: &Server, hook: &Value, count: usize, at_once: usize) -> Vec<String> {
+    let url = s.hook_url(hook);
+    let mut ids = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(at_once) {
         let sends: Vec<_> = chunk
             .iter()
             .map(|&n| {
@@ -571,14 +540,31 @@ async fn a_range_of_more_than_ten_thousand_deliveries_is_refused() {
                         .send()
                         .await
                         .expect("send");
-                    Answer::from_response(a).await.expect_status(202);
+                    let a = Answer::from_response(a).await;
+                    a.expect_status(202);
+                    a.header("x-delivery-id").unwrap().to_string()
                 })
             })
             .collect();
         for h in sends {
-            h.await.unwrap();
+            ids.push(h.await.unwrap());
         }
     }
+    ids
+}
+
+/// A bulk replay takes at most 10,000 deliveries per call (SPEC §10): a range holding 10,001 is
+/// refused with 422 saying how many it holds, as a dry run too, and starts nothing.
+#[tokio::test]
+async fn a_range_of_more_than_ten_thousand_deliveries_is_refused() {
+    const N: usize = 10_001;
+    let s = Server::start().await;
+    let hook = s.unlimited_webhook("over", "application/json").await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    create_event(&s, json!({"name": "over-in", "webhook_id": hook_id})).await;
+    valid_workflow(&s, &echo_yaml("over-wf", "over-in")).await;
+    let from = chrono::Utc::now() - chrono::Duration::seconds(1);
+    send_numbered(&s, &hook, N, 100).await;
     let to = chrono::Utc::now() + chrono::Duration::seconds(1);
     let path = format!("/api/v1/webhooks/{hook_id}/replay");
     for dry_run in [false, true] {
