@@ -46,34 +46,40 @@
 //! `trigger.body.severity` does not convert the rest of a large body. An evaluation of a simple
 //! comparison takes about 1–2 µs (release build); using a whole large body costs its
 //! conversion (about 170 µs for a 200-commit push payload).
+//!
+//! Layout: this file is the public face ([`Sandbox`] and its checks, evaluation and
+//! rendering); `compile.rs` turns a source into a cached compiled form and bounds what it may
+//! do; `run.rs` evaluates a compiled form against a context; `analyze.rs` and `signatures.rs`
+//! are the static analysis (paths read, value types); `convert.rs` moves values between JSON and
+//! minijinja; `functions.rs` and `dates.rs` are the added tests, filters and functions;
+//! `text.rs` holds string helpers.
 
 #[cfg(test)]
 mod additions_tests;
 mod analyze;
+mod compile;
 mod convert;
 mod dates;
 mod functions;
+mod run;
 mod signatures;
 #[cfg(test)]
 mod tests;
 mod text;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
-use minijinja::machinery;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Value;
-use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, State, UndefinedBehavior};
 use serde_json::Value as Json;
 
-use analyze::{Analysis, Needs};
+use analyze::Needs;
+use compile::Cache;
 use functions::RegexCache;
-use signatures::Operand;
 pub use signatures::{Expect, TypedRead, ValueType};
-use text::{
-    CappedWriter, is_wrapped_expression, message, push_pointer_key, single_expression, walk_strings,
-};
+use text::walk_strings;
 
 /// What a source's value is known to be before it is evaluated.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,24 +154,6 @@ pub fn is_template(s: &str) -> bool {
 
 /// Runtime recursion limit (nested loops, recursive loops).
 const RECURSION_LIMIT: usize = 100;
-/// Largest value depth a source may build (see the module docs).
-const MAX_STATIC_DEPTH: usize = 256;
-/// Most operators one expression (or one `{{ }}` / `{% %}` block) may have.
-const MAX_BLOCK_OPERATORS: usize = 1000;
-/// Cache bounds: entries and (estimated) bytes; when either is exceeded the cache starts over.
-const CACHE_ENTRIES: usize = 4096;
-const CACHE_BYTES: usize = 32 << 20;
-/// How much of a source an error message quotes.
-const QUOTE_CHARS: usize = 160;
-
-/// A bare expression `E` is compiled as this template, which leaves the value in a variable
-/// and, when the value is undefined, prints it — which fails with minijinja's strict-undefined
-/// error naming the lookup that produced it.
-const RESULT_VAR: &str = "__hookflow_result";
-const EXPR_PREFIX: &str = "{% set __hookflow_result = (";
-const EXPR_SUFFIX: &str =
-    ") %}{% if __hookflow_result is undefined %}{{ __hookflow_result }}{% endif %}";
-const TEMPLATE_NAME: &str = "t";
 
 /// The compiled-once environment: configuration, the custom tests and a bounded cache of
 /// compiled expressions and templates. `Clone` is cheap and shares the cache; `Send + Sync`.
@@ -183,36 +171,6 @@ struct Inner {
     /// Names the environment defines (`range`, `dict`, ...), left out of reported paths.
     globals: BTreeSet<String>,
     cache: RwLock<Cache>,
-}
-
-#[derive(Default)]
-struct Cache {
-    exprs: HashMap<Box<str>, Arc<Compiled>>,
-    templates: HashMap<Box<str>, Arc<Compiled>>,
-    bytes: usize,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// A bare expression (also a template string that is exactly one `{{ expression }}`).
-    Expr,
-    /// A text template.
-    Text,
-}
-
-struct Compiled {
-    env: Environment<'static>,
-    mode: Mode,
-    /// What error messages quote: the source as the user wrote it.
-    shown: Box<str>,
-    /// Where the expression starts in `shown` (Expr mode; 0 for Text).
-    offset: usize,
-    /// A bare expression (not a template string).
-    bare: bool,
-    paths: Vec<String>,
-    needs: Needs,
-    typed_reads: Vec<TypedRead>,
-    result: Known,
 }
 
 impl Sandbox {
@@ -381,307 +339,6 @@ impl Sandbox {
         let mut compiled = compiled.into_iter();
         self.build(v, &root, &mut compiled, &mut String::new())
     }
-
-    fn build(
-        &self,
-        v: &Json,
-        root: &Value,
-        compiled: &mut std::vec::IntoIter<Arc<Compiled>>,
-        pointer: &mut String,
-    ) -> Result<Json, ExprError> {
-        Ok(match v {
-            Json::String(s) if is_template(s) => {
-                let c = compiled.next().expect("compiled in the first pass");
-                self.render_one(&c, root.clone())
-                    .map_err(|e| e.at(pointer))?
-            }
-            Json::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(&i.to_string());
-                    out.push(self.build(item, root, compiled, pointer)?);
-                    pointer.truncate(len);
-                }
-                Json::Array(out)
-            }
-            Json::Object(map) => {
-                let mut out = serde_json::Map::new();
-                for (k, item) in map {
-                    let len = pointer.len();
-                    push_pointer_key(pointer, k);
-                    out.insert(k.clone(), self.build(item, root, compiled, pointer)?);
-                    pointer.truncate(len);
-                }
-                Json::Object(out)
-            }
-            other => other.clone(),
-        })
-    }
-
-    fn render_one(&self, c: &Compiled, root: Value) -> Result<Json, ExprError> {
-        match c.mode {
-            Mode::Expr => {
-                let v = self.run_expr(c, root)?;
-                self.result_json(c, &v)
-            }
-            Mode::Text => self.run_text(c, root).map(Json::String),
-        }
-    }
-
-    fn limits(&self) -> &ExprLimits {
-        &self.inner.limits
-    }
-
-    fn context(&self, ctx: &Json, needs: &Needs) -> Result<Value, ExprError> {
-        convert::context(ctx, needs).map_err(ExprError::new)
-    }
-
-    fn run_expr(&self, c: &Compiled, root: Value) -> Result<Value, ExprError> {
-        let t = c
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(|e| c.error(&e, self.limits()))?;
-        let captured = t
-            .render_captured(root)
-            .map_err(|e| c.error(&e, self.limits()))?;
-        Ok(captured
-            .state()
-            .lookup(RESULT_VAR)
-            .unwrap_or(Value::UNDEFINED))
-    }
-
-    fn run_text(&self, c: &Compiled, root: Value) -> Result<String, ExprError> {
-        let t = c
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(|e| c.error(&e, self.limits()))?;
-        let mut out = CappedWriter {
-            buf: Vec::new(),
-            cap: self.limits().max_output_bytes,
-            exceeded: false,
-        };
-        match t.render_captured_to(root, &mut out) {
-            Ok(_) => {}
-            Err(_) if out.exceeded => {
-                return Err(c.message(
-                    &format!(
-                        "the rendered text exceeds the limit of {} bytes",
-                        self.limits().max_output_bytes
-                    ),
-                    None,
-                ));
-            }
-            Err(e) => return Err(c.error(&e, self.limits())),
-        }
-        String::from_utf8(out.buf).map_err(|_| c.message("the rendered text is not UTF-8", None))
-    }
-
-    fn result_json(&self, c: &Compiled, v: &Value) -> Result<Json, ExprError> {
-        let mut budget = self.limits().max_output_bytes;
-        convert::to_json(v, &mut budget).map_err(|m| c.message(&m, None))
-    }
-
-    /// The compiled form of a bare expression (cached).
-    fn expression(&self, src: &str) -> Result<Arc<Compiled>, ExprError> {
-        if let Some(c) = self.read_cache().exprs.get(src) {
-            return Ok(c.clone());
-        }
-        let c = Arc::new(self.compile_expr(src, src, 0)?);
-        self.insert(src, c.clone(), |cache| &mut cache.exprs);
-        Ok(c)
-    }
-
-    /// The compiled form of a template string (cached).
-    fn template(&self, src: &str) -> Result<Arc<Compiled>, ExprError> {
-        if let Some(c) = self.read_cache().templates.get(src) {
-            return Ok(c.clone());
-        }
-        self.check_complexity(src, false)
-            .map_err(|(what, pos)| message("template", src, &what, Some(pos)))?;
-        let c = match single_expression(src) {
-            Some((inner, offset)) => self.compile_expr(inner, src, offset)?,
-            None => self.compile_text(src)?,
-        };
-        let c = Arc::new(c);
-        self.insert(src, c.clone(), |cache| &mut cache.templates);
-        Ok(c)
-    }
-
-    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
-        // the cache stays consistent even if a holder panicked
-        self.inner.cache.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn insert(
-        &self,
-        src: &str,
-        c: Arc<Compiled>,
-        map: impl FnOnce(&mut Cache) -> &mut HashMap<Box<str>, Arc<Compiled>>,
-    ) {
-        // source, quoted source, template source and instructions
-        let cost = 1024 + 16 * src.len();
-        let mut cache = self.inner.cache.write().unwrap_or_else(|e| e.into_inner());
-        if cache.exprs.len() + cache.templates.len() >= CACHE_ENTRIES
-            || cache.bytes + cost > CACHE_BYTES
-        {
-            *cache = Cache::default();
-        }
-        cache.bytes += cost;
-        map(&mut cache).insert(src.into(), c);
-    }
-
-    fn compile_expr(&self, src: &str, shown: &str, offset: usize) -> Result<Compiled, ExprError> {
-        let mut c = Compiled {
-            env: self.inner.base.clone(),
-            mode: Mode::Expr,
-            shown: shown.into(),
-            offset,
-            bare: offset == 0 && src.len() == shown.len(),
-            paths: Vec::new(),
-            needs: Needs::default(),
-            typed_reads: Vec::new(),
-            result: Known::Unknown,
-        };
-        self.check_complexity(src, true)
-            .map_err(|(what, pos)| c.message(&what, Some(offset + pos)))?;
-        let expr = machinery::parse_expr(src).map_err(|e| {
-            let pos = e.range().map(|r| offset + r.start);
-            c.error_at(&e, pos, None)
-        })?;
-        let analysis = analyze::analyze_expr(&expr);
-        self.accept(&mut c, analysis)?;
-        let wrapped = format!("{EXPR_PREFIX}{src}{EXPR_SUFFIX}");
-        // A valid expression has no `%}` outside string literals, so it cannot close the
-        // `{% set %}` early; check the shape anyway.
-        let tree = machinery::parse(&wrapped, "<expression>", self.inner.syntax.clone())
-            .map_err(|e| c.error(&e, self.limits()))?;
-        if !is_wrapped_expression(&tree) {
-            return Err(c.message("syntax error: not a single expression", None));
-        }
-        c.env
-            .add_template_owned(TEMPLATE_NAME, wrapped)
-            .map_err(|e| c.error(&e, self.limits()))?;
-        Ok(c)
-    }
-
-    fn compile_text(&self, src: &str) -> Result<Compiled, ExprError> {
-        let mut c = Compiled {
-            env: self.inner.base.clone(),
-            mode: Mode::Text,
-            shown: src.into(),
-            offset: 0,
-            bare: false,
-            paths: Vec::new(),
-            needs: Needs::default(),
-            typed_reads: Vec::new(),
-            result: Known::Type(ValueType::String),
-        };
-        let tree = machinery::parse(src, "<template>", self.inner.syntax.clone())
-            .map_err(|e| c.error(&e, self.limits()))?;
-        let analysis = analyze::analyze_template(&tree);
-        self.accept(&mut c, analysis)?;
-        c.env
-            .add_template_owned(TEMPLATE_NAME, src.to_string())
-            .map_err(|e| c.error(&e, self.limits()))?;
-        Ok(c)
-    }
-
-    /// Refuses a `{{ }}` / `{% %}` block (or a bare expression) with more than
-    /// [`MAX_BLOCK_OPERATORS`] operators: minijinja parses operator chains (`a + b + …`,
-    /// `a.b.c…`, `x | f | g…`) without a depth limit into a tree that compiling, analysing and
-    /// dropping then walk recursively, so a very long chain would overflow the stack.
-    /// The error is a message and a byte offset in `src`.
-    fn check_complexity(&self, src: &str, in_expr: bool) -> Result<(), (String, usize)> {
-        use machinery::Token;
-        let mut operators = 0usize;
-        // `elif`s nest like operators, over the whole template
-        let mut elifs = 0usize;
-        let mut block_start = false;
-        for token in machinery::tokenize(src, in_expr, self.inner.syntax.clone()) {
-            // lexing errors are left to the parser, which reports them better
-            let Ok((token, span)) = token else {
-                return Ok(());
-            };
-            let first_in_block = std::mem::replace(&mut block_start, false);
-            let counts = match token {
-                Token::VariableStart | Token::BlockStart => {
-                    operators = 0;
-                    block_start = matches!(token, Token::BlockStart);
-                    false
-                }
-                Token::Ident("elif") if first_in_block => {
-                    elifs += 1;
-                    elifs > MAX_BLOCK_OPERATORS
-                }
-                Token::Ident(id) => {
-                    matches!(id, "and" | "or" | "not" | "in" | "is" | "if" | "else")
-                }
-                Token::Plus
-                | Token::Minus
-                | Token::Mul
-                | Token::Div
-                | Token::FloorDiv
-                | Token::Pow
-                | Token::Mod
-                | Token::Dot
-                | Token::Tilde
-                | Token::Pipe
-                | Token::Eq
-                | Token::Ne
-                | Token::Gt
-                | Token::Gte
-                | Token::Lt
-                | Token::Lte
-                | Token::BracketOpen
-                | Token::ParenOpen
-                | Token::BraceOpen => true,
-                _ => false,
-            };
-            if counts {
-                operators += 1;
-                if operators > MAX_BLOCK_OPERATORS || elifs > MAX_BLOCK_OPERATORS {
-                    return Err((
-                        format!(
-                            "too complex: more than {MAX_BLOCK_OPERATORS} operators in one \
-                             expression or `elif`s in one template"
-                        ),
-                        span.start_offset as usize,
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn accept(&self, c: &mut Compiled, analysis: Analysis) -> Result<(), ExprError> {
-        if analysis.max_depth > MAX_STATIC_DEPTH {
-            return Err(c.message(
-                &format!(
-                    "the {} could build values nested deeper than {MAX_STATIC_DEPTH} levels",
-                    c.kind()
-                ),
-                None,
-            ));
-        }
-        c.typed_reads = signatures::check(&analysis.uses)
-            .map_err(|(what, pos)| c.message(&what, Some(c.offset + pos)))?;
-        c.paths = analysis.dotted_paths(&self.inner.globals);
-        c.needs = analysis.needs;
-        if let Some(result) = analysis.result {
-            c.result = match result {
-                Operand::Const(v) => {
-                    let mut budget = self.limits().max_output_bytes;
-                    convert::to_json(&v, &mut budget).map_or(Known::Unknown, Known::Literal)
-                }
-                Operand::Path(p) => Known::Path(p),
-                Operand::Typed(t) => Known::Type(t),
-                Operand::Unknown => Known::Unknown,
-            };
-        }
-        Ok(())
-    }
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -689,56 +346,5 @@ impl std::fmt::Debug for Sandbox {
         f.debug_struct("Sandbox")
             .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
-    }
-}
-
-impl Compiled {
-    fn inspection(&self) -> Inspection {
-        Inspection {
-            paths: self.paths.clone(),
-            typed_reads: self.typed_reads.clone(),
-            result: self.result.clone(),
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        if self.bare { "expression" } else { "template" }
-    }
-
-    /// An error of running the compiled template: positions in the wrapped source map back.
-    fn error(&self, err: &minijinja::Error, limits: &ExprLimits) -> ExprError {
-        let pos = err.range().and_then(|r| match self.mode {
-            Mode::Text => Some(r.start),
-            Mode::Expr => r
-                .start
-                .checked_sub(EXPR_PREFIX.len())
-                .filter(|p| self.offset + p < self.shown.len())
-                .map(|p| self.offset + p),
-        });
-        self.error_at(err, pos, Some(limits))
-    }
-
-    fn error_at(
-        &self,
-        err: &minijinja::Error,
-        pos: Option<usize>,
-        limits: Option<&ExprLimits>,
-    ) -> ExprError {
-        let what = match (err.kind(), limits) {
-            (ErrorKind::OutOfFuel, Some(l)) => format!(
-                "evaluation ran out of fuel (budget {}): too many steps or too much data",
-                l.fuel
-            ),
-            (kind, _) => match err.detail() {
-                Some(detail) => format!("{kind}: {detail}"),
-                None => kind.to_string(),
-            },
-        };
-        let pos = pos.filter(|p| *p <= self.shown.len());
-        self.message(&what, pos)
-    }
-
-    fn message(&self, what: &str, pos: Option<usize>) -> ExprError {
-        message(self.kind(), &self.shown, what, pos)
     }
 }

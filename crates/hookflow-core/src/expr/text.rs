@@ -7,7 +7,8 @@ use std::io;
 use minijinja::machinery::{self, ast};
 use serde_json::Value as Json;
 
-use super::{ExprError, QUOTE_CHARS, RESULT_VAR};
+use super::ExprError;
+use super::compile::{QUOTE_CHARS, RESULT_VAR};
 
 /// `{what} at {line}:{col} in {kind} `{shown}``, the position being a byte offset in `shown`.
 pub(super) fn message(kind: &str, shown: &str, what: &str, pos: Option<usize>) -> ExprError {

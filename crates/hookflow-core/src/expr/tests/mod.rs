@@ -1,0 +1,58 @@
+//! Unit tests of the sandbox, one file per topic; this file holds the shared context and
+//! helpers. The SPEC §11 additions (dates, `fromjson`, compile-time checks) are in
+//! `additions_tests.rs`.
+
+use serde_json::{Value as Json, json};
+
+use super::*;
+
+mod analysis;
+mod eval;
+mod limits;
+mod operators;
+mod performance;
+
+fn sb() -> Sandbox {
+    Sandbox::new(ExprLimits::default())
+}
+
+fn ctx() -> Json {
+    json!({
+        "trigger": {
+            "body": {
+                "severity": "high",
+                "count": 3,
+                "title": "Disk ALERT on db-1",
+                "tags": ["a", "b"],
+                "cve": "CVE-2024-1234",
+                "nothing": null,
+                "nested": {"list": [{"id": 7}, {"id": 8}]},
+            },
+            "headers": {"x-github-event": "push", "content-type": "application/json"},
+        },
+        "inputs": {"severity": "low"},
+        "vars": {"list": [10, 20, 30], "ticket": "T-1"},
+        "steps": {"post": {"output": {"status": 201, "body": {"id": "abc"}}}},
+        "secrets": {"chat_token": "s3cr3t"},
+        "run": {"id": "r1", "workflow": "wf"},
+        "loop": {"index": 1},
+        "item": {"name": "x"},
+    })
+}
+
+fn eval(src: &str) -> Json {
+    sb().eval(src, &ctx())
+        .unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+fn truth(src: &str) -> bool {
+    sb().eval_bool(src, &ctx())
+        .unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+fn err(src: &str) -> String {
+    match sb().eval(src, &ctx()) {
+        Ok(v) => panic!("{src}: expected an error, got {v}"),
+        Err(e) => e.message,
+    }
+}
