@@ -20,6 +20,7 @@ mod path;
 mod reader;
 mod scope;
 mod script;
+mod step_checks;
 #[cfg(test)]
 mod tests;
 mod validate;

@@ -1,0 +1,101 @@
+//! Whole-document rules: size and depth limits, YAML 1.2 without duplicate keys, content types,
+//! and the literal types of declared values.
+
+use serde_json::json;
+
+use super::*;
+
+#[test]
+fn limits() {
+    let big = format!(
+        "name: x\ndescription: \"{}\"\n",
+        "a".repeat(MAX_DOCUMENT_BYTES)
+    );
+    let e = parse(&big, Format::Yaml).unwrap_err();
+    assert_eq!(e[0].path, "");
+    assert!(e[0].message.contains("at most 1048576 bytes"), "{e:?}");
+
+    let deep_yaml = format!(
+        "name: x\ndescription: {}{}\n",
+        "[".repeat(70),
+        "]".repeat(70)
+    );
+    let e = parse(&deep_yaml, Format::Yaml).unwrap_err();
+    assert!(e[0].message.contains("nested too deeply"), "{e:?}");
+    let deep_json = format!(
+        "{{\"name\": \"x\", \"description\": {}{}}}",
+        "[".repeat(70),
+        "]".repeat(70)
+    );
+    let e = parse(&deep_json, Format::Json).unwrap_err();
+    assert!(e[0].message.contains("nested too deeply"), "{e:?}");
+    let deeper_json = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let e = parse(&deeper_json, Format::Json).unwrap_err();
+    assert!(e[0].message.contains("nested too deeply"), "{e:?}");
+
+    let many: Vec<serde_json::Value> = (0..=MAX_STEPS)
+        .map(|i| json!({"id": format!("s{i}"), "type": "sleep", "duration": "1s"}))
+        .collect();
+    let text = json!({"name": "x", "steps": many}).to_string();
+    let e = parse(&text, Format::Json).unwrap_err();
+    assert_eq!(e.len(), 1, "{:?}", &e[..e.len().min(3)]);
+    assert_eq!(e[0].path, "steps");
+    assert!(e[0].message.contains("at most 10000"), "{e:?}");
+}
+
+#[test]
+fn yaml_1_2_and_no_duplicate_keys() {
+    // `no` stays a string (no YAML 1.1 booleans); duplicate keys are refused.
+    let (wf, _) = parse("name: no\n", Format::Yaml).unwrap();
+    assert_eq!(wf.name, "no");
+    let e = parse("name: a\nname: b\n", Format::Yaml).unwrap_err();
+    assert!(e[0].message.contains("duplicate"), "{e:?}");
+    let e = parse("{\"name\": \"a\",\n \"name\": \"b\"}", Format::Json).unwrap_err();
+    assert!(
+        e[0].message.contains("duplicate key \"name\" at line 2"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn content_types() {
+    assert_eq!(
+        Format::from_content_type("application/json; charset=utf-8"),
+        Some(Format::Json)
+    );
+    assert_eq!(
+        Format::from_content_type("application/x-yaml"),
+        Some(Format::Yaml)
+    );
+    assert_eq!(Format::from_content_type("text/yaml"), Some(Format::Yaml));
+    assert_eq!(Format::from_content_type("text/plain"), None);
+}
+
+#[test]
+fn literal_types() {
+    use super::super::literal::{fits, is_rfc3339};
+    assert!(fits(VarType::Integer, &json!(3)).is_ok());
+    assert!(fits(VarType::Integer, &json!(3.0)).is_err());
+    assert!(fits(VarType::Number, &json!(3.5)).is_ok());
+    assert!(fits(VarType::SecureString, &json!(1)).is_err());
+    assert!(fits(VarType::Boolean, &json!(null)).is_ok());
+    assert!(fits(VarType::Array, &json!({})).is_err());
+    for ok in [
+        "2024-05-01T12:00:00Z",
+        "2024-02-29t00:00:00.123456+05:30",
+        "2024-05-01 12:00:00-00:00",
+    ] {
+        assert!(is_rfc3339(ok), "{ok}");
+    }
+    for bad in [
+        "2024-05-01",
+        "2023-02-29T00:00:00Z",
+        "2024-05-01T24:00:00Z",
+        "2024-05-01T12:00:00",
+        "2024-05-01T12:00:00+0100",
+        "2024-05-01T12:00:00.Z",
+        "2024-13-01T12:00:00Z",
+    ] {
+        assert!(!is_rfc3339(bad), "{bad}");
+    }
+}
