@@ -9,6 +9,7 @@ mod client;
 mod generate;
 mod otlp;
 mod python_args;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -57,7 +58,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => cli::serve(args).await.map(|()| 0),
+            Command::Serve(args) => serve::serve(args).await.map(|()| 0),
             Command::Webhook(cmd) => client::webhook(&cli.client, cmd).await,
             Command::Event(cmd) => client::event(&cli.client, cmd).await,
             Command::Workflow(cmd) => client::workflow(&cli.client, cmd).await,
