@@ -5,8 +5,10 @@
 //! Suspensions (sleep, retry backoff, waiting for a sub-run) put the run back in the queue with
 //! a due time instead of holding a worker.
 //!
-//! This module takes a run from its claim to its end; [`crate::control`] walks control steps
-//! (condition, loops, parallel) and [`crate::leaf`] records, replays and resumes leaf steps.
+//! This module takes a run from its claim to its end (lease, cancellation, finish) and walks
+//! blocks of steps; [`crate::prepare`] loads what a run needs before it starts,
+//! [`crate::control`] walks control steps (condition, loops, parallel) and [`crate::leaf`]
+//! records, replays and resumes leaf steps.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use hookflow_core::workflow::{Step, VarType, Workflow};
 use hookflow_store::StoreError;
 use hookflow_store::runs::{RunRecord, StepRecord};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::record::{Budget, Limit, cut_json, cut_text};
 use crate::redact::Redactor;
@@ -213,160 +215,6 @@ impl Engine {
         Ok(done)
     }
 
-    /// Loads what a run needs: its workflow, trigger, inputs, secrets and recorded steps.
-    async fn prepare(&self, run: RunRecord) -> Result<RunState, EngineError> {
-        let rc = self.store.run_context(&run).await?;
-        // The version the run started on, whatever the workflow has become since (SPEC §10).
-        // It was valid when the run started (nothing starts an invalid workflow's runs).
-        let version = run.workflow_version;
-        let def = rc
-            .workflow
-            .clone()
-            .ok_or_else(|| EngineError::Invalid("the workflow was deleted".into()))?
-            .ok_or_else(|| EngineError::Invalid("the workflow is invalid".into()))?;
-        let wf = self.definition(&run.workflow_id, version, &def)?;
-        let wf: Workflow = (*wf).clone();
-        let trigger = Self::trigger_of(&run, &rc)?;
-        let given: Map<String, Value> = serde_json::from_str(&run.inputs).unwrap_or_default();
-        let mut inputs = Map::new();
-        for d in &wf.inputs {
-            match given.get(&d.name).or(d.default.as_ref()) {
-                Some(v) => {
-                    inputs.insert(d.name.clone(), v.clone());
-                }
-                None if d.required => {
-                    return Err(EngineError::Invalid(format!(
-                        "input {:?} is required and was not given",
-                        d.name
-                    )));
-                }
-                None => {
-                    inputs.insert(d.name.clone(), Value::Null);
-                }
-            }
-        }
-        let mut vars = Map::new();
-        for d in &wf.variables {
-            vars.insert(d.name.clone(), d.default.clone().unwrap_or(Value::Null));
-        }
-        let secrets: Map<String, Value> = self
-            .store
-            .secret_values()
-            .await?
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        // Secrets, and the values of declared secure_string inputs and variables (SPEC §11).
-        let mut redaction = Redactor::for_secrets(&secrets);
-        redaction.add_secure(&wf.inputs, &Value::Object(inputs.clone()));
-        redaction.add_secure(&wf.variables, &Value::Object(vars.clone()));
-        let redaction = Arc::new(redaction);
-        // A run claimed for the first time has recorded nothing yet.
-        let recorded: HashMap<String, StepRecord> = if run.claims <= 1 {
-            HashMap::new()
-        } else {
-            self.store
-                .run_steps(&run.id)
-                .await?
-                .into_iter()
-                .map(|s| (s.path.clone(), s))
-                .collect()
-        };
-        let next_seq = recorded.values().map(|s| s.seq + 1).max().unwrap_or(0);
-        let used: usize = recorded.values().map(recorded_bytes).sum();
-        // A replay reads statuses, outputs and errors, never rendered inputs.
-        let recorded = recorded
-            .into_iter()
-            .map(|(k, mut r)| {
-                r.input = None;
-                (k, r)
-            })
-            .collect();
-        let ctx = json!({
-            "trigger": trigger,
-            "inputs": inputs,
-            "vars": vars,
-            "steps": {},
-            "secrets": secrets,
-            "run": {
-                "id": run.id,
-                "workflow": run.workflow_name,
-                "started_at": rfc3339_ms(run.started_at.unwrap_or(run.created_at)),
-                "started_by": run.trigger_kind,
-                "workflow_version": version,
-            },
-        });
-        Ok(RunState {
-            run,
-            wf,
-            ctx,
-            recorded,
-            next_seq,
-            secrets: redaction,
-            budget: Budget::starting_at(used as u64),
-            trace: None,
-        })
-    }
-
-    /// A workflow version's parsed definition, cached (versions never change: parsing is per
-    /// save, not per run).
-    fn definition(&self, id: &str, version: i64, text: &str) -> Result<Arc<Workflow>, EngineError> {
-        let key = (id.to_string(), version);
-        if let Ok(cache) = self.definitions.lock()
-            && let Some(wf) = cache.get(&key)
-        {
-            return Ok(wf.clone());
-        }
-        let wf: Arc<Workflow> = Arc::new(
-            serde_json::from_str(text)
-                .map_err(|e| EngineError::Invalid(format!("stored definition unreadable: {e}")))?,
-        );
-        if let Ok(mut cache) = self.definitions.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(key, wf.clone());
-        }
-        Ok(wf)
-    }
-
-    /// The `trigger` variables of a run, rebuilt from what was recorded.
-    pub fn trigger_of(
-        run: &RunRecord,
-        rc: &hookflow_store::runs::RunContext,
-    ) -> Result<Value, EngineError> {
-        let (event_id, event_name) = rc
-            .event
-            .as_ref()
-            .map(|(i, n)| (i.as_str(), n.as_str()))
-            .unwrap_or(("", ""));
-        match run.trigger_kind.as_str() {
-            // A replay sees the request it replays, as the delivery's own runs did.
-            "webhook" | "replay" => {
-                let d = rc
-                    .delivery
-                    .as_ref()
-                    .ok_or_else(|| EngineError::Invalid("the delivery was deleted".into()))?;
-                Ok(crate::filters::stored_trigger(
-                    (&d.webhook_id, rc.webhook_name.as_deref().unwrap_or("")),
-                    (event_id, event_name),
-                    d,
-                ))
-            }
-            "schedule" => {
-                let at = run
-                    .scheduled_at
-                    .and_then(chrono::DateTime::from_timestamp_millis)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                    .unwrap_or_default();
-                Ok(hookflow_core::trigger::schedule_trigger(
-                    event_id, event_name, &at,
-                ))
-            }
-            kind => Ok(json!({ "kind": kind })),
-        }
-    }
-
     /// Runs a block of steps in order.
     ///
     /// Boxed with an explicit `Send`: the interpreter is recursive (blocks hold steps that hold
@@ -396,13 +244,6 @@ impl Engine {
     }
 }
 
-/// Unix milliseconds as RFC 3339 in UTC with milliseconds (`trigger.received_at`'s form).
-pub fn rfc3339_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
-
 pub(crate) fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -429,13 +270,4 @@ pub fn fits(t: &VarType, v: &Value) -> bool {
         VarType::Object => v.is_object() || v.is_null(),
         VarType::Array => v.is_array() || v.is_null(),
     }
-}
-
-/// The bytes a step's record holds (its fields and its sealed replay copy).
-fn recorded_bytes(r: &StepRecord) -> usize {
-    [&r.input, &r.output, &r.error]
-        .iter()
-        .map(|f| f.as_ref().map_or(0, String::len))
-        .sum::<usize>()
-        + r.replay.as_ref().map_or(0, Vec::len)
 }

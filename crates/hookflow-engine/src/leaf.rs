@@ -225,7 +225,7 @@ impl Engine {
                     if let StepKind::SetVariables { .. } = step.kind {
                         Self::apply_variables(st, &out);
                     }
-                    crate::python::mask_secure_variables(st, step, &out);
+                    crate::steps::python::mask_secure_variables(st, step, &out);
                     return Ok(match &step.kind {
                         StepKind::Complete { .. } => {
                             Self::mask_secure(st, Secure::Outputs, &out);
@@ -340,7 +340,7 @@ impl Engine {
         if let StepKind::SetVariables { .. } = step.kind {
             Self::apply_variables(st, &output);
         }
-        crate::python::mask_secure_variables(st, step, &output);
+        crate::steps::python::mask_secure_variables(st, step, &output);
         self.save(st, rec).await?;
         Self::set_output(st, &step.id, output);
         Ok(Flow::Continue)

@@ -5,11 +5,12 @@
 //! so execution continues after the last completed step (at-least-once per step).
 //!
 //! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter, with
-//! [`control`] for control steps and [`leaf`] for recording and replaying leaf steps),
-//! [`steps`] (what each leaf step does), [`redact`] (secret values masked in what runs record),
-//! [`python`] (the `python` step, run by `hookflow_python`), [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events), [`deny`] (the
-//! outbound deny list, checked on every address connected to), [`record`] (how much a run
-//! records and holds).
+//! [`prepare`] loading a run, [`control`] for control steps and [`leaf`] for recording and
+//! replaying leaf steps), [`steps`] (what each leaf step does, one file per step family, the
+//! `python` step run by `hookflow_python`), [`redact`] (secret values masked in what runs
+//! record), [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events),
+//! [`deny`] (the outbound deny list, checked on every address connected to), [`record`] (how
+//! much a run records and holds).
 #![forbid(unsafe_code)]
 
 pub(crate) mod control;
@@ -17,7 +18,7 @@ pub mod deny;
 pub mod exec;
 pub mod filters;
 pub(crate) mod leaf;
-pub(crate) mod python;
+pub(crate) mod prepare;
 pub mod record;
 pub mod redact;
 pub mod schedule;

@@ -8,9 +8,9 @@ use hookflow_core::workflow::{Step, StepKind, VarDecl, VarType};
 use hookflow_python::{DEFAULT_TIMEOUT, Job, RunError};
 use serde_json::{Map, Value, json};
 
+use super::{StepError, StepOut, as_text, render};
 use crate::Engine;
 use crate::exec::{RunState, fits, kind_of};
-use crate::steps::{StepError, StepOut, as_text, render};
 
 pub(crate) async fn run(
     engine: &Engine,
