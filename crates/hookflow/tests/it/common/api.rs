@@ -1,0 +1,297 @@
+//! The management API and webhook ingest through `reqwest`: API calls with the admin token,
+//! webhooks, events, workflows, deliveries (following cursors), secrets and runs.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::http::{Answer, pct};
+use super::poll::eventually;
+use super::server::Server;
+
+impl Server {
+    /// A management API call with the admin token.
+    pub async fn api(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = self
+            .client
+            .request(method.clone(), self.url(path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e:?}"));
+        Answer::from_response(resp).await
+    }
+
+    pub async fn api_get(&self, path: &str) -> Answer {
+        self.api(Method::GET, path, None).await
+    }
+
+    pub async fn api_post(&self, path: &str, body: Value) -> Answer {
+        self.api(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn api_patch(&self, path: &str, body: Value) -> Answer {
+        self.api(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn api_delete(&self, path: &str) -> Answer {
+        self.api(Method::DELETE, path, None).await
+    }
+
+    /// Creates a webhook (201 expected). `None` limits are left out of the request, so the
+    /// server's defaults apply.
+    pub async fn create_webhook(
+        &self,
+        name: &str,
+        content_type: &str,
+        per_minute: Option<i64>,
+        per_day: Option<i64>,
+    ) -> Value {
+        let mut body = json!({"name": name, "content_type": content_type});
+        if let Some(m) = per_minute {
+            body["rate_limit_per_minute"] = json!(m);
+        }
+        if let Some(d) = per_day {
+            body["rate_limit_per_day"] = json!(d);
+        }
+        let a = self.api_post("/api/v1/webhooks", body).await;
+        a.expect_status(201);
+        let hook = a.json();
+        assert!(hook["id"].is_string(), "webhook without id: {hook}");
+        assert!(
+            hook["api_key"].is_string(),
+            "webhook without api_key: {hook}"
+        );
+        hook
+    }
+
+    /// A webhook with no rate limits, for tests that send more than 5 accepted requests.
+    pub async fn unlimited_webhook(&self, name: &str, content_type: &str) -> Value {
+        self.create_webhook(name, content_type, Some(0), Some(0))
+            .await
+    }
+
+    /// `http://127.0.0.1:PORT/webhooks/{id}?api_key=<percent-encoded key>` on the current port.
+    pub fn hook_url(&self, hook: &Value) -> String {
+        self.hook_url_with_key(hook, hook["api_key"].as_str().expect("api_key"))
+    }
+
+    pub fn hook_url_with_key(&self, hook: &Value, key: &str) -> String {
+        format!(
+            "{}/webhooks/{}?api_key={}",
+            self.base_url,
+            hook["id"].as_str().expect("id"),
+            pct(key)
+        )
+    }
+
+    /// POSTs `body` to the webhook with its key, `Accept: application/json` and `content_type`.
+    pub async fn post_hook(&self, hook: &Value, content_type: &str, body: Vec<u8>) -> Answer {
+        let resp = self
+            .client
+            .post(self.hook_url(hook))
+            .header("accept", "application/json")
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST webhook");
+        Answer::from_response(resp).await
+    }
+
+    /// All deliveries of a webhook, newest first, following `next_cursor` (pages of 500).
+    pub async fn deliveries(&self, hook_id: &str) -> Vec<Value> {
+        self.all_pages(&format!("/api/v1/webhooks/{hook_id}/deliveries?limit=500"))
+            .await
+    }
+
+    /// Every item of a list call (`path` with its query, including `limit=500`), following
+    /// `next_cursor`; each page holds at most 500 items.
+    pub async fn all_pages(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let mut page_path = path.to_string();
+            if let Some(c) = &cursor {
+                page_path.push_str(&format!("&cursor={}", pct(c)));
+            }
+            let a = self.api_get(&page_path).await;
+            a.expect_status(200);
+            let page = a.json();
+            let page_items = page["items"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{path}: a page without items: {page}"));
+            assert!(
+                page_items.len() <= 500,
+                "a page holds at most `limit` items, got {}",
+                page_items.len()
+            );
+            items.extend(page_items.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) if !page_items.is_empty() => cursor = Some(c.to_string()),
+                _ => return items,
+            }
+        }
+        panic!("{path}: too many pages");
+    }
+
+    /// `GET /healthz` (no token), whatever its status.
+    pub async fn healthz(&self) -> Answer {
+        let resp = self.client.get(self.url("/healthz")).send().await;
+        Answer::from_response(resp.expect("GET /healthz")).await
+    }
+
+    /// Creates or replaces secret `name` (`PUT /api/v1/secrets/{name}`, 200 expected).
+    pub async fn set_secret(&self, name: &str, value: &str) {
+        self.api(
+            Method::PUT,
+            &format!("/api/v1/secrets/{name}"),
+            Some(json!({ "value": value })),
+        )
+        .await
+        .expect_status(200);
+    }
+
+    /// One delivery with its body (`GET /api/v1/deliveries/{id}`, 200 expected).
+    pub async fn delivery(&self, id: &str) -> Value {
+        let a = self
+            .api_get(&format!("/api/v1/deliveries/{}", pct(id)))
+            .await;
+        a.expect_status(200);
+        a.json()
+    }
+
+    /// Waits until the webhook's deliveries hold a rejected one with this answer's status and a
+    /// `reason` equal to the answer's `detail`, and returns it (full, with body).
+    pub async fn expect_rejection_recorded(&self, hook_id: &str, answer: &Answer) -> Value {
+        let detail = answer.json()["detail"]
+            .as_str()
+            .expect("problem detail")
+            .to_string();
+        let status = answer.status;
+        let found = eventually(Duration::from_secs(10), || async {
+            let all = self.deliveries(hook_id).await;
+            all.iter()
+                .find(|d| {
+                    d["status"] == "rejected"
+                        && d["http_status"] == json!(status)
+                        && d["reason"] == json!(detail)
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "no rejected delivery with http_status {status} and reason {detail:?} \
+                         among {} deliveries: {:?}",
+                        all.len(),
+                        all.iter()
+                            .take(5)
+                            .map(|d| (
+                                d["status"].clone(),
+                                d["http_status"].clone(),
+                                d["reason"].clone()
+                            ))
+                            .collect::<Vec<_>>()
+                    )
+                })
+        })
+        .await;
+        assert_eq!(found["webhook_id"], json!(hook_id));
+        self.delivery(found["id"].as_str().expect("delivery id"))
+            .await
+    }
+}
+
+/// `POST /api/v1/events` (201 expected); returns the event.
+pub async fn create_event(s: &Server, body: Value) -> Value {
+    let a = s.api_post("/api/v1/events", body).await;
+    a.expect_status(201);
+    a.json()
+}
+
+/// A YAML workflow document sent to `path` (`POST /api/v1/workflows`, `PUT …/{id}`).
+pub async fn send_workflow(s: &Server, method: Method, path: &str, yaml: &str) -> Answer {
+    let resp = s
+        .client
+        .request(method, s.url(path))
+        .bearer_auth(&s.token)
+        .header("content-type", "application/yaml")
+        .body(yaml.to_string())
+        .send()
+        .await
+        .expect("send workflow");
+    Answer::from_response(resp).await
+}
+
+/// `POST /api/v1/workflows` with a YAML document (201 expected); returns the workflow.
+pub async fn create_workflow(s: &Server, yaml: &str) -> Value {
+    let a = send_workflow(s, Method::POST, "/api/v1/workflows", yaml).await;
+    a.expect_status(201);
+    let w = a.json();
+    assert!(w["id"].is_string(), "workflow without id: {w}");
+    w
+}
+
+/// A workflow named `name` whose `for_each` runs one `set_variables` step `n` times: `n + 1` step
+/// records.
+pub fn many_steps_yaml(name: &str, n: usize) -> String {
+    let items: Vec<usize> = (0..n).collect();
+    format!(
+        "name: {name}\nsteps:\n  - id: each\n    type: for_each\n    items: {items:?}\n    \
+         steps:\n      - {{id: one, type: set_variables, values: {{}}}}\n"
+    )
+}
+
+/// A workflow that must be valid.
+pub async fn valid_workflow(s: &Server, yaml: &str) -> String {
+    let w = create_workflow(s, yaml).await;
+    assert_eq!(
+        w["validation"]["status"],
+        json!("valid"),
+        "workflow must be valid: {}\n{yaml}",
+        w["validation"]
+    );
+    w["id"].as_str().expect("id").to_string()
+}
+
+/// POSTs `body` to the webhook with extra headers; 202 expected; returns the X-Delivery-Id.
+pub async fn send(s: &Server, hook: &Value, body: &Value, headers: &[(&str, &str)]) -> String {
+    let mut req = s
+        .client
+        .post(s.hook_url(hook))
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let a = Answer::from_response(req.send().await.expect("POST webhook")).await;
+    a.expect_status(202);
+    a.header("x-delivery-id")
+        .expect("a 202 carries X-Delivery-Id")
+        .to_string()
+}
+
+/// `GET /api/v1/runs/{id}` (with steps).
+pub async fn get_run(s: &Server, id: &str) -> Value {
+    let a = s.api_get(&format!("/api/v1/runs/{id}")).await;
+    a.expect_status(200);
+    a.json()
+}
+
+pub fn is_final(status: &Value) -> bool {
+    matches!(status.as_str(), Some("succeeded" | "failed" | "cancelled"))
+}
+
+/// The runs of a workflow (`GET /api/v1/runs?workflow_id=`).
+pub async fn runs_of(s: &Server, workflow_id: &str) -> Vec<Value> {
+    let a = s
+        .api_get(&format!("/api/v1/runs?workflow_id={workflow_id}&limit=500"))
+        .await;
+    a.expect_status(200);
+    a.json()["items"].as_array().cloned().unwrap_or_default()
+}

@@ -1,0 +1,117 @@
+//! HTTP answers as tests look at them ([`Answer`]: status, lower-cased headers, body; problem
+//! checks), and percent-encoding for URLs built by hand.
+
+use serde_json::{Value, json};
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn pct(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An HTTP answer reduced to what tests look at; header names are lower-cased.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub async fn from_response(resp: reqwest::Response) -> Answer {
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp.bytes().await.expect("read response body").to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "answer {} is not JSON ({e}): {:?}",
+                self.status,
+                truncate(&self.text(), 2000)
+            )
+        })
+    }
+
+    /// Asserts the status, with the body in the message when it differs.
+    #[track_caller]
+    pub fn expect_status(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "expected HTTP {status}, got {}: headers {:?} body {:?}",
+            self.status,
+            self.headers,
+            truncate(&self.text(), 2000)
+        );
+        self
+    }
+
+    /// Asserts an RFC 9457 problem answer with this status: `Content-Type:
+    /// application/problem+json` and a JSON object with `type`, `title`, `status` (equal to the
+    /// HTTP status) and a non-empty `detail`. Returns the problem object.
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16) -> Value {
+        self.expect_status(status);
+        let ct = self.header("content-type").unwrap_or("");
+        assert!(
+            ct.to_ascii_lowercase()
+                .starts_with("application/problem+json"),
+            "a {status} answer must be application/problem+json, got Content-Type {ct:?}"
+        );
+        let p = self.json();
+        assert!(p["type"].is_string(), "problem without `type`: {p}");
+        assert!(p["title"].is_string(), "problem without `title`: {p}");
+        assert_eq!(p["status"], json!(status), "problem `status` field: {p}");
+        let detail = p["detail"].as_str().unwrap_or("");
+        assert!(!detail.trim().is_empty(), "problem without `detail`: {p}");
+        p
+    }
+}
+
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        let mut end = n;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}… ({} bytes)", &s[..end], s.len())
+    }
+}
