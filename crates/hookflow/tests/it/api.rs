@@ -364,17 +364,9 @@ async fn metrics_count_requests_by_status_and_carry_no_keys() {
     s.post_hook(&hook, "text/plain", b"hi".to_vec())
         .await
         .expect_problem(415);
-    let wrong = Answer::from_response(
-        s.client
-            .post(s.hook_url_with_key(&hook, "not-the-key"))
-            .header("accept", JSON)
-            .header("content-type", JSON)
-            .body("{}")
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let wrong = s
+        .post_hook_with_key(&hook, "not-the-key", JSON, b"{}")
+        .await;
     wrong.expect_problem(401);
     // The key in a header too: it must not reach the metrics either.
     let a = Answer::from_response(

@@ -73,15 +73,10 @@ async fn a_backup_under_load_restores_every_delivery_accepted_before_it() {
     let s = Server::start_sqlite().await;
     let hook = s.unlimited_webhook("load", "application/json").await;
     let hook_id = hook["id"].as_str().unwrap().to_string();
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "gh", "content_type": FORM,
-                   "verification": {"scheme": "github", "secret": GH_SECRET}}),
-        )
+    let signed = s
+        .create_webhook_from(json!({"name": "gh", "content_type": FORM,
+                   "verification": {"scheme": "github", "secret": GH_SECRET}}))
         .await;
-    a.expect_status(201);
-    let signed = a.json();
     s.set_secret("tok", "sekret-value-123").await;
     let wf = valid_workflow(&s, USES_SECRET).await;
 

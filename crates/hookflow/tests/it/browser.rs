@@ -482,36 +482,25 @@ fn xpath_literal(s: &str) -> String {
 
 /// A definition with a broken expression: `vars.nope` is not declared.
 const BROKEN_WORKFLOW: &str = "name: greet-pushes
-variables:
-  - {name: greeting, type: string}
-triggers:
-  - event: pushes
+variables: [{name: greeting, type: string}]
+triggers: [{event: pushes}]
 steps:
-  - id: greet
-    type: set_variables
-    values: {greeting: \"{{ vars.nope }}\"}
+  - {id: greet, type: set_variables, values: {greeting: \"{{ vars.nope }}\"}}
 ";
 
 /// The workflow the flow saves: a JSON path over the pushed commits, a variable set from the
 /// body, and outputs — every step's output is something the run page must show.
 const WORKFLOW: &str = "name: greet-pushes
-variables:
-  - {name: greeting, type: string}
-outputs:
-  - {name: greeting, type: string}
-triggers:
-  - event: pushes
+variables: [{name: greeting, type: string}]
+outputs: [{name: greeting, type: string}]
+triggers: [{event: pushes}]
 steps:
   - id: commit_ids
     type: json_path
     input: \"{{ trigger.body }}\"
     query: $.commits[*].id
-  - id: greet
-    type: set_variables
-    values: {greeting: \"hello {{ trigger.body.pusher }}\"}
-  - id: done
-    type: complete
-    outputs: {greeting: \"{{ vars.greeting }}\"}
+  - {id: greet, type: set_variables, values: {greeting: \"hello {{ trigger.body.pusher }}\"}}
+  - {id: done, type: complete, outputs: {greeting: \"{{ vars.greeting }}\"}}
 ";
 
 /// POSTs a JSON `body` to a Webhook URL, expects 202, and returns the delivery's id.

@@ -151,9 +151,8 @@ async fn a_webhook_with_no_event_and_refused_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_link_of_the_chain_is_checked() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("chain", JSON).await;
-    let hook_id = hook["id"].as_str().unwrap();
-    create_event(&s, json!({"name": "chain-ops", "webhook_id": hook_id})).await;
+    let sc = Scenario::new(&s, "chain").event("chain-ops").await;
+    let (hook, hook_id) = (&sc.hook, sc.hook_id.as_str());
     create_event(
         &s,
         json!({"name": "chain-idle", "webhook_id": hook_id, "filter": "trigger.body.alert == 2"}),
@@ -178,19 +177,14 @@ async fn each_link_of_the_chain_is_checked() {
         "name: switched-off\ntriggers:\n  - event: chain-ops\nsteps:\n  - id: done\n    type: complete\n",
     )
     .await;
-    s.api_patch(
-        &format!("/api/v1/workflows/{off}"),
-        json!({"enabled": false}),
-    )
-    .await
-    .expect_status(200);
+    disable_workflow(&s, &off).await;
     valid_workflow(
         &s,
         "name: quiet\ntriggers:\n  - event: chain-ops\n    disabled: true\nsteps:\n  - id: done\n    type: complete\n",
     )
     .await;
 
-    let delivery = send(&s, &hook, &json!({"alert": 1}), &[]).await;
+    let delivery = send(&s, hook, &json!({"alert": 1}), &[]).await;
     eventually(Duration::from_secs(20), || async {
         match runs_of(&s, &healthy).await.first() {
             Some(r) if r["status"] == "succeeded" => Ok(()),
@@ -199,7 +193,7 @@ async fn each_link_of_the_chain_is_checked() {
     })
     .await;
 
-    let items = checklist(&s, &hook).await;
+    let items = checklist(&s, hook).await;
     assert_eq!(item(&items, "requests_arrive", None)["ok"], true);
     let bound = item(&items, "event_bound", None);
     assert_eq!(bound["ok"], true);

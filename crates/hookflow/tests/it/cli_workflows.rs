@@ -103,12 +103,9 @@ fn demo_yaml(default_who: &str) -> String {
     format!(
         r#"name: cli-demo
 description: greets someone
-inputs:
-  - {{name: who, type: string, default: {default_who}}}
-variables:
-  - {{name: greeting, type: string}}
-outputs:
-  - {{name: greeting, type: string}}
+inputs: [{{name: who, type: string, default: {default_who}}}]
+variables: [{{name: greeting, type: string}}]
+outputs: [{{name: greeting, type: string}}]
 steps:
   - id: greet
     type: set_variables
@@ -466,16 +463,11 @@ async fn workflow_apply_reports_invalid_and_unreadable_documents() {
 
     // Saved but invalid: exit 2, "invalid", then each error as `  PATH: MESSAGE`.
     let invalid = r#"name: cli-broken
-variables:
-  - {name: greeting, type: string}
-triggers:
-  - event: no-such-event
+variables: [{name: greeting, type: string}]
+triggers: [{event: no-such-event}]
 steps:
-  - id: greet
-    type: set_variables
-    values: {greeting: "hello {{ inputs.nobody }}"}
-  - id: greet
-    type: complete
+  - {id: greet, type: set_variables, values: {greeting: "hello {{ inputs.nobody }}"}}
+  - {id: greet, type: complete}
 "#;
     let file = write(&dir, "broken.yml", invalid);
     let r = client(&s, &["workflow", "apply", "-f", &file]).await;
@@ -666,9 +658,7 @@ async fn secrets_through_the_cli() {
 
     // The stored values are exactly what was given: a workflow measures them.
     let measure = r#"name: measure
-outputs:
-  - {name: token_len, type: integer}
-  - {name: pem_len, type: integer}
+outputs: [{name: token_len, type: integer}, {name: pem_len, type: integer}]
 steps:
   - id: done
     type: complete

@@ -14,11 +14,8 @@ const EXTRA: &str = "text/plain,application/cloudevents+json";
 fn echo_body(name: &str, event: &str, body_type: &str) -> String {
     format!(
         r#"name: {name}
-outputs:
-  - {{name: body, type: {body_type}}}
-  - {{name: raw_body, type: string}}
-triggers:
-  - event: {event}
+outputs: [{{name: body, type: {body_type}}}, {{name: raw_body, type: string}}]
+triggers: [{{event: {event}}}]
 steps:
   - id: done
     type: complete
@@ -35,28 +32,8 @@ async fn run_outputs(s: &Server, hook: &Value, content_type: &str, body: &str) -
     let a = s
         .post_hook(hook, content_type, body.as_bytes().to_vec())
         .await;
-    a.expect_status(202);
-    let delivery = a
-        .header("x-delivery-id")
-        .expect("X-Delivery-Id")
-        .to_string();
-    let run_id = eventually(Duration::from_secs(30), || async {
-        let d = s.delivery(&delivery).await;
-        d["runs"][0]["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("no run yet: {d}"))
-    })
-    .await;
-    let run = eventually(Duration::from_secs(30), || async {
-        let run = get_run(s, &run_id).await;
-        if is_final(&run["status"]) {
-            Ok(run)
-        } else {
-            Err(format!("run not finished: {}", run["status"]))
-        }
-    })
-    .await;
+    let run_id = first_run_id(s, &a.accepted_id()).await;
+    let run = wait_run_within(s, &run_id, Duration::from_secs(30)).await;
     assert_eq!(run["status"], json!("succeeded"), "{run}");
     run["outputs"].clone()
 }

@@ -17,17 +17,12 @@ const RUNS_DEADLINE: Duration = Duration::from_secs(30);
 /// A webhook with no rate limits and `dedup`, an event on it and a workflow on the event;
 /// returns the webhook and the workflow's id.
 async fn deduplicating_hook(s: &Server, name: &str, dedup: Value) -> (Value, String) {
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({
-                "name": name, "content_type": "application/json",
-                "rate_limit_per_minute": 0, "rate_limit_per_day": 0, "dedup": dedup,
-            }),
-        )
+    let hook = s
+        .create_webhook_from(json!({
+            "name": name, "content_type": "application/json",
+            "rate_limit_per_minute": 0, "rate_limit_per_day": 0, "dedup": dedup,
+        }))
         .await;
-    a.expect_status(201);
-    let hook = a.json();
     assert_eq!(hook["dedup"]["key"], dedup["key"], "{hook}");
     create_event(
         s,
@@ -76,11 +71,7 @@ async fn twenty_at_once(s: &Server, hook: &Value, wf: &str, urls: &[String]) {
     let mut accepted = Vec::new();
     let mut duplicates = Vec::new();
     for a in &answers {
-        a.expect_status(202);
-        let id = a
-            .header("x-delivery-id")
-            .expect("X-Delivery-Id")
-            .to_string();
+        let id = a.accepted_id();
         match a.header("x-duplicate-of") {
             None => accepted.push(id),
             Some(of) => duplicates.push((id, of.to_string())),
@@ -351,16 +342,11 @@ async fn a_request_without_a_key_is_processed_normally() {
 async fn presets_rate_limits_and_saving() {
     let s = Server::start().await;
     // The github preset reads X-GitHub-Delivery; duplicates count against the rate limits.
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "gh", "content_type": "application/json",
+    let hook = s
+        .create_webhook_from(json!({"name": "gh", "content_type": "application/json",
                    "rate_limit_per_minute": 0, "rate_limit_per_day": 2,
-                   "dedup": {"key": "github"}}),
-        )
+                   "dedup": {"key": "github"}}))
         .await;
-    a.expect_status(201);
-    let hook = a.json();
     assert_eq!(
         hook["dedup"],
         json!({"key": "github", "window_seconds": 86400})

@@ -65,30 +65,18 @@ type Log = Arc<Mutex<Vec<Seen>>>;
 struct Mock {
     base: String,
     log: Log,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: LocalServer,
 }
 
 impl Mock {
     async fn start() -> Mock {
         let log: Log = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new().fallback(mock_handler).with_state(log.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock");
-        let addr = listener.local_addr().expect("mock addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = LocalServer::start(app).await;
         Mock {
-            base: format!("http://{addr}"),
+            base: server.base.clone(),
             log,
-            task,
+            _server: server,
         }
     }
 
@@ -212,86 +200,7 @@ async fn mock_handler(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Helpers around the workflow and run API.
-
-/// Starts a manual run with `?wait=10`; the raw answer.
-pub(crate) async fn start_run(s: &Server, wf: &str, inputs: Value, wait: f64) -> Answer {
-    s.api_post(
-        &format!("/api/v1/workflows/{wf}/runs?wait={wait}"),
-        json!({ "inputs": inputs }),
-    )
-    .await
-}
-
-pub(crate) fn finished(run: &Value) -> bool {
-    matches!(
-        run["status"].as_str(),
-        Some("succeeded" | "failed" | "cancelled")
-    )
-}
-
-/// Polls `GET /api/v1/runs/{id}` until the run has finished (within `limit`).
-pub(crate) async fn wait_run_within(s: &Server, id: &str, limit: Duration) -> Value {
-    eventually(limit, || async {
-        let a = s.api_get(&format!("/api/v1/runs/{id}")).await;
-        a.expect_status(200);
-        let run = a.json();
-        if finished(&run) {
-            Ok(run)
-        } else {
-            Err(format!("run not finished: {run}"))
-        }
-    })
-    .await
-}
-
-/// Runs a workflow to its end: `?wait=10`, then polling if it answered 202.
-pub(crate) async fn run_to_end(s: &Server, wf: &str, inputs: Value) -> Value {
-    let a = start_run(s, wf, inputs, 10.0).await;
-    match a.status {
-        200 => {
-            let run = a.json();
-            assert!(finished(&run), "a 200 answer holds a finished run: {run}");
-            run
-        }
-        202 => {
-            let id = a.json()["id"].as_str().expect("run id").to_string();
-            wait_run_within(s, &id, Duration::from_secs(60)).await
-        }
-        _ => {
-            a.expect_status(200);
-            unreachable!()
-        }
-    }
-}
-
-#[track_caller]
-pub(crate) fn expect_status(run: &Value, status: &str) {
-    assert_eq!(
-        run["status"],
-        json!(status),
-        "run expected {status}: {}",
-        serde_json::to_string_pretty(run).unwrap()
-    );
-}
-
-/// Every record of step `id` (one per loop iteration), in start order.
-pub(crate) fn records<'a>(run: &'a Value, id: &str) -> Vec<&'a Value> {
-    run["steps"]
-        .as_array()
-        .unwrap_or_else(|| panic!("run without steps: {run}"))
-        .iter()
-        .filter(|s| s["id"] == json!(id))
-        .collect()
-}
-
-/// The one record of step `id`.
-#[track_caller]
-pub(crate) fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
-    let r = records(run, id);
-    assert_eq!(r.len(), 1, "expected one record of step {id}: {run}");
-    r[0]
-}
+// Run records.
 
 fn step_ids(run: &Value) -> Vec<String> {
     run["steps"]
@@ -302,32 +211,15 @@ fn step_ids(run: &Value) -> Vec<String> {
         .collect()
 }
 
-#[track_caller]
-pub(crate) fn error_contains(what: &Value, needle: &str) {
-    let e = what["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected an error containing {needle:?}, got none: {what}"));
-    assert!(
-        e.contains(needle),
-        "expected an error containing {needle:?}, got {e:?}"
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // http_request
 
 const HTTP_TEMPLATED: &str = r#"
 name: http-templated
-inputs:
-  - {name: base, type: string}
-  - {name: tag, type: string}
-  - {name: q, type: string}
-  - {name: n, type: integer}
-outputs:
-  - {name: echoed_name, type: string}
-  - {name: status, type: integer}
-  - {name: mock_header, type: string}
-  - {name: text_seen, type: string}
+inputs: [{name: base, type: string}, {name: tag, type: string}, {name: q, type: string},
+  {name: n, type: integer}]
+outputs: [{name: echoed_name, type: string}, {name: status, type: integer},
+  {name: mock_header, type: string}, {name: text_seen, type: string}]
 steps:
   - id: call
     type: http_request
@@ -429,12 +321,8 @@ async fn http_request_renders_everything_and_parses_json() {
 
 const HTTP_CALL: &str = r#"
 name: http-call
-inputs:
-  - {name: base, type: string}
-  - {name: path, type: string}
-outputs:
-  - {name: status, type: integer}
-  - {name: body, type: object}
+inputs: [{name: base, type: string}, {name: path, type: string}]
+outputs: [{name: status, type: integer}, {name: body, type: object}]
 steps:
   - id: call
     type: http_request
@@ -635,9 +523,7 @@ steps:
         steps: [{id: lo, type: set_variables, values: {picked: low}}]
     else:
       - {id: other, type: set_variables, values: {picked: "other:{{ inputs.sev }}"}}
-  - id: done
-    type: complete
-    outputs: {picked: "{{ vars.picked }}"}
+  - {id: done, type: complete, outputs: {picked: "{{ vars.picked }}"}}
 "#,
     )
     .await;
@@ -674,12 +560,8 @@ steps:
     items: "{{ inputs.things }}"
     as: thing
     steps:
-      - id: label
-        type: set_variables
-        values: {last: "{{ thing.name }}#{{ loop.index }}"}
-  - id: done
-    type: complete
-    outputs: {all: "{{ steps.each.output }}", last: "{{ vars.last }}"}
+      - {id: label, type: set_variables, values: {last: "{{ thing.name }}#{{ loop.index }}"}}
+  - {id: done, type: complete, outputs: {all: "{{ steps.each.output }}", last: "{{ vars.last }}"}}
 "#;
 
 /// `for_each` with `as` and `loop.index`: one record per iteration, the output is the list of
@@ -821,9 +703,7 @@ steps:
           - {id: second, type: regex, input: "{{ inputs.text }}", pattern: "(\\d+)"}
       - steps:
           - {id: third, type: json_path, input: {k: [1, 2]}, query: "$.k[*]"}
-  - id: done
-    type: complete
-    outputs: {both: "{{ steps.fan.output }}"}
+  - {id: done, type: complete, outputs: {both: "{{ steps.fan.output }}"}}
 "#,
     )
     .await;
@@ -1153,14 +1033,9 @@ async fn set_variables_and_typed_templates() {
 name: typed
 inputs: [{name: n, type: integer}, {name: obj, type: object}, {name: count, type: number}]
 variables: [{name: m, type: integer}, {name: label, type: string}, {name: o, type: object}]
-outputs:
-  - {name: m, type: integer}
-  - {name: label, type: string}
-  - {name: o, type: object}
-  - {name: raw, type: number}
-  - {name: text, type: string}
-  - {name: list, type: array}
-  - {name: flag, type: boolean}
+outputs: [{name: m, type: integer}, {name: label, type: string}, {name: o, type: object},
+  {name: raw, type: number}, {name: text, type: string}, {name: list, type: array},
+  {name: flag, type: boolean}]
 steps:
   - id: setv
     type: set_variables
@@ -1354,9 +1229,7 @@ inputs: [{name: text, type: string}]
 outputs: [{name: year, type: string}]
 steps:
   - {id: m, type: regex, input: "{{ inputs.text }}", pattern: "(CVE)-(?P<year>\\d{4})-(?P<num>\\d+)"}
-  - id: done
-    type: complete
-    outputs: {year: "{{ steps.m.output.named.year }}"}
+  - {id: done, type: complete, outputs: {year: "{{ steps.m.output.named.year }}"}}
 "#,
     )
     .await;
@@ -1768,9 +1641,7 @@ steps:
     type: http_request
     url: "{{ inputs.base }}/base64"
     headers: {X-Token: "{{ secrets.x }}"}
-  - id: boom
-    type: fail
-    message: "token={{ secrets.x | urlencode }}"
+  - {id: boom, type: fail, message: "token={{ secrets.x | urlencode }}"}
 "#,
     )
     .await;
@@ -1963,12 +1834,7 @@ async fn manual_run_refusals() {
         "name: switchable\noutputs: [{name: ok, type: boolean}]\nsteps:\n  - {id: done, type: complete, outputs: {ok: true}}\n",
     )
     .await;
-    s.api_patch(
-        &format!("/api/v1/workflows/{wf}"),
-        json!({"enabled": false}),
-    )
-    .await
-    .expect_status(200);
+    disable_workflow(&s, &wf).await;
     let a = start_run(&s, &wf, json!({}), 1.0).await;
     let p = a.expect_problem(409);
     assert!(p["detail"].as_str().unwrap().contains("disabled"), "{p}");
@@ -1987,10 +1853,8 @@ async fn inputs_required_and_defaults() {
         &s,
         r#"
 name: greet
-inputs:
-  - {name: who, type: string}
-  - {name: greeting, type: string, default: hello}
-  - {name: times, type: integer, default: 2}
+inputs: [{name: who, type: string}, {name: greeting, type: string, default: hello},
+  {name: times, type: integer, default: 2}]
 outputs: [{name: text, type: string}, {name: times, type: integer}]
 steps:
   - {id: done, type: complete, outputs: {text: "{{ inputs.greeting }} {{ inputs.who }}", times: "{{ inputs.times }}"}}

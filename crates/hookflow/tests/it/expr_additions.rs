@@ -6,7 +6,6 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::engine_steps::{error_contains, expect_status, run_to_end, step};
 
 /// Saves `yaml`, which must be invalid with an error at `path` whose message contains `needle`.
 pub(crate) async fn refused(s: &Server, yaml: &str, path: &str, needle: &str) {
@@ -29,24 +28,13 @@ pub(crate) fn output<'a>(run: &'a Value, name: &str) -> &'a Value {
 
 const DATES: &str = r#"
 name: dates
-inputs:
-  - {name: when, type: string}
-  - {name: shift, type: integer, default: 90}
-variables:
-  - {name: at, type: datetime}
-outputs:
-  - {name: parsed, type: datetime}
-  - {name: from_epoch, type: datetime}
-  - {name: paris, type: string}
-  - {name: later, type: datetime}
-  - {name: epoch, type: integer}
-  - {name: between, type: number}
-  - {name: age, type: number}
-  - {name: now, type: datetime}
+inputs: [{name: when, type: string}, {name: shift, type: integer, default: 90}]
+variables: [{name: at, type: datetime}]
+outputs: [{name: parsed, type: datetime}, {name: from_epoch, type: datetime},
+  {name: paris, type: string}, {name: later, type: datetime}, {name: epoch, type: integer},
+  {name: between, type: number}, {name: age, type: number}, {name: now, type: datetime}]
 steps:
-  - id: keep
-    type: set_variables
-    values: {at: "{{ datetime(inputs.when, '%d/%m/%Y %H:%M') }}"}
+  - {id: keep, type: set_variables, values: {at: "{{ datetime(inputs.when, '%d/%m/%Y %H:%M') }}"}}
   - id: done
     type: complete
     outputs:
@@ -304,23 +292,16 @@ async fn json_text_in_json_path_and_for_each() {
 const ERRORS_AS_DATA: &str = r#"
 name: errors-as-data
 inputs: [{name: text, type: string}]
-outputs:
-  - {name: status, type: string}
-  - {name: error, type: string}
-  - {name: ok_status, type: string}
-  - {name: ok_error, type: string}
-  - {name: loop_status, type: string}
-  - {name: branch, type: string}
+outputs: [{name: status, type: string}, {name: error, type: string},
+  {name: ok_status, type: string}, {name: ok_error, type: string},
+  {name: loop_status, type: string}, {name: branch, type: string}]
 steps:
   - id: parse
     type: json_path
     input: "{{ inputs.text }}"
     query: $.a
     continue_on_error: true
-  - id: ok
-    type: regex
-    input: abc
-    pattern: b
+  - {id: ok, type: regex, input: abc, pattern: b}
   - id: loop
     type: for_each
     items: "{{ inputs.text }}"

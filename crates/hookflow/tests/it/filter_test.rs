@@ -30,14 +30,9 @@ async fn a_proposed_filter_is_tried_on_the_last_deliveries_as_routing_would() {
     }
     // A rejected request is not among the deliveries tried.
     let wrong = s
-        .client
-        .post(s.hook_url_with_key(&hook, "not-the-key"))
-        .header("content-type", "application/json")
-        .body("{\"n\": 9}")
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(wrong.status().as_u16(), 401);
+        .post_hook_with_key(&hook, "not-the-key", "application/json", b"{\"n\": 9}")
+        .await;
+    assert_eq!(wrong.status, 401);
 
     let path = format!("/api/v1/events/{}/test", event["id"].as_str().unwrap());
     let a = s

@@ -60,7 +60,7 @@ const EXPORT: &str = r#"{
 /// One request the ticket API received: path with query, headers, body.
 type Received = Arc<Mutex<Vec<(String, HeaderMap, Bytes)>>>;
 
-async fn ticket_api() -> (String, Received, tokio::task::JoinHandle<()>) {
+async fn ticket_api() -> (LocalServer, Received) {
     let got: Received = Arc::new(Mutex::new(Vec::new()));
     async fn handle(
         State(got): State<Received>,
@@ -72,14 +72,19 @@ async fn ticket_api() -> (String, Received, tokio::task::JoinHandle<()>) {
         "{\"id\": 7}"
     }
     let app = Router::new().fallback(handle).with_state(got.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), got, task)
+    (LocalServer::start(app).await, got)
+}
+
+/// The imported workflow "E2E - Alert to ticket" as the API lists it.
+async fn imported_workflow(s: &Server) -> Value {
+    let wfs = s.api_get("/api/v1/workflows").await.json();
+    wfs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "E2E - Alert to ticket")
+        .cloned()
+        .unwrap()
 }
 
 struct Cli {
@@ -112,7 +117,8 @@ async fn hookflow(s: &Server, args: &[&str]) -> Cli {
 #[tokio::test(flavor = "multi_thread")]
 async fn import_apply_and_receive_a_webhook() {
     let s = Server::start().await;
-    let (api_base, got, _task) = ticket_api().await;
+    let (api, got) = ticket_api().await;
+    let api_base = api.base.clone();
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.json");
     std::fs::write(&export, EXPORT).unwrap();
@@ -160,14 +166,7 @@ async fn import_apply_and_receive_a_webhook() {
         .to_string();
     assert!(out.join("import-report.json").is_file() && out.join("workflows").is_dir());
 
-    let wfs = s.api_get("/api/v1/workflows").await.json();
-    let wf = wfs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["name"] == "E2E - Alert to ticket")
-        .cloned()
-        .unwrap();
+    let wf = imported_workflow(&s).await;
     assert_eq!(
         wf["enabled"], true,
         "a clean workflow is enabled with --enable-clean"
@@ -255,14 +254,7 @@ async fn without_targets_the_workflow_is_applied_disabled_and_says_what_is_missi
         "{}",
         r.stderr
     );
-    let wfs = s.api_get("/api/v1/workflows").await.json();
-    let wf = wfs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["name"] == "E2E - Alert to ticket")
-        .cloned()
-        .unwrap();
+    let wf = imported_workflow(&s).await;
     assert_eq!(
         wf["enabled"], false,
         "its HTTP step cannot run yet, so it is not enabled"

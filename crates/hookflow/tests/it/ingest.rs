@@ -97,15 +97,7 @@ async fn post_many(
 
 /// One POST on a client of its own (no pooled connection shared with later requests).
 async fn post_once(url: &str, content_type: &str, body: Vec<u8>) -> Answer {
-    let resp = reqwest::Client::new()
-        .post(url)
-        .header("accept", JSON)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("POST webhook");
-    Answer::from_response(resp).await
+    post_to(&reqwest::Client::new(), url, content_type, body).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,15 +271,7 @@ async fn wrong_key_and_unknown_webhook_get_the_same_401() {
     );
 
     // Metrics carry no keys either.
-    let m = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics");
-    let m = Answer::from_response(m).await;
-    m.expect_status(200);
-    let text = m.text();
+    let text = s.metrics().await;
     for k in &secrets {
         assert!(!text.contains(k.as_str()), "a key appears in /metrics");
     }
@@ -369,10 +353,7 @@ async fn api_key_works_raw_percent_encoded_and_in_header() {
         .await
         .expect("send");
     let a = Answer::from_response(resp).await;
-    a.expect_status(202);
-    let d = s
-        .delivery(a.header("x-delivery-id").expect("X-Delivery-Id"))
-        .await;
+    let d = s.delivery(&a.accepted_id()).await;
     let h = d["headers"]
         .get("x-api-key")
         .expect("x-api-key header recorded (masked)");
@@ -584,10 +565,7 @@ async fn body_over_1_mib_is_413() {
 
     // Exactly 1 MiB: accepted, and stored whole (the 64 KiB cut is for rejected bodies).
     let a = s.post_hook(&hook, JSON, json_string_of_len(MIB)).await;
-    a.expect_status(202);
-    let d = s
-        .delivery(a.header("x-delivery-id").expect("X-Delivery-Id"))
-        .await;
+    let d = s.delivery(&a.accepted_id()).await;
     assert_eq!(d["body_size"], json!(MIB));
     assert_eq!(d["body_truncated"], json!(false));
     assert_eq!(d["body"].as_str().map(str::len), Some(MIB));
@@ -672,7 +650,7 @@ async fn oversized_body_answer_closes_the_connection() {
     let target = format!("/webhooks/{}?api_key={}", id(&hook), pct(key(&hook)));
     let a = raw_request(
         &s.addr,
-        &raw_bytes_keep_alive(
+        &keep_alive(raw_bytes(
             "POST",
             &target,
             &s.addr,
@@ -682,7 +660,7 @@ async fn oversized_body_answer_closes_the_connection() {
                 ("Content-Length", "2000000"),
             ],
             b"",
-        ),
+        )),
     )
     .await;
     a.expect_problem(413);
@@ -854,10 +832,7 @@ async fn body_must_parse_400() {
     }
     // An empty body is allowed and means no data.
     let a = s.post_hook(&hook, JSON, Vec::new()).await;
-    a.expect_status(202);
-    let d = s
-        .delivery(a.header("x-delivery-id").expect("X-Delivery-Id"))
-        .await;
+    let d = s.delivery(&a.accepted_id()).await;
     assert_eq!(d["body_size"], json!(0));
     s.post_hook(&hook, JSON, b"null".to_vec())
         .await
@@ -905,13 +880,7 @@ async fn deeply_nested_bodies_are_refused_and_server_survives() {
     a.expect_problem(400);
     s.expect_rejection_recorded(id(&xml_hook), &a).await;
 
-    let h = s
-        .client
-        .get(s.url("/healthz"))
-        .send()
-        .await
-        .expect("healthz");
-    let h = Answer::from_response(h).await;
+    let h = s.healthz().await;
     h.expect_status(200);
     h.json();
     s.post_hook(&json_hook, JSON, b"[[[1]]]".to_vec())
@@ -1183,13 +1152,10 @@ async fn management_api_requires_the_admin_token() {
     );
 
     // No token needed for health and metrics.
-    let h =
-        Answer::from_response(s.client.get(s.url("/healthz")).send().await.expect("send")).await;
+    let h = s.healthz().await;
     h.expect_status(200);
     h.json();
-    let m =
-        Answer::from_response(s.client.get(s.url("/metrics")).send().await.expect("send")).await;
-    m.expect_status(200);
+    s.metrics().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1273,11 +1239,7 @@ async fn graceful_restart_keeps_webhooks_keys_and_deliveries() {
     let mut s = Server::start().await;
     let hook = s.unlimited_webhook("keep", JSON).await;
     let a = s.post_hook(&hook, JSON, b"{\"kept\":true}".to_vec()).await;
-    a.expect_status(202);
-    let delivery_id = a
-        .header("x-delivery-id")
-        .expect("X-Delivery-Id")
-        .to_string();
+    let delivery_id = a.accepted_id();
 
     s.restart().await;
     assert!(

@@ -147,10 +147,8 @@ async fn changes_through_one_node_take_effect_on_the_other_at_once() {
         &b,
         &format!(
             r#"name: shared-flow
-outputs:
-  - {{name: path, type: string}}
-triggers:
-  - event: shared-event
+outputs: [{{name: path, type: string}}]
+triggers: [{{event: shared-event}}]
 steps:
   - id: call
     type: http_request
@@ -193,16 +191,14 @@ async fn a_thousand_deliveries_over_two_nodes_run_once_each() {
     let sink = FlakyServer::start(0, Duration::ZERO).await;
     let a = Server::start().await;
     let b = a.start_peer(&[]).await;
-    let hook = a.unlimited_webhook("many", "application/json").await;
-    create_event(&a, json!({"name": "many", "webhook_id": hook["id"]})).await;
+    let sc = Scenario::new(&a, "many").event("many").await;
+    let hook = &sc.hook;
     let wf = valid_workflow(
         &b,
         &format!(
             r#"name: once
-outputs:
-  - {{name: n, type: integer}}
-triggers:
-  - event: many
+outputs: [{{name: n, type: integer}}]
+triggers: [{{event: many}}]
 steps:
   - id: call
     type: http_request
@@ -219,7 +215,7 @@ steps:
     .await;
 
     // 16 senders, request n to node n % 2.
-    let urls = [a.hook_url(&hook), b.hook_url(&hook)];
+    let urls = [a.hook_url(hook), b.hook_url(hook)];
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..CONCURRENCY {
         let client = if w % 2 == 0 {
@@ -300,37 +296,31 @@ async fn runs_of_a_killed_node_are_finished_by_the_other() {
     let b = a
         .start_peer(&["--run-lease-seconds", "3", "--workers", "8"])
         .await;
-    let hook = a.unlimited_webhook("work", "application/json").await;
-    create_event(&a, json!({"name": "work", "webhook_id": hook["id"]})).await;
-    let wf = valid_workflow(
-        &a,
-        &format!(
+    let sc = Scenario::new(&a, "work")
+        .event("work")
+        .workflow(&format!(
             r#"name: slow
-outputs:
-  - {{name: path, type: string}}
-triggers:
-  - event: work
+outputs: [{{name: path, type: string}}]
+triggers: [{{event: work}}]
 steps:
   - id: call
     type: http_request
     method: GET
     url: "http://{}/k/{{{{ trigger.body.n }}}}"
-  - id: nap
-    type: sleep
-    duration: 1s
+  - {{id: nap, type: sleep, duration: 1s}}
   - id: done
     type: complete
     outputs: {{path: "{{{{ steps.call.output.body.path }}}}"}}
 "#,
             sink.addr
-        ),
-    )
-    .await;
+        ))
+        .await;
+    let (hook, wf) = (&sc.hook, sc.workflow());
     for n in 0..N {
         let url = if n % 2 == 0 {
-            a.hook_url(&hook)
+            a.hook_url(hook)
         } else {
-            b.hook_url(&hook)
+            b.hook_url(hook)
         };
         let (status, _) = post_json(&a.client, &url, format!("{{\"n\": {n}}}")).await;
         assert_eq!(status, 202);
@@ -421,14 +411,10 @@ async fn a_schedule_fires_once_per_due_time_on_two_nodes() {
     let wf = valid_workflow(
         &a,
         r#"name: ticks
-outputs:
-  - {name: at, type: string}
-triggers:
-  - event: tick
+outputs: [{name: at, type: string}]
+triggers: [{event: tick}]
 steps:
-  - id: done
-    type: complete
-    outputs: {at: "{{ trigger.scheduled_at }}"}
+  - {id: done, type: complete, outputs: {at: "{{ trigger.scheduled_at }}"}}
 "#,
     )
     .await;

@@ -185,22 +185,18 @@ async fn a_postgres_restart_under_load_loses_nothing_and_ingestion_resumes() {
     }
     let cluster = PrivateCluster::create();
     let s = Server::start_on_database(&cluster.url(), &[]).await;
-    let hook = s.unlimited_webhook("steady", "application/json").await;
-    create_event(&s, json!({"name": "steady", "webhook_id": hook["id"]})).await;
-    let wf = valid_workflow(
-        &s,
-        r#"name: count
-outputs:
-  - {name: n, type: integer}
-triggers:
-  - event: steady
+    let sc = Scenario::new(&s, "steady")
+        .event("steady")
+        .workflow(
+            r#"name: count
+outputs: [{name: n, type: integer}]
+triggers: [{event: steady}]
 steps:
-  - id: done
-    type: complete
-    outputs: {n: "{{ trigger.body.n }}"}
+  - {id: done, type: complete, outputs: {n: "{{ trigger.body.n }}"}}
 "#,
-    )
-    .await;
+        )
+        .await;
+    let (hook, wf) = (&sc.hook, sc.workflow());
 
     // Eight senders post as fast as they are answered until told to stop.
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -212,7 +208,7 @@ steps:
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        let url = s.hook_url(&hook);
+        let url = s.hook_url(hook);
         senders.spawn(async move {
             let mut n = w;
             while !stop.load(Ordering::Relaxed) {

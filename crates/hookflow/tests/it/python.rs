@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::engine_steps::{error_contains, expect_status, records, run_to_end, step};
 
 /// A workflow of one python step `py` (with `extra` fields, indented 4) and nothing else.
 pub(crate) fn one_step(name: &str, script: &str, extra: &str) -> String {
@@ -18,12 +17,8 @@ pub(crate) fn one_step(name: &str, script: &str, extra: &str) -> String {
 }
 
 const TYPED: &str = r#"name: py-typed
-inputs:
-  - {name: alert, type: object}
-  - {name: who, type: string, default: world}
-outputs:
-  - {name: count, type: integer}
-  - {name: summary, type: string}
+inputs: [{name: alert, type: object}, {name: who, type: string, default: world}]
+outputs: [{name: count, type: integer}, {name: summary, type: string}]
 steps:
   - id: summarise
     type: python
@@ -41,14 +36,9 @@ steps:
       print("formatted", count, len(sys.argv))
       print("a warning", file=sys.stderr)
     args: ["{{ inputs.alert | tojson }}", "{{ inputs.who }}", 7]
-    variables:
-      - {name: summary, type: string}
-      - {name: count, type: integer}
-      - {name: ratio, type: number}
-      - {name: ok, type: boolean}
-      - {name: when, type: datetime}
-      - {name: info, type: object}
-      - {name: hosts, type: array}
+    variables: [{name: summary, type: string}, {name: count, type: integer},
+      {name: ratio, type: number}, {name: ok, type: boolean}, {name: when, type: datetime},
+      {name: info, type: object}, {name: hosts, type: array}]
   - id: done
     type: complete
     outputs:
@@ -114,30 +104,21 @@ async fn args_and_typed_variables_from_a_webhook() {
     }
 
     // Fed by a webhook: the body reaches the script through a template.
-    let hook = s.unlimited_webhook("alerts", "application/json").await;
-    create_event(&s, json!({"name": "alerts", "webhook_id": hook["id"]})).await;
-    valid_workflow(
-        &s,
-        &format!(
+    let sc = Scenario::new(&s, "alerts")
+        .event("alerts")
+        .workflow(&format!(
             "{}triggers: [{{event: alerts}}]\n",
             one_step(
                 "py-hook",
                 "import sys, json\nbody = json.loads(sys.argv[1])\nseverity = body['severity']",
                 "    args: [\"{{ trigger.body | tojson }}\"]\n    variables: [{name: severity, type: string}]\n",
             )
-        ),
-    )
-    .await;
-    let delivery = send(&s, &hook, &json!({"severity": "high"}), &[]).await;
-    let run_id = eventually(Duration::from_secs(30), || async {
-        let d = s.delivery(&delivery).await;
-        match d["runs"][0]["id"].as_str() {
-            Some(id) => Ok(id.to_string()),
-            None => Err(format!("no run yet: {d}")),
-        }
-    })
-    .await;
-    let run = crate::engine_steps::wait_run_within(&s, &run_id, Duration::from_secs(30)).await;
+        ))
+        .await;
+    let hook = &sc.hook;
+    let delivery = send(&s, hook, &json!({"severity": "high"}), &[]).await;
+    let run_id = first_run_id(&s, &delivery).await;
+    let run = wait_run_within(&s, &run_id, Duration::from_secs(30)).await;
     expect_status(&run, "succeeded");
     assert_eq!(
         step(&run, "py")["output"]["variables"]["severity"],
@@ -335,11 +316,9 @@ async fn kill_9_mid_script_resumes_and_records_each_step_once() {
     const RUNS: usize = 4;
     let marker = format!("crash-{}", random_hex(8));
     let mut s = Server::start_with(&["--run-lease-seconds", "2"]).await;
-    let hook = s.unlimited_webhook("py", "application/json").await;
-    create_event(&s, json!({"name": "py", "webhook_id": hook["id"]})).await;
-    valid_workflow(
-        &s,
-        &format!(
+    let sc = Scenario::new(&s, "py")
+        .event("py")
+        .workflow(&format!(
             "{}  - id: done\n    type: complete\n    outputs: {{n: \"{{{{ steps.py.output.variables.n }}}}\"}}\noutputs: [{{name: n, type: integer}}]\ntriggers: [{{event: py}}]\n",
             one_step(
                 "py-slow",
@@ -348,12 +327,12 @@ async fn kill_9_mid_script_resumes_and_records_each_step_once() {
                     "    args: [\"{{{{ trigger.body.n }}}}\", \"{marker}\"]\n    variables: [{{name: n, type: integer}}]\n"
                 ),
             )
-        ),
-    )
-    .await;
+        ))
+        .await;
+    let hook = &sc.hook;
     let mut deliveries = Vec::new();
     for n in 0..RUNS {
-        deliveries.push(send(&s, &hook, &json!({"n": n}), &[]).await);
+        deliveries.push(send(&s, hook, &json!({"n": n}), &[]).await);
     }
     // Every script is running (seen as processes) when the server is killed.
     eventually(Duration::from_secs(30), || async {

@@ -8,7 +8,6 @@
 use serde_json::json;
 
 use crate::common::*;
-use crate::engine_steps::{expect_status, run_to_end, step};
 use crate::python::one_step;
 
 /// What the script tries on the server; each line printed is `what: outcome`.

@@ -17,12 +17,9 @@ const RUN_DEADLINE: Duration = Duration::from_secs(60);
 fn echo_yaml(name: &str, event: &str) -> String {
     format!(
         r#"name: {name}
-outputs:
-  - {{name: delivery, type: string}}
-  - {{name: by, type: string}}
-  - {{name: n, type: integer}}
-triggers:
-  - event: {event}
+outputs: [{{name: delivery, type: string}}, {{name: by, type: string}},
+  {{name: n, type: integer}}]
+triggers: [{{event: {event}}}]
 steps:
   - id: done
     type: complete
@@ -36,7 +33,7 @@ steps:
 
 /// Waits until run `id` has finished; returns it (with steps).
 async fn finished_run(s: &Server, id: &str) -> Value {
-    crate::engine_steps::wait_run_within(s, id, RUN_DEADLINE).await
+    wait_run_within(s, id, RUN_DEADLINE).await
 }
 
 /// `POST /api/v1/deliveries/{id}/replay`.
@@ -62,18 +59,13 @@ fn without_run_ids(routing: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_delivery_starts_a_new_run_and_leaves_its_own_alone() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("again", "application/json").await;
-    create_event(&s, json!({"name": "again-in", "webhook_id": hook["id"]})).await;
-    let wf = valid_workflow(&s, &echo_yaml("again-wf", "again-in")).await;
-    let delivery_id = send(&s, &hook, &json!({"n": 7}), &[]).await;
-    let original_id = eventually(RUN_DEADLINE, || async {
-        let d = s.delivery(&delivery_id).await;
-        d["runs"][0]["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("no run yet: {d}"))
-    })
-    .await;
+    let sc = Scenario::new(&s, "again")
+        .event("again-in")
+        .workflow(&echo_yaml("again-wf", "again-in"))
+        .await;
+    let (hook, wf) = (&sc.hook, sc.workflow());
+    let delivery_id = sc.send(&s, &json!({"n": 7})).await;
+    let original_id = first_run_id(&s, &delivery_id).await;
     let original = finished_run(&s, &original_id).await;
     assert_eq!(original["outputs"]["by"], json!("webhook"), "{original}");
     let before = s.delivery(&delivery_id).await;
@@ -149,14 +141,8 @@ async fn a_replayed_delivery_starts_a_new_run_and_leaves_its_own_alone() {
         .expect_problem(400);
     // A rejected delivery is not replayed.
     let wrong = s
-        .client
-        .post(s.hook_url_with_key(&hook, "not-the-key"))
-        .header("content-type", "application/json")
-        .body("{\"n\": 1}")
-        .send()
-        .await
-        .expect("send");
-    let wrong = Answer::from_response(wrong).await;
+        .post_hook_with_key(hook, "not-the-key", "application/json", b"{\"n\": 1}")
+        .await;
     let rejected = s
         .expect_rejection_recorded(hook["id"].as_str().unwrap(), &wrong)
         .await;
@@ -165,7 +151,7 @@ async fn a_replayed_delivery_starts_a_new_run_and_leaves_its_own_alone() {
         .expect_problem(409);
     assert!(p["detail"].as_str().unwrap().contains("rejected"), "{p}");
     assert_eq!(
-        runs_of(&s, &wf).await.len(),
+        runs_of(&s, wf).await.len(),
         2,
         "one original run, one replay"
     );
@@ -174,11 +160,13 @@ async fn a_replayed_delivery_starts_a_new_run_and_leaves_its_own_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_to_a_named_workflow_starts_only_that_one() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("fan", "application/json").await;
-    create_event(&s, json!({"name": "fan-in", "webhook_id": hook["id"]})).await;
-    let a = valid_workflow(&s, &echo_yaml("fan-a", "fan-in")).await;
-    let b = valid_workflow(&s, &echo_yaml("fan-b", "fan-in")).await;
-    let delivery_id = send(&s, &hook, &json!({"n": 1}), &[]).await;
+    let sc = Scenario::new(&s, "fan")
+        .event("fan-in")
+        .workflow(&echo_yaml("fan-a", "fan-in"))
+        .workflow(&echo_yaml("fan-b", "fan-in"))
+        .await;
+    let (a, b) = (&sc.workflows[0], &sc.workflows[1]);
+    let delivery_id = sc.send(&s, &json!({"n": 1})).await;
     eventually(RUN_DEADLINE, || async {
         let d = s.delivery(&delivery_id).await;
         match d["runs"].as_array().map(Vec::len) {
@@ -202,33 +190,27 @@ async fn a_replay_to_a_named_workflow_starts_only_that_one() {
     );
     finished_run(&s, runs[0]["id"].as_str().unwrap()).await;
     assert_eq!(
-        runs_of(&s, &a).await.len(),
+        runs_of(&s, a).await.len(),
         1,
         "fan-a: its original run only"
     );
-    assert_eq!(runs_of(&s, &b).await.len(), 2, "fan-b: original and replay");
+    assert_eq!(runs_of(&s, b).await.len(), 2, "fan-b: original and replay");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_is_never_replayed() {
     let s = Server::start().await;
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({
-                "name": "twice", "content_type": "application/json",
-                "rate_limit_per_minute": 0, "rate_limit_per_day": 0,
-                "dedup": {"key": "trigger.headers['x-event-id']", "window_seconds": 3600},
-            }),
-        )
+    let sc = Scenario::new(&s, "twice")
+        .webhook(json!({
+            "dedup": {"key": "trigger.headers['x-event-id']", "window_seconds": 3600},
+        }))
+        .event("twice-in")
+        .workflow(&echo_yaml("twice-wf", "twice-in"))
         .await;
-    a.expect_status(201);
-    let hook = a.json();
-    create_event(&s, json!({"name": "twice-in", "webhook_id": hook["id"]})).await;
-    let wf = valid_workflow(&s, &echo_yaml("twice-wf", "twice-in")).await;
+    let (hook, wf) = (&sc.hook, sc.workflow());
     let from = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let first = send(&s, &hook, &json!({"n": 1}), &[("X-Event-Id", "e-1")]).await;
-    let second = send(&s, &hook, &json!({"n": 1}), &[("X-Event-Id", "e-1")]).await;
+    let first = send(&s, hook, &json!({"n": 1}), &[("X-Event-Id", "e-1")]).await;
+    let second = send(&s, hook, &json!({"n": 1}), &[("X-Event-Id", "e-1")]).await;
     let dup = s.delivery(&second).await;
     assert_eq!(dup["status"], json!("duplicate"), "{dup}");
     assert_eq!(dup["duplicate_of"], json!(first));
@@ -251,7 +233,7 @@ async fn a_duplicate_is_never_replayed() {
         bulk.json(),
         json!({"deliveries": 1, "runs_started": 1, "workflows": {"twice-wf": 1}, "dry_run": false})
     );
-    let runs = runs_of(&s, &wf).await;
+    let runs = runs_of(&s, wf).await;
     assert_eq!(runs.len(), 2, "the original run and one replay: {runs:?}");
     assert!(
         runs.iter().all(|r| r["replay_of"] != json!(second)),
@@ -262,27 +244,16 @@ async fn a_duplicate_is_never_replayed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_gives_the_reasons_the_delivery_recorded_and_writes_nothing() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("dry", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap();
-    create_event(
-        &s,
-        json!({"name": "dry-off", "webhook_id": hook_id, "filter": "trigger.body.n > 100"}),
-    )
-    .await;
-    create_event(
-        &s,
-        json!({"name": "dry-on", "webhook_id": hook_id, "filter": "trigger.body.n == 5"}),
-    )
-    .await;
-    valid_workflow(&s, &echo_yaml("dry-filtered", "dry-off")).await;
-    let matching = valid_workflow(&s, &echo_yaml("dry-match", "dry-on")).await;
-    let disabled = valid_workflow(&s, &echo_yaml("dry-disabled", "dry-on")).await;
-    s.api_patch(
-        &format!("/api/v1/workflows/{disabled}"),
-        json!({"enabled": false}),
-    )
-    .await
-    .expect_status(200);
+    let sc = Scenario::new(&s, "dry")
+        .filtered_event("dry-off", "trigger.body.n > 100")
+        .filtered_event("dry-on", "trigger.body.n == 5")
+        .workflow(&echo_yaml("dry-filtered", "dry-off"))
+        .workflow(&echo_yaml("dry-match", "dry-on"))
+        .workflow(&echo_yaml("dry-disabled", "dry-on"))
+        .await;
+    let (hook, hook_id) = (&sc.hook, sc.hook_id.as_str());
+    let (matching, disabled) = (&sc.workflows[1], &sc.workflows[2]);
+    disable_workflow(&s, disabled).await;
     let invalid = create_workflow(
         &s,
         "name: dry-invalid\ntriggers:\n  - event: dry-on\nsteps:\n  - {id: done, type: complete, outputs: {x: \"{{ secrets.nope }}\"}}\n",
@@ -294,7 +265,7 @@ async fn a_dry_run_gives_the_reasons_the_delivery_recorded_and_writes_nothing() 
         "{invalid}"
     );
 
-    let delivery_id = send(&s, &hook, &json!({"n": 5}), &[("X-Kind", "dry")]).await;
+    let delivery_id = send(&s, hook, &json!({"n": 5}), &[("X-Kind", "dry")]).await;
     let d = s.delivery(&delivery_id).await;
     let original_id = d["routing"]["runs"][0]["id"].as_str().unwrap().to_string();
     let original = finished_run(&s, &original_id).await;
@@ -387,12 +358,13 @@ async fn a_dry_run_gives_the_reasons_the_delivery_recorded_and_writes_nothing() 
 async fn a_thousand_deliveries_replayed_while_webhooks_keep_arriving() {
     const N: usize = 1000;
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("bulk", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap().to_string();
-    create_event(&s, json!({"name": "bulk-in", "webhook_id": hook_id})).await;
-    let wf = valid_workflow(&s, &echo_yaml("bulk-wf", "bulk-in")).await;
+    let sc = Scenario::new(&s, "bulk")
+        .event("bulk-in")
+        .workflow(&echo_yaml("bulk-wf", "bulk-in"))
+        .await;
+    let (hook, hook_id, wf) = (&sc.hook, sc.hook_id.clone(), sc.workflow());
     let from = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let ids = send_numbered(&s, &hook, N, 25).await;
+    let ids = send_numbered(&s, hook, N, 25).await;
     // Every delivery received before `to`; the requests sent during the replay come after it.
     let to = chrono::Utc::now() + chrono::Duration::milliseconds(5);
     // `to` must have passed before the first request sent during the replay is received.
@@ -423,7 +395,7 @@ async fn a_thousand_deliveries_replayed_while_webhooks_keep_arriving() {
         let started = Instant::now();
         let a = s
             .client
-            .post(s.hook_url(&hook))
+            .post(s.hook_url(hook))
             .header("content-type", "application/json")
             .body(json!({"n": -1}).to_string())
             .send()
@@ -476,14 +448,15 @@ async fn a_thousand_deliveries_replayed_while_webhooks_keep_arriving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_keeps_the_delivery_an_unfinished_replay_needs() {
     let mut s = Server::start_with(&["--retain-days", "0"]).await;
-    let hook = s.unlimited_webhook("keep", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap().to_string();
-    create_event(&s, json!({"name": "keep-in", "webhook_id": hook_id})).await;
-    let quick = valid_workflow(&s, &echo_yaml("keep-quick", "keep-in")).await;
-    let replayed = send(&s, &hook, &json!({"n": 1}), &[]).await;
-    let pruned = send(&s, &hook, &json!({"n": 2}), &[]).await;
+    let sc = Scenario::new(&s, "keep")
+        .event("keep-in")
+        .workflow(&echo_yaml("keep-quick", "keep-in"))
+        .await;
+    let (hook, quick) = (&sc.hook, sc.workflow());
+    let replayed = send(&s, hook, &json!({"n": 1}), &[]).await;
+    let pruned = send(&s, hook, &json!({"n": 2}), &[]).await;
     eventually(RUN_DEADLINE, || async {
-        let runs = runs_of(&s, &quick).await;
+        let runs = runs_of(&s, quick).await;
         if runs.len() == 2 && runs.iter().all(|r| r["status"] == json!("succeeded")) {
             Ok(())
         } else {
@@ -559,12 +532,13 @@ async fn send_numbered(s: &Server, hook: &Value, count: usize, at_once: usize) -
 async fn a_range_of_more_than_ten_thousand_deliveries_is_refused() {
     const N: usize = 10_001;
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("over", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap().to_string();
-    create_event(&s, json!({"name": "over-in", "webhook_id": hook_id})).await;
-    valid_workflow(&s, &echo_yaml("over-wf", "over-in")).await;
+    let sc = Scenario::new(&s, "over")
+        .event("over-in")
+        .workflow(&echo_yaml("over-wf", "over-in"))
+        .await;
+    let (hook, hook_id) = (&sc.hook, sc.hook_id.clone());
     let from = chrono::Utc::now() - chrono::Duration::seconds(1);
-    send_numbered(&s, &hook, N, 100).await;
+    send_numbered(&s, hook, N, 100).await;
     let to = chrono::Utc::now() + chrono::Duration::seconds(1);
     let path = format!("/api/v1/webhooks/{hook_id}/replay");
     for dry_run in [false, true] {

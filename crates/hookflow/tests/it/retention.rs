@@ -96,15 +96,7 @@ async fn pruned(s: &Server, table: &str) -> u64 {
 
 /// Waits until run `id` ended; asserts it succeeded.
 pub(crate) async fn until_succeeded(s: &Server, id: &str) {
-    let run = eventually(Duration::from_secs(30), || async {
-        let run = get_run(s, id).await;
-        if is_final(&run["status"]) {
-            Ok(run)
-        } else {
-            Err(format!("not finished: {run}"))
-        }
-    })
-    .await;
+    let run = wait_run_within(s, id, Duration::from_secs(30)).await;
     assert_eq!(run["status"], json!("succeeded"), "{run}");
 }
 
@@ -152,14 +144,9 @@ async fn old_history_goes_and_what_unfinished_runs_need_stays() {
         old.push(send(&s, &hook, &json!({"i": i}), &[]).await);
     }
     let wrong = s
-        .client
-        .post(s.hook_url_with_key(&hook, "not-the-key"))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(wrong.status().as_u16(), 401);
+        .post_hook_with_key(&hook, "not-the-key", "application/json", b"{}")
+        .await;
+    assert_eq!(wrong.status, 401);
     let old_version_run = start_run(&s, &versioned_wf).await;
     until_succeeded(&s, &old_version_run).await;
     for n in 2..=52 {
@@ -180,14 +167,7 @@ async fn old_history_goes_and_what_unfinished_runs_need_stays() {
         }
     })
     .await;
-    let sleeper = eventually(Duration::from_secs(30), || async {
-        let d = s.delivery(&slow_delivery).await;
-        d["runs"][0]["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("no run yet: {d}"))
-    })
-    .await;
+    let sleeper = first_run_id(&s, &slow_delivery).await;
     until_sleeping(&s, &sleeper).await;
     until_sleeping(&s, &parent).await;
     let child = runs_of(&s, &child_wf).await[0]["id"]

@@ -10,16 +10,12 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-/// How long runs of these (short) workflows may take to finish.
-const RUN_DEADLINE: Duration = Duration::from_secs(30);
-
 /// A workflow triggered by `events` that completes with the name of the event that started it.
 fn echo_event_yaml(name: &str, events: &[&str]) -> String {
     let triggers: String = events.iter().map(|e| format!("  - event: {e}\n")).collect();
     format!(
         r#"name: {name}
-outputs:
-  - {{name: event, type: string}}
+outputs: [{{name: event, type: string}}]
 triggers:
 {triggers}steps:
   - id: done
@@ -27,25 +23,6 @@ triggers:
     outputs: {{event: "{{{{ trigger.event.name }}}}"}}
 "#
     )
-}
-
-/// Waits until the delivery lists `count` runs, all finished; returns the delivery.
-async fn finished_delivery(s: &Server, delivery_id: &str, count: usize) -> Value {
-    eventually(RUN_DEADLINE, || async {
-        let d = s.delivery(delivery_id).await;
-        let runs = d["runs"].as_array().cloned().unwrap_or_default();
-        if runs.len() == count && runs.iter().all(|r| is_final(&r["status"])) {
-            Ok(d)
-        } else {
-            Err(format!(
-                "delivery {delivery_id}: want {count} finished runs, have {:?}",
-                runs.iter()
-                    .map(|r| (r["workflow"].clone(), r["status"].clone()))
-                    .collect::<Vec<_>>()
-            ))
-        }
-    })
-    .await
 }
 
 /// The routing record's event entry named `name`.
@@ -95,16 +72,17 @@ fn run_ids(d: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_request_fans_out_to_every_trigger() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("fan", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap();
-    create_event(&s, json!({"name": "alerts", "webhook_id": hook_id})).await;
-    create_event(&s, json!({"name": "also", "webhook_id": hook_id})).await;
     // Two workflows on one event, and one workflow on both events of the webhook.
-    let a = valid_workflow(&s, &echo_event_yaml("fan-a", &["alerts"])).await;
-    let b = valid_workflow(&s, &echo_event_yaml("fan-b", &["alerts"])).await;
-    let c = valid_workflow(&s, &echo_event_yaml("fan-c", &["alerts", "also"])).await;
+    let sc = Scenario::new(&s, "fan")
+        .event("alerts")
+        .event("also")
+        .workflow(&echo_event_yaml("fan-a", &["alerts"]))
+        .workflow(&echo_event_yaml("fan-b", &["alerts"]))
+        .workflow(&echo_event_yaml("fan-c", &["alerts", "also"]))
+        .await;
+    let [a, b, c] = [0, 1, 2].map(|i| sc.workflows[i].clone());
 
-    let delivery_id = send(&s, &hook, &json!({"n": 1}), &[]).await;
+    let delivery_id = sc.send(&s, &json!({"n": 1})).await;
     let d = finished_delivery(&s, &delivery_id, 4).await;
     assert_eq!(d["status"], json!("accepted"));
     for ev in ["alerts", "also"] {
@@ -154,34 +132,24 @@ async fn one_request_fans_out_to_every_trigger() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn filters_decide_which_events_match() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("gh", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap();
-    create_event(
-        &s,
-        json!({"name": "severe", "webhook_id": hook_id,
-               "filter": r#"trigger.body.severity in ["high", "critical"]"#}),
-    )
-    .await;
-    create_event(
-        &s,
-        json!({"name": "pushes", "webhook_id": hook_id,
-               "filter": r#"trigger.headers["x-github-event"] is matches_wildcard("pu*")"#}),
-    )
-    .await;
-    create_event(
-        &s,
-        json!({"name": "broken", "webhook_id": hook_id,
-               "filter": "trigger.body.missing.deeper == 1"}),
-    )
-    .await;
-    let severe = valid_workflow(&s, &echo_event_yaml("on-severe", &["severe"])).await;
-    let pushes = valid_workflow(&s, &echo_event_yaml("on-pushes", &["pushes"])).await;
-    let broken = valid_workflow(&s, &echo_event_yaml("on-broken", &["broken"])).await;
+    let sc = Scenario::new(&s, "gh")
+        .filtered_event("severe", r#"trigger.body.severity in ["high", "critical"]"#)
+        .filtered_event(
+            "pushes",
+            r#"trigger.headers["x-github-event"] is matches_wildcard("pu*")"#,
+        )
+        .filtered_event("broken", "trigger.body.missing.deeper == 1")
+        .workflow(&echo_event_yaml("on-severe", &["severe"]))
+        .workflow(&echo_event_yaml("on-pushes", &["pushes"]))
+        .workflow(&echo_event_yaml("on-broken", &["broken"]))
+        .await;
+    let hook = &sc.hook;
+    let [severe, pushes, broken] = [0, 1, 2].map(|i| sc.workflows[i].clone());
 
     // 1. severity high, a push: two events match; the erroring filter does not, and says why.
     let d1 = send(
         &s,
-        &hook,
+        hook,
         &json!({"severity": "high"}),
         &[("X-GitHub-Event", "push")],
     )
@@ -216,7 +184,7 @@ async fn filters_decide_which_events_match() {
     // 2. severity low, an issue: nothing matches, nothing starts, every reason recorded.
     let d2 = send(
         &s,
-        &hook,
+        hook,
         &json!({"severity": "low"}),
         &[("X-GitHub-Event", "issues")],
     )
@@ -241,7 +209,7 @@ async fn filters_decide_which_events_match() {
     // 3. critical, a pull request, and the nested field present: all three match.
     let d3 = send(
         &s,
-        &hook,
+        hook,
         &json!({"severity": "critical", "missing": {"deeper": 1}}),
         &[("X-GitHub-Event", "pull_request")],
     )
@@ -261,23 +229,19 @@ async fn filters_decide_which_events_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workflows_that_cannot_start_record_why() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("ops", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap();
-    create_event(&s, json!({"name": "ops", "webhook_id": hook_id})).await;
-
-    let good = valid_workflow(&s, &echo_event_yaml("good", &["ops"])).await;
+    let sc = Scenario::new(&s, "ops")
+        .event("ops")
+        .workflow(&echo_event_yaml("good", &["ops"]))
+        .await;
+    let (hook, good) = (&sc.hook, sc.workflow());
     // Invalid: reads a secret that does not exist.
     let invalid = create_workflow(
         &s,
         r#"name: needs-secret
-outputs:
-  - {name: token, type: string}
-triggers:
-  - event: ops
+outputs: [{name: token, type: string}]
+triggers: [{event: ops}]
 steps:
-  - id: done
-    type: complete
-    outputs: {token: "{{ secrets.nope }}"}
+  - {id: done, type: complete, outputs: {token: "{{ secrets.nope }}"}}
 "#,
     )
     .await;
@@ -293,21 +257,14 @@ steps:
     let invalid = invalid["id"].as_str().unwrap().to_string();
     // Disabled workflow.
     let disabled = valid_workflow(&s, &echo_event_yaml("switched-off", &["ops"])).await;
-    let p = s
-        .api_patch(
-            &format!("/api/v1/workflows/{disabled}"),
-            json!({"enabled": false}),
-        )
-        .await;
-    p.expect_status(200);
-    assert_eq!(p.json()["enabled"], json!(false));
+    let p = disable_workflow(&s, &disabled).await;
+    assert_eq!(p["enabled"], json!(false));
     // A disabled trigger.
     let quiet = valid_workflow(
         &s,
         r#"name: quiet-trigger
 steps:
-  - id: done
-    type: complete
+  - {id: done, type: complete}
 triggers:
   - event: ops
     disabled: true
@@ -315,7 +272,7 @@ triggers:
     )
     .await;
 
-    let delivery_id = send(&s, &hook, &json!({}), &[]).await;
+    let delivery_id = send(&s, hook, &json!({}), &[]).await;
     let d = finished_delivery(&s, &delivery_id, 1).await;
     assert_eq!(d["runs"][0]["workflow_id"], json!(good));
     assert_eq!(d["runs"][0]["status"], json!("succeeded"));
@@ -352,7 +309,7 @@ triggers:
     )
     .await
     .expect_status(200);
-    let delivery_id = send(&s, &hook, &json!({}), &[]).await;
+    let delivery_id = send(&s, hook, &json!({}), &[]).await;
     let d = finished_delivery(&s, &delivery_id, 2).await;
     assert!(
         d["runs"]
@@ -366,21 +323,13 @@ triggers:
 
 /// A workflow that completes with every trigger variable it can see.
 const TRIGGER_ECHO: &str = r#"name: NAME
-outputs:
-  - {name: body, type: object}
-  - {name: raw_body, type: string}
-  - {name: request_body, type: string}
-  - {name: request_headers, type: array}
-  - {name: headers, type: object}
-  - {name: query, type: object}
-  - {name: content_type, type: string}
-  - {name: webhook, type: string}
-  - {name: webhook_id, type: string}
-  - {name: event, type: string}
-  - {name: delivery_id, type: string}
-  - {name: received_at, type: string}
-triggers:
-  - event: EVENT
+outputs: [{name: body, type: object}, {name: raw_body, type: string},
+  {name: request_body, type: string}, {name: request_headers, type: array},
+  {name: headers, type: object}, {name: query, type: object},
+  {name: content_type, type: string}, {name: webhook, type: string},
+  {name: webhook_id, type: string}, {name: event, type: string},
+  {name: delivery_id, type: string}, {name: received_at, type: string}]
+triggers: [{event: EVENT}]
 steps:
   - id: done
     type: complete
@@ -423,11 +372,7 @@ async fn echo_run(s: &Server, hook: &Value, content_type: &str, body: &str) -> (
         body.as_bytes(),
     );
     let a = raw_request(&s.addr, &bytes).await;
-    a.expect_status(202);
-    let delivery_id = a
-        .header("x-delivery-id")
-        .expect("X-Delivery-Id")
-        .to_string();
+    let delivery_id = a.accepted_id();
     let d = finished_delivery(s, &delivery_id, 1).await;
     let run = get_run(s, d["runs"][0]["id"].as_str().unwrap()).await;
     assert_eq!(run["status"], json!("succeeded"), "{run}");
@@ -580,11 +525,8 @@ async fn a_cron_schedule_fires_once_per_due_time() {
     let wf = valid_workflow(
         &s,
         r#"name: ticker
-outputs:
-  - {name: at, type: string}
-  - {name: event, type: string}
-triggers:
-  - event: every-minute
+outputs: [{name: at, type: string}, {name: event, type: string}]
+triggers: [{event: every-minute}]
 steps:
   - id: done
     type: complete
@@ -693,33 +635,21 @@ fn duplicate_succeeded_steps(run: &Value) -> Vec<String> {
 async fn runs_interrupted_by_kill9_finish_after_restart() {
     let flaky = FlakyServer::start(2, Duration::from_millis(500)).await;
     let mut s = Server::start_with(&["--run-lease-seconds", "2"]).await;
-    let hook = s.unlimited_webhook("load", "application/json").await;
-    create_event(&s, json!({"name": "load", "webhook_id": hook["id"]})).await;
-    valid_workflow(
-        &s,
-        r#"name: sleeper
-outputs:
-  - {name: n, type: integer}
-triggers:
-  - event: load
+    let sc = Scenario::new(&s, "load")
+        .event("load")
+        .workflow(
+            r#"name: sleeper
+outputs: [{name: n, type: integer}]
+triggers: [{event: load}]
 steps:
-  - id: nap
-    type: sleep
-    duration: 3s
-  - id: done
-    type: complete
-    outputs: {n: "{{ trigger.body.n }}"}
+  - {id: nap, type: sleep, duration: 3s}
+  - {id: done, type: complete, outputs: {n: "{{ trigger.body.n }}"}}
 "#,
-    )
-    .await;
-    valid_workflow(
-        &s,
-        &format!(
+        )
+        .workflow(&format!(
             r#"name: caller
-outputs:
-  - {{name: path, type: string}}
-triggers:
-  - event: load
+outputs: [{{name: path, type: string}}]
+triggers: [{{event: load}}]
 steps:
   - id: call
     type: http_request
@@ -732,33 +662,24 @@ steps:
     outputs: {{path: "{{{{ steps.call.output.body.path }}}}"}}
 "#,
             flaky.addr
-        ),
-    )
-    .await;
-    valid_workflow(
-        &s,
-        r#"name: setter
-variables:
-  - {name: seen, type: integer}
-outputs:
-  - {name: seen, type: integer}
-triggers:
-  - event: load
+        ))
+        .workflow(
+            r#"name: setter
+variables: [{name: seen, type: integer}]
+outputs: [{name: seen, type: integer}]
+triggers: [{event: load}]
 steps:
-  - id: keep
-    type: set_variables
-    values: {seen: "{{ trigger.body.n }}"}
-  - id: done
-    type: complete
-    outputs: {seen: "{{ vars.seen }}"}
+  - {id: keep, type: set_variables, values: {seen: "{{ trigger.body.n }}"}}
+  - {id: done, type: complete, outputs: {seen: "{{ vars.seen }}"}}
 "#,
-    )
-    .await;
+        )
+        .await;
+    let hook = &sc.hook;
 
     const REQUESTS: usize = 30;
     let mut deliveries = Vec::new();
     for n in 0..REQUESTS {
-        deliveries.push(send(&s, &hook, &json!({"n": n}), &[]).await);
+        deliveries.push(send(&s, hook, &json!({"n": n}), &[]).await);
     }
 
     // Wait for runs caught in the middle: a sleeper with its sleep recorded but not finished,
@@ -885,11 +806,13 @@ async fn finished_delivery_within(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deleting_an_event_stops_routing() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("src", "application/json").await;
-    let ev = create_event(&s, json!({"name": "src-in", "webhook_id": hook["id"]})).await;
-    let wf = valid_workflow(&s, &echo_event_yaml("follows-src", &["src-in"])).await;
+    let sc = Scenario::new(&s, "src")
+        .event("src-in")
+        .workflow(&echo_event_yaml("follows-src", &["src-in"]))
+        .await;
+    let (hook, ev, wf) = (&sc.hook, &sc.events[0], sc.workflow());
 
-    let first = send(&s, &hook, &json!({"x": 1}), &[]).await;
+    let first = sc.send(&s, &json!({"x": 1})).await;
     let d = finished_delivery(&s, &first, 1).await;
     assert_eq!(d["runs"][0]["status"], json!("succeeded"));
 
@@ -900,18 +823,14 @@ async fn deleting_an_event_stops_routing() {
         .await
         .expect_problem(404);
 
-    let second = send(&s, &hook, &json!({"x": 2}), &[]).await;
+    let second = send(&s, hook, &json!({"x": 2}), &[]).await;
     let d = s.delivery(&second).await;
     assert_eq!(d["status"], json!("accepted"));
     assert_eq!(d["http_status"], json!(202));
     assert_eq!(d["routing"]["events"], json!([]), "{}", d["routing"]);
     assert_eq!(d["routing"]["runs"], json!([]));
     assert_eq!(d["runs"], json!([]));
-    assert_eq!(
-        runs_of(&s, &wf).await.len(),
-        1,
-        "only the first request ran"
-    );
+    assert_eq!(runs_of(&s, wf).await.len(), 1, "only the first request ran");
 
     // The workflow now refers to an event that does not exist: invalid, saying so.
     let w = s.api_get(&format!("/api/v1/workflows/{wf}")).await;

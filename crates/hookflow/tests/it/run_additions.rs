@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::engine_steps::{expect_status, records, run_to_end, step};
 use crate::expr_additions::{output, refused};
 
 // ---------------------------------------------------------------------------------------------
@@ -14,11 +13,8 @@ use crate::expr_additions::{output, refused};
 const METADATA: &str = r#"
 name: metadata
 triggers: [{event: meta-alerts}]
-outputs:
-  - {name: started_at, type: datetime}
-  - {name: started_by, type: string}
-  - {name: version, type: integer}
-  - {name: age, type: number}
+outputs: [{name: started_at, type: datetime}, {name: started_by, type: string},
+  {name: version, type: integer}, {name: age, type: number}]
 steps:
   - id: done
     type: complete
@@ -29,39 +25,20 @@ steps:
       age: "{{ seconds_between(run.started_at, now()) }}"
 "#;
 
-/// The finished run a webhook delivery started.
-async fn run_of_delivery(s: &Server, delivery_id: &str) -> Value {
-    eventually(std::time::Duration::from_secs(30), || async {
-        let d = s.delivery(delivery_id).await;
-        let id = d["runs"][0]["id"].as_str().map(str::to_string);
-        let Some(id) = id else {
-            return Err(format!("no run yet: {d}"));
-        };
-        let run = get_run(s, &id).await;
-        if is_final(&run["status"]) {
-            Ok(run)
-        } else {
-            Err(format!("run not finished: {run}"))
-        }
-    })
-    .await
-}
-
 /// `run.started_at`, `run.started_by` (`webhook`, `manual`, `workflow`) and
 /// `run.workflow_version`; a run's answer holds the trigger variables it started with; an unknown
 /// `run` field is refused at save.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_metadata_and_trigger_variables() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("meta-hook", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap();
-    let event = create_event(&s, json!({"name": "meta-alerts", "webhook_id": hook_id})).await;
+    let sc = Scenario::new(&s, "meta-hook").event("meta-alerts").await;
+    let (hook, hook_id, event) = (&sc.hook, sc.hook_id.as_str(), &sc.events[0]);
     let w = create_workflow(&s, METADATA).await;
     assert_eq!(w["validation"]["status"], json!("valid"), "{w}");
     let wf = w["id"].as_str().unwrap().to_string();
 
     let body = json!({"severity": "high", "hosts": ["db-1"]});
-    let delivery = send(&s, &hook, &body, &[("x-source", "test")]).await;
+    let delivery = send(&s, hook, &body, &[("x-source", "test")]).await;
     let run = run_of_delivery(&s, &delivery).await;
     expect_status(&run, "succeeded");
     assert_eq!(output(&run, "started_by"), &json!("webhook"));
@@ -104,7 +81,7 @@ async fn run_metadata_and_trigger_variables() {
 
     // Over 64 KiB the body's text is left out (the delivery has it); the parsed body stays.
     let big = json!({"blob": "x".repeat(70_000)});
-    let delivery = send(&s, &hook, &big, &[]).await;
+    let delivery = send(&s, hook, &big, &[]).await;
     let run = run_of_delivery(&s, &delivery).await;
     assert_eq!(run["trigger"]["body"], big);
     assert!(
@@ -169,15 +146,9 @@ async fn deliveries_are_counted_by_webhook_and_status() {
         .unwrap();
     assert_eq!(wrong_type.status(), 415);
     let wrong_key = s
-        .client
-        .post(s.hook_url_with_key(&a, "not-the-key"))
-        .header("accept", "application/json")
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong_key.status(), 401);
+        .post_hook_with_key(&a, "not-the-key", "application/json", b"{}")
+        .await;
+    assert_eq!(wrong_key.status, 401);
 
     let m = s.metrics().await;
     let count = |hook: &Value, status: &str| {
@@ -210,11 +181,8 @@ const LOOP_CONTROL: &str = r#"
 name: loop-control
 inputs: [{name: nap, type: string, default: 1ms}]
 variables: [{name: seen, type: array, default: []}, {name: n, type: integer, default: 0}]
-outputs:
-  - {name: seen, type: array}
-  - {name: each, type: array}
-  - {name: n, type: integer}
-  - {name: while, type: object}
+outputs: [{name: seen, type: array}, {name: each, type: array}, {name: n, type: integer},
+  {name: while, type: object}]
 steps:
   - id: each
     type: for_each
@@ -310,7 +278,7 @@ fn check_loop_control(run: &Value) {
 async fn break_and_continue_survive_a_crash() {
     let mut s = Server::start_with(&["--run-lease-seconds", "2"]).await;
     let wf = valid_workflow(&s, &LOOP_CONTROL.replace("duration: 300ms", "duration: 2s")).await;
-    let a = crate::engine_steps::start_run(&s, &wf, json!({}), 0.0).await;
+    let a = start_run(&s, &wf, json!({}), 0.0).await;
     let id = a.json()["id"].as_str().expect("run id").to_string();
     // Iteration 1 was skipped and iteration 2 sleeps.
     eventually(std::time::Duration::from_secs(30), || async {
@@ -327,8 +295,7 @@ async fn break_and_continue_survive_a_crash() {
     .await;
     s.kill9();
     s.restart().await;
-    let run =
-        crate::engine_steps::wait_run_within(&s, &id, std::time::Duration::from_secs(60)).await;
+    let run = wait_run_within(&s, &id, std::time::Duration::from_secs(60)).await;
     check_loop_control(&run);
 }
 
@@ -392,15 +359,10 @@ steps:
 
 const SECURE: &str = r#"
 name: secure
-inputs:
-  - {name: token, type: secure_string}
-variables:
-  - {name: session, type: secure_string}
-outputs:
-  - {name: key, type: secure_string}
-  - {name: echo, type: string}
-  - {name: matched, type: boolean}
-  - {name: child_ok, type: boolean}
+inputs: [{name: token, type: secure_string}]
+variables: [{name: session, type: secure_string}]
+outputs: [{name: key, type: secure_string}, {name: echo, type: string},
+  {name: matched, type: boolean}, {name: child_ok, type: boolean}]
 steps:
   - {id: auth, type: regex, input: "Bearer {{ inputs.token }}", pattern: "Bearer (.*)"}
   - {id: keep, type: set_variables, values: {session: "{{ 'S3ss10n-' ~ 'Abcdef-42' }}"}}

@@ -6,7 +6,6 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::engine_steps::{error_contains, expect_status, records, run_to_end, step};
 
 /// The validation of a stored workflow: `(status, errors)`.
 async fn validation(s: &Server, id: &str) -> (String, Vec<Value>) {
@@ -284,7 +283,7 @@ async fn json_path_descendants_are_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_steps_are_paged() {
     let s = Server::start().await;
-    let wf = valid_workflow(&s, &crate::common::many_steps_yaml("many-steps", 30)).await;
+    let wf = valid_workflow(&s, &many_steps_yaml("many-steps", 30)).await;
     let run = run_to_end(&s, &wf, json!({})).await;
     expect_status(&run, "succeeded");
     let id = run["id"].as_str().unwrap();

@@ -55,6 +55,17 @@ fn spawn_without_token(
     }
 }
 
+/// The status `GET {url}/api/v1/webhooks` answers with `token`.
+async fn list_status(client: &reqwest::Client, url: &str, token: &str) -> u16 {
+    let a = client
+        .get(format!("{url}/api/v1/webhooks"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("list webhooks");
+    a.status().as_u16()
+}
+
 #[tokio::test]
 async fn generated_admin_token_is_printed_once_and_works() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -67,20 +78,8 @@ async fn generated_admin_token_is_printed_once_and_works() {
     let token = line.rsplit(' ').next().expect("token").to_string();
     assert!(token.len() >= 32, "token too short: {token}");
     let client = reqwest::Client::new();
-    let ok = client
-        .get(format!("{url}/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("list webhooks");
-    assert_eq!(ok.status(), 200);
-    let bad = client
-        .get(format!("{url}/api/v1/webhooks"))
-        .bearer_auth(format!("{token}x"))
-        .send()
-        .await
-        .expect("list webhooks");
-    assert_eq!(bad.status(), 401);
+    assert_eq!(list_status(&client, &url, &token).await, 200);
+    assert_eq!(list_status(&client, &url, &format!("{token}x")).await, 401);
     first.kill().expect("kill");
     first.wait().expect("wait");
 
@@ -90,13 +89,7 @@ async fn generated_admin_token_is_printed_once_and_works() {
         printed.iter().all(|l| !l.contains("admin token")),
         "token printed again: {printed:?}"
     );
-    let ok = client
-        .get(format!("{url}/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("list webhooks");
-    assert_eq!(ok.status(), 200);
+    assert_eq!(list_status(&client, &url, &token).await, 200);
     second.kill().expect("kill");
     second.wait().expect("wait");
     // And the token is not stored in the clear.

@@ -42,39 +42,13 @@ impl Got {
 
 type Spans = Arc<Mutex<Vec<Got>>>;
 
-/// A local HTTP server on 127.0.0.1 (stopped on drop); `base` without a trailing slash.
-struct Local {
-    base: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve_local(app: Router) -> Local {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a local server");
-    let addr = listener.local_addr().expect("local address");
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Local {
-        base: format!("http://{addr}"),
-        task,
-    }
-}
-
 /// The OTLP/HTTP receiver: `POST /v1/traces` with a protobuf body.
-async fn collector() -> (Local, Spans) {
+async fn collector() -> (LocalServer, Spans) {
     let spans: Spans = Arc::default();
     let app = Router::new()
         .route("/v1/traces", post(receive))
         .with_state(spans.clone());
-    (serve_local(app).await, spans)
+    (LocalServer::start(app).await, spans)
 }
 
 async fn receive(State(spans): State<Spans>, headers: HeaderMap, body: Bytes) -> &'static str {
@@ -129,7 +103,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// The destination of the `http_request` step: records each request's `traceparent`.
-async fn destination() -> (Local, Arc<Mutex<Vec<Option<String>>>>) {
+async fn destination() -> (LocalServer, Arc<Mutex<Vec<Option<String>>>>) {
     let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
     let app = Router::new()
         .route(
@@ -146,11 +120,11 @@ async fn destination() -> (Local, Arc<Mutex<Vec<Option<String>>>>) {
             ),
         )
         .with_state(seen.clone());
-    (serve_local(app).await, seen)
+    (LocalServer::start(app).await, seen)
 }
 
 /// A server exporting its spans to `collector` every 100 ms.
-async fn exporting_server(collector: &Local) -> Server {
+async fn exporting_server(collector: &LocalServer) -> Server {
     let endpoint = collector.base.clone();
     Server::start_with(&[
         "--otlp-endpoint",
@@ -163,7 +137,7 @@ async fn exporting_server(collector: &Local) -> Server {
 
 /// A server exporting to `collector`, with a webhook whose event starts a workflow of several
 /// steps: a variable, a condition holding an `http_request` to `dest`, and `complete`.
-async fn traced_server(collector: &Local, dest: &Local) -> (Server, Value) {
+async fn traced_server(collector: &LocalServer, dest: &LocalServer) -> (Server, Value) {
     let s = exporting_server(collector).await;
     let hook = s.unlimited_webhook("traced", "application/json").await;
     create_event(
@@ -175,10 +149,8 @@ async fn traced_server(collector: &Local, dest: &Local) -> (Server, Value) {
         &s,
         &format!(
             r#"name: traced-flow
-variables:
-  - {{name: n, type: integer}}
-triggers:
-  - event: traced
+variables: [{{name: n, type: integer}}]
+triggers: [{{event: traced}}]
 steps:
   - {{id: count, type: set_variables, values: {{n: 1}}}}
   - id: check
@@ -381,18 +353,15 @@ async fn without_or_with_a_malformed_traceparent_a_request_starts_a_new_trace() 
 async fn a_run_resumed_by_a_new_process_joins_its_request_trace() {
     let (collector, spans) = collector().await;
     let mut s = exporting_server(&collector).await;
-    let hook = s.unlimited_webhook("slept", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap().to_string();
-    create_event(&s, json!({"name": "slept", "webhook_id": hook_id})).await;
-    valid_workflow(
-        &s,
-        "name: slept-flow\ntriggers:\n  - event: slept\nsteps:\n  \
-         - {id: nap, type: sleep, duration: 2s}\n  - {id: after, type: set_variables, values: {}}\n",
-    )
-    .await;
+    let sc = Scenario::new(&s, "slept")
+        .event("slept")
+        .workflow("name: slept-flow\ntriggers:\n  - event: slept\nsteps:\n  \
+         - {id: nap, type: sleep, duration: 2s}\n  - {id: after, type: set_variables, values: {}}\n")
+        .await;
+    let hook = &sc.hook;
     let trace = random_hex(32);
     let tp = format!("00-{trace}-{}-01", random_hex(16));
-    let delivery_id = send(&s, &hook, &json!({}), &[("traceparent", &tp)]).await;
+    let delivery_id = send(&s, hook, &json!({}), &[("traceparent", &tp)]).await;
     // The first process exported its spans up to the sleep; then it dies without a word.
     spans_of(&spans, &trace, &["route", "run slept-flow", "step nap"]).await;
     s.kill9();

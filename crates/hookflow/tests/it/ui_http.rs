@@ -8,7 +8,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{Answer, Server, eventually, pct, random_hex};
+use crate::common::{
+    Answer, Server, disable_workflow, eventually, pct, random_hex, run_to_end, valid_workflow,
+};
 
 /// A UI visitor: a client that does not follow redirects, with the session cookie by hand.
 pub(crate) struct Ui<'a> {
@@ -51,22 +53,6 @@ pub(crate) fn element(html: &str, id: &str, tag: &str) -> String {
         .unwrap_or_else(|| panic!("no #{id} in page:\n{html}"));
     let end = at + html[at..].find(&format!("</{tag}>")).expect("end tag");
     html[at..end].to_string()
-}
-
-/// `POST /api/v1/workflows` with a YAML document that must be valid; its id.
-async fn valid_workflow(s: &Server, yaml: &str) -> String {
-    let resp = s
-        .client
-        .post(s.url("/api/v1/workflows"))
-        .bearer_auth(&s.token)
-        .header("content-type", "application/yaml")
-        .body(yaml.to_string())
-        .send()
-        .await
-        .expect("POST workflow");
-    let w = Answer::from_response(resp).await.json();
-    assert_eq!(w["validation"]["status"], "valid", "{w}");
-    w["id"].as_str().expect("id").to_string()
 }
 
 pub(crate) fn location(a: &Answer) -> String {
@@ -678,9 +664,7 @@ variables: [{name: t, type: string}]
 outputs: [{name: t, type: string}]
 steps:
   - {id: keep, type: set_variables, values: {t: "{{ secrets.tok }}"}}
-  - id: done
-    type: complete
-    outputs: {t: "{{ vars.t }}"}
+  - {id: done, type: complete, outputs: {t: "{{ vars.t }}"}}
 "#,
     )
     .await;
@@ -743,7 +727,7 @@ steps:
 async fn run_pages_show_steps_a_page_at_a_time() {
     let s = Server::start().await;
     let wf = valid_workflow(&s, &crate::common::many_steps_yaml("long-run", 249)).await;
-    let run = crate::engine_steps::run_to_end(&s, &wf, json!({})).await;
+    let run = run_to_end(&s, &wf, json!({})).await;
     let id = run["id"].as_str().unwrap();
     let ui = Ui::signed_in(&s).await;
     let html = ui.page(&format!("/ui/runs/{id}")).await;
@@ -786,7 +770,7 @@ async fn run_pages_say_what_was_cut() {
          - {id: big, type: set_variables, values: {v: \"{{ 'q' * 5000 }}\"}}\n",
     )
     .await;
-    let run = crate::engine_steps::run_to_end(&s, &wf, json!({})).await;
+    let run = run_to_end(&s, &wf, json!({})).await;
     let id = run["id"].as_str().unwrap();
     let ui = Ui::signed_in(&s).await;
     let steps = element(&ui.page(&format!("/ui/runs/{id}")).await, "steps", "table");
@@ -994,12 +978,7 @@ async fn a_delivery_page_shows_its_events_and_the_runs_it_started_or_not() {
     };
     let ran = valid_workflow(&s, &triggered_by("on-all", "all")).await;
     let off = valid_workflow(&s, &triggered_by("switched-off", "all")).await;
-    s.api_patch(
-        &format!("/api/v1/workflows/{off}"),
-        json!({"enabled": false}),
-    )
-    .await
-    .expect_status(200);
+    disable_workflow(&s, &off).await;
     let filtered = valid_workflow(&s, &triggered_by("on-severe", "severe")).await;
     let a = s
         .post_hook(
@@ -1008,11 +987,7 @@ async fn a_delivery_page_shows_its_events_and_the_runs_it_started_or_not() {
             br#"{"severity": "low"}"#.to_vec(),
         )
         .await;
-    a.expect_status(202);
-    let delivery = a
-        .header("x-delivery-id")
-        .expect("X-Delivery-Id")
-        .to_string();
+    let delivery = a.accepted_id();
     let html = ui.page(&format!("/ui/deliveries/{delivery}")).await;
     assert!(has_navigation(&html));
     assert!(html.contains(&format!(r#"<a href="/ui/webhooks/{hook_id}">source</a>"#)));
@@ -1295,7 +1270,7 @@ steps:
 "#,
     )
     .await;
-    let run = crate::engine_steps::run_to_end(&s, &wf, serde_json::json!({})).await;
+    let run = run_to_end(&s, &wf, serde_json::json!({})).await;
     let id = run["id"].as_str().unwrap();
     let ui = Ui::signed_in(&s).await;
     let steps = element(&ui.page(&format!("/ui/runs/{id}")).await, "steps", "table");

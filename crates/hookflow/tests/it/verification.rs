@@ -328,15 +328,10 @@ async fn every_scheme_valid_wrong_missing_stale_changed_and_several() {
 async fn published_example_and_a_bad_format() {
     let s = Server::start().await;
     // GitHub's documented example ("Validating webhook deliveries").
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "gh", "content_type": FORM,
-                   "verification": {"scheme": "github", "secret": "It's a Secret to Everybody"}}),
-        )
+    let hook = s
+        .create_webhook_from(json!({"name": "gh", "content_type": FORM,
+                   "verification": {"scheme": "github", "secret": "It's a Secret to Everybody"}}))
         .await;
-    a.expect_status(201);
-    let hook = a.json();
     let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
     let h = vec![("X-Hub-Signature-256".to_string(), sig.to_string())];
     post_signed(&s, &hook, FORM, b"Hello, World!", &h, true)
@@ -350,14 +345,8 @@ async fn published_example_and_a_bad_format() {
     let a = post_signed(&s, &hook, FORM, b"Hello, World!", &h, true).await;
     expect_refused(&s, &hook, &a, "is not sha256=<hex signature>", "invalid").await;
     // A timestamp that is not one.
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "slack", "content_type": FORM,
-                   "verification": {"scheme": "slack", "secret": "8f742231b10e8888abcd99yyyzzz85a5"}}),
-        )
-        .await;
-    let slack = a.json();
+    let slack = s.create_webhook_from(json!({"name": "slack", "content_type": FORM,
+                   "verification": {"scheme": "slack", "secret": "8f742231b10e8888abcd99yyyzzz85a5"}})).await;
     let h = vec![
         (
             "X-Slack-Request-Timestamp".to_string(),
@@ -372,14 +361,12 @@ async fn published_example_and_a_bad_format() {
 #[tokio::test]
 async fn rotation_grace_keeps_the_old_secret_until_it_ends() {
     let s = Server::start().await;
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
+    let hook = s
+        .create_webhook_from(
             json!({"name": "rot", "content_type": JSON, "rate_limit_per_minute": 0,
                    "verification": {"scheme": "github", "secret": "old-secret"}}),
         )
         .await;
-    let hook = a.json();
     let id = hook["id"].as_str().unwrap();
     let body = br#"{"n":1}"#;
     let signed = |secret: &str| {
@@ -451,28 +438,21 @@ async fn rotation_grace_keeps_the_old_secret_until_it_ends() {
 #[tokio::test]
 async fn log_only_accepts_and_records_the_verdict_for_runs() {
     let s = Server::start().await;
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
+    let hook = s
+        .create_webhook_from(
             json!({"name": "shadow", "content_type": JSON, "rate_limit_per_minute": 0,
                    "verification": {"scheme": "stripe", "secret": "whsec_x", "mode": "log_only"}}),
         )
         .await;
-    a.expect_status(201);
-    let hook = a.json();
     assert_eq!(hook["verification"]["mode"], "log_only");
     create_event(&s, json!({"name": "charges", "webhook_id": hook["id"]})).await;
     let wf = valid_workflow(
         &s,
         r#"name: verdicts
-outputs:
-  - {name: verdict, type: string}
-triggers:
-  - event: charges
+outputs: [{name: verdict, type: string}]
+triggers: [{event: charges}]
 steps:
-  - id: done
-    type: complete
-    outputs: {verdict: "{{ trigger.verification.verdict }}"}
+  - {id: done, type: complete, outputs: {verdict: "{{ trigger.verification.verdict }}"}}
 "#,
     )
     .await;
@@ -535,15 +515,10 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
             .contains("only with mode enforce"),
         "{p}"
     );
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "nokey", "content_type": JSON,
-                   "verification": {"scheme": "github", "secret": "k", "require_api_key": false}}),
-        )
+    let hook = s
+        .create_webhook_from(json!({"name": "nokey", "content_type": JSON,
+                   "verification": {"scheme": "github", "secret": "k", "require_api_key": false}}))
         .await;
-    a.expect_status(201);
-    let hook = a.json();
     assert_eq!(hook["verification"]["require_api_key"], false);
     let body = br#"{"a":1}"#;
     let good = vec![(
@@ -577,14 +552,10 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
         .await
         .expect_status(202);
     // A webhook that requires its key still refuses a signed request without one.
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "keyed", "content_type": JSON,
-                   "verification": {"scheme": "github", "secret": "k"}}),
-        )
+    let keyed = s
+        .create_webhook_from(json!({"name": "keyed", "content_type": JSON,
+                   "verification": {"scheme": "github", "secret": "k"}}))
         .await;
-    let keyed = a.json();
     // A verification change for a webhook that does not exist is a 404.
     s.api_patch(
         &format!(
@@ -603,14 +574,12 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
 #[tokio::test]
 async fn forged_requests_spend_none_of_the_rate_limit() {
     let s = Server::start().await;
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
+    let hook = s
+        .create_webhook_from(
             json!({"name": "limited", "content_type": JSON, "rate_limit_per_minute": 1,
                    "verification": {"scheme": "shopify", "secret": "shp"}}),
         )
         .await;
-    let hook = a.json();
     let id = hook["id"].as_str().unwrap().to_string();
     let body = br#"{"order":1}"#;
     let forged = vec![(

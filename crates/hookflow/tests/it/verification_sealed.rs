@@ -11,15 +11,10 @@ async fn the_verification_secret_is_sealed_and_never_shown() {
     let mut s = Server::start().await;
     let secret = format!("vsecret-{}", random_hex(24));
     let previous = format!("vprevious-{}", random_hex(24));
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "sealed", "content_type": "application/json",
-                   "verification": {"scheme": "github", "secret": previous}}),
-        )
+    let hook = s
+        .create_webhook_from(json!({"name": "sealed", "content_type": "application/json",
+                   "verification": {"scheme": "github", "secret": previous}}))
         .await;
-    a.expect_status(201);
-    let hook = a.json();
     let id = hook["id"].as_str().unwrap().to_string();
     // A change keeps the previous secret (sealed too) during its grace.
     let a = s

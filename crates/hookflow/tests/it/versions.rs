@@ -62,19 +62,6 @@ pub(crate) async fn until_sleeping(s: &Server, id: &str) {
     .await
 }
 
-/// Waits for run `id` to end; returns it.
-async fn until_final(s: &Server, id: &str, within: Duration) -> Value {
-    eventually(within, || async {
-        let run = get_run(s, id).await;
-        if is_final(&run["status"]) {
-            Ok(run)
-        } else {
-            Err(format!("not finished: {}", run["status"]))
-        }
-    })
-    .await
-}
-
 /// The run went through version 1's steps and none of version 2's, with version 1's titles.
 fn assert_ran_version_1(run: &Value) {
     assert_eq!(run["status"], json!("succeeded"), "{run}");
@@ -125,17 +112,12 @@ async fn a_sleeping_run_finishes_with_the_version_it_started_on() {
     // A run started now is on version 2.
     let second = start_run(&s, &wf).await;
 
-    assert_ran_version_1(&until_final(&s, &run, Duration::from_secs(30)).await);
-    let second = until_final(&s, &second, Duration::from_secs(30)).await;
+    assert_ran_version_1(&wait_run_within(&s, &run, Duration::from_secs(30)).await);
+    let second = wait_run_within(&s, &second, Duration::from_secs(30)).await;
     assert_eq!(second["workflow_version"], json!(2), "{second}");
     assert_eq!(second["outputs"], json!({"said": "two", "version": 2}));
     // Enabling, disabling and validating again make no version.
-    s.api_patch(
-        &format!("/api/v1/workflows/{wf}"),
-        json!({"enabled": false}),
-    )
-    .await
-    .expect_status(200);
+    disable_workflow(&s, &wf).await;
     s.api_post(&format!("/api/v1/workflows/{wf}/validate"), json!({}))
         .await
         .expect_status(200);
@@ -153,7 +135,7 @@ async fn a_run_resumed_after_kill_9_during_its_sleep_keeps_its_version() {
     s.kill9();
     // A new process: nothing of version 1 is left in memory.
     s.restart().await;
-    assert_ran_version_1(&until_final(&s, &run, Duration::from_secs(30)).await);
+    assert_ran_version_1(&wait_run_within(&s, &run, Duration::from_secs(30)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -195,7 +177,7 @@ async fn a_run_taken_over_by_another_node_keeps_its_version() {
     save_version_2(&b, &wf, "taken", "1ms").await;
     a.kill9();
 
-    let done = until_final(&b, &run, Duration::from_secs(60)).await;
+    let done = wait_run_within(&b, &run, Duration::from_secs(60)).await;
     assert_ran_version_1(&done);
     let claims: i64 = sqlx::query_scalar("SELECT claims FROM runs WHERE id = $1")
         .bind(&run)
@@ -277,7 +259,7 @@ async fn a_deleted_workflow_keeps_the_versions_its_runs_ran() {
     let s = Server::start().await;
     let wf = valid_workflow(&s, &version_yaml("gone", "one", "", "1ms")).await;
     let run = start_run(&s, &wf).await;
-    until_final(&s, &run, Duration::from_secs(30)).await;
+    wait_run_within(&s, &run, Duration::from_secs(30)).await;
     // Version 2 no run refers to.
     save_version_2(&s, &wf, "gone", "1ms").await;
     s.api_delete(&format!("/api/v1/workflows/{wf}"))
@@ -311,7 +293,7 @@ async fn the_ui_shows_a_runs_version_and_diffs_an_old_version_with_the_current()
     let page_of = a.header("location").expect("Location").to_string();
     let wf = page_of.trim_start_matches("/ui/workflows/").to_string();
     let run = start_run(&s, &wf).await;
-    until_final(&s, &run, Duration::from_secs(30)).await;
+    wait_run_within(&s, &run, Duration::from_secs(30)).await;
     let a = ui
         .post(
             &page_of,
@@ -418,7 +400,7 @@ async fn retention_keeps_the_newest_fifty_and_every_version_a_run_refers_to() {
     let s = Server::start().await;
     let wf = valid_workflow(&s, &version_yaml("kept", "one", "", "1ms")).await;
     let run = start_run(&s, &wf).await;
-    until_final(&s, &run, Duration::from_secs(30)).await;
+    wait_run_within(&s, &run, Duration::from_secs(30)).await;
     for n in 2..=53 {
         send_workflow(
             &s,

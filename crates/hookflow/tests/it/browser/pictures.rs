@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::{Browser, sign_in};
 use crate::common::*;
-use crate::engine_steps::run_to_end;
 
 /// Each series' count summed over the chart `#id`'s segments, and the segments' hover texts.
 async fn chart_counts(b: &Browser, id: &str) -> (BTreeMap<String, i64>, Vec<String>) {
@@ -72,18 +71,13 @@ async fn picture(b: &Browser, css: &str, name: &str) {
 #[tokio::test]
 async fn a_webhooks_charts_count_accepted_rejected_by_reason_and_duplicates() {
     let s = Server::start().await;
-    let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({
-                "name": "charted", "content_type": "application/json",
-                "rate_limit_per_minute": 0, "rate_limit_per_day": 0,
-                "dedup": {"key": "trigger.headers[\"x-event-id\"]", "window_seconds": 3600},
-            }),
-        )
+    let hook = s
+        .create_webhook_from(json!({
+            "name": "charted", "content_type": "application/json",
+            "rate_limit_per_minute": 0, "rate_limit_per_day": 0,
+            "dedup": {"key": "trigger.headers[\"x-event-id\"]", "window_seconds": 3600},
+        }))
         .await;
-    a.expect_status(201);
-    let hook = a.json();
     let hook_id = hook["id"].as_str().unwrap().to_string();
     for i in 0..3 {
         send(

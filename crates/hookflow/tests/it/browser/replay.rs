@@ -11,29 +11,26 @@ use crate::common::*;
 #[tokio::test]
 async fn replay_and_dry_run_from_the_delivery_and_webhook_pages() {
     let s = Server::start().await;
-    let hook = s.unlimited_webhook("ui-replay", "application/json").await;
-    let hook_id = hook["id"].as_str().unwrap().to_string();
-    create_event(&s, json!({"name": "ui-in", "webhook_id": hook_id})).await;
-    let wf = valid_workflow(
-        &s,
-        "name: ui-wf\ntriggers:\n  - event: ui-in\nsteps:\n  - {id: done, type: complete}\n",
-    )
-    .await;
-    let off = valid_workflow(
-        &s,
-        "name: ui-off\ntriggers:\n  - event: ui-in\nsteps:\n  - {id: done, type: complete}\n",
-    )
-    .await;
-    s.api_patch(
-        &format!("/api/v1/workflows/{off}"),
-        json!({"enabled": false}),
-    )
-    .await
-    .expect_status(200);
+    let sc = Scenario::new(&s, "ui-replay")
+        .event("ui-in")
+        .workflow(
+            "name: ui-wf\ntriggers:\n  - event: ui-in\nsteps:\n  - {id: done, type: complete}\n",
+        )
+        .workflow(
+            "name: ui-off\ntriggers:\n  - event: ui-in\nsteps:\n  - {id: done, type: complete}\n",
+        )
+        .await;
+    let (hook, hook_id, wf, off) = (
+        &sc.hook,
+        sc.hook_id.clone(),
+        sc.workflows[0].as_str(),
+        sc.workflows[1].as_str(),
+    );
+    disable_workflow(&s, off).await;
     let from = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let first = send(&s, &hook, &json!({"n": 1}), &[]).await;
-    let second = send(&s, &hook, &json!({"n": 2}), &[]).await;
-    let runs_before = runs_of(&s, &wf).await.len();
+    let first = send(&s, hook, &json!({"n": 1}), &[]).await;
+    let second = send(&s, hook, &json!({"n": 2}), &[]).await;
+    let runs_before = runs_of(&s, wf).await.len();
     assert_eq!(runs_before, 2);
 
     let b = Browser::start(&s.url("")).await;
@@ -55,7 +52,7 @@ async fn replay_and_dry_run_from_the_delivery_and_webhook_pages() {
     assert!(trigger.contains("\"n\": 1"), "{trigger}");
     b.screenshot("delivery-dry-run").await;
     assert_eq!(
-        runs_of(&s, &wf).await.len(),
+        runs_of(&s, wf).await.len(),
         runs_before,
         "a dry run starts nothing"
     );
@@ -100,7 +97,7 @@ async fn replay_and_dry_run_from_the_delivery_and_webhook_pages() {
         "{count}"
     );
     assert_eq!(
-        runs_of(&s, &wf).await.len(),
+        runs_of(&s, wf).await.len(),
         runs_before + 1,
         "counting starts nothing"
     );
@@ -111,7 +108,7 @@ async fn replay_and_dry_run_from_the_delivery_and_webhook_pages() {
         summary,
         "Replayed 2 deliveries: 2 runs started: 2 of ui-wf."
     );
-    let runs = runs_of(&s, &wf).await;
+    let runs = runs_of(&s, wf).await;
     assert_eq!(runs.len(), runs_before + 3);
     for id in [&first, &second] {
         let n = runs.iter().filter(|r| r["replay_of"] == json!(id)).count();

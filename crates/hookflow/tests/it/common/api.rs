@@ -59,6 +59,12 @@ impl Server {
         if let Some(d) = per_day {
             body["rate_limit_per_day"] = json!(d);
         }
+        self.create_webhook_from(body).await
+    }
+
+    /// `POST /api/v1/webhooks` with this body (201 expected); returns the webhook, which has an
+    /// id and an API key.
+    pub async fn create_webhook_from(&self, body: Value) -> Value {
         let a = self.api_post("/api/v1/webhooks", body).await;
         a.expect_status(201);
         let hook = a.json();
@@ -92,16 +98,19 @@ impl Server {
 
     /// POSTs `body` to the webhook with its key, `Accept: application/json` and `content_type`.
     pub async fn post_hook(&self, hook: &Value, content_type: &str, body: Vec<u8>) -> Answer {
-        let resp = self
-            .client
-            .post(self.hook_url(hook))
-            .header("accept", "application/json")
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("POST webhook");
-        Answer::from_response(resp).await
+        post_to(&self.client, &self.hook_url(hook), content_type, body).await
+    }
+
+    /// Like [`Server::post_hook`], with `key` as the API key (a wrong one, say).
+    pub async fn post_hook_with_key(
+        &self,
+        hook: &Value,
+        key: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Answer {
+        let url = self.hook_url_with_key(hook, key);
+        post_to(&self.client, &url, content_type, body.to_vec()).await
     }
 
     /// All deliveries of a webhook, newest first, following `next_cursor` (pages of 500).
@@ -206,6 +215,36 @@ impl Server {
     }
 }
 
+/// POSTs `body` to `url` through `client` with `Accept: application/json` and `content_type`.
+pub async fn post_to(
+    client: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Answer {
+    let resp = client
+        .post(url)
+        .header("accept", "application/json")
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST webhook");
+    Answer::from_response(resp).await
+}
+
+/// Turns workflow `id` off (`PATCH /api/v1/workflows/{id}`, 200 expected); returns it.
+pub async fn disable_workflow(s: &Server, id: &str) -> Value {
+    let a = s
+        .api_patch(
+            &format!("/api/v1/workflows/{id}"),
+            json!({"enabled": false}),
+        )
+        .await;
+    a.expect_status(200);
+    a.json()
+}
+
 /// `POST /api/v1/events` (201 expected); returns the event.
 pub async fn create_event(s: &Server, body: Value) -> Value {
     let a = s.api_post("/api/v1/events", body).await;
@@ -270,28 +309,5 @@ pub async fn send(s: &Server, hook: &Value, body: &Value, headers: &[(&str, &str
         req = req.header(*n, *v);
     }
     let a = Answer::from_response(req.send().await.expect("POST webhook")).await;
-    a.expect_status(202);
-    a.header("x-delivery-id")
-        .expect("a 202 carries X-Delivery-Id")
-        .to_string()
-}
-
-/// `GET /api/v1/runs/{id}` (with steps).
-pub async fn get_run(s: &Server, id: &str) -> Value {
-    let a = s.api_get(&format!("/api/v1/runs/{id}")).await;
-    a.expect_status(200);
-    a.json()
-}
-
-pub fn is_final(status: &Value) -> bool {
-    matches!(status.as_str(), Some("succeeded" | "failed" | "cancelled"))
-}
-
-/// The runs of a workflow (`GET /api/v1/runs?workflow_id=`).
-pub async fn runs_of(s: &Server, workflow_id: &str) -> Vec<Value> {
-    let a = s
-        .api_get(&format!("/api/v1/runs?workflow_id={workflow_id}&limit=500"))
-        .await;
-    a.expect_status(200);
-    a.json()["items"].as_array().cloned().unwrap_or_default()
+    a.accepted_id()
 }

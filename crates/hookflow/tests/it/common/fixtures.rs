@@ -1,5 +1,6 @@
-//! Test data and stand-ins: random names, ids that name nothing, and a local HTTP destination
-//! ([`FlakyServer`]) that fails first and counts what it receives.
+//! Test data and stand-ins: random names, ids that name nothing, and local HTTP servers: any
+//! axum app on 127.0.0.1 ([`LocalServer`]), or a destination that fails first and counts what
+//! it receives ([`FlakyServer`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -38,6 +39,35 @@ pub fn unknown_id_like(id: &str) -> String {
         _ => 'x',
     };
     chars.into_iter().collect()
+}
+
+/// A local HTTP server on 127.0.0.1 serving `app` (stopped on drop).
+pub struct LocalServer {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalServer {
+    pub async fn start(app: axum::Router) -> LocalServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local server");
+        let addr = listener.local_addr().expect("local address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        LocalServer {
+            base: format!("http://{addr}"),
+            task,
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A local HTTP server that answers 503 to the first `fail_first` requests of each path and

@@ -82,6 +82,15 @@ impl Answer {
         self
     }
 
+    /// Asserts a 202 (a webhook request accepted) and answers its `X-Delivery-Id`.
+    #[track_caller]
+    pub fn accepted_id(&self) -> String {
+        self.expect_status(202);
+        self.header("x-delivery-id")
+            .expect("a 202 carries X-Delivery-Id")
+            .to_string()
+    }
+
     /// Asserts an RFC 9457 problem answer with this status: `Content-Type:
     /// application/problem+json` and a JSON object with `type`, `title`, `status` (equal to the
     /// HTTP status) and a non-empty `detail`. Returns the problem object.

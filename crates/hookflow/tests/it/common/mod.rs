@@ -12,9 +12,11 @@
 //! - `http`: [`Answer`] and percent-encoding;
 //! - `api`: the management API and webhook requests through `reqwest`;
 //! - `raw`: requests over a raw TCP socket;
+//! - `runs`: manual runs and what a run record holds;
+//! - `scenario`: the webhook → event → workflow setup most routing tests start from;
 //! - `poll`: [`eventually`] and the wall clock;
 //! - `metrics`: the `/metrics` text;
-//! - `fixtures`: random names, unknown ids, a flaky local destination.
+//! - `fixtures`: random names, unknown ids, local HTTP servers (an axum app, a flaky destination).
 
 mod api;
 mod database;
@@ -23,6 +25,8 @@ mod http;
 mod metrics;
 mod poll;
 mod raw;
+mod runs;
+mod scenario;
 mod server;
 
 pub use api::*;
@@ -32,4 +36,6 @@ pub use http::*;
 pub use metrics::*;
 pub use poll::*;
 pub use raw::*;
+pub use runs::*;
+pub use scenario::*;
 pub use server::*;

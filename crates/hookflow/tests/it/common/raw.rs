@@ -158,15 +158,8 @@ pub fn raw_bytes(
     out
 }
 
-/// Like [`raw_bytes`] but without `Connection: close` (an HTTP/1.1 keep-alive request).
-pub fn raw_bytes_keep_alive(
-    method: &str,
-    target: &str,
-    addr: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Vec<u8> {
-    let mut out = raw_bytes(method, target, addr, headers, body);
+/// A request of [`raw_bytes`] without its `Connection: close` (an HTTP/1.1 keep-alive request).
+pub fn keep_alive(mut out: Vec<u8>) -> Vec<u8> {
     let marker = b"Connection: close\r\n\r\n";
     let at = find(&out, marker).expect("marker");
     out.splice(at..at + marker.len(), b"\r\n".iter().copied());
