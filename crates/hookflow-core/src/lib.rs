@@ -6,6 +6,7 @@
 pub mod body;
 pub mod dedup;
 pub mod expr;
+pub mod filters;
 pub mod ingest;
 pub mod media;
 pub mod query;

@@ -8,7 +8,7 @@
 //! [`prepare`] loading a run, [`control`] for control steps and [`leaf`] for recording and
 //! replaying leaf steps), [`steps`] (what each leaf step does, one file per step family, the
 //! `python` step run by `hookflow_python`), [`redact`] (secret values masked in what runs
-//! record), [`filters`] (event filters evaluated on ingest), [`schedule`] (cron events),
+//! record), [`schedule`] (cron events),
 //! [`deny`] (the outbound deny list, checked on every address connected to), [`record`] (how
 //! much a run records and holds).
 #![forbid(unsafe_code)]
@@ -16,7 +16,6 @@
 pub(crate) mod control;
 pub mod deny;
 pub mod exec;
-pub mod filters;
 pub(crate) mod leaf;
 pub(crate) mod prepare;
 pub mod record;

@@ -150,11 +150,8 @@ impl Engine {
                     .delivery
                     .as_ref()
                     .ok_or_else(|| EngineError::Invalid("the delivery was deleted".into()))?;
-                Ok(crate::filters::stored_trigger(
-                    (&d.webhook_id, rc.webhook_name.as_deref().unwrap_or("")),
-                    (event_id, event_name),
-                    d,
-                ))
+                Ok(d.recorded(rc.webhook_name.as_deref().unwrap_or(""))
+                    .trigger((event_id, event_name)))
             }
             "schedule" => {
                 let at = run

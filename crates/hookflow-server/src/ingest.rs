@@ -17,10 +17,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hookflow_core::body::{BodyLimits, validate};
+use hookflow_core::filters::dedup_key;
 use hookflow_core::ingest::{Rejection, RequestFacts, WebhookAuth, check_request};
 use hookflow_core::media::MediaType;
 use hookflow_core::{query, recorded};
-use hookflow_engine::filters::dedup_key;
 use hookflow_store::journal::{DedupKey, DeliveryRecord, IngestRequest, Outcome};
 use hookflow_store::{crypto, new_id, now_ms};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -315,13 +315,20 @@ async fn with_dedup_key(
     };
     let expression = dedup.expression().to_string();
     let key = if req.record.body.len() <= INLINE_PARSE_MAX {
-        dedup_key(&st.engine.sandbox, hook, &req.record, &expression)
+        let recorded = req.record.recorded((&hook.id, &hook.name), None);
+        dedup_key(&st.engine.sandbox, &recorded, &expression)
     } else {
         let (sandbox, hook, record) = (st.engine.sandbox.clone(), hook.clone(), req.record.clone());
         let expr = expression.clone();
-        tokio::task::spawn_blocking(move || dedup_key(&sandbox, &hook, &record, &expr))
-            .await
-            .unwrap_or(None)
+        tokio::task::spawn_blocking(move || {
+            dedup_key(
+                &sandbox,
+                &record.recorded((&hook.id, &hook.name), None),
+                &expr,
+            )
+        })
+        .await
+        .unwrap_or(None)
     };
     req.dedup = Some(DedupKey { expression, key });
     req

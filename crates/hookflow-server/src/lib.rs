@@ -96,11 +96,13 @@ pub async fn serve(
     }
     let sandbox = hookflow_engine::Engine::new_sandbox();
     let runs_ready = Arc::new(tokio::sync::Notify::new());
-    let filters = Arc::new(hookflow_engine::filters::ExprFilters {
-        sandbox: sandbox.clone(),
-    });
-    let (journal, writer) =
-        DeliveryJournal::start(&store, config.journal.clone(), filters, runs_ready.clone()).await?;
+    let (journal, writer) = DeliveryJournal::start(
+        &store,
+        config.journal.clone(),
+        sandbox.clone(),
+        runs_ready.clone(),
+    )
+    .await?;
     let engine = hookflow_engine::Engine::new(
         store.clone(),
         journal.clone(),
@@ -114,7 +116,7 @@ pub async fn serve(
         engine_stopped.clone(),
     ));
     let sweeper = tokio::spawn(sweep::run(
-        store.clone(),
+        journal.clone(),
         config.dedup_sweep_every,
         engine_stopped.clone(),
     ));

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hookflow_store::{Store, now_ms};
+use hookflow_store::journal::{DeliveryJournal, EngineOp, EngineReply};
 use tokio::sync::watch;
 
 /// Keys deleted by one statement.
@@ -14,7 +14,7 @@ const CHUNK: i64 = 500;
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// Sweeps expired dedup keys every `every` until `stop` turns true.
-pub async fn run(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(journal: DeliveryJournal, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -23,20 +23,29 @@ pub async fn run(store: Store, every: Duration, mut stop: watch::Receiver<bool>)
         if *stop.borrow() {
             return;
         }
-        sweep_dedup_keys(&store).await;
+        sweep_dedup_keys(&journal).await;
     }
 }
 
 /// One pass: deletes expired keys chunk by chunk until none is left (or an error).
-pub async fn sweep_dedup_keys(store: &Store) -> u64 {
+/// Each statement goes through the journal's writer (on SQLite the keys live in its connection)
+/// as one small op of a batch.
+pub async fn sweep_dedup_keys(journal: &DeliveryJournal) -> u64 {
     let mut total = 0;
     loop {
-        match store.sweep_dedup_keys(now_ms(), CHUNK).await {
-            Ok(n) => {
+        match journal
+            .engine(EngineOp::SweepDedupKeys { limit: CHUNK })
+            .await
+        {
+            Ok(EngineReply::Affected(n)) => {
                 total += n;
                 if n < CHUNK as u64 {
                     break;
                 }
+            }
+            Ok(other) => {
+                tracing::warn!(reply = ?other, "sweeping expired dedup keys: unexpected answer");
+                break;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "sweeping expired dedup keys failed; retrying later");

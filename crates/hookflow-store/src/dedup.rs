@@ -1,11 +1,21 @@
 //! The keys of duplicate detection (SPEC §9): one row per (webhook, SHA-256 of the key value)
 //! accepted within its window. The journal claims keys inside the transaction that records the
 //! requests ([`CLAIM_SQL`]): the primary key makes the first claim win, also when several nodes
-//! write at once, and a row whose window has passed is taken over. [`Store::sweep_dedup_keys`]
-//! deletes passed rows in small batches, off the journal's writer.
-
-use crate::db::{Backend, on_db};
-use crate::{Result, Store};
+//! write at once, and a row whose window has passed is taken over. The delivery that holds a key
+//! records its hash and the end of its window too (`deliveries.dedup_key_hash`,
+//! `dedup_expires_at`): the durable record of the key.
+//!
+//! Where the keys are kept depends on the backend:
+//! - PostgreSQL: the `dedup_keys` table, which every node's writer claims through.
+//! - SQLite: one node, one writer. The keys live in a `dedup_keys` table of the writer
+//!   connection's TEMP schema, with the same primary key, rebuilt from the deliveries' columns
+//!   when the writer starts (see `journal/dedup.rs`). A claim is still decided by the unique
+//!   index inside the transaction that records the request, but costs no random page write in
+//!   the WAL: a hashed key lands on a random index page, and writing that 4 KB page per request
+//!   halved SQLite's ingest (BENCHMARKS.md, "Duplicate detection").
+//!
+//! The sweeper deletes passed keys in small statements through the journal's writer
+//! ([`sweep_sql`], `EngineOp::SweepDedupKeys`).
 
 /// Claims key `$2` of webhook `$1` for delivery `$3` until `$4`, unless a claim that has not
 /// expired at `$5` holds it. Answers a row (the claiming delivery) only when the claim is new.
@@ -21,26 +31,12 @@ pub(crate) const CLAIM_SQL: &str = "INSERT INTO dedup_keys \
 pub(crate) const HOLDER_SQL: &str =
     "SELECT delivery_id FROM dedup_keys WHERE webhook_id = $1 AND key_hash = $2";
 
-impl Store {
-    /// Deletes at most `limit` keys whose window ended before `now` (unix ms); answers how many.
-    /// Small bounded statements, each its own transaction: on PostgreSQL rows that ingest holds
-    /// are skipped, not waited for.
-    pub async fn sweep_dedup_keys(&self, now: i64, limit: i64) -> Result<u64> {
-        let lock = match &self.db {
-            Backend::Sqlite(_) => "",
-            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "DELETE FROM dedup_keys WHERE (webhook_id, key_hash) IN (SELECT webhook_id, key_hash \
-             FROM dedup_keys WHERE expires_at <= $1 LIMIT $2{lock})"
-        );
-        on_db!(&self.db, |p| {
-            Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .bind(limit)
-                .execute(p)
-                .await?
-                .rows_affected())
-        })
-    }
+/// Deletes at most `$2` keys whose window ended at `$1` or before, in one small statement.
+/// `lock` is the row lock of the inner select: ` FOR UPDATE SKIP LOCKED` on PostgreSQL, where
+/// two nodes sweep at once and rows that ingest holds are skipped, not waited for.
+pub(crate) fn sweep_sql(lock: &str) -> String {
+    format!(
+        "DELETE FROM dedup_keys WHERE (webhook_id, key_hash) IN (SELECT webhook_id, key_hash \
+         FROM dedup_keys WHERE expires_at <= $1 LIMIT $2{lock})"
+    )
 }

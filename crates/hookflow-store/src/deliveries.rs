@@ -35,6 +35,23 @@ pub struct Delivery {
     pub verification: Option<String>,
 }
 
+impl Delivery {
+    /// The request as recorded, for evaluating filters and keys on it and for the trigger
+    /// variables of its runs ([`hookflow_core::filters`]); `webhook_name` is its webhook's.
+    pub fn recorded<'a>(&'a self, webhook_name: &'a str) -> hookflow_core::filters::Recorded<'a> {
+        hookflow_core::filters::Recorded {
+            webhook: (&self.webhook_id, webhook_name),
+            delivery_id: &self.id,
+            received_at: self.received_at,
+            content_type: self.content_type.as_deref(),
+            headers: &self.headers,
+            query: &self.query,
+            body: self.body.as_deref().unwrap_or_default(),
+            verification: self.verification.as_deref(),
+        }
+    }
+}
+
 const LIST_COLUMNS: &str = "id, webhook_id, received_at, status, http_status, reason, method, \
     content_type, headers, query, body_size, body_truncated, routing, duplicate_of, \
     verification";

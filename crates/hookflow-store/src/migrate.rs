@@ -66,6 +66,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_traceparent.sql"),
         postgres: include_str!("../migrations/postgres/0011_traceparent.sql"),
     },
+    Migration {
+        version: 12,
+        sqlite: include_str!("../migrations/sqlite/0012_dedup_on_deliveries.sql"),
+        postgres: include_str!("../migrations/postgres/0012_dedup_on_deliveries.sql"),
+    },
 ];
 
 pub(crate) async fn run(db: &Backend) -> Result<()> {

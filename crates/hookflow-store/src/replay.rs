@@ -8,9 +8,10 @@ use sqlx::Row;
 
 use crate::db::on_db;
 use crate::deliveries::Delivery;
-use crate::journal::{FilterEvaluator, ROUTES_SQL, RouteRow, route_row};
+use crate::journal::{ROUTES_SQL, RouteRow, route_row};
 use crate::runs::INSERT_RUN_SQL;
 use crate::{Result, Store, StoreError, new_id, now_ms};
+use hookflow_core::expr::Sandbox;
 use hookflow_core::routing::{Routed, route};
 
 /// Most deliveries [`Store::replay`] is given at once: one transaction each, so a bulk replay
@@ -46,7 +47,7 @@ impl Store {
         webhook: (&str, &str),
         deliveries: &[Delivery],
         opts: ReplayOptions<'_>,
-        filters: &dyn FilterEvaluator,
+        sandbox: &Sandbox,
     ) -> Result<Vec<Replayed>> {
         if deliveries.len() > REPLAY_BATCH {
             return Err(StoreError::Internal(format!(
@@ -63,7 +64,13 @@ impl Store {
                 .map(|d| {
                     let decided = route(
                         rows,
-                        |with_filter| filters.evaluate_stored(webhook, d, with_filter),
+                        |with_filter| {
+                            hookflow_core::filters::evaluate(
+                                sandbox,
+                                &d.recorded(webhook.1),
+                                with_filter,
+                            )
+                        },
                         opts.only,
                         || (!opts.dry_run).then(new_id),
                     );

@@ -8,9 +8,10 @@
 //! left, and only when its parent is finished and past the cutoff too, so the runs that remain
 //! always reach their root), its delivery (a delivery is deleted only when no run refers to it),
 //! and its workflow version (a version is deleted only when no run refers to it and it is not
-//! among its workflow's newest [`VERSIONS_KEPT`]). Dedup keys are not deleted here: each has its
-//! own window (at most 30 days) after which the dedup sweeper removes it; until then a duplicate
-//! may name (`duplicate_of`) a delivery that retention removed.
+//! among its workflow's newest [`VERSIONS_KEPT`]), and a delivery that holds a dedup key whose
+//! window (at most 30 days) has not ended: its row is the key's durable record (see
+//! [`crate::dedup`]), so a duplicate's `duplicate_of` always names a delivery that is there while
+//! the window lasts. Dedup keys themselves are removed by the dedup sweeper.
 //!
 //! On PostgreSQL several nodes prune at once: each batch locks the rows it picked with `SKIP
 //! LOCKED`, so two nodes never pick the same rows and every delete is of rows still there.
@@ -102,12 +103,13 @@ impl Store {
     }
 
     /// Deletes up to `limit` deliveries (accepted, rejected or duplicate) received before
-    /// `cutoff` that no run refers to (as its delivery, or as the delivery it replays), oldest
-    /// first.
+    /// `cutoff` that no run refers to (as its delivery, or as the delivery it replays) and that
+    /// hold no dedup key still in its window, oldest first.
     pub async fn prune_deliveries(&self, cutoff: i64, limit: i64) -> Result<u64> {
         let sql = format!(
             "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d \
              WHERE d.received_at < $1 \
+             AND (d.dedup_expires_at IS NULL OR d.dedup_expires_at <= $3) \
              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.delivery_id = d.id) \
              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.replay_of = d.id) \
              ORDER BY d.received_at LIMIT $2{})",
@@ -117,6 +119,7 @@ impl Store {
             Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(cutoff)
                 .bind(limit)
+                .bind(crate::now_ms())
                 .execute(p)
                 .await?
                 .rows_affected())

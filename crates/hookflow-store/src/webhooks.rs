@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use hookflow_core::dedup::Dedup;
-use hookflow_core::ingest::{DAY_MS, MINUTE_MS, WebhookAuth, window};
+use hookflow_core::ingest::WebhookAuth;
+use hookflow_core::ingest::rate::{DAY_MS, MINUTE_MS, RateClock};
 use sqlx::Row;
 
 use crate::crypto::{digest, new_webhook_key};
@@ -130,10 +131,10 @@ pub(crate) fn to_digest(v: Vec<u8>) -> Result<[u8; 32], sqlx::Error> {
         .map_err(|_| sqlx::Error::Decode("a key digest is not 32 bytes".into()))
 }
 
-/// The count of a stored window if it is the current one.
-fn current(stored: (Option<i64>, Option<i64>), now: i64, period: i64) -> i64 {
+/// The count of a stored window if it is the current one at `clock`.
+fn current(stored: (Option<i64>, Option<i64>), clock: &RateClock, period: i64) -> i64 {
     match stored {
-        (Some(start), Some(count)) if start == window(now, period).0 => count,
+        (Some(start), Some(count)) => clock.current(start, count, period),
         _ => 0,
     }
 }
@@ -141,11 +142,12 @@ fn current(stored: (Option<i64>, Option<i64>), now: i64, period: i64) -> i64 {
 impl Store {
     fn finish(&self, raw: Raw) -> Result<Webhook> {
         let now = now_ms();
+        let clock = RateClock::at(now);
         let key = self.key.open(&raw.key_sealed, &raw.auth.id)?;
         Ok(Webhook {
             usage: Usage {
-                minute: current(raw.minute, now, MINUTE_MS),
-                day: current(raw.day, now, DAY_MS),
+                minute: current(raw.minute, &clock, MINUTE_MS),
+                day: current(raw.day, &clock, DAY_MS),
                 last_limited_at: raw.last_limited_at,
             },
             api_key: String::from_utf8(key)

@@ -3,8 +3,12 @@
 //! webhook, and the delivery journal runs them again against the row it reads inside the
 //! delivery's transaction whenever that row changed — so a decision is always made on the state
 //! that is committed, on every node. Checks 6 (rate limits) and 7 (body parses) are decided by the
-//! journal and the HTTP layer respectively; their answers are built here too, so every rejection
-//! text lives in one place.
+//! journal (with [`rate`]) and the HTTP layer respectively; their answers are built here too, so
+//! every rejection text lives in one place.
+
+pub mod rate;
+
+pub use rate::{DAY_MS, MINUTE_MS, window};
 
 use crate::media;
 
@@ -229,22 +233,12 @@ pub fn check_request(
     Ok(())
 }
 
-/// The start of the fixed UTC window of `period_ms` containing `now_ms`, and the whole seconds
-/// until the next one starts (at least 1).
-pub fn window(now_ms: i64, period_ms: i64) -> (i64, u64) {
-    let start = now_ms - now_ms.rem_euclid(period_ms);
-    let left_ms = start + period_ms - now_ms;
-    (start, ((left_ms + 999) / 1000).max(1) as u64)
-}
-
-pub const MINUTE_MS: i64 = 60_000;
-pub const DAY_MS: i64 = 86_400_000;
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn hook() -> WebhookAuth {
+    /// A webhook for the checks' tests: 5 per minute, 5,000 per day.
+    pub(crate) fn hook() -> WebhookAuth {
         WebhookAuth {
             id: "w".into(),
             name: "n".into(),
@@ -304,12 +298,5 @@ mod tests {
         f.key_hash = Some([2; 32]);
         assert!(check_request(&h, &f, 100, 999).is_ok());
         assert_eq!(check_request(&h, &f, 100, 1000).unwrap_err().status, 401);
-    }
-
-    #[test]
-    fn windows() {
-        assert_eq!(window(61_500, MINUTE_MS), (60_000, 59));
-        assert_eq!(window(60_000, MINUTE_MS), (60_000, 60));
-        assert_eq!(window(DAY_MS + 1, DAY_MS), (DAY_MS, 86_400));
     }
 }

@@ -91,11 +91,10 @@ pub(crate) async fn try_filter(
         let verdicts = tokio::task::spawn_blocking(move || {
             page.iter()
                 .map(|d| {
-                    let v = hookflow_engine::filters::test_filter(
+                    let v = hookflow_core::filters::test_filter(
                         &sandbox,
-                        (&hook.0, &hook.1),
+                        &d.recorded(&hook.1),
                         (&event_ref.0, &event_ref.1),
-                        d,
                         &filter_text,
                     );
                     (d.id.clone(), v)

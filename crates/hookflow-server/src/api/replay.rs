@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hookflow_engine::filters::{ExprFilters, stored_trigger};
 use hookflow_store::deliveries::Delivery;
 use hookflow_store::replay::{REPLAY_BATCH, ReplayOptions, Replayed};
 use hookflow_store::runs::RunRecord;
@@ -267,12 +266,14 @@ async fn replay(
     deliveries: &[Delivery],
     opts: ReplayOptions<'_>,
 ) -> ApiResult<Vec<Replayed>> {
-    let filters = ExprFilters {
-        sandbox: st.engine.sandbox.clone(),
-    };
     let replayed = st
         .store
-        .replay((&webhook.0, &webhook.1), deliveries, opts, &filters)
+        .replay(
+            (&webhook.0, &webhook.1),
+            deliveries,
+            opts,
+            &st.engine.sandbox,
+        )
         .await?;
     if !opts.dry_run && replayed.iter().any(|r| !r.runs.is_empty()) {
         st.engine.runs_ready.notify_one();
@@ -285,11 +286,10 @@ fn would_start(webhook: &(String, String), d: &Delivery, r: &Replayed) -> Vec<Va
     r.runs
         .iter()
         .map(|run| {
-            let mut t = match stored_trigger(
-                (&webhook.0, &webhook.1),
-                (&run.event_id, &run.event_name),
-                d,
-            ) {
+            let mut t = match d
+                .recorded(&webhook.1)
+                .trigger((&run.event_id, &run.event_name))
+            {
                 Value::Object(m) => m,
                 _ => serde_json::Map::new(),
             };

@@ -2,12 +2,17 @@
 //! dedup key, the claims written inside the batch's transaction (the first claim of a key wins,
 //! on one node or several), and the requests that become duplicates of the key's holder.
 //!
+//! On SQLite the keys are held in the writer connection's TEMP schema ([`keys_in_temp`]), which
+//! is rebuilt from the deliveries that hold a key whenever the writer starts.
+//!
 //! On PostgreSQL the batch has locked the rate-window rows of every webhook it writes for before
 //! it claims keys, so two nodes' batches for one webhook take turns and cannot deadlock on keys.
 
 use std::collections::{HashMap, HashSet};
 
-use super::{FilterEvaluator, IngestRequest, Loaded, Outcome};
+use hookflow_core::expr::Sandbox;
+
+use super::{IngestRequest, Loaded, Outcome};
 use crate::dedup::{CLAIM_SQL, HOLDER_SQL};
 
 /// An accepted request with a dedup key: the key it claims for its delivery.
@@ -26,7 +31,7 @@ pub(super) fn dedup_claims(
     reqs: &[&IngestRequest],
     outcomes: &[Outcome],
     loaded: &HashMap<String, Loaded>,
-    filters: &dyn FilterEvaluator,
+    sandbox: &Sandbox,
     now: i64,
 ) -> Vec<DedupClaim> {
     let mut claims = Vec::new();
@@ -53,7 +58,11 @@ pub(super) fn dedup_claims(
         let key = match &req.dedup {
             Some(k) if k.expression == expression => k.key.clone(),
             // The webhook's dedup changed since the HTTP layer looked: the committed one decides.
-            _ => filters.dedup_key(&hook.auth, req, expression),
+            _ => hookflow_core::filters::dedup_key(
+                sandbox,
+                &req.recorded(&hook.auth.name, None),
+                expression,
+            ),
         };
         let Some(key) = key else { continue };
         claims.push(DedupClaim {
@@ -76,24 +85,71 @@ pub(super) fn first_claims(claims: &[DedupClaim]) -> Vec<&DedupClaim> {
         .collect()
 }
 
-/// Turns every claimed request whose key another delivery holds into a duplicate of it.
+/// The key a request of the batch holds once the batch commits: its hash and when its window
+/// ends, recorded on the request's delivery row (the key's durable record).
+pub(crate) type HeldKey = ([u8; 32], i64);
+
+/// Turns every claimed request whose key another delivery holds into a duplicate of it, and
+/// answers the key each request holds, by index in the batch (`None`: it holds none).
 /// `holders` maps (webhook, key) to the delivery that holds the key after this batch's claims.
-pub(super) fn mark_duplicates(outcomes: &mut [Outcome], claims: &[DedupClaim], holders: &Holders) {
+pub(super) fn mark_duplicates(
+    outcomes: &mut [Outcome],
+    claims: &[DedupClaim],
+    holders: &Holders,
+) -> Vec<Option<HeldKey>> {
+    let mut held = vec![None; outcomes.len()];
     for c in claims {
         let Some(holder) = holders.get(&(c.webhook_id.clone(), c.key_hash)) else {
             continue;
         };
-        if *holder != c.delivery_id {
+        if *holder == c.delivery_id {
+            held[c.index] = Some((c.key_hash, c.expires_at));
+        } else {
             outcomes[c.index] = Outcome::Duplicate {
                 delivery_id: c.delivery_id.clone(),
                 duplicate_of: holder.clone(),
             };
         }
     }
+    held
 }
 
 /// Who holds each key of a batch.
 pub(super) type Holders = HashMap<(String, [u8; 32]), String>;
+
+/// Temp-schema pages SQLite keeps in memory (KiB, as `PRAGMA cache_size` takes a negative
+/// number); past it, pages spill to a temporary file that is never fsynced, so memory stays
+/// bounded whatever the window holds.
+const TEMP_CACHE_KIB: i64 = 16 * 1024;
+
+/// SQLite: creates the writer connection's TEMP `dedup_keys` table (it shadows the main
+/// schema's table for this connection, so [`CLAIM_SQL`] and the sweep reach it unchanged) and
+/// fills it with the keys of the deliveries whose window has not ended at `now`. Where two
+/// deliveries hold one key (the second took it over after the first's window) the later window
+/// wins. Answers how many keys were loaded.
+pub(super) fn keys_in_temp(conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.pragma_update(None, "temp_store", "FILE")?;
+    conn.pragma_update(Some("temp"), "cache_size", -TEMP_CACHE_KIB)?;
+    conn.execute_batch(
+        "CREATE TEMP TABLE dedup_keys (
+            webhook_id   TEXT NOT NULL,
+            key_hash     BLOB NOT NULL,
+            delivery_id  TEXT NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            PRIMARY KEY (webhook_id, key_hash)
+        ) WITHOUT ROWID;
+        CREATE INDEX temp.dedup_keys_by_expiry ON dedup_keys (expires_at);",
+    )?;
+    conn.execute(
+        "INSERT INTO temp.dedup_keys (webhook_id, key_hash, delivery_id, expires_at) \
+         SELECT webhook_id, dedup_key_hash, id, dedup_expires_at FROM main.deliveries \
+         WHERE dedup_key_hash IS NOT NULL AND dedup_expires_at > ?1 \
+         ORDER BY dedup_expires_at \
+         ON CONFLICT (webhook_id, key_hash) DO UPDATE SET delivery_id = excluded.delivery_id, \
+         expires_at = excluded.expires_at",
+        [now],
+    )
+}
 
 /// Writes the batch's claims on SQLite (the one writer: no other transaction can interleave).
 pub(super) fn claim_sqlite(

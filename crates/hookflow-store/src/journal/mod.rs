@@ -19,14 +19,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use hookflow_core::ingest::{
-    DAY_MS, MINUTE_MS, Rejection, RequestFacts, WebhookAuth, check_request, window,
-};
+use hookflow_core::expr::Sandbox;
+use hookflow_core::filters::{self, Recorded};
+use hookflow_core::ingest::rate::{RateClock, Windows};
+use hookflow_core::ingest::{Rejection, RequestFacts, WebhookAuth, check_request};
 use hookflow_core::recorded::cap_headers;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Backend;
-use crate::{Result, Store, StoreError, clean, clean_opt, now_ms};
+use crate::{Result, Store, StoreError, clean, clean_opt};
 
 /// Tunables of the journal (SPEC §8: every limit is configurable).
 #[derive(Debug, Clone)]
@@ -99,6 +100,39 @@ pub struct IngestRequest {
     pub record: DeliveryRecord,
     /// The trace the request continues, when traces are exported (README, "Traces").
     pub trace: Option<Box<DeliveryTrace>>,
+}
+
+impl IngestRequest {
+    /// The request as recorded, for evaluating filters and keys on it: `webhook_name` is the
+    /// name of the webhook it came to, `verification` check 5b's verdict as JSON.
+    pub fn recorded<'a>(
+        &'a self,
+        webhook_name: &'a str,
+        verification: Option<&'a str>,
+    ) -> Recorded<'a> {
+        self.record
+            .recorded((&self.webhook_id, webhook_name), verification)
+    }
+}
+
+impl DeliveryRecord {
+    /// See [`IngestRequest::recorded`]; `webhook` is the webhook's `(id, name)`.
+    pub fn recorded<'a>(
+        &'a self,
+        webhook: (&'a str, &'a str),
+        verification: Option<&'a str>,
+    ) -> Recorded<'a> {
+        Recorded {
+            webhook,
+            delivery_id: &self.id,
+            received_at: self.received_at,
+            content_type: self.content_type.as_deref(),
+            headers: &self.headers,
+            query: &self.query,
+            body: &self.body,
+            verification,
+        }
+    }
 }
 
 /// The W3C `traceparent`s of an accepted request's spans, kept with what it writes.
@@ -181,6 +215,11 @@ pub enum EngineOp {
     Wake {
         id: String,
     },
+    /// Delete at most `limit` dedup keys whose window has ended: [`EngineReply::Affected`] with
+    /// how many. Through the writer because on SQLite the keys live in its connection.
+    SweepDedupKeys {
+        limit: i64,
+    },
 }
 
 impl EngineOp {
@@ -199,7 +238,10 @@ impl EngineOp {
                 clean_opt(error);
             }
             EngineOp::InsertSubRun { run, .. } => run.clean(),
-            EngineOp::Claim { .. } | EngineOp::Release { .. } | EngineOp::Wake { .. } => {}
+            EngineOp::Claim { .. }
+            | EngineOp::Release { .. }
+            | EngineOp::Wake { .. }
+            | EngineOp::SweepDedupKeys { .. } => {}
         }
         self
     }
@@ -270,7 +312,7 @@ impl DeliveryJournal {
     pub async fn start(
         store: &Store,
         opts: JournalOptions,
-        filters: Arc<dyn FilterEvaluator>,
+        sandbox: Arc<Sandbox>,
         runs_ready: Arc<tokio::sync::Notify>,
     ) -> Result<(DeliveryJournal, oneshot::Receiver<()>)> {
         let cache: AuthCache = Arc::new(RwLock::new(
@@ -290,7 +332,7 @@ impl DeliveryJournal {
                 WriterCtx {
                     cache: cache.clone(),
                     opts: opts.clone(),
-                    filters,
+                    sandbox,
                     runs_ready,
                     last_error: last_error.clone(),
                 },
@@ -301,7 +343,7 @@ impl DeliveryJournal {
                 WriterCtx {
                     cache: cache.clone(),
                     opts: opts.clone(),
-                    filters,
+                    sandbox,
                     runs_ready,
                     last_error: last_error.clone(),
                 },
@@ -407,33 +449,7 @@ impl DeliveryJournal {
 /// transaction ends on PostgreSQL).
 pub(crate) struct Loaded {
     pub auth: Arc<WebhookAuth>,
-    pub minute: i64,
-    pub day: i64,
-}
-
-/// The window starts a batch counts in, and the seconds until they reset.
-#[derive(Clone, Copy)]
-pub(crate) struct Clock {
-    pub now: i64,
-    pub minute_start: i64,
-    pub minute_left: u64,
-    pub day_start: i64,
-    pub day_left: u64,
-}
-
-impl Clock {
-    pub fn now() -> Clock {
-        let now = now_ms();
-        let (minute_start, minute_left) = window(now, MINUTE_MS);
-        let (day_start, day_left) = window(now, DAY_MS);
-        Clock {
-            now,
-            minute_start,
-            minute_left,
-            day_start,
-            day_left,
-        }
-    }
+    pub windows: Windows,
 }
 
 /// What a batch writes, decided from what it read.
@@ -451,7 +467,8 @@ pub(crate) struct Plan {
 pub(crate) struct WriterCtx {
     pub cache: AuthCache,
     pub opts: JournalOptions,
-    pub filters: Arc<dyn FilterEvaluator>,
+    /// Evaluates event filters and dedup keys ([`hookflow_core::filters`]).
+    pub sandbox: Arc<Sandbox>,
     /// Told when a batch enqueued runs, so this node's workers claim them at once.
     pub runs_ready: Arc<tokio::sync::Notify>,
     pub last_error: LastWriteError,
@@ -484,38 +501,6 @@ macro_rules! route_row {
 }
 pub(crate) use route_row;
 
-/// Decides which events' filters an accepted request passes. The store knows no expressions:
-/// the engine provides this.
-pub trait FilterEvaluator: Send + Sync {
-    /// For each `(event id, event name, filter)`: does the request pass it? `Err` explains a
-    /// filter that could not be evaluated (the event then does not match).
-    fn evaluate(
-        &self,
-        webhook: &WebhookAuth,
-        req: &IngestRequest,
-        filters: &[(&str, &str, &str)],
-    ) -> Vec<Result<bool, String>>;
-
-    /// The same for a stored delivery of webhook `(id, name)` (a replay, SPEC §10): the
-    /// trigger variables it had when it arrived.
-    fn evaluate_stored(
-        &self,
-        webhook: (&str, &str),
-        delivery: &crate::deliveries::Delivery,
-        filters: &[(&str, &str, &str)],
-    ) -> Vec<Result<bool, String>>;
-
-    /// The duplicate-detection key of a request by `expression` (SPEC §9), as
-    /// [`hookflow_core::dedup::key_text`] gives it; `None` when it has none or the expression
-    /// fails.
-    fn dedup_key(
-        &self,
-        webhook: &WebhookAuth,
-        req: &IngestRequest,
-        expression: &str,
-    ) -> Option<String>;
-}
-
 /// A run the routing of a delivery starts, written in the delivery's transaction.
 pub(crate) struct RoutedRun {
     pub id: String,
@@ -534,7 +519,7 @@ pub(crate) fn route(
     outcomes: &[Outcome],
     loaded: &HashMap<String, Loaded>,
     routes: &HashMap<String, Vec<RouteRow>>,
-    filters: &dyn FilterEvaluator,
+    sandbox: &Sandbox,
 ) -> (Vec<Option<String>>, Vec<RoutedRun>) {
     let mut routing = Vec::with_capacity(reqs.len());
     let mut runs = Vec::new();
@@ -550,7 +535,11 @@ pub(crate) fn route(
         let decided = hookflow_core::routing::route(
             rows,
             |with_filter| match loaded.get(&req.webhook_id) {
-                Some(hook) => filters.evaluate(&hook.auth, req, with_filter),
+                Some(hook) => {
+                    let verification = req.verification.as_ref().map(|v| v.to_json());
+                    let recorded = req.recorded(&hook.auth.name, verification.as_deref());
+                    filters::evaluate(sandbox, &recorded, with_filter)
+                }
                 None => Vec::new(),
             },
             None,
@@ -587,7 +576,7 @@ pub(crate) fn decide(
     reqs: &[&IngestRequest],
     loaded: &mut HashMap<String, Loaded>,
     opts: &JournalOptions,
-    clock: Clock,
+    clock: RateClock,
 ) -> Plan {
     let mut outcomes = Vec::with_capacity(reqs.len());
     let mut accepted: HashSet<&str> = HashSet::new();
@@ -606,22 +595,13 @@ pub(crate) fn decide(
         } else {
             check_request(&hook.auth, &req.facts, opts.max_body, clock.now).err()
         };
-        let per_minute = hook.auth.rate_limit_per_minute;
-        let per_day = hook.auth.rate_limit_per_day;
         let rejection = if let Some(r) = pre {
             Some(r)
         } else if let Some(v) = req.verification.as_ref().filter(|v| v.refuses()) {
             Some(Rejection::signature(&v.detail))
-        } else if per_minute > 0 && hook.minute >= per_minute {
+        } else if let Err(limit) = hook.windows.check(&hook.auth, &clock) {
             limited.insert(&req.webhook_id);
-            Some(Rejection::rate_limited(
-                per_minute,
-                "minute",
-                clock.minute_left,
-            ))
-        } else if per_day > 0 && hook.day >= per_day {
-            limited.insert(&req.webhook_id);
-            Some(Rejection::rate_limited(per_day, "day", clock.day_left))
+            Some(limit)
         } else {
             req.body_error
                 .as_ref()
@@ -636,8 +616,7 @@ pub(crate) fn decide(
                 }
             }
             None => {
-                hook.minute += 1;
-                hook.day += 1;
+                hook.windows.count();
                 accepted.insert(&req.webhook_id);
                 Outcome::Accepted {
                     delivery_id: req.record.id.clone(),
@@ -649,7 +628,10 @@ pub(crate) fn decide(
     Plan {
         counts: accepted
             .iter()
-            .map(|id| (id.to_string(), loaded[*id].minute, loaded[*id].day))
+            .map(|id| {
+                let w = loaded[*id].windows;
+                (id.to_string(), w.minute, w.day)
+            })
             .collect(),
         outcomes,
         limited: own(limited),
@@ -676,19 +658,27 @@ pub(crate) struct Row<'a> {
     pub verification: Option<String>,
     /// The delivery span's `traceparent` (README, "Traces").
     pub traceparent: Option<&'a str>,
+    /// The dedup key this delivery holds: its hash and the end of its window.
+    pub dedup_key_hash: Option<[u8; 32]>,
+    pub dedup_expires_at: Option<i64>,
 }
 
 /// The rows to insert for a decided batch (nothing for requests to webhooks that are gone).
+/// `held` is the key each request holds by index (see `dedup::mark_duplicates`; shorter when
+/// no request claimed one).
 pub(crate) fn rows<'a>(
     reqs: &[&'a IngestRequest],
     outcomes: &'a [Outcome],
+    held: &[Option<dedup::HeldKey>],
     routing: &mut [Option<String>],
     opts: &JournalOptions,
 ) -> Vec<Row<'a>> {
     reqs.iter()
         .zip(outcomes)
         .zip(routing.iter_mut())
-        .filter_map(|((req, outcome), routing)| {
+        .enumerate()
+        .filter_map(|(i, ((req, outcome), routing))| {
+            let held = held.get(i).copied().flatten();
             let rec = &req.record;
             let (status, http_status, reason, body, headers) = match outcome {
                 Outcome::Accepted { .. } => (
@@ -734,6 +724,8 @@ pub(crate) fn rows<'a>(
                 headers,
                 verification: req.verification.as_ref().map(|v| v.to_json()),
                 traceparent: req.trace.as_ref().map(|t| t.delivery.as_str()),
+                dedup_key_hash: held.map(|(hash, _)| hash),
+                dedup_expires_at: held.map(|(_, until)| until),
             })
         })
         .collect()
@@ -856,8 +848,9 @@ pub(crate) const WEBHOOK_SQL: &str = "SELECT id, name, content_type, rate_limit_
 /// The columns of a delivery row, in the order [`Row`]s are bound.
 pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO deliveries (id, webhook_id, received_at, \
     status, http_status, reason, method, content_type, headers, query, body, body_size, \
-    body_truncated, routing, duplicate_of, verification, traceparent) VALUES ";
-pub(crate) const INSERT_WIDTH: usize = 17;
+    body_truncated, routing, duplicate_of, verification, traceparent, dedup_key_hash, \
+    dedup_expires_at) VALUES ";
+pub(crate) const INSERT_WIDTH: usize = 19;
 
 /// The events bound to a webhook and, for each, the workflows whose triggers name it.
 pub(crate) const ROUTES_SQL: &str = "SELECT e.id AS event_id, e.name AS event_name, e.filter, \

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookflow_core::ingest::WebhookAuth;
+use hookflow_core::ingest::rate::{RateClock, Windows};
 use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{BatchResult, EngineOp, EngineReply, Work, dedup, split};
 use super::{
-    Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
+    INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
     RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
     distinct_ids, finish, oldest, refresh_cache, route, rows,
 };
@@ -92,7 +93,7 @@ async fn commit(
     connect_within: Duration,
 ) -> BatchResult {
     let opts = &ctx.opts;
-    let clock = Clock::now();
+    let clock = RateClock::at(crate::now_ms());
     let mut tx = tokio::time::timeout(connect_within, pool.begin())
         .await
         .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))??;
@@ -148,8 +149,7 @@ async fn commit(
             id.to_string(),
             Loaded {
                 auth: Arc::new(auth),
-                minute,
-                day,
+                windows: Windows { minute, day },
             },
         );
     }
@@ -166,12 +166,13 @@ async fn commit(
     }
 
     let mut plan = decide(reqs, &mut loaded, opts, clock);
-    let claims = dedup::dedup_claims(reqs, &plan.outcomes, &loaded, &*ctx.filters, clock.now);
+    let claims = dedup::dedup_claims(reqs, &plan.outcomes, &loaded, &ctx.sandbox, clock.now);
+    let mut held = Vec::new();
     if !claims.is_empty() {
         let holders = dedup::claim_postgres(&mut tx, &claims, clock.now).await?;
-        dedup::mark_duplicates(&mut plan.outcomes, &claims, &holders);
+        held = dedup::mark_duplicates(&mut plan.outcomes, &claims, &holders);
     }
-    let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &*ctx.filters);
+    let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &ctx.sandbox);
     for (id, minute, day) in &plan.counts {
         sqlx::query(WRITE_RATES_SQL)
             .bind(id)
@@ -187,7 +188,7 @@ async fn commit(
             .execute(&mut *tx)
             .await?;
     }
-    let rows = rows(reqs, &plan.outcomes, &mut routing, opts);
+    let rows = rows(reqs, &plan.outcomes, &held, &mut routing, opts);
     for chunk in rows.chunks(CHUNK) {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_text(chunk.len())));
         for row in chunk {
@@ -209,7 +210,9 @@ async fn commit(
                 .bind(&row.routing)
                 .bind(row.duplicate_of)
                 .bind(&row.verification)
-                .bind(row.traceparent);
+                .bind(row.traceparent)
+                .bind(row.dedup_key_hash.map(|k| k.to_vec()))
+                .bind(row.dedup_expires_at);
         }
         q.execute(&mut *tx).await?;
     }
@@ -303,6 +306,16 @@ async fn engine_op(
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
+        ),
+        EngineOp::SweepDedupKeys { limit } => EngineReply::Affected(
+            sqlx::query(sqlx::AssertSqlSafe(crate::dedup::sweep_sql(
+                " FOR UPDATE SKIP LOCKED",
+            )))
+            .bind(now)
+            .bind(limit)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
         ),
         EngineOp::InsertSubRun {
             run: r,

@@ -12,9 +12,11 @@ use hookflow_core::ingest::WebhookAuth;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
+use hookflow_core::ingest::rate::{RateClock, Windows};
+
 use super::{BatchResult, EngineOp, EngineReply, Work, dedup, split};
 use super::{
-    Clock, INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
+    INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
     RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
     distinct_ids, finish, refresh_cache, route, rows,
 };
@@ -47,6 +49,10 @@ pub(super) fn spawn(
     ctx: WriterCtx,
 ) -> Result<oneshot::Receiver<()>> {
     let conn = open(&data_dir.join("hookflow.db")).map_err(err)?;
+    let keys = dedup::keys_in_temp(&conn, crate::now_ms()).map_err(err)?;
+    if keys > 0 {
+        tracing::info!(keys, "dedup keys still in their window loaded");
+    }
     let (done_tx, done) = oneshot::channel();
     std::thread::Builder::new()
         .name("hookflow-journal".into())
@@ -100,7 +106,7 @@ fn commit(
     ctx: &WriterCtx,
 ) -> BatchResult {
     let opts = &ctx.opts;
-    let clock = Clock::now();
+    let clock = RateClock::at(crate::now_ms());
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
@@ -186,8 +192,7 @@ fn commit(
                 id,
                 Loaded {
                     auth: Arc::new(auth),
-                    minute,
-                    day,
+                    windows: Windows { minute, day },
                 },
             );
         }
@@ -209,12 +214,13 @@ fn commit(
     }
 
     let mut plan = decide(reqs, &mut loaded, opts, clock);
-    let claims = dedup::dedup_claims(reqs, &plan.outcomes, &loaded, &*ctx.filters, clock.now);
+    let claims = dedup::dedup_claims(reqs, &plan.outcomes, &loaded, &ctx.sandbox, clock.now);
+    let mut held = Vec::new();
     if !claims.is_empty() {
         let holders = dedup::claim_sqlite(&tx, &claims, clock.now).map_err(err)?;
-        dedup::mark_duplicates(&mut plan.outcomes, &claims, &holders);
+        held = dedup::mark_duplicates(&mut plan.outcomes, &claims, &holders);
     }
-    let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &*ctx.filters);
+    let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &ctx.sandbox);
     {
         let mut write_rates = tx
             .prepare_cached(&sqlite_text(WRITE_RATES_SQL))
@@ -226,13 +232,17 @@ fn commit(
         for id in &plan.limited {
             limited.execute(params![id, clock.now]).map_err(err)?;
         }
-        let rows = rows(reqs, &plan.outcomes, &mut routing, opts);
+        let rows = rows(reqs, &plan.outcomes, &held, &mut routing, opts);
         for chunk in rows.chunks(CHUNK) {
             let mut insert = tx.prepare_cached(&insert_text(chunk.len())).map_err(err)?;
             let bodies: Vec<&[u8]> = chunk.iter().map(|r| &r.body[..]).collect();
+            let keys: Vec<Option<&[u8]>> = chunk
+                .iter()
+                .map(|r| r.dedup_key_hash.as_ref().map(|k| &k[..]))
+                .collect();
             let mut values: Vec<&dyn rusqlite::ToSql> =
                 Vec::with_capacity(chunk.len() * INSERT_WIDTH);
-            for (row, body) in chunk.iter().zip(&bodies) {
+            for ((row, body), key) in chunk.iter().zip(&bodies).zip(&keys) {
                 let rec = &row.req.record;
                 values.extend_from_slice(&[
                     &rec.id,
@@ -252,6 +262,8 @@ fn commit(
                     &row.duplicate_of,
                     &row.verification,
                     &row.traceparent,
+                    key,
+                    &row.dedup_expires_at,
                 ]);
             }
             insert.execute(values.as_slice()).map_err(err)?;
@@ -344,6 +356,10 @@ fn engine_op(tx: &rusqlite::Transaction, op: &EngineOp, now: i64) -> Result<Engi
             EngineOp::Wake { id } => EngineReply::Affected(
                 tx.prepare_cached(&sqlite_text(WAKE_SQL))?
                     .execute(params![id, now])? as u64,
+            ),
+            EngineOp::SweepDedupKeys { limit } => EngineReply::Affected(
+                tx.prepare_cached(&sqlite_text(&crate::dedup::sweep_sql("")))?
+                    .execute(params![now, limit])? as u64,
             ),
             EngineOp::InsertSubRun {
                 run: r,

@@ -200,7 +200,9 @@ async fn twenty_concurrent_requests_over_two_nodes_give_one_run() {
 }
 
 /// The sweeper deletes the keys whose window has passed (`--dedup-sweep-seconds`), counts them
-/// in `hookflow_dedup_keys_expired_total`, and leaves the keys still in their window.
+/// in `hookflow_dedup_keys_expired_total`, and leaves the keys still in their window. On
+/// PostgreSQL the keys are rows of `dedup_keys`, counted directly; on SQLite they live in the
+/// journal writer's own connection, so the count of swept keys and the keys' effect tell.
 #[tokio::test]
 async fn expired_keys_are_swept_and_live_ones_kept() {
     let s = Server::start_with(&["--dedup-sweep-seconds", "1"]).await;
@@ -226,8 +228,13 @@ async fn expired_keys_are_swept_and_live_ones_kept() {
     let keys = "SELECT COUNT(*) FROM dedup_keys WHERE webhook_id = $1";
     let short_id = short["id"].as_str().unwrap();
     let long_id = long["id"].as_str().unwrap();
+    let on_postgres = backend_name() == "postgres";
     eventually(Duration::from_secs(20), || async {
-        let left = s.db_scalar(keys, short_id).await;
+        let left = if on_postgres {
+            s.db_scalar(keys, short_id).await
+        } else {
+            0
+        };
         let swept = metric_value(&s.metrics().await, "hookflow_dedup_keys_expired_total", "");
         if left == 0 && swept == 3.0 {
             Ok(())
@@ -236,14 +243,93 @@ async fn expired_keys_are_swept_and_live_ones_kept() {
         }
     })
     .await;
+    if on_postgres {
+        assert_eq!(
+            s.db_scalar(keys, long_id).await,
+            3,
+            "keys in their window stay"
+        );
+    }
+    // The kept keys still decide: a repeat on the long window is a duplicate, of the first.
+    for i in 0..3 {
+        let a = post(&s.client, &s.hook_url(&long), &json!({"id": i}), &[]).await;
+        assert!(a.header("x-duplicate-of").is_some(), "{}", a.text());
+    }
+    // And nothing but the three expired keys was swept.
     assert_eq!(
-        s.db_scalar(keys, long_id).await,
-        3,
-        "keys in their window stay"
+        metric_value(&s.metrics().await, "hookflow_dedup_keys_expired_total", ""),
+        3.0
     );
-    // The kept keys still decide: a repeat on the long window is a duplicate.
-    let a = post(&s.client, &s.hook_url(&long), &json!({"id": 1}), &[]).await;
-    assert!(a.header("x-duplicate-of").is_some(), "{}", a.text());
+}
+
+/// The keys in their window outlive a crash: after `kill -9` and a restart a repeat is still a
+/// duplicate of the delivery that holds its key — also when that delivery took the key over
+/// from an earlier one whose window had ended — and other keys are accepted.
+#[tokio::test]
+async fn keys_in_their_window_outlive_a_crash() {
+    let mut s = Server::start().await;
+    let (long, _) = deduplicating_hook(
+        &s,
+        "dedup-crash-long",
+        json!({"key": "trigger.body.id", "window_seconds": 3600}),
+    )
+    .await;
+    let (short, _) = deduplicating_hook(
+        &s,
+        "dedup-crash-short",
+        json!({"key": "trigger.body.id", "window_seconds": 10}),
+    )
+    .await;
+    let first = post(&s.client, &s.hook_url(&long), &json!({"id": "k"}), &[]).await;
+    first.expect_status(202);
+    let long_holder = first.header("x-delivery-id").unwrap().to_string();
+    // On the short window: a first holder, then (once its window ended) a second one.
+    let earlier = post(&s.client, &s.hook_url(&short), &json!({"id": "k"}), &[]).await;
+    earlier.expect_status(202);
+    let earlier_id = earlier.header("x-delivery-id").unwrap().to_string();
+    let short_url = s.hook_url(&short);
+    let short_holder = eventually(Duration::from_secs(30), || async {
+        let a = post(&s.client, &short_url, &json!({"id": "k"}), &[]).await;
+        a.expect_status(202);
+        match a.header("x-duplicate-of") {
+            None => Ok(a.header("x-delivery-id").unwrap().to_string()),
+            Some(_) => Err("still a duplicate".to_string()),
+        }
+    })
+    .await;
+    assert_ne!(short_holder, earlier_id);
+    if backend_name() == "sqlite" {
+        // On SQLite the keys live in the journal writer's connection, rebuilt from the
+        // deliveries on start: nothing is written to the database's own key table.
+        assert_eq!(
+            s.db_scalar("SELECT COUNT(*) FROM dedup_keys WHERE webhook_id <> $1", "")
+                .await,
+            0
+        );
+    }
+    // The restart must come well within the new holder's 10 s window.
+    s.kill9();
+    s.restart().await;
+
+    let again = post(&s.client, &s.hook_url(&long), &json!({"id": "k"}), &[]).await;
+    again.expect_status(202);
+    assert_eq!(
+        again.header("x-duplicate-of"),
+        Some(long_holder.as_str()),
+        "{}",
+        again.text()
+    );
+    let again = post(&s.client, &s.hook_url(&short), &json!({"id": "k"}), &[]).await;
+    again.expect_status(202);
+    assert_eq!(
+        again.header("x-duplicate-of"),
+        Some(short_holder.as_str()),
+        "the later holder's window decides; {}",
+        again.text()
+    );
+    let other = post(&s.client, &s.hook_url(&long), &json!({"id": "other"}), &[]).await;
+    other.expect_status(202);
+    assert!(other.header("x-duplicate-of").is_none());
 }
 
 #[tokio::test]

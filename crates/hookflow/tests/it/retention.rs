@@ -350,6 +350,59 @@ async fn retain_days_0_keeps_everything() {
     assert!(help.contains("0 keeps everything forever"), "{help}");
 }
 
+/// A delivery that holds a dedup key still in its window is kept past the cutoff (its row is the
+/// key's durable record), so a repeat names a delivery that is there; one without a key goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_holding_a_live_dedup_key_is_kept() {
+    let mut s = Server::start_with(&["--retain-days", "0"]).await;
+    let a = s
+        .api_post(
+            "/api/v1/webhooks",
+            json!({
+                "name": "ret-dedup", "content_type": "application/json",
+                "rate_limit_per_minute": 0, "rate_limit_per_day": 0,
+                "dedup": {"key": "trigger.body.id", "window_seconds": 30 * 86_400},
+            }),
+        )
+        .await;
+    a.expect_status(201);
+    let hook = a.json();
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    let holder = send(&s, &hook, &json!({"id": "k"}), &[]).await;
+    let keyless = send(&s, &hook, &json!({"other": 1}), &[]).await;
+    assert_ne!(holder, keyless);
+    // Ten days back: both past a 5-day cutoff, the key's 30-day window still 20 days to go.
+    let mut db = TestDb::of(&s).await;
+    db.backdate(10).await;
+    db.exec(
+        "UPDATE deliveries SET dedup_expires_at = dedup_expires_at - $1 \
+         WHERE dedup_expires_at IS NOT NULL",
+        10 * DAY_MS,
+    )
+    .await;
+    s.set_args(&["--retain-days", "5", "--retain-every-seconds", "1"]);
+    s.restart().await;
+    eventually(Duration::from_secs(30), || async {
+        let left: Vec<String> = s
+            .deliveries(&hook_id)
+            .await
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect();
+        if left == [holder.clone()] {
+            Ok(())
+        } else {
+            Err(format!("deliveries left: {left:?}"))
+        }
+    })
+    .await;
+    let again = s
+        .post_hook(&hook, "application/json", br#"{"id":"k"}"#.to_vec())
+        .await;
+    again.expect_status(202);
+    assert_eq!(again.header("x-duplicate-of"), Some(holder.as_str()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_postgres_nodes_prune_one_backlog_once() {
     if test_database_url().is_none() {
