@@ -118,3 +118,22 @@ async fn without_the_flag_extra_types_are_refused() {
         .await;
     a.expect_problem(422);
 }
+
+/// A JSON body's numbers reach the run exactly as sent: a float whose last digit serde_json
+/// used to get wrong (7.415261720151724e-90 read as …725e-90, found by the body property
+/// tests) comes back out of the run's outputs as the same number and the same text.
+#[tokio::test]
+async fn json_body_floats_reach_runs_exactly() {
+    let s = Server::start().await;
+    let hook = s.unlimited_webhook("floats", "application/json").await;
+    create_event(&s, json!({"name": "floats", "webhook_id": hook["id"]})).await;
+    valid_workflow(&s, &echo_body("echo-floats", "floats", "object")).await;
+    let sent = "7.415261720151724e-90";
+    let out = run_outputs(&s, &hook, "application/json", &format!("{{\"f\": {sent}}}")).await;
+    assert_eq!(
+        out["body"]["f"].as_f64(),
+        Some(7.415261720151724e-90),
+        "{out}"
+    );
+    assert_eq!(out["body"]["f"].to_string(), sent);
+}

@@ -100,3 +100,22 @@ fn json_depth_limits() {
         json!(["[[[\"[[[", {"{{{": "]]]"}])
     );
 }
+
+/// A float reads back as the number that was sent (serde_json's `float_roundtrip`; without it
+/// the last digit could change: found by the property tests).
+#[test]
+fn json_floats_are_exact() {
+    // (as sent, as serde_json writes it back)
+    for (text, written) in [
+        ("7.415261720151724e-90", "7.415261720151724e-90"),
+        ("0.30000000000000004", "0.30000000000000004"),
+        ("2.2250738585072014e-308", "2.2250738585072014e-308"),
+        ("1.7976931348623157e308", "1.7976931348623157e+308"),
+        ("5e-324", "5e-324"),
+    ] {
+        let expected: f64 = text.parse().unwrap();
+        let got = json(&format!("[{text}]")).unwrap();
+        assert_eq!(got[0].as_f64(), Some(expected), "{text}");
+        assert_eq!(got[0].to_string(), written);
+    }
+}
