@@ -1,6 +1,6 @@
 //! `hookflow completions <shell>` and `hookflow man <dir>`: shell completions and man pages
-//! generated from the clap definitions of `cli.rs` (what the Debian package ships, see
-//! packaging/). Hidden commands: they document the CLI, they are not part of it.
+//! generated from the clap definitions of `cli.rs` and `serve.rs` (what the Debian package
+//! ships, see packaging/). Hidden commands: they document the CLI, they are not part of it.
 
 use std::path::Path;
 
@@ -33,7 +33,7 @@ mod tests {
 
     use crate::cli::Cli;
 
-    /// Variables `hookflow serve` reads that are not flags (cli.rs, `serve`).
+    /// Variables `hookflow serve` reads that are not flags (serve.rs, `serve`).
     const EXTRA_SERVE_ENV: [&str; 3] = [
         "HOOKFLOW_ADMIN_TOKEN",
         "HOOKFLOW_MASTER_KEY",
