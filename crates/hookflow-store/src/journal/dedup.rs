@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet};
 
 use hookflow_core::expr::Sandbox;
 
-use super::{IngestRequest, Loaded, Outcome};
+use super::batch::Loaded;
+use super::{IngestRequest, Outcome};
 use crate::dedup::{CLAIM_SQL, HOLDER_SQL};
 
 /// An accepted request with a dedup key: the key it claims for its delivery.

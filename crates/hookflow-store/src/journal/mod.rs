@@ -9,21 +9,30 @@
 //!
 //! The journal never sees an API key: only its SHA-256 digest, which is not recorded.
 
+//!
+//! Files by role: this file is the handle (submit, the bounded queue, engine writes) and the
+//! types requests and answers travel in; `batch.rs` what a batch decides and writes (the same on
+//! both backends), `sqlite.rs` and `postgres.rs` the writers, `sql.rs` the statements,
+//! `cache.rs` the webhooks' check data the HTTP layer reads, `dedup.rs` duplicate detection.
+
+mod batch;
+mod cache;
 mod dedup;
 mod postgres;
+mod sql;
 mod sqlite;
 
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+pub use cache::AuthCache;
+pub use sql::RouteRow;
+pub(crate) use sql::{ROUTES_SQL, route_row};
+
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
 use hookflow_core::expr::Sandbox;
-use hookflow_core::filters::{self, Recorded};
-use hookflow_core::ingest::rate::{RateClock, Windows};
-use hookflow_core::ingest::{Rejection, RequestFacts, WebhookAuth, check_request};
-use hookflow_core::recorded::cap_headers;
+use hookflow_core::filters::Recorded;
+use hookflow_core::ingest::{Rejection, RequestFacts};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Backend;
@@ -290,10 +299,6 @@ pub(crate) fn oldest(batch: &[Work]) -> Option<Instant> {
 /// a full disk, an I/O error, an unreachable database. `/healthz` reports it.
 pub type LastWriteError = Arc<Mutex<Option<String>>>;
 
-/// The webhooks the ingest path has seen, by id. Only a hint for the first checks: every decision
-/// is re-made inside the journal's transaction when the committed row's `version` differs.
-pub type AuthCache = Arc<RwLock<HashMap<String, Arc<WebhookAuth>>>>;
-
 /// Handle to the journal's writer. Cloning is cheap; the writer stops (after committing what was
 /// queued) when every handle is dropped.
 #[derive(Clone)]
@@ -418,49 +423,10 @@ impl DeliveryJournal {
         self.last_error.lock().ok()?.clone()
     }
 
-    /// The cached check data of a webhook.
-    pub fn cached(&self, id: &str) -> Option<Arc<WebhookAuth>> {
-        self.cache.read().ok()?.get(id).cloned()
-    }
-
-    /// Remembers (or refreshes) a webhook's check data.
-    pub fn remember(&self, auth: WebhookAuth) -> Arc<WebhookAuth> {
-        let auth = Arc::new(auth);
-        if let Ok(mut c) = self.cache.write() {
-            c.insert(auth.id.clone(), auth.clone());
-        }
-        auth
-    }
-
-    /// Forgets a webhook (deleted).
-    pub fn forget(&self, id: &str) {
-        if let Ok(mut c) = self.cache.write() {
-            c.remove(id);
-        }
-    }
-
     /// Requests waiting for the writer.
     pub fn queue_depth(&self) -> usize {
         self.capacity - self.tx.capacity()
     }
-}
-
-/// A webhook of the batch as committed, with its current window counts (rows locked until the
-/// transaction ends on PostgreSQL).
-pub(crate) struct Loaded {
-    pub auth: Arc<WebhookAuth>,
-    pub windows: Windows,
-}
-
-/// What a batch writes, decided from what it read.
-pub(crate) struct Plan {
-    pub outcomes: Vec<Outcome>,
-    /// New window counts of webhooks that accepted requests: (id, minute, day).
-    pub counts: Vec<(String, i64, i64)>,
-    /// Webhooks whose limit refused a request in this batch.
-    pub limited: Vec<String>,
-    /// Webhooks that got rejected deliveries (their retention must be enforced).
-    pub rejected: Vec<String>,
 }
 
 /// What a journal writer works with.
@@ -472,394 +438,4 @@ pub(crate) struct WriterCtx {
     /// Told when a batch enqueued runs, so this node's workers claim them at once.
     pub runs_ready: Arc<tokio::sync::Notify>,
     pub last_error: LastWriteError,
-}
-
-pub use hookflow_core::routing::RouteRow;
-
-/// A [`RouteRow`] from a row of [`ROUTES_SQL`], read with `$get` (sqlx's `try_get`, rusqlite's
-/// `get`).
-macro_rules! route_row {
-    ($r:expr, $get:ident) => {{
-        let r = $r;
-        let workflow_id: Option<String> = r.$get("workflow_id")?;
-        $crate::journal::RouteRow {
-            event_id: r.$get("event_id")?,
-            event_name: r.$get("event_name")?,
-            filter: r.$get("filter")?,
-            target: match workflow_id {
-                Some(wid) => Some((
-                    wid,
-                    r.$get("workflow_name")?,
-                    r.$get("valid")?,
-                    r.$get("enabled")?,
-                    r.$get("disabled")?,
-                )),
-                None => None,
-            },
-        }
-    }};
-}
-pub(crate) use route_row;
-
-/// A run the routing of a delivery starts, written in the delivery's transaction.
-pub(crate) struct RoutedRun {
-    pub id: String,
-    pub workflow_id: String,
-    pub workflow_name: String,
-    pub delivery_id: String,
-    pub event_id: String,
-    /// The delivery's routing span (see [`DeliveryTrace`]).
-    pub traceparent: Option<String>,
-}
-
-/// SPEC §1/§4 routing of accepted requests ([`hookflow_core::routing::route`]). Returns the
-/// routing JSON of each request (None for rejected ones) and the runs to insert.
-pub(crate) fn route(
-    reqs: &[&IngestRequest],
-    outcomes: &[Outcome],
-    loaded: &HashMap<String, Loaded>,
-    routes: &HashMap<String, Vec<RouteRow>>,
-    sandbox: &Sandbox,
-) -> (Vec<Option<String>>, Vec<RoutedRun>) {
-    let mut routing = Vec::with_capacity(reqs.len());
-    let mut runs = Vec::new();
-    for (req, outcome) in reqs.iter().zip(outcomes) {
-        let Outcome::Accepted { delivery_id } = outcome else {
-            routing.push(None);
-            continue;
-        };
-        let rows = routes
-            .get(&req.webhook_id)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let decided = hookflow_core::routing::route(
-            rows,
-            |with_filter| match loaded.get(&req.webhook_id) {
-                Some(hook) => {
-                    let verification = req.verification.as_ref().map(|v| v.to_json());
-                    let recorded = req.recorded(&hook.auth.name, verification.as_deref());
-                    filters::evaluate(sandbox, &recorded, with_filter)
-                }
-                None => Vec::new(),
-            },
-            None,
-            || Some(crate::new_id()),
-        );
-        runs.extend(decided.runs.into_iter().map(|r| RoutedRun {
-            id: r.id.unwrap_or_default(),
-            workflow_id: r.workflow_id,
-            workflow_name: r.workflow_name,
-            delivery_id: delivery_id.clone(),
-            event_id: r.event_id,
-            traceparent: req.trace.as_ref().map(|t| t.routing.clone()),
-        }));
-        routing.push(Some(decided.json.to_string()));
-    }
-    (routing, runs)
-}
-
-/// The distinct webhook ids of a batch.
-///
-/// Sorted: the batch locks rate-window rows in this order, and one order on every node means two
-/// nodes' batches cannot deadlock on PostgreSQL.
-pub(crate) fn distinct_ids<'a>(reqs: &'a [&'a IngestRequest]) -> Vec<&'a str> {
-    let mut ids: Vec<&str> = reqs.iter().map(|r| r.webhook_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// SPEC §2 for a batch, in arrival order: checks 1–5 again where the webhook changed since the
-/// HTTP layer looked, then the rate windows (6), then the body (7). Pure: the same decision on
-/// either backend.
-pub(crate) fn decide(
-    reqs: &[&IngestRequest],
-    loaded: &mut HashMap<String, Loaded>,
-    opts: &JournalOptions,
-    clock: RateClock,
-) -> Plan {
-    let mut outcomes = Vec::with_capacity(reqs.len());
-    let mut accepted: HashSet<&str> = HashSet::new();
-    let mut limited: HashSet<&str> = HashSet::new();
-    let mut rejected: HashSet<&str> = HashSet::new();
-    for req in reqs {
-        let Some(hook) = loaded.get_mut(&req.webhook_id) else {
-            outcomes.push(Outcome::Rejected {
-                delivery_id: None,
-                rejection: Rejection::unauthorized(),
-            });
-            continue;
-        };
-        let pre = if hook.auth.version == req.seen_version || req.answered {
-            req.precheck.clone()
-        } else {
-            check_request(&hook.auth, &req.facts, opts.max_body, clock.now).err()
-        };
-        let rejection = if let Some(r) = pre {
-            Some(r)
-        } else if let Some(v) = req.verification.as_ref().filter(|v| v.refuses()) {
-            Some(Rejection::signature(&v.detail))
-        } else if let Err(limit) = hook.windows.check(&hook.auth, &clock) {
-            limited.insert(&req.webhook_id);
-            Some(limit)
-        } else {
-            req.body_error
-                .as_ref()
-                .map(|e| Rejection::bad_body(e.clone()))
-        };
-        outcomes.push(match rejection {
-            Some(rejection) => {
-                rejected.insert(&req.webhook_id);
-                Outcome::Rejected {
-                    delivery_id: Some(req.record.id.clone()),
-                    rejection,
-                }
-            }
-            None => {
-                hook.windows.count();
-                accepted.insert(&req.webhook_id);
-                Outcome::Accepted {
-                    delivery_id: req.record.id.clone(),
-                }
-            }
-        });
-    }
-    let own = |set: HashSet<&str>| set.into_iter().map(str::to_string).collect::<Vec<_>>();
-    Plan {
-        counts: accepted
-            .iter()
-            .map(|id| {
-                let w = loaded[*id].windows;
-                (id.to_string(), w.minute, w.day)
-            })
-            .collect(),
-        outcomes,
-        limited: own(limited),
-        rejected: own(rejected),
-    }
-}
-
-/// One delivery row as written: status, HTTP status, reason, the body kept.
-pub(crate) struct Row<'a> {
-    pub req: &'a IngestRequest,
-    /// JSON: the events matched and the runs started (accepted requests only).
-    pub routing: Option<String>,
-    pub status: &'static str,
-    pub http_status: i64,
-    /// The rejection's detail, free of NUL characters (see [`crate::text`]).
-    pub reason: Option<Cow<'a, str>>,
-    pub body: Bytes,
-    pub truncated: bool,
-    /// The headers kept (a rejected request's cut to `rejected_header_max`).
-    pub headers: Cow<'a, str>,
-    /// A duplicate's first delivery (SPEC §9).
-    pub duplicate_of: Option<&'a str>,
-    /// Check 5b's verdict as JSON, if the webhook verifies signatures.
-    pub verification: Option<String>,
-    /// The delivery span's `traceparent` (README, "Traces").
-    pub traceparent: Option<&'a str>,
-    /// The dedup key this delivery holds: its hash and the end of its window.
-    pub dedup_key_hash: Option<[u8; 32]>,
-    pub dedup_expires_at: Option<i64>,
-}
-
-/// The rows to insert for a decided batch (nothing for requests to webhooks that are gone).
-/// `held` is the key each request holds by index (see `dedup::mark_duplicates`; shorter when
-/// no request claimed one).
-pub(crate) fn rows<'a>(
-    reqs: &[&'a IngestRequest],
-    outcomes: &'a [Outcome],
-    held: &[Option<dedup::HeldKey>],
-    routing: &mut [Option<String>],
-    opts: &JournalOptions,
-) -> Vec<Row<'a>> {
-    reqs.iter()
-        .zip(outcomes)
-        .zip(routing.iter_mut())
-        .enumerate()
-        .filter_map(|(i, ((req, outcome), routing))| {
-            let held = held.get(i).copied().flatten();
-            let rec = &req.record;
-            let (status, http_status, reason, body, headers) = match outcome {
-                Outcome::Accepted { .. } => (
-                    "accepted",
-                    202,
-                    None,
-                    rec.body.clone(),
-                    Cow::Borrowed(rec.headers.as_str()),
-                ),
-                Outcome::Duplicate { .. } => (
-                    "duplicate",
-                    202,
-                    None,
-                    rec.body.clone(),
-                    Cow::Borrowed(rec.headers.as_str()),
-                ),
-                Outcome::Rejected {
-                    delivery_id: Some(_),
-                    rejection,
-                } => (
-                    "rejected",
-                    rejection.status as i64,
-                    Some(crate::text(&rejection.detail)),
-                    rec.body.slice(..rec.body.len().min(opts.rejected_body_max)),
-                    cap_headers(&rec.headers, opts.rejected_header_max),
-                ),
-                Outcome::Rejected {
-                    delivery_id: None, ..
-                } => return None,
-            };
-            Some(Row {
-                req,
-                duplicate_of: match outcome {
-                    Outcome::Duplicate { duplicate_of, .. } => Some(duplicate_of.as_str()),
-                    _ => None,
-                },
-                routing: routing.take(),
-                status,
-                http_status,
-                reason,
-                truncated: (body.len() as i64) < rec.body_size,
-                body,
-                headers,
-                verification: req.verification.as_ref().map(|v| v.to_json()),
-                traceparent: req.trace.as_ref().map(|t| t.delivery.as_str()),
-                dedup_key_hash: held.map(|(hash, _)| hash),
-                dedup_expires_at: held.map(|(_, until)| until),
-            })
-        })
-        .collect()
-}
-
-/// Brings the ingest cache in line with what a transaction read.
-pub(crate) fn refresh_cache(cache: &AuthCache, ids: &[&str], loaded: &HashMap<String, Loaded>) {
-    let stale = {
-        let Ok(c) = cache.read() else { return };
-        ids.iter().any(|id| match (c.get(*id), loaded.get(*id)) {
-            (Some(a), Some(h)) => a.version != h.auth.version,
-            (None, None) => false,
-            _ => true,
-        })
-    };
-    if stale && let Ok(mut c) = cache.write() {
-        for id in ids {
-            match loaded.get(*id) {
-                Some(h) => {
-                    c.insert(id.to_string(), h.auth.clone());
-                }
-                None => {
-                    c.remove(*id);
-                }
-            }
-        }
-    }
-}
-
-/// What a batch's transaction returns: the ingest outcomes and the engine replies, each in the
-/// order of their jobs.
-pub(crate) type BatchResult = Result<(Vec<Outcome>, Vec<Result<EngineReply, String>>)>;
-
-/// Splits a batch into its ingest requests and engine ops (each in order).
-pub(crate) fn split(batch: &[Work]) -> (Vec<&IngestRequest>, Vec<&EngineOp>) {
-    let mut reqs = Vec::new();
-    let mut ops = Vec::new();
-    for w in batch {
-        match w {
-            Work::Ingest(j) => reqs.push(&j.req),
-            Work::Engine(j) => ops.push(&j.op),
-        }
-    }
-    (reqs, ops)
-}
-
-/// Answers a batch and records its metrics.
-pub(crate) fn finish(
-    batch: &mut Vec<Work>,
-    result: BatchResult,
-    started: Instant,
-    last_error: &LastWriteError,
-) {
-    metrics::histogram!("hookflow_journal_batch_size").record(batch.len() as f64);
-    metrics::histogram!("hookflow_journal_commit_seconds").record(started.elapsed().as_secs_f64());
-    if let Ok(mut last) = last_error.lock() {
-        *last = result.as_ref().err().map(|e| e.to_string());
-    }
-    match result {
-        Ok((outcomes, replies)) => {
-            let mut outcomes = outcomes.into_iter();
-            let mut replies = replies.into_iter();
-            for w in batch.drain(..) {
-                match w {
-                    Work::Ingest(j) => {
-                        let o = outcomes.next().ok_or_else(|| Rejection::overloaded(1));
-                        let _ = j.reply.send(o);
-                    }
-                    Work::Engine(j) => {
-                        let r = replies
-                            .next()
-                            .unwrap_or_else(|| Err("no reply for an engine write".into()));
-                        let _ = j.reply.send(r);
-                    }
-                }
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, batch = batch.len(), "journal commit failed; answering 503");
-            metrics::counter!("hookflow_journal_commit_failures_total").increment(1);
-            for w in batch.drain(..) {
-                match w {
-                    Work::Ingest(j) => {
-                        let _ = j.reply.send(Err(Rejection::overloaded(1)));
-                    }
-                    Work::Engine(j) => {
-                        let _ = j.reply.send(Err(format!("commit failed: {e}")));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The SQL that keeps only the newest `$2` rejected deliveries of webhook `$1`.
-pub(crate) const PRUNE_SQL: &str = "DELETE FROM deliveries WHERE webhook_id = $1 \
-    AND status = 'rejected' AND id <= (SELECT id FROM deliveries WHERE webhook_id = $1 \
-    AND status = 'rejected' ORDER BY id DESC LIMIT 1 OFFSET $2)";
-
-/// Creates both rate windows of `$1` if missing and resets a window that has passed; returns
-/// `(period, count)` of the current windows. On PostgreSQL it also locks both rows until commit,
-/// which is what keeps limits exact across nodes.
-pub(crate) const TOUCH_RATES_SQL: &str = "INSERT INTO rate_windows \
-    (webhook_id, period, window_start, count) VALUES ($1, 'minute', $2, 0), ($1, 'day', $3, 0) \
-    ON CONFLICT (webhook_id, period) DO UPDATE SET \
-    count = CASE WHEN rate_windows.window_start = excluded.window_start \
-    THEN rate_windows.count ELSE 0 END, window_start = excluded.window_start \
-    RETURNING period, count";
-
-pub(crate) const WRITE_RATES_SQL: &str = "UPDATE rate_windows SET count = CASE \
-    WHEN period = 'minute' THEN $2 ELSE $3 END WHERE webhook_id = $1";
-
-pub(crate) const LIMITED_SQL: &str = "UPDATE webhooks SET last_limited_at = $2 WHERE id = $1";
-
-/// The webhook columns the journal checks against.
-pub(crate) const WEBHOOK_SQL: &str = "SELECT id, name, content_type, rate_limit_per_minute, \
-    rate_limit_per_day, key_hash, prev_key_hash, prev_key_expires_at, version, \
-    dedup_key, dedup_window_seconds, verification, verification_sealed FROM webhooks WHERE id = $1";
-
-/// The columns of a delivery row, in the order [`Row`]s are bound.
-pub(crate) const INSERT_COLUMNS: &str = "INSERT INTO deliveries (id, webhook_id, received_at, \
-    status, http_status, reason, method, content_type, headers, query, body, body_size, \
-    body_truncated, routing, duplicate_of, verification, traceparent, dedup_key_hash, \
-    dedup_expires_at) VALUES ";
-pub(crate) const INSERT_WIDTH: usize = 19;
-
-/// The events bound to a webhook and, for each, the workflows whose triggers name it.
-pub(crate) const ROUTES_SQL: &str = "SELECT e.id AS event_id, e.name AS event_name, e.filter, \
-    w.id AS workflow_id, w.name AS workflow_name, w.valid, w.enabled, t.disabled \
-    FROM events e LEFT JOIN triggers t ON (t.event_ref = e.id OR t.event_ref = e.name) \
-    LEFT JOIN workflows w ON w.id = t.workflow_id WHERE e.webhook_id = $1 \
-    ORDER BY e.id, t.workflow_id, t.position";
-
-pub(crate) fn digest(v: Vec<u8>) -> Result<[u8; 32]> {
-    v.try_into()
-        .map_err(|_| StoreError::Internal("a key digest is not 32 bytes".into()))
 }

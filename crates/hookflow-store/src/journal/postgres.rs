@@ -12,12 +12,13 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BatchResult, EngineOp, EngineReply, Work, dedup, split};
-use super::{
-    INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
-    RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
-    distinct_ids, finish, oldest, refresh_cache, route, rows,
+use super::batch::{BatchResult, Loaded, decide, distinct_ids, finish, route, rows, split};
+use super::cache::refresh_cache;
+use super::sql::{
+    INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL,
+    WEBHOOK_SQL, WRITE_RATES_SQL, digest,
 };
+use super::{EngineOp, EngineReply, IngestRequest, Work, WriterCtx, dedup, oldest};
 use crate::runs::{
     COUNT_STARTED_RUN_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_EXISTS_SQL, RUN_INSERT_HEAD,
     STEP_INSERT_HEAD, STEP_UPSERT_TAIL, WAKE_SQL, claim_sql,

@@ -14,12 +14,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use hookflow_core::ingest::rate::{RateClock, Windows};
 
-use super::{BatchResult, EngineOp, EngineReply, Work, dedup, split};
-use super::{
-    INSERT_COLUMNS, INSERT_WIDTH, IngestRequest, LIMITED_SQL, Loaded, PRUNE_SQL, ROUTES_SQL,
-    RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL, WRITE_RATES_SQL, WriterCtx, decide, digest,
-    distinct_ids, finish, refresh_cache, route, rows,
+use super::batch::{BatchResult, Loaded, decide, distinct_ids, finish, route, rows, split};
+use super::cache::refresh_cache;
+use super::sql::{
+    INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL,
+    WEBHOOK_SQL, WRITE_RATES_SQL, digest,
 };
+use super::{EngineOp, EngineReply, IngestRequest, Work, WriterCtx, dedup};
 use crate::runs::{
     COUNT_STARTED_RUN_SQL, FINISH_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_EXISTS_SQL,
     RunRecord, SAVE_STEP_SQL, WAKE_SQL, claim_sql,
