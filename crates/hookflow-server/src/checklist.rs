@@ -19,14 +19,23 @@ use crate::state::AppState;
 pub const REJECTIONS_PERIOD_MS: i64 = 24 * 3600 * 1000;
 
 /// One check: what is checked, whether it passes, what the data says, where to fix it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ChecklistItem)]
 pub struct Item {
+    /// `requests_arrive`, `rejections`, `verification`, `rate_limits`, `event_bound`,
+    /// `event_triggers_workflow`, `workflow_valid`, `workflow_enabled`, `trigger_enabled`,
+    /// `last_run` or `last_request_started_runs`.
     pub check: &'static str,
     pub ok: bool,
     pub detail: String,
     /// The UI page where the problem is seen or fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// The event the item is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// The workflow the item is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workflow: Option<String>,
 }
 
@@ -54,17 +63,7 @@ impl Item {
     }
 
     pub fn to_json(&self) -> Value {
-        let mut v = json!({"check": self.check, "ok": self.ok, "detail": self.detail});
-        for (k, x) in [
-            ("link", &self.link),
-            ("event", &self.event),
-            ("workflow", &self.workflow),
-        ] {
-            if let Some(x) = x {
-                v[k] = json!(x);
-            }
-        }
-        v
+        crate::api::to_json(self)
     }
 }
 

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::net;
 use crate::net::deadline::{BodyTimeout, InFlight};
+use crate::openapi::ProblemDocument;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -44,6 +45,71 @@ const INLINE_PARSE_MAX: usize = 64 * 1024;
 /// keeps what came, and the connection is closed.
 const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
 
+/// Deliver a request to a webhook
+///
+/// Checks, in order; the first that fails decides the answer: method is POST (405), webhook
+/// exists and the key matches (401, the same for an unknown webhook and a wrong key), `Accept`
+/// admits `application/json` (406), `Content-Type` equals the webhook's configured type (415),
+/// body at most the size limit (413), the signature when the webhook has `verification` (401 with
+/// a `detail` naming what was wrong; in `log_only` mode accepted with the verdict recorded), rate
+/// limits (429) — so forged requests spend no quota, body parses as its content type (400). The
+/// request needs an `Accept` header that admits `application/json` and a `Content-Type` (also
+/// with an empty body). An accepted request is committed to disk before the 202 is sent.
+/// Rejections of a known webhook are recorded as deliveries with their reason. Any other method
+/// on this path is answered 405 with `Allow: POST`.
+#[utoipa::path(post, path = "/webhooks/{id}", tag = "ingest", operation_id = "receiveWebhook",
+    params(
+        ("id" = String, Path, description = "The webhook's id."),
+        ("api_key" = Option<String>, Query, allow_reserved,
+            description = "The webhook's key, raw or percent-encoded (a raw `+` is a plus, not a \
+                space). Either this or `X-Api-Key`."),
+        ("X-Api-Key" = Option<String>, Header,
+            description = "The webhook's key, keeping it out of access logs."),
+    ),
+    request_body(
+        description = "Any body of the webhook's configured content type; an empty body is \
+            allowed. `Content-Type` is required even when the body is empty.",
+        content(
+            (Option<serde_json::Value> = "application/json"),
+            (Option<Object> = "application/x-www-form-urlencoded"),
+            (Option<String> = "application/xml"),
+        )
+    ),
+    responses(
+        (status = 202, description = "Accepted and durably recorded; empty body.",
+            headers(
+                ("X-Delivery-Id" = String,
+                    description = "The delivery's id (see `GET /api/v1/deliveries/{id}`)."),
+                ("X-Duplicate-Of" = String,
+                    description = "Only on a duplicate (SPEC §9): the id of the delivery first \
+                        accepted with the same dedup key within the webhook's window. The \
+                        duplicate is recorded (its own id is `X-Delivery-Id`) and starts no run."),
+            )),
+        (status = 400, description = "The body does not parse as its content type says, or could \
+            not be read.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown webhook or wrong/missing key (the key is not needed \
+            when the webhook's verification has `require_api_key: false`), or — check 5b — the \
+            signature does not verify (`detail` starts with `signature verification failed:`).",
+            body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 405, description = "Method is not POST.", body = ProblemDocument,
+            content_type = "application/problem+json",
+            headers(("Allow" = String, description = "`POST`."))),
+        (status = 406, description = "`Accept` is missing or does not admit `application/json`.",
+            body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the limit (default 1 MiB); a larger \
+            `Content-Length` is refused unread.", body = ProblemDocument,
+            content_type = "application/problem+json"),
+        (status = 415, description = "`Content-Type` is missing or differs from the webhook's; \
+            `detail` names both.", body = ProblemDocument,
+            content_type = "application/problem+json"),
+        (status = 429, description = "A rate limit of the webhook is exhausted.",
+            body = ProblemDocument, content_type = "application/problem+json",
+            headers(("Retry-After" = u64,
+                description = "Whole seconds until the refusing window resets."))),
+        (status = 503, description = "Overloaded or the database is unavailable; retry later.",
+            body = ProblemDocument, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Whole seconds to wait."))),
+    ))]
 pub async fn receive(
     State(st): State<AppState>,
     id: Result<Path<String>, PathRejection>,

@@ -4,16 +4,17 @@
 //! that need committed state to the store's delivery journal.
 //!
 //! Layout: [`net`] (connections, header and body bounds, under the router), [`ingest`] (SPEC §2),
-//! [`api`] (SPEC §5), [`ui`] (SPEC §7), [`ops`] (health, metrics, OpenAPI), [`problem`] (the one
-//! error type and its mapping), [`quota`] (shares of connections and memory per client and per
-//! webhook), [`state`] (what every handler shares), [`sweep`] and [`retention`] (background
-//! clean-up).
+//! [`api`] (SPEC §5), [`ui`] (SPEC §7), [`ops`] (health and metrics), [`openapi`] (the document,
+//! generated from the routes), [`problem`] (the one error type and its mapping), [`quota`]
+//! (shares of connections and memory per client and per webhook), [`state`] (what every handler
+//! shares), [`sweep`] and [`retention`] (background clean-up).
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod checklist;
 pub mod ingest;
 pub mod net;
+pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod quota;
@@ -30,6 +31,8 @@ use axum::routing::{any, get};
 use hookflow_store::Store;
 use hookflow_store::journal::{DeliveryJournal, JournalOptions};
 use tokio::net::TcpListener;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use state::{App, AppState, Limits};
 
@@ -62,16 +65,25 @@ pub enum ServeError {
     Engine(#[from] hookflow_engine::EngineError),
 }
 
+/// Every route outside the management API and the web UI, with its OpenAPI operation: [`router`]
+/// serves them and [`openapi::document`] describes them, both from this one list.
+pub fn routes() -> OpenApiRouter<AppState> {
+    // Every method reaches ingest, which answers all but POST with 405 and `Allow: POST`; the
+    // document shows the POST.
+    let (schemas, paths, _) = routes!(ingest::receive);
+    OpenApiRouter::new()
+        .routes((schemas, paths, any(ingest::receive)))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+}
+
 /// Builds the router for `state`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/webhooks/{id}", any(ingest::receive))
-        .nest("/api/v1", api::routes(state.clone()))
+    let (root, _) = routes().split_for_parts();
+    root.nest("/api/v1", api::router(state.clone()))
         .route("/", get(ui::root))
         .nest("/ui", ui::routes(state.clone()))
-        .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .route("/api/openapi.json", get(ops::openapi))
         .method_not_allowed_fallback(ops::method_not_allowed)
         .fallback(ops::not_found)
         .with_state(state)

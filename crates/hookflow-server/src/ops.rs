@@ -1,19 +1,18 @@
 //! Operations endpoints that need no token: `/healthz` (the database, the journal's last write,
-//! free disk space), `/metrics` (Prometheus text, no keys or secrets in it), `/api/openapi.json`.
+//! free disk space), `/metrics` (Prometheus text, no keys or secrets in it), `/api/openapi.json`
+//! (the document [`crate::openapi`] generates).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use serde_json::json;
+use serde::Serialize;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 use crate::problem::Problem;
 use crate::state::AppState;
-
-/// The OpenAPI 3.1 document of what the server implements.
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Buckets of the histograms measured in seconds.
 const SECONDS_BUCKETS: [f64; 14] = [
@@ -77,9 +76,42 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
 /// How long `/healthz` waits for the database's answer.
 const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 
-/// `/healthz`: 200 when the database answers, the journal's last write succeeded and the data
-/// directory's filesystem has `--min-free-disk-mb` free; else 503, with every reason in
-/// `problems`.
+/// What `/healthz` answers.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+    /// The backend: `sqlite` or `postgres`.
+    pub database: &'static str,
+    /// Webhook requests waiting to be committed.
+    pub journal_queue_depth: usize,
+    /// Megabytes free on the data directory's filesystem.
+    #[schema(required = true)]
+    pub disk_free_mb: Option<u64>,
+    pub retention: crate::retention::RetentionView,
+    /// Why the server is unavailable (503 only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Unavailable,
+}
+
+/// Health check
+///
+/// 200 when the database answers, the journal's last write succeeded and the data directory's
+/// filesystem has `--min-free-disk-mb` free; else 503, with every reason in `problems`.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "health",
+    responses(
+        (status = 200, description = "The server and its database work.", body = Health),
+        (status = 503, description = "Not healthy: the database does not answer within 800 ms, \
+            the delivery journal's last write failed (e.g. the disk is full), or the data \
+            directory's filesystem has less than `--min-free-disk-mb` free. `problems` says \
+            which.", body = Health),
+    ))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
     let mut problems: Vec<String> = Vec::new();
     match tokio::time::timeout(HEALTH_PROBE_TIMEOUT, st.store.ping()).await {
@@ -109,18 +141,25 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
             "the free space of the data directory cannot be read: {e}"
         )),
     }
-    let mut body = json!({
-        "status": if problems.is_empty() { "ok" } else { "unavailable" },
-        "database": st.store.backend_name(),
-        "journal_queue_depth": st.journal.queue_depth(),
-        "disk_free_mb": free.as_ref().ok().map(|f| f / 1_048_576),
-        "retention": st.retention.to_json(),
+    let healthy = problems.is_empty();
+    let body = crate::api::to_json(&Health {
+        status: if healthy {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Unavailable
+        },
+        database: st.store.backend_name(),
+        journal_queue_depth: st.journal.queue_depth(),
+        disk_free_mb: free.as_ref().ok().map(|f| f / 1_048_576),
+        retention: st.retention.view(),
+        problems,
     });
-    if problems.is_empty() {
-        return Json(body).into_response();
-    }
-    body["problems"] = json!(problems);
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
 }
 
 /// Bytes available to this process on the filesystem holding `dir`.
@@ -135,6 +174,16 @@ fn free_disk_bytes(_dir: &std::path::Path) -> std::io::Result<u64> {
     Ok(u64::MAX)
 }
 
+/// Prometheus metrics
+///
+/// Prometheus text format: `hookflow_webhook_requests_total{status}`,
+/// `hookflow_deliveries_total{webhook, status}` (requests of each known webhook by its id and
+/// outcome: `accepted`, `rejected`, `duplicate`), `hookflow_runs_finished_total{status}`,
+/// `hookflow_journal_batch_size`, `hookflow_journal_commit_seconds`,
+/// `hookflow_journal_queue_depth`. Carries no keys or secrets.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Metrics.", body = String,
+        content_type = "text/plain")))]
 pub async fn metrics(State(st): State<AppState>) -> Response {
     metrics::gauge!("hookflow_journal_queue_depth").set(st.journal.queue_depth() as f64);
     metrics::gauge!("hookflow_ingest_buffered_kib").set(st.budgets.bodies_held_kib() as f64);
@@ -149,8 +198,17 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
+/// This document
+///
+/// Generated from the routes and types the server is built from.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", operation_id = "openapi",
+    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object)))]
 pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::json(),
+    )
+        .into_response()
 }
 
 pub async fn not_found() -> Problem {

@@ -95,24 +95,23 @@ fn type_uri(status: StatusCode) -> String {
 
 impl Problem {
     /// The problem+json document.
-    fn document(&self) -> serde_json::Value {
-        let mut body = serde_json::json!({
-            "type": type_uri(self.status),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        if let Some(errors) = &self.errors {
-            body["errors"] = errors.clone();
-        }
-        body
+    fn document(&self) -> String {
+        let kind = type_uri(self.status);
+        serde_json::to_string(&crate::openapi::ProblemDocument {
+            detail: &self.detail,
+            errors: self.errors.as_ref(),
+            status: self.status.as_u16(),
+            title: &self.title,
+            kind: &kind,
+        })
+        .unwrap_or_default()
     }
 
     /// The whole HTTP/1.1 answer as bytes, ending with `Connection: close`: for the places that
     /// answer on a socket without a request having been parsed (a connection over a limit, a
     /// request head the HTTP parser refused).
     pub fn to_http1_close(&self) -> Vec<u8> {
-        let body = self.document().to_string();
+        let body = self.document();
         let mut head = format!(
             "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n\
              connection: close\r\n",
@@ -132,8 +131,7 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = self.document();
-        let mut res = (self.status, body.to_string()).into_response();
+        let mut res = (self.status, self.document()).into_response();
         let h = res.headers_mut();
         h.insert(
             header::CONTENT_TYPE,

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use hookflow_store::{Store, StoreError, now_ms};
-use serde_json::{Value, json};
 use tokio::sync::watch;
 
 /// One day in milliseconds.
@@ -18,6 +17,19 @@ const FIRST: Duration = Duration::from_secs(1);
 const CHUNK: i64 = 500;
 /// Pause between two transactions of a pass.
 const PAUSE: Duration = Duration::from_millis(20);
+
+/// How far back history goes (`serve --retain-days`): deliveries received and runs finished
+/// before `kept_since` are deleted, with their steps, except what a run that has not finished
+/// still needs.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Retention)]
+pub struct RetentionView {
+    /// Days of history kept; 0: kept forever.
+    pub retain_days: u32,
+    /// Now less `retain_days`; null when history is kept forever.
+    #[schema(format = DateTime, required = true)]
+    pub kept_since: Option<String>,
+}
 
 /// How long history is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,13 +56,12 @@ impl Retention {
         (self.days > 0).then(|| now - i64::from(self.days) * DAY_MS)
     }
 
-    /// As list answers and `/healthz` show it: `retain_days` and `kept_since` (the cutoff now;
-    /// `null` when history is kept forever).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "retain_days": self.days,
-            "kept_since": self.cutoff(now_ms()).map(crate::api::rfc3339),
-        })
+    /// As list answers and `/healthz` show it.
+    pub fn view(&self) -> RetentionView {
+        RetentionView {
+            retain_days: self.days,
+            kept_since: self.cutoff(now_ms()).map(crate::api::rfc3339),
+        }
     }
 
     /// What the web UI's deliveries and runs pages say.

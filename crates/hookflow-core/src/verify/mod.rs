@@ -21,7 +21,15 @@ pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
 /// Largest `tolerance_seconds` and `previous_secret_grace_seconds` (30 days).
 pub const MAX_SECONDS: u64 = 30 * 86_400;
 
+/// `standard_webhooks` (headers `webhook-id`, `webhook-timestamp`, `webhook-signature`:
+/// `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, several space-separated), `github`
+/// (`X-Hub-Signature-256: sha256=<hex>` of the body), `stripe` (`Stripe-Signature:
+/// t=…,v1=<hex HMAC-SHA256 of "t.body">`), `slack` (`X-Slack-Signature: v0=<hex HMAC-SHA256 of
+/// "v0:ts:body">` with `X-Slack-Request-Timestamp`), `shopify` (`X-Shopify-Hmac-Sha256: <base64
+/// HMAC-SHA256 of the body>`), or the generic `hmac` (`header`, `algorithm`, `encoding`,
+/// `prefix`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
     StandardWebhooks,
@@ -62,7 +70,9 @@ impl Scheme {
     ];
 }
 
+/// The generic `hmac` scheme's hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
     Sha1,
@@ -70,14 +80,20 @@ pub enum Algorithm {
     Sha512,
 }
 
+/// How the generic `hmac` scheme writes the signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
     Hex,
     Base64,
 }
 
+/// `enforce`: a request that fails verification is refused with 401. `log_only`: it is accepted,
+/// and its delivery and runs see the verdict (to switch verification on without dropping
+/// traffic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     #[default]
@@ -121,20 +137,37 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// `verification` as the API takes it, on create and on `PATCH` (where a field left out keeps
-/// its value, and `secret` may be left out to keep the secret).
+/// Signature verification (SPEC §9, check 5b: after the body is read, before the rate limits;
+/// the HMAC is computed over the exact bytes received and compared in constant time). On create
+/// `scheme` and `secret` are required; on `PATCH` a field left out keeps its value (a change of
+/// scheme starts from that scheme's defaults) and `secret` may be left out to keep the secret.
+/// Invalid input answers 400.
 #[derive(Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = VerificationInput))]
 #[serde(deny_unknown_fields)]
 pub struct Input {
     pub scheme: Option<Scheme>,
+    /// The shared secret; write-only, sealed at rest, never shown. `standard_webhooks`: a
+    /// `whsec_<base64>` secret is the decoded bytes; any other secret is its UTF-8 bytes.
     pub secret: Option<String>,
+    /// With a new `secret`: the old one keeps verifying this many seconds.
     pub previous_secret_grace_seconds: Option<u64>,
+    /// Timestamped schemes (`standard_webhooks`, `stripe`, `slack`): how far the signed
+    /// timestamp may be from now, in either direction.
     pub tolerance_seconds: Option<u64>,
     pub mode: Option<Mode>,
+    /// `false` (only with `mode: enforce`, else 400): signed requests need no `api_key`; a key
+    /// sent anyway is not checked.
     pub require_api_key: Option<bool>,
+    /// `hmac` only (required there): the request header carrying the signature. Several
+    /// signatures may come as repeated headers or separated by commas.
     pub header: Option<String>,
+    /// `hmac` only.
     pub algorithm: Option<Algorithm>,
+    /// `hmac` only.
     pub encoding: Option<Encoding>,
+    /// `hmac` only: text before the signature, e.g. `sha256=` (compared case-insensitively).
     pub prefix: Option<String>,
 }
 
@@ -395,7 +428,9 @@ impl std::fmt::Debug for Spec {
     }
 }
 
+/// `missing`: the signature (or timestamp) header is not there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictKind {
     Valid,
@@ -412,6 +447,19 @@ impl VerdictKind {
             VerdictKind::Missing => "missing",
         }
     }
+}
+
+/// Check 5b's verdict on one request as its delivery records it (`verification`) and the runs it
+/// started see it (`trigger.verification`).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Verdict))]
+pub struct RecordedVerdict<'a> {
+    pub scheme: Scheme,
+    pub verdict: VerdictKind,
+    /// What was wrong (missing header, bad format, timestamp outside tolerance, no signature
+    /// matches), or `signature valid`.
+    pub detail: &'a str,
 }
 
 /// Check 5b's verdict on one request: recorded on its delivery as `verification`.
@@ -433,11 +481,12 @@ impl Verdict {
 
     /// The delivery's `verification` (and the run's `trigger.verification`).
     pub fn to_value(&self) -> serde_json::Value {
-        serde_json::json!({
-            "scheme": self.scheme.as_str(),
-            "verdict": self.verdict.as_str(),
-            "detail": self.detail,
+        serde_json::to_value(RecordedVerdict {
+            scheme: self.scheme,
+            verdict: self.verdict,
+            detail: &self.detail,
         })
+        .unwrap_or_default()
     }
 
     /// The delivery's `verification` as recorded (JSON text).

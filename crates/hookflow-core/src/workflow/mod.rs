@@ -44,6 +44,7 @@ pub use validate::{
 /// One problem in a workflow document: where (`path`, in the document's shape, `""` for the
 /// document as a whole) and what was expected (`message`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationError {
     pub path: String,
     pub message: String,

@@ -4,11 +4,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::JsonBody;
 use super::events::{check_filter, find};
+use super::{JsonBody, to_json};
+use crate::openapi::{BadRequest, Invalid, NotFound};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
@@ -17,14 +19,55 @@ const MOST: i64 = 1000;
 /// Deliveries read (with their bodies) and evaluated at a time.
 const CHUNK: i64 = 100;
 
-#[derive(Deserialize)]
+/// A filter to try.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestFilter {
+    /// A bare expression over trigger variables.
     filter: String,
     /// How many of the newest accepted deliveries (default 100).
+    #[schema(minimum = 1, maximum = 1000, default = 100)]
     last: Option<i64>,
 }
 
+/// What a filter made of each delivery.
+#[derive(Serialize, ToSchema)]
+pub struct FilterTest {
+    /// Newest first.
+    pub results: Vec<FilterVerdict>,
+    /// Deliveries tried.
+    pub total: usize,
+    /// Deliveries it matched.
+    pub matched: usize,
+    /// Deliveries it could not be evaluated on.
+    pub errors: usize,
+}
+
+/// A filter on one delivery.
+#[derive(Serialize, ToSchema)]
+pub struct FilterVerdict {
+    pub delivery_id: String,
+    pub matched: bool,
+    /// Why the filter could not be evaluated; null when it could.
+    #[schema(required = true)]
+    pub error: Option<String>,
+}
+
+/// Try a filter on the event's webhook's last accepted deliveries, without saving it
+///
+/// Evaluates `filter` (as routing would: only `trigger` variables, the event's own
+/// `trigger.event`) against the newest `last` (default 100, at most 1,000) accepted deliveries of
+/// the event's webhook, newest first. Nothing is saved.
+#[utoipa::path(post, path = "/events/{id}/test", tag = "events", operation_id = "testEventFilter",
+    params(("id" = String, Path, description = "The event's id or name.")),
+    request_body = TestFilter,
+    responses(
+        (status = 200, description = "Per delivery, matched or not, or why the filter could not \
+            be evaluated.", body = FilterTest),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+    ))]
 pub async fn test(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -116,16 +159,20 @@ pub(crate) async fn try_filter(
             };
             matched += usize::from(is_match);
             errors += usize::from(error.is_some());
-            results.push(json!({"delivery_id": delivery_id, "matched": is_match, "error": error}));
+            results.push(FilterVerdict {
+                delivery_id,
+                matched: is_match,
+                error,
+            });
         }
         if short {
             break;
         }
     }
-    Ok(json!({
-        "results": results,
-        "total": results.len(),
-        "matched": matched,
-        "errors": errors,
+    Ok(to_json(&FilterTest {
+        total: results.len(),
+        results,
+        matched,
+        errors,
     }))
 }

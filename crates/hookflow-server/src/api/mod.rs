@@ -5,6 +5,7 @@ pub(crate) mod checklist;
 pub(crate) mod deliveries;
 pub(crate) mod events;
 pub(crate) mod filter_test;
+pub(crate) mod manual_runs;
 pub(crate) mod replay;
 pub(crate) mod runs;
 pub(crate) mod secrets;
@@ -17,57 +18,54 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::problem::Problem;
 use crate::state::AppState;
 
-pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", post(webhooks::create).get(webhooks::list))
-        .route(
-            "/webhooks/{id}",
-            get(webhooks::show)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
-        .route("/webhooks/{id}/checklist", get(checklist::show))
-        .route("/webhooks/{id}/deliveries", get(deliveries::list))
-        .route("/webhooks/{id}/replay", post(replay::range))
-        .route("/deliveries/{id}", get(deliveries::show))
-        .route("/deliveries/{id}/replay", post(replay::one))
-        .route("/events", post(events::create).get(events::list))
-        .route(
-            "/events/{id}",
-            get(events::show)
-                .patch(events::update)
-                .delete(events::delete),
-        )
-        .route("/events/{id}/test", post(filter_test::test))
-        .route("/workflows", post(workflows::create).get(workflows::list))
-        .route(
-            "/workflows/{id}",
-            get(workflows::show)
-                .put(workflows::replace)
-                .patch(workflows::patch)
-                .delete(workflows::delete),
-        )
-        .route("/workflows/{id}/validate", post(workflows::revalidate))
-        .route("/workflows/{id}/runs", post(workflows::start_run))
-        .route("/workflows/{id}/versions", get(versions::list))
-        .route("/workflows/{id}/versions/{n}", get(versions::show))
-        .route("/runs", get(runs::list))
-        .route("/runs/{id}", get(runs::show))
-        .route("/runs/{id}/cancel", post(runs::cancel))
-        .route("/secrets", get(secrets::list))
-        .route(
-            "/secrets/{name}",
-            axum::routing::put(secrets::put).delete(secrets::delete),
-        )
+/// Every management route with its OpenAPI operation: [`router`] serves them and
+/// [`crate::openapi::document`] describes them, both from this one list (paths relative to
+/// `/api/v1`).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::show, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_key))
+        .routes(routes!(checklist::show))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(replay::range))
+        .routes(routes!(deliveries::show))
+        .routes(routes!(replay::one))
+        .routes(routes!(events::create, events::list))
+        .routes(routes!(events::show, events::update, events::delete))
+        .routes(routes!(filter_test::test))
+        .routes(routes!(workflows::create, workflows::list))
+        .routes(routes!(
+            workflows::show,
+            workflows::replace,
+            workflows::patch,
+            workflows::delete
+        ))
+        .routes(routes!(workflows::revalidate))
+        .routes(routes!(manual_runs::start_run))
+        .routes(routes!(versions::list))
+        .routes(routes!(versions::show))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::show))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(secrets::list))
+        .routes(routes!(secrets::put, secrets::delete))
+}
+
+/// The management API: [`routes`] behind the admin token.
+pub fn router(state: AppState) -> Router<AppState> {
+    let (router, _) = routes().split_for_parts();
+    router
         .method_not_allowed_fallback(crate::ops::method_not_allowed)
         .fallback(|| async { Problem::not_found("there is no such API route") })
         .layer(middleware::from_fn_with_state(state, require_token))
@@ -173,9 +171,14 @@ pub(crate) mod double_option {
 }
 
 /// `?limit=&cursor=` of list calls.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page size: 1 to 500 (default 50). Anything else is a 400.
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page (opaque). A cursor this server did not issue is a
+    /// 400.
     pub cursor: Option<String>,
 }
 
@@ -221,6 +224,28 @@ pub fn list_answer(items: Vec<serde_json::Value>, next: Option<String>) -> serde
         "next_cursor": encode_cursor(next),
     })
 }
+
+/// `value` as the JSON an answer holds. Answers are built as typed values (whose schemas the
+/// OpenAPI document shows) and sent as [`serde_json::Value`], whose members are in name order:
+/// the order answers have always had.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// Declares the `{items, next_cursor}` answer of a list call, with its schema.
+macro_rules! page {
+    ($(#[$meta:meta])* $name:ident of $item:ty) => {
+        $(#[$meta])*
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// Pass as `cursor` for the next page; null on the last page.
+            #[schema(required = true)]
+            pub next_cursor: Option<String>,
+        }
+    };
+}
+pub(crate) use page;
 
 /// The opaque cursor clients pass back for the page after the item with id `next`.
 pub fn encode_cursor(next: Option<String>) -> Option<String> {

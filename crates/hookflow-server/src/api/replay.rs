@@ -13,36 +13,101 @@ use axum::response::{IntoResponse, Response};
 use hookflow_store::deliveries::Delivery;
 use hookflow_store::replay::{REPLAY_BATCH, ReplayOptions, Replayed};
 use hookflow_store::runs::RunRecord;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use super::JsonBody;
+use super::{JsonBody, to_json};
+use crate::openapi::{BadRequest, Invalid, NotFound, ProblemDocument};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
 /// Most deliveries one bulk replay covers (SPEC §10).
 pub const MOST: i64 = 10_000;
 
-#[derive(Deserialize, Default)]
+/// A replay of one delivery.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayOne {
-    /// Only these workflows (names) start.
+    /// Only these workflows (names) start; the others are reported in `routing.not_started`
+    /// with the reason `the replay names other workflows`. An unknown name is 422.
+    #[schema(min_items = 1)]
     workflows: Option<Vec<String>>,
+    /// Start nothing and record nothing: answer what would start.
     #[serde(default)]
     dry_run: bool,
 }
 
-#[derive(Deserialize)]
+/// A replay of the accepted deliveries of a time range.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRange {
+    /// The first instant of the range (RFC 3339, included).
+    #[schema(format = DateTime)]
     from: String,
+    /// The end of the range (RFC 3339, excluded).
+    #[schema(format = DateTime)]
     to: String,
+    /// Only these workflows (names) start; the others are reported in `routing.not_started`
+    /// with the reason `the replay names other workflows`. An unknown name is 422.
+    #[schema(min_items = 1)]
     workflows: Option<Vec<String>>,
+    /// Start nothing and record nothing: answer what would start.
     #[serde(default)]
     dry_run: bool,
 }
 
-/// `POST /deliveries/{id}/replay` → 201 `{routing, runs}` (200 for a dry run).
+/// What a replay of one delivery started (or would start).
+#[derive(Serialize, ToSchema)]
+pub struct Replay {
+    /// Same shape and reasons as a delivery's own `routing`: `events` [{id, name, matched,
+    /// reason}], `runs` [{id, workflow_id, workflow, event}] (`id` null in a dry run),
+    /// `not_started` [{workflow_id, workflow, event, reason}].
+    #[schema(value_type = Object)]
+    pub routing: Value,
+    /// The runs started (as `GET /api/v1/runs` shows them); in a dry run, each run that would
+    /// start: {workflow, workflow_id, event, trigger} with the trigger variables it would see.
+    #[schema(value_type = Vec<Object>)]
+    pub runs: Vec<Value>,
+    pub dry_run: bool,
+}
+
+/// What a replay of a time range started (or would start).
+#[derive(Serialize, ToSchema)]
+pub struct ReplaySummary {
+    /// Accepted deliveries replayed.
+    pub deliveries: i64,
+    /// Runs started (would start, in a dry run).
+    pub runs_started: i64,
+    /// Runs started per workflow name.
+    pub workflows: BTreeMap<String, i64>,
+    pub dry_run: bool,
+}
+
+/// Replay a stored accepted delivery through today's events, filters and workflows
+///
+/// Routes the delivery again exactly as routing does on arrival (events and their filters,
+/// valid, enabled workflows with enabled triggers, as they are now) and starts the runs that
+/// gives, in one transaction. Each new run has `started_by` `replay` and `replay_of` the
+/// delivery's id; its `trigger` variables are those of the original request
+/// (`trigger.delivery_id` is the original delivery). The delivery and its own runs are not
+/// changed. With `dry_run` nothing starts and nothing is recorded: the answer (200) has the same
+/// `routing` and, in `runs`, each run that would start with the trigger variables it would see.
+#[utoipa::path(post, path = "/deliveries/{id}/replay", tag = "deliveries",
+    operation_id = "replayDelivery",
+    params(("id" = String, Path, description = "The delivery's id.")),
+    request_body(content = Option<ReplayOne>),
+    responses(
+        (status = 200, description = "Dry run: what a replay would start.", body = Replay),
+        (status = 201, description = "Replayed: the routing and the runs started.", body = Replay),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The delivery cannot be replayed: it is a duplicate \
+            (duplicates are never replayed), it was rejected (only accepted deliveries are \
+            replayed), or its webhook is gone.", body = ProblemDocument,
+            content_type = "application/problem+json"),
+        (status = 422, response = Invalid),
+    ))]
 pub async fn one(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -115,11 +180,31 @@ pub(crate) async fn replay_delivery(
         }
         super::runs::runs_json(st, &records, None).await?
     };
-    Ok(json!({ "routing": r.routing, "runs": runs, "dry_run": dry_run }))
+    Ok(to_json(&Replay {
+        routing: r.routing,
+        runs,
+        dry_run,
+    }))
 }
 
-/// `POST /webhooks/{id}/replay` → `{deliveries, runs_started, workflows}` (201; 200 for a dry
-/// run, whose counts are what would start).
+/// Replay a webhook's accepted deliveries of a time range
+///
+/// Replays (as `POST /api/v1/deliveries/{id}/replay` does) every accepted delivery the webhook
+/// received from `from` (included) to `to` (excluded), oldest first, 100 per transaction.
+/// Duplicates and rejected deliveries are skipped. At most 10,000 deliveries per call: a range
+/// holding more is 422 saying how many. With `dry_run` nothing starts: the counts are what
+/// would.
+#[utoipa::path(post, path = "/webhooks/{id}/replay", tag = "webhooks",
+    operation_id = "replayWebhookDeliveries",
+    params(("id" = String, Path, description = "The webhook's id.")),
+    request_body = ReplayRange,
+    responses(
+        (status = 200, description = "Dry run: what the replay would start.", body = ReplaySummary),
+        (status = 201, description = "Replayed.", body = ReplaySummary),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+    ))]
 pub async fn range(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -210,11 +295,11 @@ pub(crate) async fn replay_range(
         }
         tokio::task::yield_now().await;
     }
-    Ok(json!({
-        "deliveries": deliveries,
-        "runs_started": runs_started,
-        "workflows": per_workflow,
-        "dry_run": dry_run,
+    Ok(to_json(&ReplaySummary {
+        deliveries,
+        runs_started,
+        workflows: per_workflow,
+        dry_run,
     }))
 }
 

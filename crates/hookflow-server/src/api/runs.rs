@@ -10,11 +10,14 @@ use hookflow_engine::Engine;
 use hookflow_engine::record::Limit;
 use hookflow_engine::redact::Redactor;
 use hookflow_store::runs::{RunFilter, RunRecord, StepRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiQuery, PageQuery, list_answer, rfc3339};
+use super::{ApiQuery, PageQuery, encode_cursor, rfc3339, to_json};
+use crate::openapi::{BadRequest, NotFound};
 use crate::problem::{ApiResult, Problem};
+use crate::retention::RetentionView;
 use crate::state::AppState;
 
 fn json_or_null(s: Option<&str>) -> Value {
@@ -22,20 +25,145 @@ fn json_or_null(s: Option<&str>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub fn step_json(s: &StepRecord) -> Value {
-    json!({
-        "id": s.step_id,
-        "type": s.step_type,
-        "status": s.status,
-        "iteration": s.iteration,
-        "input": json_or_null(s.input.as_deref()),
-        "output": json_or_null(s.output.as_deref()),
-        "error": s.error,
-        "attempts": s.attempts,
-        "wake_at": s.wake_at.map(rfc3339),
-        "started_at": rfc3339(s.started_at),
-        "finished_at": s.finished_at.map(rfc3339),
-    })
+/// A workflow run as the API shows it. A step input, output or error, or run outputs or error,
+/// over `--max-step-record-bytes` is recorded cut: `{"truncated": true, "limit":
+/// "max_step_record_bytes", "bytes": N, "preview": "…"}` (an error text ends with `[cut: N bytes,
+/// over …]`); past `--max-run-record-bytes` for the whole run, values are recorded as
+/// `{"truncated": true, "limit": "max_run_record_bytes", "bytes": N}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Run)]
+pub struct RunView {
+    pub id: String,
+    pub workflow_id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// The version of the workflow the run started on; it always executes that version's
+    /// definition (also when resumed after a sleep, a retry pause or a crash, or on another
+    /// node).
+    pub workflow_version: i64,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// What started the run. Every run answer has `kind` (`webhook`, `schedule`, `manual`,
+    /// `workflow`), `delivery_id`, `event_id` and `scheduled_at`. One run's answer (`GET
+    /// /api/v1/runs/{id}`, a manual run answered with `?wait=`) also holds the trigger variables
+    /// it started with (SPEC §3: `body`, `raw_body`, `headers`, `request_body`,
+    /// `request_headers`, `query`, `content_type`, `webhook` {id, name}, `event` {id, name},
+    /// `delivery_id`, `received_at`; a schedule's `event` and `scheduled_at`), secrets masked;
+    /// `raw_body` and `request_body` are left out when the body is over 64 KiB (the delivery
+    /// keeps it). A replay's `kind` is `webhook` and its `delivery_id` the delivery it replays.
+    #[schema(value_type = RunTrigger)]
+    pub trigger: Value,
+    /// How the run started (`run.started_by` in expressions): `webhook`, `schedule`, `manual`,
+    /// `workflow`, or `replay` for a run a replay started (SPEC §10).
+    pub started_by: String,
+    /// The delivery a replay run replays (its `trigger` is that delivery's request); null
+    /// otherwise.
+    #[schema(required = true)]
+    pub replay_of: Option<String>,
+    /// The inputs the run was given; values of secrets and of declared `secure_string` inputs
+    /// are shown as `***`.
+    #[schema(value_type = Object)]
+    pub inputs: Value,
+    /// What its `complete` step set; values of secrets and of declared `secure_string` values
+    /// are `***`.
+    #[schema(value_type = Option<Object>, required = true)]
+    pub outputs: Value,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    /// The run that started this one as a sub-workflow.
+    #[schema(required = true)]
+    pub parent_run_id: Option<String>,
+    pub cancel_requested: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub started_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    pub finished_at: Option<String>,
+    /// Only in `GET /api/v1/runs/{id}` and manual runs answered finished: one page of the steps,
+    /// in start order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepView>>,
+    /// How many steps the run has recorded (with `steps`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps_total: Option<i64>,
+    /// Pass as `steps_cursor` for the next page of steps; null on the last (with `steps`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps_next_cursor: Option<Option<String>>,
+}
+
+/// What every run answer says of its trigger.
+#[derive(Serialize, ToSchema)]
+pub struct RunTrigger {
+    /// `webhook`, `schedule`, `manual` or `workflow`.
+    pub kind: String,
+    #[schema(required = true)]
+    pub delivery_id: Option<String>,
+    #[schema(required = true)]
+    pub event_id: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    pub scheduled_at: Option<String>,
+}
+
+/// One step of a run (one iteration of a step in a loop).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Step)]
+pub struct StepView {
+    /// The step's `id` in the definition.
+    pub id: String,
+    /// The step's `title` in the definition of the version the run executes, or null.
+    #[schema(required = true)]
+    pub title: Option<String>,
+    /// The step's type.
+    #[serde(rename = "type")]
+    pub step_type: String,
+    pub status: String,
+    /// Which iteration of a loop, in a loop.
+    #[schema(required = true)]
+    pub iteration: Option<i64>,
+    #[schema(value_type = Option<Object>, required = true)]
+    pub input: Value,
+    #[schema(value_type = Option<Object>, required = true)]
+    pub output: Value,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    pub attempts: i64,
+    /// When a sleeping or backing-off step wakes.
+    #[schema(format = DateTime, required = true)]
+    pub wake_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub finished_at: Option<String>,
+}
+
+/// A page of runs.
+#[derive(Serialize, ToSchema)]
+pub struct RunList {
+    /// As [`runs_json`] shows them (secrets masked).
+    #[schema(value_type = Vec<RunView>)]
+    pub items: Vec<Value>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+    pub retention: RetentionView,
+}
+
+fn step_view(s: &StepRecord, title: Option<String>) -> StepView {
+    StepView {
+        id: s.step_id.clone(),
+        title,
+        step_type: s.step_type.clone(),
+        status: s.status.clone(),
+        iteration: s.iteration,
+        input: json_or_null(s.input.as_deref()),
+        output: json_or_null(s.output.as_deref()),
+        error: s.error.clone(),
+        attempts: s.attempts,
+        wake_at: s.wake_at.map(rfc3339),
+        started_at: rfc3339(s.started_at),
+        finished_at: s.finished_at.map(rfc3339),
+    }
 }
 
 /// Runs as the API shows them, with every secret value replaced by `***` — including in
@@ -170,12 +298,16 @@ async fn trigger_json(st: &AppState, r: &RunRecord) -> ApiResult<Value> {
 
 /// What every run answer says of its trigger (lists included): its kind and ids.
 fn compact_trigger(r: &RunRecord) -> Value {
-    json!({
+    to_json(&RunTrigger {
         // A replay's trigger is the request it replays (`started_by` says it is a replay).
-        "kind": if r.replay_of.is_some() { "webhook" } else { r.trigger_kind.as_str() },
-        "delivery_id": r.trigger_delivery_id(),
-        "event_id": r.event_id,
-        "scheduled_at": r.scheduled_at.map(rfc3339),
+        kind: if r.replay_of.is_some() {
+            "webhook".to_string()
+        } else {
+            r.trigger_kind.clone()
+        },
+        delivery_id: r.trigger_delivery_id().map(str::to_string),
+        event_id: r.event_id.clone(),
+        scheduled_at: r.scheduled_at.map(rfc3339),
     })
 }
 
@@ -184,53 +316,64 @@ fn run_json(
     steps: Option<&[StepRecord]>,
     titles: Option<&HashMap<String, String>>,
 ) -> Value {
-    let mut v = json!({
-        "id": r.id,
-        "workflow_id": r.workflow_id,
-        "workflow": r.workflow_name,
-        "workflow_version": r.workflow_version,
+    to_json(&RunView {
+        id: r.id.clone(),
+        workflow_id: r.workflow_id.clone(),
+        workflow: r.workflow_name.clone(),
+        workflow_version: r.workflow_version,
         // `waiting` (sleeping, backing off, waiting for a sub-run) is internal: it is running.
-        "status": if r.status == "waiting" { "running" } else { r.status.as_str() },
-        "trigger": compact_trigger(r),
-        "started_by": r.trigger_kind,
-        "replay_of": r.replay_of,
-        "inputs": json_or_null(Some(&r.inputs)),
-        "outputs": json_or_null(r.outputs.as_deref()),
-        "error": r.error,
-        "parent_run_id": r.parent_run_id,
-        "cancel_requested": r.cancel_requested,
-        "created_at": rfc3339(r.created_at),
-        "started_at": r.started_at.map(rfc3339),
-        "finished_at": r.finished_at.map(rfc3339),
-    });
-    if let Some(steps) = steps {
-        v["steps"] = Value::Array(
+        status: if r.status == "waiting" {
+            "running".to_string()
+        } else {
+            r.status.clone()
+        },
+        trigger: compact_trigger(r),
+        started_by: r.trigger_kind.clone(),
+        replay_of: r.replay_of.clone(),
+        inputs: json_or_null(Some(&r.inputs)),
+        outputs: json_or_null(r.outputs.as_deref()),
+        error: r.error.clone(),
+        parent_run_id: r.parent_run_id.clone(),
+        cancel_requested: r.cancel_requested,
+        created_at: rfc3339(r.created_at),
+        started_at: r.started_at.map(rfc3339),
+        finished_at: r.finished_at.map(rfc3339),
+        steps: steps.map(|steps| {
             steps
                 .iter()
-                .map(|s| {
-                    let mut j = step_json(s);
-                    j["title"] = json!(titles.and_then(|t| t.get(&s.step_id)));
-                    j
-                })
-                .collect(),
-        );
-    }
-    v
+                .map(|s| step_view(s, titles.and_then(|t| t.get(&s.step_id)).cloned()))
+                .collect()
+        }),
+        steps_total: None,
+        steps_next_cursor: None,
+    })
 }
 
-#[derive(Deserialize)]
-pub struct ListQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
+/// Which runs to list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// Only the runs of this workflow (its id).
     workflow_id: Option<String>,
+    /// Only runs with this status: `queued`, `running`, `succeeded`, `failed` or `cancelled`.
     status: Option<String>,
+    /// Only the runs this delivery started.
     delivery_id: Option<String>,
+    /// Only the runs replays of this delivery started.
     replay_of: Option<String>,
 }
 
+/// List runs, newest first
+#[utoipa::path(get, path = "/runs", tag = "runs", operation_id = "listRuns",
+    params(PageQuery, RunsQuery),
+    responses(
+        (status = 200, description = "A page of runs.", body = RunList),
+        (status = 400, response = BadRequest),
+    ))]
 pub async fn list(
     State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<RunsQuery>,
 ) -> ApiResult<Json<Value>> {
     if let Some(s) = &q.status
         && !matches!(
@@ -242,10 +385,6 @@ pub async fn list(
             "status must be queued, running, succeeded, failed or cancelled, got {s:?}"
         )));
     }
-    let page = PageQuery {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
     let filter = RunFilter {
         workflow_id: q.workflow_id,
         status: q.status,
@@ -256,9 +395,11 @@ pub async fn list(
         .store
         .list_runs(&filter, page.limit()?, page.cursor()?.as_deref())
         .await?;
-    let mut out = list_answer(runs_json(&st, &items, None).await?, next);
-    out["retention"] = st.retention.to_json();
-    Ok(Json(out))
+    Ok(Json(to_json(&RunList {
+        items: runs_json(&st, &items, None).await?,
+        next_cursor: encode_cursor(next),
+        retention: st.retention.view(),
+    })))
 }
 
 /// Steps shown with a run unless `steps_limit` says otherwise, and the most it may say.
@@ -267,9 +408,13 @@ pub const MAX_STEPS: i64 = 5000;
 
 /// Which of a run's steps to show: `?steps_limit=` (default [`DEFAULT_STEPS`], at most
 /// [`MAX_STEPS`]) after `?steps_cursor=` (the `steps_next_cursor` of the previous answer).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StepsQuery {
+    /// Steps in the answer, 1 to 5000 (default 1000).
+    #[param(minimum = 1, maximum = 5000)]
     pub steps_limit: Option<i64>,
+    /// The `steps_next_cursor` of the previous answer.
     pub steps_cursor: Option<String>,
 }
 
@@ -326,6 +471,18 @@ pub async fn run_with_steps(st: &AppState, run: &RunRecord, q: &StepsQuery) -> A
     Ok(v)
 }
 
+/// Show a run with its steps
+///
+/// Shows the run with one page of its steps in start order (the first 1000 unless
+/// `steps_limit` says otherwise); `steps_total` counts them all and `steps_next_cursor`, passed
+/// as `steps_cursor`, gives the next page.
+#[utoipa::path(get, path = "/runs/{id}", tag = "runs", operation_id = "getRun",
+    params(("id" = String, Path, description = "The run's id."), StepsQuery),
+    responses(
+        (status = 200, description = "The run.", body = RunView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ))]
 pub async fn show(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -339,6 +496,16 @@ pub async fn show(
     Ok(Json(run_with_steps(&st, &run, &q).await?))
 }
 
+/// Cancel a run
+///
+/// Cancels the run and the sub-workflow runs it started (recursively): a queued or waiting run
+/// ends at once, a running one stops at its next step.
+#[utoipa::path(post, path = "/runs/{id}/cancel", tag = "runs", operation_id = "cancelRun",
+    params(("id" = String, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "The run.", body = RunView),
+        (status = 404, response = NotFound),
+    ))]
 pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let run = st
         .store

@@ -9,10 +9,12 @@ use hookflow_core::media::webhook_content_type;
 use hookflow_core::verify;
 use hookflow_store::webhooks::{NewWebhook, Webhook, WebhookPatch};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::{ApiQuery, JsonBody, PageQuery, list_answer, rfc3339};
+use super::{ApiQuery, JsonBody, PageQuery, encode_cursor, rfc3339, to_json};
+use crate::openapi::{BadRequest, Invalid, NotFound, ProblemDocument, TooLarge};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
@@ -20,12 +22,22 @@ use crate::state::AppState;
 pub const DEFAULT_PER_MINUTE: i64 = 5;
 pub const DEFAULT_PER_DAY: i64 = 5000;
 
-#[derive(Deserialize)]
+/// A new webhook. Unknown fields are refused (400).
+#[derive(Deserialize, ToSchema)]
+#[schema(as = WebhookCreate)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
+    /// Display name, unique: 1 to 200 characters.
     pub name: String,
+    /// The request content type: one of the four of SPEC §2, or one the operator allowed with
+    /// `--extra-content-types` (otherwise 422, naming the allowed types). Case and whitespace do
+    /// not matter; the answer shows the canonical form.
     pub content_type: String,
+    /// Accepted requests per UTC minute; 0 means no limit (default 5).
+    #[schema(minimum = 0)]
     pub rate_limit_per_minute: Option<i64>,
+    /// Accepted requests per UTC day; 0 means no limit (default 5000).
+    #[schema(minimum = 0)]
     pub rate_limit_per_day: Option<i64>,
     pub dedup: Option<DedupInput>,
     /// Signature verification (SPEC §9).
@@ -33,34 +45,140 @@ pub struct CreateWebhook {
     pub verification: Option<verify::Input>,
 }
 
-/// A PATCH: absent fields stay; `"dedup": null` removes duplicate detection.
-#[derive(Deserialize)]
+/// A change of a webhook: the fields left out stay. Unknown fields are refused (400).
+#[derive(Deserialize, ToSchema)]
+#[schema(as = WebhookPatch)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
+    /// Display name, unique: 1 to 200 characters.
     pub name: Option<String>,
+    /// As on create.
     pub content_type: Option<String>,
+    /// Accepted requests per UTC minute; 0 means no limit.
+    #[schema(minimum = 0)]
     pub rate_limit_per_minute: Option<i64>,
+    /// Accepted requests per UTC day; 0 means no limit.
+    #[schema(minimum = 0)]
     pub rate_limit_per_day: Option<i64>,
+    /// An object changes duplicate detection; `null` removes it.
     #[serde(default, with = "super::double_option")]
     pub dedup: Option<Option<DedupInput>>,
-    /// Left out: unchanged; `null`: removed; an object: changed (fields left out keep theirs).
+    /// An object changes the verification (fields left out keep theirs); `null` removes it.
     #[serde(default, with = "super::double_option")]
     pub verification: Option<Option<verify::Input>>,
 }
 
-/// `dedup` as sent (SPEC §9): a key expression or preset, and an optional window.
-#[derive(Deserialize, Clone)]
+/// Duplicate detection (SPEC §9). A request whose key equals that of a request accepted by this
+/// webhook within the window is answered 202 with `X-Duplicate-Of: <first delivery id>`,
+/// recorded with `status: duplicate` and `duplicate_of`, and starts no run; decided in the
+/// transaction that records it (exact across nodes). A request whose key expression gives null,
+/// an empty string or fails is processed normally. Duplicates count against the rate limits. A
+/// wrong key or window is refused with 400.
+///
+/// Sent as is; answered with `window_seconds` filled in.
+#[derive(Deserialize, Serialize, Clone, ToSchema)]
+#[schema(as = Dedup)]
 #[serde(deny_unknown_fields)]
 pub struct DedupInput {
+    /// An expression over the trigger variables (e.g. `trigger.headers["x-github-delivery"]`,
+    /// `trigger.body.id`) or a preset: `standard_webhooks` (header `webhook-id`), `github`
+    /// (`X-GitHub-Delivery`), `stripe` (`body.id`), `slack` (`body.event_id`).
     pub key: String,
+    /// How long an accepted key is remembered: 1 second to 30 days (default one day).
+    #[schema(minimum = 1, maximum = 2_592_000)]
     pub window_seconds: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+/// A key rotation.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
+    /// Keep the old key valid this many seconds (at most 30 days; default 0).
+    #[schema(maximum = 2_592_000)]
     pub grace_seconds: Option<u64>,
 }
+
+/// A webhook as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Webhook)]
+pub struct WebhookView {
+    #[schema(format = "uuid")]
+    pub id: String,
+    /// Display name, unique.
+    pub name: String,
+    /// The request content type, in its canonical form.
+    pub content_type: String,
+    /// The Webhook URL: `<public url>/webhooks/{id}?api_key=<key>`, the key percent-encoded (the
+    /// raw key is accepted too).
+    #[schema(format = "uri")]
+    pub url: String,
+    /// The key (may contain `+`, `/`, `=`).
+    pub api_key: String,
+    /// Accepted requests per UTC minute; 0 means no limit.
+    #[schema(minimum = 0)]
+    pub rate_limit_per_minute: i64,
+    /// Accepted requests per UTC day; 0 means no limit.
+    #[schema(minimum = 0)]
+    pub rate_limit_per_day: i64,
+    pub usage: Usage,
+    /// Until when the key replaced by the last rotation still works (`grace_seconds`).
+    #[schema(format = DateTime, required = true)]
+    pub previous_key_expires_at: Option<String>,
+    #[schema(required = true)]
+    pub dedup: Option<DedupInput>,
+    /// Signature verification, if set (never with the secret).
+    #[schema(required = true)]
+    pub verification: Option<Verification>,
+    /// Creation time.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Last change.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// What the rate limits counted.
+#[derive(Serialize, ToSchema)]
+pub struct Usage {
+    /// Accepted in the current UTC minute.
+    pub minute: i64,
+    /// Accepted in the current UTC day.
+    pub day: i64,
+    /// When a rate limit last refused a request.
+    #[schema(format = DateTime, required = true)]
+    pub last_limited_at: Option<String>,
+}
+
+/// A webhook's signature verification, without its secret.
+#[derive(Serialize, ToSchema)]
+pub struct Verification {
+    pub scheme: verify::Scheme,
+    /// `hmac` only: the request header carrying the signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// `hmac` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<verify::Algorithm>,
+    /// `hmac` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<verify::Encoding>,
+    /// `hmac` only: text before the signature, e.g. `sha256=`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Timestamped schemes: how far the signed timestamp may be from now, in either direction.
+    pub tolerance_seconds: u64,
+    pub mode: verify::Mode,
+    /// `false`: signed requests need no `api_key`.
+    pub require_api_key: bool,
+    /// Until when the secret replaced by the last change still verifies.
+    #[schema(format = DateTime, required = true)]
+    pub previous_secret_expires_at: Option<String>,
+}
+
+super::page!(
+    /// One page of webhooks.
+    WebhookList of WebhookView
+);
 
 fn valid_name(name: &str) -> ApiResult<String> {
     let name = name.trim();
@@ -143,40 +261,53 @@ pub fn webhook_url(st: &AppState, w: &Webhook) -> String {
 }
 
 /// The webhook as the API shows it, with its full Webhook URL.
-pub fn webhook_json(st: &AppState, w: &Webhook) -> Value {
-    json!({
-        "id": w.id,
-        "name": w.name,
-        "content_type": w.content_type,
-        "url": webhook_url(st, w),
-        "api_key": w.api_key,
-        "rate_limit_per_minute": w.rate_limit_per_minute,
-        "rate_limit_per_day": w.rate_limit_per_day,
-        "usage": {
-            "minute": w.usage.minute,
-            "day": w.usage.day,
-            "last_limited_at": w.usage.last_limited_at.map(rfc3339),
+pub fn webhook_view(st: &AppState, w: &Webhook) -> WebhookView {
+    WebhookView {
+        id: w.id.clone(),
+        name: w.name.clone(),
+        content_type: w.content_type.clone(),
+        url: webhook_url(st, w),
+        api_key: w.api_key.clone(),
+        rate_limit_per_minute: w.rate_limit_per_minute,
+        rate_limit_per_day: w.rate_limit_per_day,
+        usage: Usage {
+            minute: w.usage.minute,
+            day: w.usage.day,
+            last_limited_at: w.usage.last_limited_at.map(rfc3339),
         },
-        "previous_key_expires_at": w.previous_key_expires_at.map(rfc3339),
-        "dedup": w.dedup.as_ref().map(|d| json!({
-            "key": d.key, "window_seconds": d.window_seconds,
-        })),
-        "verification": w.verification.as_ref().map(verification_json),
-        "created_at": rfc3339(w.created_at),
-        "updated_at": rfc3339(w.updated_at),
-    })
+        previous_key_expires_at: w.previous_key_expires_at.map(rfc3339),
+        dedup: w.dedup.as_ref().map(|d| DedupInput {
+            key: d.key.clone(),
+            window_seconds: Some(d.window_seconds),
+        }),
+        verification: w.verification.as_ref().map(verification_view),
+        created_at: rfc3339(w.created_at),
+        updated_at: rfc3339(w.updated_at),
+    }
+}
+
+/// [`webhook_view`] as JSON (the web UI's pages read it).
+pub fn webhook_json(st: &AppState, w: &Webhook) -> Value {
+    to_json(&webhook_view(st, w))
 }
 
 /// A webhook's verification as answers show it: never the secret.
-fn verification_json(v: &verify::Settings) -> Value {
-    let mut out = serde_json::to_value(v).unwrap_or(Value::Null);
+fn verification_view(v: &verify::Settings) -> Verification {
     let now = hookflow_store::now_ms();
-    out["previous_secret_expires_at"] = v
-        .previous_secret_expires_at
-        .filter(|t| *t > now)
-        .map(rfc3339)
-        .into();
-    out
+    Verification {
+        scheme: v.scheme,
+        header: v.header.clone(),
+        algorithm: v.algorithm,
+        encoding: v.encoding,
+        prefix: v.prefix.clone(),
+        tolerance_seconds: v.tolerance_seconds,
+        mode: v.mode,
+        require_api_key: v.require_api_key,
+        previous_secret_expires_at: v
+            .previous_secret_expires_at
+            .filter(|t| *t > now)
+            .map(rfc3339),
+    }
 }
 
 /// What a verification change makes of the webhook's verification (`None`: removed), checked
@@ -252,6 +383,16 @@ pub async fn create_webhook(st: &AppState, body: CreateWebhook) -> ApiResult<Web
     }
 }
 
+/// Create a webhook
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", operation_id = "createWebhook",
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "Created; `url` is the full Webhook URL with its key.", body = WebhookView),
+        (status = 400, response = BadRequest),
+        (status = 409, description = "A webhook with this name exists.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Invalid),
+    ))]
 pub async fn create(
     State(st): State<AppState>,
     JsonBody(body): JsonBody<CreateWebhook>,
@@ -260,6 +401,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(webhook_json(&st, &w))).into_response())
 }
 
+/// List webhooks, newest first
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks", operation_id = "listWebhooks",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of webhooks.", body = WebhookList),
+        (status = 400, response = BadRequest),
+    ))]
 pub async fn list(
     State(st): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -268,12 +416,19 @@ pub async fn list(
         .store
         .list_webhooks(q.limit()?, q.cursor()?.as_deref())
         .await?;
-    Ok(Json(list_answer(
-        items.iter().map(|w| webhook_json(&st, w)).collect(),
-        next,
-    )))
+    Ok(Json(to_json(&WebhookList {
+        items: items.iter().map(|w| webhook_view(&st, w)).collect(),
+        next_cursor: encode_cursor(next),
+    })))
 }
 
+/// Show a webhook
+#[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", operation_id = "getWebhook",
+    params(("id" = String, Path, description = "The webhook's id.")),
+    responses(
+        (status = 200, description = "The webhook.", body = WebhookView),
+        (status = 404, response = NotFound),
+    ))]
 pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     match st.store.get_webhook(&id).await? {
         Some(w) => Ok(Json(webhook_json(&st, &w))),
@@ -312,6 +467,20 @@ pub async fn update_webhook(st: &AppState, id: &str, body: UpdateWebhook) -> Api
     Ok(w)
 }
 
+/// Change a webhook
+///
+/// Only the fields sent change. Unknown fields are refused (400).
+#[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks", operation_id = "updateWebhook",
+    params(("id" = String, Path, description = "The webhook's id.")),
+    request_body = UpdateWebhook,
+    responses(
+        (status = 200, description = "The changed webhook.", body = WebhookView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Another webhook has this name.", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Invalid),
+    ))]
 pub async fn update(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -334,6 +503,13 @@ pub async fn delete_webhook(st: &AppState, id: &str) -> ApiResult<()> {
     }
 }
 
+/// Delete a webhook and its deliveries
+#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", operation_id = "deleteWebhook",
+    params(("id" = String, Path, description = "The webhook's id.")),
+    responses(
+        (status = 204, description = "Deleted; its URL answers 401 from now on."),
+        (status = 404, response = NotFound),
+    ))]
 pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     delete_webhook(&st, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -353,6 +529,19 @@ pub async fn rotate_webhook_key(st: &AppState, id: &str, body: RotateKey) -> Api
     Ok(w)
 }
 
+/// Replace a webhook's key
+///
+/// The old key stops working at once, unless `grace_seconds` keeps it valid that much longer.
+/// The body may be empty.
+#[utoipa::path(post, path = "/webhooks/{id}/rotate-key", tag = "webhooks", operation_id = "rotateWebhookKey",
+    params(("id" = String, Path, description = "The webhook's id.")),
+    request_body(content = Option<RotateKey>),
+    responses(
+        (status = 200, description = "The webhook with its new `api_key` and `url`.", body = WebhookView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+    ))]
 pub async fn rotate_key(
     State(st): State<AppState>,
     Path(id): Path<String>,

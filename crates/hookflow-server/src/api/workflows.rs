@@ -1,8 +1,7 @@
-//! `/api/v1/workflows`: save (validating), read, replace, enable/disable, validate, delete, and
-//! start manual runs.
+//! `/api/v1/workflows`: save (validating), read, replace, enable/disable, validate, delete.
+//! Manual runs are [`super::manual_runs`].
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
@@ -11,15 +10,100 @@ use axum::response::{IntoResponse, Response};
 use hookflow_core::workflow::{
     Catalog, Format, ValidationError, Workflow, from_value, parse_document, validate,
 };
-use hookflow_store::runs::NewRun;
 use hookflow_store::workflows::{SaveWorkflow, WorkflowRecord};
-use hookflow_store::{new_id, now_ms};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{ToResponse, ToSchema};
 
-use super::{ApiQuery, JsonBody, PageQuery, list_answer, read_body, rfc3339};
+use super::{ApiQuery, JsonBody, PageQuery, encode_cursor, read_body, rfc3339, to_json};
+use crate::openapi::{BadRequest, NameTaken, NotFound, ProblemDocument, TooLarge};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
+
+/// A workflow as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Workflow)]
+pub struct WorkflowView {
+    pub id: String,
+    pub name: String,
+    /// The document's `description`.
+    #[schema(value_type = Option<String>, required = true)]
+    pub description: Value,
+    pub enabled: bool,
+    /// The number of its latest version (each save of the document makes one; see
+    /// `GET /api/v1/workflows/{id}/versions`).
+    pub version: i64,
+    pub validation: Validation,
+    /// The triggers of a readable document: `{event, disabled}`.
+    #[schema(value_type = Vec<Object>)]
+    pub triggers: Value,
+    /// The document as JSON.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+    /// The document as written.
+    pub source: String,
+    /// `yaml` or `json`.
+    pub source_format: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// Whether a workflow document is valid; a workflow is stored even when it is not, and only a
+/// valid one runs.
+#[derive(Serialize, ToSchema)]
+pub struct Validation {
+    pub status: ValidationStatus,
+    /// Every problem found; empty when valid.
+    #[schema(value_type = Vec<ValidationError>)]
+    pub errors: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationStatus {
+    Valid,
+    Invalid,
+}
+
+impl Validation {
+    /// A validation as stored: whether it passed and its errors (a JSON array).
+    pub(crate) fn of(valid: bool, errors: &str) -> Validation {
+        Validation {
+            status: if valid {
+                ValidationStatus::Valid
+            } else {
+                ValidationStatus::Invalid
+            },
+            errors: serde_json::from_str(errors).unwrap_or(json!([])),
+        }
+    }
+}
+
+super::page!(
+    /// A page of workflows.
+    WorkflowList of WorkflowView
+);
+
+/// Not JSON or YAML.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct NotJsonOrYaml(ProblemDocument<'static>);
+
+/// The document cannot be read (not JSON or YAML, or no `name`); `errors` lists why.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub struct UnreadableDocument(ProblemDocument<'static>);
+
+/// A stored workflow validated again.
+#[derive(Serialize, ToSchema)]
+pub struct Revalidated {
+    pub id: String,
+    pub validation: Validation,
+}
 
 /// What exists, read from the store once per validation.
 struct StoreCatalog {
@@ -185,8 +269,7 @@ fn format_name(f: Format) -> &'static str {
     }
 }
 
-pub fn workflow_json(w: &WorkflowRecord) -> Value {
-    let errors: Value = serde_json::from_str(&w.errors).unwrap_or(json!([]));
+pub fn workflow_view(w: &WorkflowRecord) -> WorkflowView {
     let format = if w.source_format == "yaml" {
         Format::Yaml
     } else {
@@ -199,23 +282,28 @@ pub fn workflow_json(w: &WorkflowRecord) -> Value {
         .and_then(|d| serde_json::from_str::<Value>(d).ok())
         .map(|d| d["triggers"].clone())
         .unwrap_or(json!([]));
-    json!({
-        "id": w.id,
-        "name": w.name,
-        "description": definition.get("description").cloned().unwrap_or(Value::Null),
-        "enabled": w.enabled,
-        "version": w.version,
-        "validation": {
-            "status": if w.valid { "valid" } else { "invalid" },
-            "errors": errors,
-        },
-        "triggers": triggers,
-        "definition": definition,
-        "source": w.source,
-        "source_format": w.source_format,
-        "created_at": rfc3339(w.created_at),
-        "updated_at": rfc3339(w.updated_at),
-    })
+    WorkflowView {
+        id: w.id.clone(),
+        name: w.name.clone(),
+        description: definition
+            .get("description")
+            .cloned()
+            .unwrap_or(Value::Null),
+        enabled: w.enabled,
+        version: w.version,
+        validation: Validation::of(w.valid, &w.errors),
+        triggers,
+        definition,
+        source: w.source.clone(),
+        source_format: w.source_format.clone(),
+        created_at: rfc3339(w.created_at),
+        updated_at: rfc3339(w.updated_at),
+    }
+}
+
+/// [`workflow_view`] as JSON (the web UI's pages read it).
+pub fn workflow_json(w: &WorkflowRecord) -> Value {
+    to_json(&workflow_view(w))
 }
 
 async fn save(st: &AppState, id: Option<&str>, req: Request) -> ApiResult<WorkflowRecord> {
@@ -263,6 +351,21 @@ async fn save_parsed(
     Ok(w)
 }
 
+/// Save a workflow (validated; stored even when invalid)
+///
+/// Other workflows are validated again (one may call this one).
+#[utoipa::path(post, path = "/workflows", tag = "workflows", operation_id = "createWorkflow",
+    request_body(description = "The workflow document (SPEC §3): JSON or YAML, as `Content-Type` \
+        says; stored as written.",
+        content((Object = "application/json"), (String = "application/yaml"))),
+    responses(
+        (status = 201, description = "The workflow with its validation.", body = WorkflowView),
+        (status = 400, response = BadRequest),
+        (status = 409, response = NameTaken),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJsonOrYaml),
+        (status = 422, response = UnreadableDocument),
+    ))]
 pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Response> {
     let w = save(&st, None, req).await?;
     tracing::info!(workflow = %w.id, name = %w.name, valid = w.valid, "workflow created");
@@ -271,6 +374,23 @@ pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Respo
     Ok((StatusCode::CREATED, Json(workflow_json(&w))).into_response())
 }
 
+/// Replace a workflow's document
+///
+/// Makes a new version; runs already started keep executing theirs.
+#[utoipa::path(put, path = "/workflows/{id}", tag = "workflows", operation_id = "replaceWorkflow",
+    params(("id" = String, Path, description = "The workflow's id or name.")),
+    request_body(description = "The workflow document (SPEC §3): JSON or YAML, as `Content-Type` \
+        says; stored as written.",
+        content((Object = "application/json"), (String = "application/yaml"))),
+    responses(
+        (status = 200, description = "The workflow.", body = WorkflowView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = NameTaken),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJsonOrYaml),
+        (status = 422, response = UnreadableDocument),
+    ))]
 pub async fn replace(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -289,10 +409,24 @@ pub(crate) async fn find(st: &AppState, id: &str) -> ApiResult<WorkflowRecord> {
         .ok_or_else(|| Problem::not_found(format!("there is no workflow with id {id}")))
 }
 
+/// Show a workflow (id or name)
+#[utoipa::path(get, path = "/workflows/{id}", tag = "workflows", operation_id = "getWorkflow",
+    params(("id" = String, Path, description = "The workflow's id or name.")),
+    responses(
+        (status = 200, description = "The workflow.", body = WorkflowView),
+        (status = 404, response = NotFound),
+    ))]
 pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     Ok(Json(workflow_json(&find(&st, &id).await?)))
 }
 
+/// List workflows, newest first
+#[utoipa::path(get, path = "/workflows", tag = "workflows", operation_id = "listWorkflows",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of workflows.", body = WorkflowList),
+        (status = 400, response = BadRequest),
+    ))]
 pub async fn list(
     State(st): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
@@ -301,18 +435,31 @@ pub async fn list(
         .store
         .list_workflows(q.limit()?, q.cursor()?.as_deref())
         .await?;
-    Ok(Json(list_answer(
-        items.iter().map(workflow_json).collect(),
-        next,
-    )))
+    Ok(Json(to_json(&WorkflowList {
+        items: items.iter().map(workflow_view).collect(),
+        next_cursor: encode_cursor(next),
+    })))
 }
 
-#[derive(Deserialize)]
+/// Whether a workflow runs.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = WorkflowPatch)]
 #[serde(deny_unknown_fields)]
 pub struct Patch {
+    /// A disabled workflow starts no runs; runs already started go on.
     enabled: bool,
 }
 
+/// Enable or disable a workflow
+#[utoipa::path(patch, path = "/workflows/{id}", tag = "workflows",
+    operation_id = "setWorkflowEnabled",
+    params(("id" = String, Path, description = "The workflow's id or name.")),
+    request_body = Patch,
+    responses(
+        (status = 200, description = "The workflow.", body = WorkflowView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ))]
 pub async fn patch(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -331,12 +478,30 @@ pub(crate) async fn delete_workflow(st: &AppState, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Delete a workflow
+///
+/// Its versions that runs refer to are kept; other workflows are validated again.
+#[utoipa::path(delete, path = "/workflows/{id}", tag = "workflows", operation_id = "deleteWorkflow",
+    params(("id" = String, Path, description = "The workflow's id or name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, response = NotFound),
+    ))]
 pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     delete_workflow(&st, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Validates a stored workflow again (events, secrets or other workflows may have changed).
+/// Validate a stored workflow again
+///
+/// Events, secrets or other workflows it names may have changed since it was saved.
+#[utoipa::path(post, path = "/workflows/{id}/validate", tag = "workflows",
+    operation_id = "validateWorkflow",
+    params(("id" = String, Path, description = "The workflow's id or name.")),
+    responses(
+        (status = 200, description = "Its validation.", body = Revalidated),
+        (status = 404, response = NotFound),
+    ))]
 pub async fn revalidate(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -345,9 +510,9 @@ pub async fn revalidate(
     let cat = catalog(&st, None).await?;
     revalidate_one(&st, &w, &cat).await?;
     let w = find(&st, &w.id).await?;
-    Ok(Json(json!({
-        "id": w.id,
-        "validation": workflow_json(&w)["validation"].clone(),
+    Ok(Json(to_json(&Revalidated {
+        validation: Validation::of(w.valid, &w.errors),
+        id: w.id,
     })))
 }
 
@@ -384,124 +549,5 @@ pub async fn revalidate_all(st: &AppState) {
     .await;
     if let Err(p) = result {
         tracing::warn!(detail = %p.detail, "re-validating workflows failed");
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct StartRun {
-    #[serde(default)]
-    inputs: serde_json::Map<String, Value>,
-}
-
-/// Manual-run inputs must be declared and fit their declared types (missing ones take their
-/// defaults; a required one without a default must be given).
-fn check_inputs(w: &WorkflowRecord, given: &serde_json::Map<String, Value>) -> ApiResult<()> {
-    let Some(wf) = w
-        .definition
-        .as_deref()
-        .and_then(|d| serde_json::from_str::<hookflow_core::workflow::Workflow>(d).ok())
-    else {
-        return Ok(());
-    };
-    for (k, v) in given {
-        let Some(d) = wf.inputs.iter().find(|d| &d.name == k) else {
-            let declared: Vec<&str> = wf.inputs.iter().map(|d| d.name.as_str()).collect();
-            return Err(Problem::unprocessable(format!(
-                "input {k:?} is not declared by the workflow (declared: {})",
-                declared.join(", ")
-            )));
-        };
-        if let Err(why) = hookflow_core::workflow::fits(d.r#type, v) {
-            return Err(Problem::unprocessable(format!("input {k:?}: {why}")));
-        }
-    }
-    if let Some(d) = wf
-        .inputs
-        .iter()
-        .find(|d| d.required && d.default.is_none() && !given.contains_key(&d.name))
-    {
-        return Err(Problem::unprocessable(format!(
-            "input {:?} is required",
-            d.name
-        )));
-    }
-    Ok(())
-}
-
-/// Queues a manual run of `w` with checked `inputs`; answers its id (the API's and the UI's way).
-pub(crate) async fn start_manual_run(
-    st: &AppState,
-    w: &WorkflowRecord,
-    inputs: serde_json::Map<String, Value>,
-) -> ApiResult<String> {
-    if !w.valid {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "the workflow is invalid; fix the errors in its validation first",
-        ));
-    }
-    if !w.enabled {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "the workflow is disabled",
-        ));
-    }
-    check_inputs(w, &inputs)?;
-    let run_id = new_id();
-    st.store
-        .insert_run(&NewRun {
-            id: run_id.clone(),
-            workflow_id: w.id.clone(),
-            workflow_name: w.name.clone(),
-            trigger_kind: "manual".into(),
-            delivery_id: None,
-            event_id: None,
-            scheduled_at: None,
-            inputs: Value::Object(inputs).to_string(),
-            parent_run_id: None,
-            depth: 0,
-            replay_of: None,
-            traceparent: None,
-        })
-        .await?;
-    st.engine.runs_ready.notify_one();
-    Ok(run_id)
-}
-
-#[derive(Deserialize)]
-pub struct WaitQuery {
-    wait: Option<f64>,
-}
-
-/// `POST /workflows/{id}/runs`: a manual run; with `?wait=SECONDS` the answer is the finished
-/// run if it ends in time (200), else the queued/running run (202).
-pub async fn start_run(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<WaitQuery>,
-    JsonBody(body): JsonBody<StartRun>,
-) -> ApiResult<Response> {
-    let w = find(&st, &id).await?;
-    let run_id = start_manual_run(&st, &w, body.inputs).await?;
-    let wait = q.wait.unwrap_or(0.0).clamp(0.0, 300.0);
-    let deadline = now_ms() + (wait * 1000.0) as i64;
-    loop {
-        let run = st
-            .store
-            .get_run(&run_id)
-            .await?
-            .ok_or_else(|| Problem::not_found("the run vanished"))?;
-        let done = matches!(run.status.as_str(), "succeeded" | "failed" | "cancelled");
-        if done || now_ms() >= deadline {
-            let code = if done {
-                StatusCode::OK
-            } else {
-                StatusCode::ACCEPTED
-            };
-            let v = super::runs::run_with_steps(&st, &run, &Default::default()).await?;
-            return Ok((code, Json(v)).into_response());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -295,7 +295,7 @@ pub async fn run(State(st): State<AppState>, Path(id): Path<String>, form: Form)
                 }
             },
         };
-        workflows::start_manual_run(&st, &w, inputs).await
+        crate::api::manual_runs::start_manual_run(&st, &w, inputs).await
     }
     .await;
     match started {
