@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
-use utoipa::{OpenApi, ToResponse, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 
 /// The name of the management API's security scheme.
 const BEARER: &str = "bearerAuth";
@@ -35,41 +35,32 @@ pub struct ProblemDocument<'a> {
     pub kind: &'a str,
 }
 
-/// Malformed JSON, an unknown field, or a bad query parameter (`limit`, `cursor`, `status`).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct BadRequest(ProblemDocument<'static>);
+/// Declares problem+json answers of the document, each one's doc comment its description.
+macro_rules! problem_answers {
+    ($($(#[$doc:meta])* $name:ident;)+) => {$(
+        $(#[$doc])*
+        #[derive(utoipa::ToResponse)]
+        #[response(content_type = "application/problem+json")]
+        #[allow(dead_code)]
+        pub struct $name($crate::openapi::ProblemDocument<'static>);
+    )+};
+}
+pub(crate) use problem_answers;
 
-/// Missing or wrong admin token.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct Unauthorized(ProblemDocument<'static>);
-
-/// No such resource.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct NotFound(ProblemDocument<'static>);
-
-/// The request body is larger than the API's limit.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct TooLarge(ProblemDocument<'static>);
-
-/// A field has a value that is not allowed; `detail` says which and what is expected.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct Invalid(ProblemDocument<'static>);
-
-/// The name is taken: names are unique.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct NameTaken(ProblemDocument<'static>);
+problem_answers! {
+    /// Malformed JSON, an unknown field, or a bad query parameter (`limit`, `cursor`, `status`).
+    BadRequest;
+    /// Missing or wrong admin token.
+    Unauthorized;
+    /// No such resource.
+    NotFound;
+    /// The request body is larger than the API's limit.
+    TooLarge;
+    /// A field has a value that is not allowed; `detail` says which and what is expected.
+    Invalid;
+    /// The name is taken: names are unique.
+    NameTaken;
+}
 
 /// What no handler owns: the document's info, its tags and the shared answers.
 #[derive(OpenApi)]

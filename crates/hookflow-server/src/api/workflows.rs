@@ -13,10 +13,10 @@ use hookflow_core::workflow::{
 use hookflow_store::workflows::{SaveWorkflow, WorkflowRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::{ToResponse, ToSchema};
+use utoipa::ToSchema;
 
 use super::{ApiQuery, JsonBody, PageQuery, encode_cursor, read_body, rfc3339, to_json};
-use crate::openapi::{BadRequest, NameTaken, NotFound, ProblemDocument, TooLarge};
+use crate::openapi::{BadRequest, NameTaken, NotFound, TooLarge};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
@@ -86,17 +86,12 @@ super::page!(
     WorkflowList of WorkflowView
 );
 
-/// Not JSON or YAML.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct NotJsonOrYaml(ProblemDocument<'static>);
-
-/// The document cannot be read (not JSON or YAML, or no `name`); `errors` lists why.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code)]
-pub struct UnreadableDocument(ProblemDocument<'static>);
+crate::openapi::problem_answers! {
+    /// Not JSON or YAML.
+    NotJsonOrYaml;
+    /// The document cannot be read (not JSON or YAML, or no `name`); `errors` lists why.
+    UnreadableDocument;
+}
 
 /// A stored workflow validated again.
 #[derive(Serialize, ToSchema)]
