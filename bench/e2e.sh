@@ -10,31 +10,18 @@
 # With PACED_RATE > 0, then drives the webhook at about that many requests/s for 10 s (wrk with
 # a per-connection pause, bench/lib/paced.lua) and reports webhook-received → run-finished
 # latency p50/p99 of those runs, read from the database.
-# Needs wrk, curl, jq, python3.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-SHARED="${SHARED:-$ROOT/../shared/bench}"
-LOAD="${1:-5}"
-CONNS="${2:-8}"
-PACED="${3:-0}"
+# HOOKFLOW_BIN=path uses that binary instead of building the release one. Needs wrk, curl, jq,
+# python3.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+LOAD="${1:-5}" CONNS="${2:-8}" PACED="${3:-0}"
 PORT=18190
-TOKEN=bench-token
 DATA="${BENCH_WORK:-/tmp/hookflow-bench}/e2e-data"
-(cd "$ROOT" && cargo build --release -p hookflow -q)
-rm -rf "$DATA"
-HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$ROOT/target/release/hookflow" serve \
-  --listen "127.0.0.1:$PORT" --data-dir "$DATA" >/tmp/hookflow-e2e.log 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
+hf_build
+hf_serve_fresh "$PORT" "$DATA" /tmp/hookflow-e2e.log
 A="Authorization: Bearer $TOKEN"
-B="http://127.0.0.1:$PORT/api/v1"
-W=$(curl -sf -X POST "$B/webhooks" -H "$A" \
-  -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
-URL=$(jq -r .url <<<"$W")
-curl -sf -X POST "$B/events" -H "$A" -d "{\"name\":\"bench-event\",\"webhook_id\":\"$(jq -r .id <<<"$W")\"}" >/dev/null
-curl -sf -X POST "$B/workflows" -H "$A" -H 'Content-Type: application/yaml' --data-binary @- >/dev/null <<'YAML'
+hf_webhook bench
+hf_event bench-event >/dev/null
+hf_workflow >/dev/null <<'YAML'
 name: two-steps
 variables: [{name: x, type: string}]
 outputs: [{name: x, type: string}]
@@ -44,14 +31,18 @@ steps:
   - {id: done, type: complete, outputs: {x: "{{ vars.x }}"}}
 YAML
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 ~ "^"m {s+=$2} END {print s+0}'; }
+# Waits until the runs finished (DONE) reach ACCEPTED requests.
+drain() { # ACCEPTED
+  while :; do
+    DONE=$(metric 'hookflow_runs_finished_total')
+    [[ "${DONE%.*}" -ge "${1%.*}" ]] && break
+    sleep 0.1
+  done
+}
 START=$(date +%s.%N)
 R=$("$SHARED/load.sh" "$URL" "$LOAD" "$CONNS" 2 2>/dev/null | grep '^RESULT')
 ACCEPTED=$(metric 'hookflow_webhook_requests_total\{status="202"\}')
-while :; do
-  DONE=$(metric 'hookflow_runs_finished_total')
-  [[ "${DONE%.*}" -ge "${ACCEPTED%.*}" ]] && break
-  sleep 0.1
-done
+drain "$ACCEPTED"
 END=$(date +%s.%N)
 FAILED=$(curl -s "$B/runs?status=failed&limit=1" -H "$A" | jq '.items | length')
 python3 - "$START" "$END" "$ACCEPTED" "$DONE" "$FAILED" "$R" <<'PY'
@@ -67,12 +58,7 @@ if [[ "$PACED" -gt 0 ]]; then
   PACE_MS=$(( PACE_CONNS * 1000 / PACED ))
   BODY_FILE="$SHARED/lib/body.json" PACE_MS=$PACE_MS timeout 40 wrk -t2 -c$PACE_CONNS -d10s \
     -s "$HERE/lib/paced.lua" "$URL" | grep -E 'Requests/sec' || true
-  BASE=$(metric 'hookflow_webhook_requests_total\{status="202"\}')
-  while :; do
-    DONE=$(metric 'hookflow_runs_finished_total')
-    [[ "${DONE%.*}" -ge "${BASE%.*}" ]] && break
-    sleep 0.1
-  done
+  drain "$(metric 'hookflow_webhook_requests_total\{status="202"\}')"
   python3 - "$DATA/hookflow.db" "$T0" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])

@@ -12,34 +12,17 @@
 # (`time_total` of curl on loopback) p50 and max, in ms, with the answer's counts. Exits 1 if an
 # answer is not 200, does not cover every delivery, or its p50 is over 1,000 ms.
 # HOOKFLOW_BIN=path uses that binary instead of building the release one. Needs curl, jq, python3.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-REPEATS="${1:-20}"
-DELIVERIES="${2:-1000}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+REPEATS="${1:-20}" DELIVERIES="${2:-1000}"
 LIMIT_MS=1000
 PORT=18193
-TOKEN=bench-token
 WORK="${BENCH_WORK:-/tmp/hookflow-bench}/filter_test"
-DATA="$WORK/data"
-BIN="${HOOKFLOW_BIN:-$ROOT/target/release/hookflow}"
-[[ -n "${HOOKFLOW_BIN:-}" ]] || (cd "$ROOT" && cargo build --release -p hookflow -q)
-rm -rf "$WORK"
-mkdir -p "$WORK"
-DB_ARGS=()
-[[ -n "${HOOKFLOW_DATABASE_URL:-}" ]] && DB_ARGS=(--database "$HOOKFLOW_DATABASE_URL")
-HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$BIN" serve \
-  --listen "127.0.0.1:$PORT" --data-dir "$DATA" "${DB_ARGS[@]}" >"$WORK/server.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
-B="http://127.0.0.1:$PORT/api/v1"
+hf_build
+hf_serve_work "$PORT" "$WORK"
 api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
 
-W=$(api -X POST "$B/webhooks" \
-  -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
-URL=$(jq -r .url <<<"$W")
-EVENT=$(api -X POST "$B/events" -d "{\"name\":\"pushes\",\"webhook_id\":\"$(jq -r .id <<<"$W")\"}" | jq -r .id)
+hf_webhook bench
+EVENT=$(hf_event pushes | jq -r .id)
 BODY=$(python3 -c '
 import json
 commits = [{"id": "%040x" % i, "message": "Fix the thing number %d in the parser" % i,

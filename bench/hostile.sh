@@ -22,19 +22,15 @@
 # its own CPU use, shown in the attacker_cores column (a remote attacker would use its own).
 # The attacker connects from 127.0.0.2 (idle-spread: 127.0.0.2–101), the valid sender (wrk via
 # ../shared/bench/load.sh, 64 connections) from 127.0.0.1. Release build, fresh SQLite data dir,
-# default settings. Needs wrk, python3, curl. Loopback only; every process stops by itself.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-SHARED="${SHARED:-$ROOT/../shared/bench}"
+# default settings (HOOKFLOW_BIN=path uses that binary instead of building the release one).
+# Needs wrk, python3, curl. Loopback only; every process stops by itself.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
 DUR="${1:-10}"
 WORK="${BENCH_WORK:-/tmp/hookflow-hostile}"
 PORT=18191
-TOKEN=bench-token
 mkdir -p "$WORK"
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
-(cd "$ROOT" && cargo build --release -p hookflow -q)
-HF="$ROOT/target/release/hookflow"
+hf_build
 cargo build --release -q --manifest-path "$HERE/attack/Cargo.toml"
 ATTACK_BIN="$HERE/attack/target/release/hookflow-attack"
 attack() { # MODE ADDR N SECONDS [options...]
@@ -42,19 +38,13 @@ attack() { # MODE ADDR N SECONDS [options...]
 }
 ulimit -n "$(ulimit -Hn)"
 
-wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; return 1; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
 DATA="$WORK/data"; rm -rf "$DATA" "$WORK"/attack-*.log
-HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$HF" serve --listen "127.0.0.1:$PORT" \
-  --data-dir "$DATA" >"$WORK/hookflow.log" 2>&1 &
-HF_PID=$!
-trap 'kill $HF_PID 2>/dev/null || true' EXIT
-wait_http "http://127.0.0.1:$PORT/healthz"
-HOOK=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
-  -d '{"name":"hostile","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
-URL=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])' <<<"$HOOK")
-HOOK_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$HOOK")
+hf_serve "$PORT" "$DATA" "$WORK/hookflow.log"
+HF_PID=$PID
+hf_webhook hostile
+HOOK_ID=$HOOK
 count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from deliveries where status='accepted'\").fetchone()[0])" "$DATA/hookflow.db"; }
 "$SHARED/load.sh" "$URL" 2 >/dev/null 2>&1 || true   # warm-up
 

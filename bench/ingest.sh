@@ -14,32 +14,23 @@
 # signatures (HMAC-SHA256 of the body, enforced), every request carrying a valid
 # X-Hub-Signature-256 computed once over the fixed body (wrk cannot sign per request; github has
 # no timestamp); the `ratio_verify` line is hookflow+verify / hookflow of the same repeat.
+# HOOKFLOW_BIN=path uses that binary instead of building the release one.
 # Needs: wrk (apt-get install -y wrk), python3. Loopback only.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-SHARED="${SHARED:-$ROOT/../shared/bench}"
-DUR="${1:-10}"
-REPEATS="${2:-3}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+DUR="${1:-10}" REPEATS="${2:-3}"
 WORK="${BENCH_WORK:-/tmp/hookflow-bench}"
 PORT_REF=18180
 PORT_HF=18181
-TOKEN=bench-token
 mkdir -p "$WORK"
 
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
-(cd "$ROOT" && cargo build --release -p hookflow -q)
-HF="$ROOT/target/release/hookflow"
+hf_build
 if [[ ! -x "$WORK/limit-server/target/release/limit-server" ]]; then
   rm -rf "$WORK/limit-server" && cp -r "$SHARED/limit-server" "$WORK/limit-server"
   (cd "$WORK/limit-server" && cargo build --release -q)
 fi
 REF="$WORK/limit-server/target/release/limit-server"
 
-wait_http() { # URL
-  for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done
-  echo "server at $1 did not come up" >&2; return 1
-}
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
 BODY_FILE="$SHARED/lib/body.json"
@@ -61,13 +52,9 @@ run_hookflow() { # RUN LABEL SIG_HEADER SIG_VALUE [UNIQUE_HEADER [nodedup]] — 
   # the github preset: X-GitHub-Delivery, a different value on every request
   [[ -n "$uniq" && -z "${6:-}" ]] && dedup='{"key":"github"}'
   DATA="$WORK/data-$run-$label"; rm -rf "$DATA"
-  HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$HF" serve --listen "127.0.0.1:$PORT_HF" \
-    --data-dir "$DATA" >"$WORK/hookflow.log" 2>&1 &
-  HF_PID=$!
-  wait_http "http://127.0.0.1:$PORT_HF/healthz"
-  URL=$(curl -sf -X POST "http://127.0.0.1:$PORT_HF/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
-    -d "{\"name\":\"bench\",\"content_type\":\"application/json\",\"rate_limit_per_minute\":0,\"rate_limit_per_day\":0,\"verification\":$verification,\"dedup\":$dedup}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  hf_serve "$PORT_HF" "$DATA" "$WORK/hookflow.log"
+  HF_PID=$PID
+  hf_webhook bench "\"verification\":$verification,\"dedup\":$dedup"
   load "$URL" 2 "$sigh" "$sigv" "$uniq" >/dev/null 2>&1 || true
   count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from deliveries where status='accepted'\").fetchone()[0])" "$DATA/hookflow.db"; }
   BEFORE=$(count)
@@ -86,7 +73,7 @@ for run in $(seq 1 "$REPEATS"); do
   # Reference: bare axum 202.
   "$REF" serve --mode a --addr "127.0.0.1:$PORT_REF" --api-key KEY >"$WORK/ref.log" 2>&1 &
   REF_PID=$!
-  wait_http "http://127.0.0.1:$PORT_REF/"
+  hf_wait "http://127.0.0.1:$PORT_REF/"
   "$SHARED/load.sh" "http://127.0.0.1:$PORT_REF/webhooks/demo?api_key=KEY" 2 >/dev/null 2>&1 || true
   R=$("$SHARED/load.sh" "http://127.0.0.1:$PORT_REF/webhooks/demo?api_key=KEY" "$DUR" 2>/dev/null | grep '^RESULT')
   kill "$REF_PID"; wait "$REF_PID" 2>/dev/null || true

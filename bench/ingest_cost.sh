@@ -9,28 +9,19 @@
 # One fresh release server (SQLite), a webhook verifying `github` signatures (as bench/ingest.sh
 # DEDUP=1 does), with `dedup: {key: github}` or without; wrk (64 connections, 2 threads) sends
 # the shared 320-byte body with a valid signature and a unique X-GitHub-Delivery per request.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-SHARED="${SHARED:-$ROOT/../shared/bench}"
-MODE="${1:-dedup}"
-DUR="${2:-10}"
+# HOOKFLOW_BIN=path uses that binary instead of building the release one.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+MODE="${1:-dedup}" DUR="${2:-10}"
 PORT=18190
 DATA="${BENCH_WORK:-/tmp/hookflow-bench-cost}"
-(cd "$ROOT" && cargo build --release -p hookflow -q)
+TOKEN=t
+hf_build
 BODY_FILE="$SHARED/lib/body.json"
 SECRET=bench-signing-secret
 SIG="sha256=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2],"rb").read(), hashlib.sha256).hexdigest())' "$SECRET" "$BODY_FILE")"
-rm -rf "$DATA"
 dedup='null'; [[ $MODE == dedup ]] && dedup='{"key":"github"}'
-HOOKFLOW_ADMIN_TOKEN=t HOOKFLOW_LOG=warn "$ROOT/target/release/hookflow" serve \
-  --listen "127.0.0.1:$PORT" --data-dir "$DATA" >"$DATA.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
-URL=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/v1/webhooks" -H "Authorization: Bearer t" \
-  -d "{\"name\":\"bench\",\"content_type\":\"application/json\",\"rate_limit_per_minute\":0,\"rate_limit_per_day\":0,\"verification\":{\"scheme\":\"github\",\"secret\":\"$SECRET\"},\"dedup\":$dedup}" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+hf_serve_fresh "$PORT" "$DATA" "$DATA.log"
+hf_webhook bench "\"verification\":{\"scheme\":\"github\",\"secret\":\"$SECRET\"},\"dedup\":$dedup"
 TID=$(grep -l hookflow-journa /proc/$PID/task/*/comm | head -1 | cut -d/ -f5)
 ticks() { awk '{print $14+$15}' "$1"; }
 wbytes() { awk '/^write_bytes/ {print $2}' /proc/$PID/io; }

@@ -14,21 +14,16 @@
 #   e2e    — a webhook → event → 2-step workflow (set_variables + complete): 16 connections for
 #            DURATION_S, then wait until every run finished; runs/s = runs / (first request to
 #            last run finished), from each node's /metrics.
+# HOOKFLOW_BIN=path uses that binary instead of building the release one.
 # Needs wrk, curl, jq, python3, psql (for the PostgreSQL setups).
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-SHARED="${SHARED:-$ROOT/../shared/bench}"
-DUR="${1:-10}"
-SETUPS="${2:-sqlite pg1 pg2}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+DUR="${1:-10}" SETUPS="${2:-sqlite pg1 pg2}"
 PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
 WORK="${BENCH_WORK:-/tmp/hookflow-bench}/nodes"
-TOKEN=bench-token
 KEY="$(python3 -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())')"
 BASE_PORT=18200
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
-(cd "$ROOT" && cargo build --release -p hookflow -q)
-HF="$ROOT/target/release/hookflow"
+hf_build
 mkdir -p "$WORK"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -51,10 +46,10 @@ start_nodes() { # SETUP → sets NODES (ports)
   for i in $(seq 1 "$n"); do
     local port=$((BASE_PORT + i)) data="$WORK/$setup-data-$i"
     rm -rf "$data"
-    HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_MASTER_KEY=$KEY HOOKFLOW_LOG=warn "$HF" serve \
+    HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_MASTER_KEY=$KEY HOOKFLOW_LOG=warn "$BIN" serve \
       --listen "127.0.0.1:$port" --data-dir "$data" "${db_args[@]}" ${HF_ARGS:-} >"$WORK/$setup-$i.log" 2>&1 &
     PIDS+=($!)
-    for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.05; done
+    hf_wait "http://127.0.0.1:$port/healthz"
     NODES+=("$port")
   done
 }

@@ -11,31 +11,18 @@
 #    same interpreter (`python3 -I -c pass`, no sandbox) measured 50 times from Python.
 # 2. Throughput: COUNT webhook requests over CONNS connections (bench/lib/post_many.py), then
 #    waits until every run has finished; python steps/s = runs ÷ (first request → last run).
-# Needs curl, jq, python3.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-COUNT="${1:-1000}"
-CONNS="${2:-8}"
-WORKERS="${3:-64}"
+# HOOKFLOW_BIN=path uses that binary instead of building the release one. Needs curl, jq,
+# python3.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+COUNT="${1:-1000}" CONNS="${2:-8}" WORKERS="${3:-64}"
 PORT=18191
-TOKEN=bench-token
 DATA="${BENCH_WORK:-/tmp/hookflow-bench}/python-data"
-(cd "$ROOT" && cargo build --release -p hookflow -q)
-rm -rf "$DATA"
-HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$ROOT/target/release/hookflow" serve \
-  --listen "127.0.0.1:$PORT" --data-dir "$DATA" --python /usr/bin/python3 --workers "$WORKERS" \
-  >/tmp/hookflow-python-bench.log 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
+hf_build
+hf_serve_fresh "$PORT" "$DATA" /tmp/hookflow-python-bench.log --python /usr/bin/python3 --workers "$WORKERS"
 A="Authorization: Bearer $TOKEN"
-B="http://127.0.0.1:$PORT/api/v1"
-W=$(curl -sf -X POST "$B/webhooks" -H "$A" \
-  -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
-URL=$(jq -r .url <<<"$W")
-curl -sf -X POST "$B/events" -H "$A" -d "{\"name\":\"py-event\",\"webhook_id\":\"$(jq -r .id <<<"$W")\"}" >/dev/null
-WF=$(curl -sf -X POST "$B/workflows" -H "$A" -H 'Content-Type: application/yaml' --data-binary @- <<'YAML'
+hf_webhook bench
+hf_event py-event >/dev/null
+WF=$(hf_workflow <<'YAML'
 name: python-two-steps
 outputs: [{name: summary, type: string}]
 triggers: [{event: py-event}]

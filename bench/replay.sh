@@ -20,40 +20,19 @@
 # Every request is also sent to the same webhook, so ingest's own deliveries start runs too.
 # HOOKFLOW_BIN=path uses that binary instead of building the release one. Needs wrk, curl, jq,
 # python3. Loopback only.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-SHARED="${SHARED:-$ROOT/../shared/bench}"
-DUR="${1:-10}"
-REPEATS="${2:-3}"
-DELIVERIES="${3:-1000}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+DUR="${1:-10}" REPEATS="${2:-3}" DELIVERIES="${3:-1000}"
 PORT=18194
-TOKEN=bench-token
 WORK="${BENCH_WORK:-/tmp/hookflow-bench}/replay"
-DATA="$WORK/data"
-BIN="${HOOKFLOW_BIN:-$ROOT/target/release/hookflow}"
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
-[[ -n "${HOOKFLOW_BIN:-}" ]] || (cd "$ROOT" && cargo build --release -p hookflow -q)
-rm -rf "$WORK"
-mkdir -p "$WORK"
-DB_ARGS=()
-[[ -n "${HOOKFLOW_DATABASE_URL:-}" ]] && DB_ARGS=(--database "$HOOKFLOW_DATABASE_URL")
-HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$BIN" serve \
-  --listen "127.0.0.1:$PORT" --data-dir "$DATA" "${DB_ARGS[@]}" >"$WORK/server.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
-B="http://127.0.0.1:$PORT/api/v1"
+hf_build
+hf_serve_work "$PORT" "$WORK"
 api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
-W=$(api -X POST "$B/webhooks" \
-  -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
-URL=$(jq -r .url <<<"$W")
-HOOK=$(jq -r .id <<<"$W")
-api -X POST "$B/events" -d "{\"name\":\"bench-in\",\"webhook_id\":\"$HOOK\"}" >/dev/null
-curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/yaml' -X POST "$B/workflows" \
-  --data-binary $'name: bench-wf\ntriggers:\n  - event: bench-in\nsteps:\n  - {id: done, type: complete}\n' \
+hf_webhook bench
+hf_event bench-in >/dev/null
+hf_workflow <<<$'name: bench-wf\ntriggers:\n  - event: bench-in\nsteps:\n  - {id: done, type: complete}\n' \
   | jq -e '.validation.status == "valid"' >/dev/null
 FROM=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 sleep 0.01

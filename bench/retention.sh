@@ -11,37 +11,28 @@
 #   - `prune`: serve --retain-days 90, the load starting once the first pass has deleted rows;
 #     the line says how many rows the pruner deleted during the load and whether it was still
 #     at work when the load ended (it must be, for the numbers to mean "while pruning").
-# Prints req/s, p50/p99/max latency and non-2xx per run. Needs wrk, python3. Loopback only.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-SHARED="${SHARED:-$ROOT/../shared/bench}"
-BACKLOG="${1:-500000}"
-DUR="${2:-20}"
-REPEATS="${3:-2}"
+# Prints req/s, p50/p99/max latency and non-2xx per run. HOOKFLOW_BIN=path uses that binary
+# instead of building the release one. Needs wrk, python3. Loopback only.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+BACKLOG="${1:-500000}" DUR="${2:-20}" REPEATS="${3:-2}"
 WORK="${BENCH_WORK:-/tmp/hookflow-bench-retention}"
 PORT=18191
-TOKEN=bench-token
 API="http://127.0.0.1:$PORT"
 BODY_FILE="$SHARED/lib/body.json"
 mkdir -p "$WORK"
 
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
-(cd "$ROOT" && cargo build --release -p hookflow -q)
-HF="$ROOT/target/release/hookflow"
+hf_build
+HF_WAIT_TRIES=400
 
-wait_http() { for _ in $(seq 1 400); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done
-  echo "server at $1 did not come up" >&2; return 1; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 load() { # URL DURATION
   WRK_BODY_FILE="$BODY_FILE" timeout --kill-after=5 $(($2 + 15)) \
     wrk -t2 -c64 -d"${2}s" --timeout 10s --latency -s "$SHARED/lib/post.lua" "$1"
 }
 start() { # DATA_DIR RETAIN_DAYS
-  HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$HF" serve --listen "127.0.0.1:$PORT" \
-    --data-dir "$1" --retain-days "$2" >"$WORK/hookflow.log" 2>&1 &
-  HF_PID=$!
-  wait_http "$API/healthz"
+  hf_serve "$PORT" "$1" "$WORK/hookflow.log" --retain-days "$2"
+  HF_PID=$PID
 }
 stop() { kill "$HF_PID"; wait "$HF_PID" 2>/dev/null || true; }
 pruned() { # rows deleted so far, all tables
@@ -52,9 +43,7 @@ SEED="$WORK/seed"
 if [[ ! -f "$SEED/.done-$BACKLOG" ]]; then
   rm -rf "$SEED"
   start "$SEED" 0
-  URL=$(curl -sf -X POST "$API/api/v1/webhooks" -H "Authorization: Bearer $TOKEN" \
-    -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}' |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  hf_webhook bench
   echo "$URL" >"$SEED/url"
   count() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from deliveries').fetchone()[0])" "$SEED/hookflow.db"; }
   while (( $(count) < BACKLOG )); do load "$URL" 30 >/dev/null 2>&1 || true; done

@@ -11,29 +11,19 @@
 #      result, so the whole result list would be about 45 MB).
 # Reports for each: the run's time, the server's peak RSS (VmHWM) so far, the database size,
 # the size of `GET /api/v1/runs/{id}`, and what the big step recorded.
-# Needs curl, jq, python3.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-ITEMS="${1:-500}"
-VALUE="${2:-900000}"
+# HOOKFLOW_BIN=path uses that binary instead of building the release one. Needs curl, jq,
+# python3.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+ITEMS="${1:-500}" VALUE="${2:-900000}"
 PORT=18191
-TOKEN=bench-token
 DATA="${BENCH_WORK:-/tmp/hookflow-bench}/records-data"
-(cd "$ROOT" && cargo build --release -p hookflow -q)
-rm -rf "$DATA"
-HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$ROOT/target/release/hookflow" serve \
-  --listen "127.0.0.1:$PORT" --data-dir "$DATA" >/tmp/hookflow-records.log 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
+hf_build
+hf_serve_fresh "$PORT" "$DATA" /tmp/hookflow-records.log
 A="Authorization: Bearer $TOKEN"
-B="http://127.0.0.1:$PORT/api/v1"
 ITEM_LIST=$(python3 -c "print(list(range($ITEMS)))")
 
 workflow() { # YAML on stdin → workflow id
-  curl -sf -X POST "$B/workflows" -H "$A" -H 'Content-Type: application/yaml' --data-binary @- \
-    | jq -r .id
+  hf_workflow | jq -r .id
 }
 
 measure() { # NAME WORKFLOW_ID INPUTS_FILE STEP

@@ -13,32 +13,16 @@
 # the time to the first byte (`time_starttransfer`: server time on loopback) p50 and max, in ms.
 # Exits 1 if any page answers other than 200 or its p50 is over 200 ms.
 # HOOKFLOW_BIN=path uses that binary instead of building the release one. Needs curl, jq, python3.
-set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
-REPEATS="${1:-20}"
-ACCEPTED="${2:-10000}"
-REJECTED="${3:-1000}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+REPEATS="${1:-20}" ACCEPTED="${2:-10000}" REJECTED="${3:-1000}"
 LIMIT_MS=200
 PORT=18191
-TOKEN=bench-token
 WORK="${BENCH_WORK:-/tmp/hookflow-bench}/ui"
-DATA="$WORK/data"
 JAR="$WORK/cookies.txt"
-BIN="${HOOKFLOW_BIN:-$ROOT/target/release/hookflow}"
-[[ -n "${HOOKFLOW_BIN:-}" ]] || (cd "$ROOT" && cargo build --release -p hookflow -q)
-rm -rf "$WORK"
-mkdir -p "$WORK"
-DB_ARGS=()
-[[ -n "${HOOKFLOW_DATABASE_URL:-}" ]] && DB_ARGS=(--database "$HOOKFLOW_DATABASE_URL")
-HOOKFLOW_ADMIN_TOKEN=$TOKEN HOOKFLOW_LOG=warn "$BIN" serve \
-  --listen "127.0.0.1:$PORT" --data-dir "$DATA" "${DB_ARGS[@]}" >"$WORK/server.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
+hf_build
+hf_serve_work "$PORT" "$WORK"
 BASE="http://127.0.0.1:$PORT"
 A="Authorization: Bearer $TOKEN"
-B="$BASE/api/v1"
 api() { curl -sf -H "$A" "$@"; }
 
 # The store: other webhooks, events and workflows around the one under test.
@@ -47,19 +31,16 @@ for i in $(seq 1 19); do
   api -X POST "$B/events" -d "{\"name\":\"other-event-$i\",\"webhook_id\":\"$(jq -r .id <<<"$H")\"}" >/dev/null
 done
 for i in $(seq 1 4); do
-  api -X POST "$B/workflows" -H 'Content-Type: application/yaml' --data-binary @- >/dev/null <<YAML
+  hf_workflow >/dev/null <<YAML
 name: other-$i
 triggers: [{event: other-event-$i}]
 steps:
   - {id: done, type: complete, outputs: {}}
 YAML
 done
-W=$(api -X POST "$B/webhooks" \
-  -d '{"name":"bench","content_type":"application/json","rate_limit_per_minute":0,"rate_limit_per_day":0}')
-HOOK=$(jq -r .id <<<"$W")
-URL=$(jq -r .url <<<"$W")
-api -X POST "$B/events" -d "{\"name\":\"bench-event\",\"webhook_id\":\"$HOOK\"}" >/dev/null
-WF=$(api -X POST "$B/workflows" -H 'Content-Type: application/yaml' --data-binary @- <<'YAML' | jq -r .id
+hf_webhook bench
+hf_event bench-event >/dev/null
+WF=$(hf_workflow <<'YAML' | jq -r .id
 name: ui-bench
 variables: [{name: greeting, type: string}]
 outputs: [{name: greeting, type: string}]

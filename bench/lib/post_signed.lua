@@ -2,15 +2,9 @@
 -- RESULT line), plus one fixed header — a signature computed beforehand over that exact body
 -- (WRK_SIG_HEADER, WRK_SIG_VALUE): wrk's Lua cannot compute an HMAC per request, so the
 -- benchmark uses a scheme without a timestamp (github).
-local path = os.getenv("WRK_BODY_FILE") or "lib/body.json"
-local f = assert(io.open(path, "rb"))
-local body = f:read("*a")
-f:close()
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local body = dofile(here .. "json_body.lua")(os.getenv("WRK_BODY_FILE") or "lib/body.json")
 
-wrk.method = "POST"
-wrk.body = body
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json"
 local sig_header = os.getenv("WRK_SIG_HEADER")
 if sig_header and sig_header ~= "" then
   wrk.headers[sig_header] = os.getenv("WRK_SIG_VALUE")
