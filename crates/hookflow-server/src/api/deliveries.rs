@@ -177,8 +177,7 @@ pub fn delivery_json(d: &Delivery) -> Value {
     params(("id" = String, Path, description = "The webhook's id."), PageQuery, StatusQuery),
     responses(
         (status = 200, description = "One page of deliveries.", body = DeliveryList),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
     ))]
 pub async fn list(
     State(st): State<AppState>,

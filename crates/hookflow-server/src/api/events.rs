@@ -199,8 +199,7 @@ pub async fn create_event(st: &AppState, body: CreateEvent) -> ApiResult<Event> 
     request_body = CreateEvent,
     responses(
         (status = 201, description = "The event.", body = EventView),
-        (status = 400, response = BadRequest),
-        (status = 409, response = NameTaken),
+        (status = 400, response = BadRequest), (status = 409, response = NameTaken),
         (status = 422, response = Invalid),
     ))]
 pub async fn create(
@@ -258,10 +257,8 @@ pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
     request_body = UpdateEvent,
     responses(
         (status = 200, description = "The event.", body = EventView),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
-        (status = 409, response = NameTaken),
-        (status = 422, response = Invalid),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 409, response = NameTaken), (status = 422, response = Invalid),
     ))]
 pub async fn update(
     State(st): State<AppState>,
@@ -324,10 +321,7 @@ pub async fn delete_event(st: &AppState, id: &str) -> ApiResult<()> {
 /// Delete an event
 #[utoipa::path(delete, path = "/events/{id}", tag = "events", operation_id = "deleteEvent",
     params(("id" = String, Path, description = "The event's id or name.")),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 404, response = NotFound),
-    ))]
+    responses((status = 204, description = "Deleted."), (status = 404, response = NotFound)))]
 pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     delete_event(&st, &id).await?;
     Ok(StatusCode::NO_CONTENT)

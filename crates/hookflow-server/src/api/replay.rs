@@ -201,8 +201,7 @@ pub(crate) async fn replay_delivery(
     responses(
         (status = 200, description = "Dry run: what the replay would start.", body = ReplaySummary),
         (status = 201, description = "Replayed.", body = ReplaySummary),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 422, response = Invalid),
     ))]
 pub async fn range(

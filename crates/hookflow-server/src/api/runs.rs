@@ -480,8 +480,7 @@ pub async fn run_with_steps(st: &AppState, run: &RunRecord, q: &StepsQuery) -> A
     params(("id" = String, Path, description = "The run's id."), StepsQuery),
     responses(
         (status = 200, description = "The run.", body = RunView),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
     ))]
 pub async fn show(
     State(st): State<AppState>,

@@ -61,8 +61,7 @@ fn valid_name(name: &str) -> ApiResult<()> {
     request_body = PutSecret,
     responses(
         (status = 200, description = "The secret's name.", body = SecretName),
-        (status = 400, response = BadRequest),
-        (status = 422, response = Invalid),
+        (status = 400, response = BadRequest), (status = 422, response = Invalid),
     ))]
 pub async fn put(
     State(st): State<AppState>,
@@ -102,10 +101,7 @@ pub async fn list(State(st): State<AppState>) -> ApiResult<Json<Value>> {
 /// Delete a secret
 #[utoipa::path(delete, path = "/secrets/{name}", tag = "secrets", operation_id = "deleteSecret",
     params(("name" = String, Path, description = "Letters, digits and `_`, not starting with a digit (workflows read it as `secrets.<name>`).")),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 404, response = NotFound),
-    ))]
+    responses((status = 204, description = "Deleted."), (status = 404, response = NotFound)))]
 pub async fn delete(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     if st.store.delete_secret(&name).await? {
         super::workflows::revalidate_all(&st).await;

@@ -143,8 +143,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The workflow's id or name (a deleted workflow's id while runs refer to its versions)."), ("n" = i64, Path, minimum = 1, description = "The version number.")),
     responses(
         (status = 200, description = "The version.", body = VersionView),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
     ))]
 pub async fn show(
     State(st): State<AppState>,

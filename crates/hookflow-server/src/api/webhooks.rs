@@ -390,8 +390,7 @@ pub async fn create_webhook(st: &AppState, body: CreateWebhook) -> ApiResult<Web
         (status = 201, description = "Created; `url` is the full Webhook URL with its key.", body = WebhookView),
         (status = 400, response = BadRequest),
         (status = 409, description = "A webhook with this name exists.", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, response = TooLarge),
-        (status = 422, response = Invalid),
+        (status = 413, response = TooLarge), (status = 422, response = Invalid),
     ))]
 pub async fn create(
     State(st): State<AppState>,
@@ -475,11 +474,9 @@ pub async fn update_webhook(st: &AppState, id: &str, body: UpdateWebhook) -> Api
     request_body = UpdateWebhook,
     responses(
         (status = 200, description = "The changed webhook.", body = WebhookView),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 409, description = "Another webhook has this name.", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, response = TooLarge),
-        (status = 422, response = Invalid),
+        (status = 413, response = TooLarge), (status = 422, response = Invalid),
     ))]
 pub async fn update(
     State(st): State<AppState>,
@@ -538,8 +535,7 @@ pub async fn rotate_webhook_key(st: &AppState, id: &str, body: RotateKey) -> Api
     request_body(content = Option<RotateKey>),
     responses(
         (status = 200, description = "The webhook with its new `api_key` and `url`.", body = WebhookView),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
         (status = 422, response = Invalid),
     ))]
 pub async fn rotate_key(

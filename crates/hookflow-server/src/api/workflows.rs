@@ -355,10 +355,8 @@ async fn save_parsed(
         content((Object = "application/json"), (String = "application/yaml"))),
     responses(
         (status = 201, description = "The workflow with its validation.", body = WorkflowView),
-        (status = 400, response = BadRequest),
-        (status = 409, response = NameTaken),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJsonOrYaml),
+        (status = 400, response = BadRequest), (status = 409, response = NameTaken),
+        (status = 413, response = TooLarge), (status = 415, response = NotJsonOrYaml),
         (status = 422, response = UnreadableDocument),
     ))]
 pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Response> {
@@ -379,12 +377,9 @@ pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Respo
         content((Object = "application/json"), (String = "application/yaml"))),
     responses(
         (status = 200, description = "The workflow.", body = WorkflowView),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
-        (status = 409, response = NameTaken),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotJsonOrYaml),
-        (status = 422, response = UnreadableDocument),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        (status = 409, response = NameTaken), (status = 413, response = TooLarge),
+        (status = 415, response = NotJsonOrYaml), (status = 422, response = UnreadableDocument),
     ))]
 pub async fn replace(
     State(st): State<AppState>,
@@ -452,8 +447,7 @@ pub struct Patch {
     request_body = Patch,
     responses(
         (status = 200, description = "The workflow.", body = WorkflowView),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        (status = 400, response = BadRequest), (status = 404, response = NotFound),
     ))]
 pub async fn patch(
     State(st): State<AppState>,
@@ -478,10 +472,7 @@ pub(crate) async fn delete_workflow(st: &AppState, id: &str) -> ApiResult<()> {
 /// Its versions that runs refer to are kept; other workflows are validated again.
 #[utoipa::path(delete, path = "/workflows/{id}", tag = "workflows", operation_id = "deleteWorkflow",
     params(("id" = String, Path, description = "The workflow's id or name.")),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 404, response = NotFound),
-    ))]
+    responses((status = 204, description = "Deleted."), (status = 404, response = NotFound)))]
 pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     delete_workflow(&st, &id).await?;
     Ok(StatusCode::NO_CONTENT)
