@@ -151,6 +151,7 @@ impl Engine {
         match self.writer.engine(op).await? {
             EngineReply::Affected(n) => Ok(n),
             EngineReply::Runs(r) => Ok(r.len() as u64),
+            EngineReply::Swept { deleted, .. } => Ok(deleted),
             EngineReply::LimitReached => Ok(0),
         }
     }
@@ -167,7 +168,9 @@ impl Engine {
             .await?
         {
             EngineReply::Runs(r) => Ok(r),
-            EngineReply::Affected(_) | EngineReply::LimitReached => Ok(Vec::new()),
+            EngineReply::Affected(_) | EngineReply::LimitReached | EngineReply::Swept { .. } => {
+                Ok(Vec::new())
+            }
         }
     }
 

@@ -37,9 +37,9 @@ pub async fn sweep_dedup_keys(journal: &DeliveryJournal) -> u64 {
             .engine(EngineOp::SweepDedupKeys { limit: CHUNK })
             .await
         {
-            Ok(EngineReply::Affected(n)) => {
-                total += n;
-                if n < CHUNK as u64 {
+            Ok(EngineReply::Swept { deleted, done }) => {
+                total += deleted;
+                if done {
                     break;
                 }
             }

@@ -8,14 +8,15 @@
 //! Where the keys are kept depends on the backend:
 //! - PostgreSQL: the `dedup_keys` table, which every node's writer claims through.
 //! - SQLite: one node, one writer. The keys live in a `dedup_keys` table of the writer
-//!   connection's TEMP schema, with the same primary key, rebuilt from the deliveries' columns
-//!   when the writer starts (see `journal/dedup.rs`). A claim is still decided by the unique
-//!   index inside the transaction that records the request, but costs no random page write in
-//!   the WAL: a hashed key lands on a random index page, and writing that 4 KB page per request
-//!   halved SQLite's ingest (BENCHMARKS.md, "Duplicate detection").
+//!   connection's TEMP schema, in memory, with the same primary key, rebuilt from the
+//!   deliveries' columns when the writer starts (see `journal/dedup.rs`). A claim is still
+//!   decided by that unique index inside the transaction that records the request, but costs no
+//!   random page write in the WAL: a hashed key lands on a random index page, and writing that
+//!   4 KB page per request halved SQLite's ingest (BENCHMARKS.md, "Duplicate detection").
 //!
-//! The sweeper deletes passed keys in small statements through the journal's writer
-//! ([`sweep_sql`], `EngineOp::SweepDedupKeys`).
+//! The sweeper deletes passed keys in small bounded steps through the journal's writer
+//! (`EngineOp::SweepDedupKeys`: [`SWEEP_SQL`] on PostgreSQL, a walk over the primary key on
+//! SQLite).
 
 /// Claims key `$2` of webhook `$1` for delivery `$3` until `$4`, unless a claim that has not
 /// expired at `$5` holds it. Answers a row (the claiming delivery) only when the claim is new.
@@ -31,12 +32,8 @@ pub(crate) const CLAIM_SQL: &str = "INSERT INTO dedup_keys \
 pub(crate) const HOLDER_SQL: &str =
     "SELECT delivery_id FROM dedup_keys WHERE webhook_id = $1 AND key_hash = $2";
 
-/// Deletes at most `$2` keys whose window ended at `$1` or before, in one small statement.
-/// `lock` is the row lock of the inner select: ` FOR UPDATE SKIP LOCKED` on PostgreSQL, where
-/// two nodes sweep at once and rows that ingest holds are skipped, not waited for.
-pub(crate) fn sweep_sql(lock: &str) -> String {
-    format!(
-        "DELETE FROM dedup_keys WHERE (webhook_id, key_hash) IN (SELECT webhook_id, key_hash \
-         FROM dedup_keys WHERE expires_at <= $1 LIMIT $2{lock})"
-    )
-}
+/// PostgreSQL: deletes at most `$2` keys whose window ended at `$1` or before, in one small
+/// statement; two nodes sweep at once, and rows that ingest holds are skipped, not waited for.
+pub(crate) const SWEEP_SQL: &str = "DELETE FROM dedup_keys WHERE (webhook_id, key_hash) IN \
+    (SELECT webhook_id, key_hash FROM dedup_keys WHERE expires_at <= $1 LIMIT $2 \
+    FOR UPDATE SKIP LOCKED)";

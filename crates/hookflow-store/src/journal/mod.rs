@@ -264,6 +264,11 @@ pub enum EngineReply {
     Affected(u64),
     /// A limit refused the write (see the op).
     LimitReached,
+    /// Keys deleted by a sweep step, and whether the pass is complete.
+    Swept {
+        deleted: u64,
+        done: bool,
+    },
 }
 
 pub(crate) struct EngineJob {

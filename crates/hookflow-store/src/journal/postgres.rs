@@ -308,16 +308,18 @@ async fn engine_op(
                 .await?
                 .rows_affected(),
         ),
-        EngineOp::SweepDedupKeys { limit } => EngineReply::Affected(
-            sqlx::query(sqlx::AssertSqlSafe(crate::dedup::sweep_sql(
-                " FOR UPDATE SKIP LOCKED",
-            )))
-            .bind(now)
-            .bind(limit)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
-        ),
+        EngineOp::SweepDedupKeys { limit } => {
+            let deleted = sqlx::query(crate::dedup::SWEEP_SQL)
+                .bind(now)
+                .bind(limit)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            EngineReply::Swept {
+                deleted,
+                done: deleted < *limit as u64,
+            }
+        }
         EngineOp::InsertSubRun {
             run: r,
             max_per_root,

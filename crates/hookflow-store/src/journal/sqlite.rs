@@ -84,6 +84,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Work>, ctx: WriterCtx) {
     let opts = &ctx.opts;
+    let mut sweep: dedup::SweepCursor = None;
     let mut batch: Vec<Work> = Vec::with_capacity(opts.max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -95,16 +96,18 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Work>, ctx: WriterCt
         }
         let started = Instant::now();
         let (reqs, ops) = split(&batch);
-        let result = commit(&mut conn, &reqs, &ops, &ctx);
+        let result = commit(&mut conn, &reqs, &ops, &ctx, &mut sweep);
         finish(&mut batch, result, started, &ctx.last_error);
     }
 }
 
+/// `sweep` is where the dedup sweeper's walk stands (see [`dedup::sweep_sqlite`]).
 fn commit(
     conn: &mut Connection,
     reqs: &[&IngestRequest],
     ops: &[&EngineOp],
     ctx: &WriterCtx,
+    sweep: &mut dedup::SweepCursor,
 ) -> BatchResult {
     let opts = &ctx.opts;
     let clock = RateClock::at(crate::now_ms());
@@ -298,8 +301,10 @@ fn commit(
                 .map_err(err)?;
         }
     }
-    let replies: Vec<Result<EngineReply, String>> =
-        ops.iter().map(|op| engine_op(&tx, op, clock.now)).collect();
+    let replies: Vec<Result<EngineReply, String>> = ops
+        .iter()
+        .map(|op| engine_op(&tx, op, clock.now, sweep))
+        .collect();
     tx.commit().map_err(err)?;
     if !runs.is_empty() {
         ctx.runs_ready.notify_one();
@@ -309,8 +314,13 @@ fn commit(
 
 /// One engine write inside the batch's transaction. A failing statement does not end an SQLite
 /// transaction, so one op's error is that op's answer alone.
-fn engine_op(tx: &rusqlite::Transaction, op: &EngineOp, now: i64) -> Result<EngineReply, String> {
-    let r = || -> rusqlite::Result<EngineReply> {
+fn engine_op(
+    tx: &rusqlite::Transaction,
+    op: &EngineOp,
+    now: i64,
+    sweep: &mut dedup::SweepCursor,
+) -> Result<EngineReply, String> {
+    let mut r = || -> rusqlite::Result<EngineReply> {
         Ok(match op {
             EngineOp::Claim { node, n, lease_ms } => {
                 let mut stmt = tx.prepare_cached(&sqlite_text(&claim_sql("")))?;
@@ -358,10 +368,10 @@ fn engine_op(tx: &rusqlite::Transaction, op: &EngineOp, now: i64) -> Result<Engi
                 tx.prepare_cached(&sqlite_text(WAKE_SQL))?
                     .execute(params![id, now])? as u64,
             ),
-            EngineOp::SweepDedupKeys { limit } => EngineReply::Affected(
-                tx.prepare_cached(&sqlite_text(&crate::dedup::sweep_sql("")))?
-                    .execute(params![now, limit])? as u64,
-            ),
+            EngineOp::SweepDedupKeys { limit } => {
+                let (deleted, done) = dedup::sweep_sqlite(tx, sweep, *limit, now)?;
+                EngineReply::Swept { deleted, done }
+            }
             EngineOp::InsertSubRun {
                 run: r,
                 max_per_root,
