@@ -4,13 +4,13 @@
 //! with the journal's committed decision.
 
 mod budget;
+mod refuse;
 mod trace;
 mod verify;
 
 use std::net::IpAddr;
-use std::time::Duration;
 
-use axum::body::{Body, HttpBody};
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -34,6 +34,7 @@ use crate::problem::Problem;
 use crate::state::AppState;
 
 pub use budget::{BudgetLimits, IngestBudgets, Short};
+use refuse::{refuse_known, refuse_unknown};
 
 /// The header that may carry the key instead of the query string.
 const API_KEY_HEADER: &str = "x-api-key";
@@ -41,9 +42,6 @@ const API_KEY_HEADER: &str = "x-api-key";
 pub(crate) const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 /// Bodies larger than this are checked on a blocking thread, off the async workers.
 const INLINE_PARSE_MAX: usize = 64 * 1024;
-/// How long a refused request's body may take to arrive for its record; after that the record
-/// keeps what came, and the connection is closed.
-const REFUSED_BODY_WAIT: Duration = Duration::from_secs(2);
 
 /// Deliver a request to a webhook
 ///
@@ -470,118 +468,6 @@ fn short_detail(short: Short, l: &BudgetLimits) -> String {
             mib(l.bodies_per_webhook)
         ),
     }
-}
-
-/// The answer to a request for a webhook that does not exist: 405 or 401, like a known one, and
-/// at the same moment ([`answer_at_floor`]). Its body is read as a refused one of a known
-/// webhook's is, and dropped.
-async fn refuse_unknown(st: &AppState, req: Incoming) -> Problem {
-    req.give_back_place();
-    // Work like a known webhook's key check, so the two cost the same.
-    let presented = query::api_key(req.uri.query().unwrap_or(""));
-    std::hint::black_box(presented.as_deref().map(crypto::digest));
-    let rejection = if req.method != Method::POST {
-        Rejection::method_not_allowed(req.method.as_str())
-    } else {
-        Rejection::unauthorized()
-    };
-    let limit = st.limits.rejected_body_max as u64;
-    let (_, complete) = read_refused_body(st, "", req.client, req.body, limit).await;
-    answer_at_floor(st, req.received, rejection, complete).await
-}
-
-/// A request refused for its key or method by a known webhook: recorded (its body up to the
-/// kept size, if the unauthenticated budget has room) without waiting for the commit, and
-/// answered at the same moment as an unknown webhook's.
-async fn refuse_known(
-    st: &AppState,
-    hook: &WebhookAuth,
-    mut facts: RequestFacts,
-    rejection: Rejection,
-    received_at: i64,
-    req: Incoming,
-) -> Problem {
-    req.give_back_place();
-    count_delivery(&hook.id, DeliveryCount::Rejected);
-    let limit = st.limits.rejected_body_max as u64;
-    let (bytes, complete) = read_refused_body(st, &hook.id, req.client, req.body, limit).await;
-    if facts.body_len.is_none() && complete {
-        facts.body_len = Some(bytes.len() as u64);
-    }
-    if st.budgets.may_record(&hook.id, received_at / 1000) {
-        let raw_query = req.uri.query().unwrap_or("");
-        let record = delivery_record(&facts, &req.headers, raw_query, received_at, bytes);
-        let queued = st.journal.record_answered(IngestRequest {
-            webhook_id: hook.id.clone(),
-            seen_version: hook.version,
-            facts,
-            precheck: Some(rejection.clone()),
-            answered: true,
-            body_error: None,
-            dedup: None,
-            verification: None,
-            record,
-            trace: None,
-        });
-        if !queued {
-            metrics::counter!("hookflow_rejections_unrecorded_total", "why" => "queue")
-                .increment(1);
-        }
-    } else {
-        metrics::counter!("hookflow_rejections_unrecorded_total", "why" => "rate").increment(1);
-    }
-    answer_at_floor(st, req.received, rejection, complete).await
-}
-
-/// Reads up to `limit` bytes of a refused request's body for its record, if the budget of
-/// unauthenticated requests has room and the body comes within [`REFUSED_BODY_WAIT`]. Answers
-/// what was read and whether that is the whole body.
-async fn read_refused_body(
-    st: &AppState,
-    webhook: &str,
-    client: IpAddr,
-    mut body: Body,
-    limit: u64,
-) -> (Bytes, bool) {
-    if body.is_end_stream() {
-        return (Bytes::new(), true);
-    }
-    let want = body.size_hint().exact().unwrap_or(limit).min(limit);
-    let Ok(_held) = st.budgets.unauthenticated(client, webhook, want) else {
-        metrics::counter!("hookflow_refused_bodies_unread_total").increment(1);
-        return (Bytes::new(), false);
-    };
-    let mut buf = bytes::BytesMut::new();
-    let read = tokio::time::timeout(REFUSED_BODY_WAIT, async {
-        while (buf.len() as u64) < limit {
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        buf.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(_)) => return false,
-                None => return true,
-            }
-        }
-        body.is_end_stream()
-    })
-    .await;
-    buf.truncate(limit as usize);
-    (buf.freeze(), read.unwrap_or(false))
-}
-
-/// Answers `rejection` no earlier than `--unauthorized-delay-ms` after the request arrived, so
-/// that the time of a 401 does not tell a known webhook from an unknown one.
-async fn answer_at_floor(
-    st: &AppState,
-    received: Instant,
-    rejection: Rejection,
-    complete: bool,
-) -> Problem {
-    tokio::time::sleep_until(received + st.limits.unauthorized_delay).await;
-    let p = Problem::from(rejection);
-    if complete { p } else { p.closing() }
 }
 
 /// The webhook's check data: the journal's cache, else the database — which gets
