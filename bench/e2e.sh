@@ -30,7 +30,7 @@ steps:
   - {id: setx, type: set_variables, values: {x: "{{ trigger.body.event }}"}}
   - {id: done, type: complete, outputs: {x: "{{ vars.x }}"}}
 YAML
-metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 ~ "^"m {s+=$2} END {print s+0}'; }
+metric() { hf_metric "http://127.0.0.1:$PORT" "$1"; }
 # Waits until the runs finished (DONE) reach ACCEPTED requests.
 drain() { # ACCEPTED
   while :; do
@@ -41,7 +41,11 @@ drain() { # ACCEPTED
 }
 START=$(date +%s.%N)
 R=$("$SHARED/load.sh" "$URL" "$LOAD" "$CONNS" 2 2>/dev/null | grep '^RESULT')
-ACCEPTED=$(metric 'hookflow_webhook_requests_total\{status="202"\}')
+# The 202s answered. Requests in flight when wrk stops and closes its connections are still
+# stored and run, but their 202 is never sent (nor counted): runs_finished may exceed accepted by
+# up to the connections' number (measured: 44 with 64 connections, every delivery with exactly
+# one run in the database).
+ACCEPTED=$(metric 'hookflow_webhook_requests_total{status="202"}')
 drain "$ACCEPTED"
 END=$(date +%s.%N)
 FAILED=$(curl -s "$B/runs?status=failed&limit=1" -H "$A" | jq '.items | length')
@@ -58,7 +62,7 @@ if [[ "$PACED" -gt 0 ]]; then
   PACE_MS=$(( PACE_CONNS * 1000 / PACED ))
   BODY_FILE="$SHARED/lib/body.json" PACE_MS=$PACE_MS timeout 40 wrk -t2 -c$PACE_CONNS -d10s \
     -s "$HERE/lib/paced.lua" "$URL" | grep -E 'Requests/sec' || true
-  drain "$(metric 'hookflow_webhook_requests_total\{status="202"\}')"
+  drain "$(metric 'hookflow_webhook_requests_total{status="202"}')"
   python3 - "$DATA/hookflow.db" "$T0" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])

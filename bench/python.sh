@@ -75,7 +75,7 @@ print(f"one step (idle server, {len(ms)} runs): median={ms[len(ms)//2]:.1f} ms p
 PY
 
 # 2. Fed by webhooks.
-metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 ~ "^"m {s+=$2} END {print s+0}'; }
+metric() { hf_metric "http://127.0.0.1:$PORT" "$1"; }
 BASE=$(metric 'hookflow_runs_finished_total')
 START=$(date +%s.%N)
 R=$(python3 "$HERE/lib/post_many.py" "$URL" "$COUNT" "$CONNS" application/json \

@@ -74,7 +74,7 @@ for half in 1 2; do
   if [[ "$half" == 1 ]]; then post "$REJECTED" text/plain 'not json' 415; fi
   post "$BAD" application/json '{"name":"bench","fail":true}' 202
 done
-metric() { curl -s "$BASE/metrics" | awk -v m="$1" '$1 ~ "^"m {s+=$2} END {print s+0}'; }
+metric() { hf_metric "$BASE" "$1"; }
 for _ in $(seq 1 1200); do
   DONE=$(metric 'hookflow_runs_finished_total')
   [[ "${DONE%.*}" -ge "$ACCEPTED" ]] && break

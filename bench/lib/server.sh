@@ -26,6 +26,13 @@ hf_wait() {
   return 1
 }
 
+# hf_metric BASE NAME: the sum of the samples in BASE/metrics whose name (with its labels, as
+# printed, e.g. 'hookflow_webhook_requests_total{status="202"}') starts with NAME; a plain
+# prefix, not a pattern.
+hf_metric() {
+  curl -s "$1/metrics" | awk -v m="$2" 'index($1, m) == 1 {s+=$2} END {print s+0}'
+}
+
 # hf_serve PORT DATA LOG [serve args...]: starts `serve` on 127.0.0.1:PORT with the data dir DATA,
 # the admin token TOKEN and warning-level logs (stdout and stderr to LOG), in the background;
 # PID is its process id, killed when the script exits. Waits for /healthz (HF_WAIT_TRIES times,
