@@ -102,6 +102,27 @@ const PERCENTILES_SQL: &str = "WITH d AS (SELECT finished_at - started_at AS ms,
 const STEP_STATUSES_SQL: &str = "SELECT step_id, status, COUNT(*) AS n FROM run_steps \
      WHERE run_id = $1 GROUP BY step_id, status ORDER BY step_id, status";
 
+/// Runs a per-bucket count query (`$1` the webhook's or workflow's id, then the range as
+/// [`DELIVERY_COUNTS_SQL`] and [`RUN_COUNTS_SQL`] take it) and maps each row with `$make`.
+macro_rules! bucket_counts {
+    ($store:expr, $sql:expr, $id:expr, $range:expr, |$r:ident| $make:expr) => {
+        on_db!(&$store.db, |p| {
+            let rows = sqlx::query($sql)
+                .bind($id)
+                .bind($range.since_ms)
+                .bind($range.bucket_ms)
+                .bind(v7_floor($range.since_ms - ID_SLACK_MS))
+                .bind($range.until_ms())
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|$r| Ok($make))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(Into::into)
+        })
+    };
+}
+
 impl Store {
     /// Webhook `webhook_id`'s deliveries in `range`, counted per bucket, status and reason.
     pub async fn delivery_counts(
@@ -113,26 +134,13 @@ impl Store {
         if names_nothing(webhook_id) {
             return Ok(Vec::new());
         }
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(DELIVERY_COUNTS_SQL)
-                .bind(webhook_id)
-                .bind(range.since_ms)
-                .bind(range.bucket_ms)
-                .bind(v7_floor(range.since_ms - ID_SLACK_MS))
-                .bind(range.until_ms())
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(DeliveryCount {
-                        bucket: r.try_get("bucket")?,
-                        status: r.try_get("status")?,
-                        reason: r.try_get("reason")?,
-                        count: r.try_get("n")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
+        bucket_counts!(self, DELIVERY_COUNTS_SQL, webhook_id, range, |r| {
+            DeliveryCount {
+                bucket: r.try_get("bucket")?,
+                status: r.try_get("status")?,
+                reason: r.try_get("reason")?,
+                count: r.try_get("n")?,
+            }
         })
     }
 
@@ -142,25 +150,10 @@ impl Store {
         if names_nothing(workflow_id) {
             return Ok(Vec::new());
         }
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(RUN_COUNTS_SQL)
-                .bind(workflow_id)
-                .bind(range.since_ms)
-                .bind(range.bucket_ms)
-                .bind(v7_floor(range.since_ms - ID_SLACK_MS))
-                .bind(range.until_ms())
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(RunCount {
-                        bucket: r.try_get("bucket")?,
-                        status: r.try_get("status")?,
-                        count: r.try_get("n")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
+        bucket_counts!(self, RUN_COUNTS_SQL, workflow_id, range, |r| RunCount {
+            bucket: r.try_get("bucket")?,
+            status: r.try_get("status")?,
+            count: r.try_get("n")?,
         })
     }
 
