@@ -85,18 +85,19 @@ impl Windows {
         self.minute += 1;
         self.day += 1;
     }
-
-    /// [`Windows::check`], then [`Windows::count`] when it passes.
-    pub fn admit(&mut self, hook: &WebhookAuth, clock: &RateClock) -> Result<(), Rejection> {
-        self.check(hook, clock)?;
-        self.count();
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the journal does for one request: [`Windows::check`], then [`Windows::count`] when
+    /// it passes.
+    fn admit(w: &mut Windows, hook: &WebhookAuth, clock: &RateClock) -> Result<(), Rejection> {
+        w.check(hook, clock)?;
+        w.count();
+        Ok(())
+    }
 
     fn hook(per_minute: i64, per_day: i64) -> WebhookAuth {
         WebhookAuth {
@@ -175,7 +176,7 @@ mod tests {
         ];
         for (per_minute, per_day, before, want) in cases {
             let mut w = *before;
-            let got = w.admit(&hook(*per_minute, *per_day), &c);
+            let got = admit(&mut w, &hook(*per_minute, *per_day), &c);
             match want {
                 Ok(()) => {
                     assert_eq!(got, Ok(()), "{per_minute}/{per_day} {before:?}");
@@ -206,12 +207,12 @@ mod tests {
         let h = hook(2, 3);
         let c = RateClock::at(T);
         let mut w = Windows::default();
-        assert!(w.admit(&h, &c).is_ok());
-        assert!(w.admit(&h, &c).is_ok());
-        assert_eq!(w.admit(&h, &c).unwrap_err().retry_after, Some(30));
+        assert!(admit(&mut w, &h, &c).is_ok());
+        assert!(admit(&mut w, &h, &c).is_ok());
+        assert_eq!(admit(&mut w, &h, &c).unwrap_err().retry_after, Some(30));
         // The last millisecond of the minute: still refused, one second left.
         let end = RateClock::at(c.minute_start + MINUTE_MS - 1);
-        assert_eq!(w.admit(&h, &end).unwrap_err().retry_after, Some(1));
+        assert_eq!(admit(&mut w, &h, &end).unwrap_err().retry_after, Some(1));
         // The next minute: the stored minute window counts nothing, the day window still does.
         let next = RateClock::at(c.minute_start + MINUTE_MS);
         let mut w = Windows {
@@ -219,8 +220,8 @@ mod tests {
             day: next.current(c.day_start, w.day, DAY_MS),
         };
         assert_eq!(w, Windows { minute: 0, day: 2 });
-        assert!(w.admit(&h, &next).is_ok());
-        let r = w.admit(&h, &next).unwrap_err();
+        assert!(admit(&mut w, &h, &next).is_ok());
+        let r = admit(&mut w, &h, &next).unwrap_err();
         assert!(r.detail.contains("per day"), "{}", r.detail);
         // The next UTC day: both windows start over.
         let tomorrow = RateClock::at(c.day_start + DAY_MS);

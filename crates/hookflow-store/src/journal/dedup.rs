@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use hookflow_core::expr::Sandbox;
+use rusqlite::OptionalExtension;
 
 use super::batch::Loaded;
 use super::{IngestRequest, Outcome};
@@ -181,11 +182,7 @@ pub(super) fn claim_sqlite(
             .query_row(rusqlite::params![c.webhook_id, key], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
+            .optional()?;
         let params = rusqlite::params![c.webhook_id, key, c.delivery_id, c.expires_at];
         let who = match held {
             Some((holder, until)) if until > now => holder,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hookflow_core::ingest::WebhookAuth;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use hookflow_core::ingest::rate::{RateClock, Windows};
@@ -143,11 +143,8 @@ fn commit(
                         ),
                     ))
                 })
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(err(e)),
-                })?;
+                .optional()
+                .map_err(err)?;
             let Some((
                 id,
                 name,
