@@ -7,15 +7,16 @@
 //!
 //! Where the keys are kept depends on the backend:
 //! - PostgreSQL: the `dedup_keys` table, which every node's writer claims through.
-//! - SQLite: one node, one writer. The keys live in a `dedup_keys` table of the writer
-//!   connection's TEMP schema, in memory, with the same primary key, rebuilt from the
-//!   deliveries' columns when the writer starts (see `journal/dedup.rs`). A claim is still
-//!   decided by that unique index inside the transaction that records the request, but costs no
-//!   random page write in the WAL: a hashed key lands on a random index page, and writing that
-//!   4 KB page per request halved SQLite's ingest (BENCHMARKS.md, "Duplicate detection").
+//! - SQLite: one node, one writer. The keys live in the writer's memory: a map keyed by
+//!   (webhook, key hash), which is the unique index since that writer decides every claim,
+//!   rebuilt from the deliveries' columns when the writer starts (see `journal/dedup.rs`). A
+//!   batch's winning claims enter it only once the batch's transaction has committed. A claim
+//!   costs no random page write in the WAL (a hashed key lands on a random index page, and
+//!   writing that 4 KB page per request halved SQLite's ingest) and no B-tree insert
+//!   (BENCHMARKS.md, "Duplicate detection").
 //!
 //! The sweeper deletes passed keys in small bounded steps through the journal's writer
-//! (`EngineOp::SweepDedupKeys`: [`SWEEP_SQL`] on PostgreSQL, a walk over the primary key on
+//! (`EngineOp::SweepDedupKeys`: [`SWEEP_SQL`] on PostgreSQL, a walk over the map's parts on
 //! SQLite).
 
 /// Claims key `$2` of webhook `$1` for delivery `$3` until `$4`, unless a claim that has not

@@ -2,8 +2,8 @@
 //! dedup key, the claims written inside the batch's transaction (the first claim of a key wins,
 //! on one node or several), and the requests that become duplicates of the key's holder.
 //!
-//! On SQLite the keys are held in the writer connection's TEMP schema ([`keys_in_temp`]), which
-//! is rebuilt from the deliveries that hold a key whenever the writer starts.
+//! On SQLite the keys are held in the writer's memory ([`MemoryKeys`]), which is rebuilt from
+//! the deliveries that hold a key whenever the writer starts.
 //!
 //! On PostgreSQL the batch has locked the rate-window rows of every webhook it writes for before
 //! it claims keys, so two nodes' batches for one webhook take turns and cannot deadlock on keys.
@@ -11,7 +11,6 @@
 use std::collections::{HashMap, HashSet};
 
 use hookflow_core::expr::Sandbox;
-use rusqlite::OptionalExtension;
 
 use super::batch::Loaded;
 use super::{IngestRequest, Outcome};
@@ -119,126 +118,192 @@ pub(super) fn mark_duplicates(
 /// Who holds each key of a batch.
 pub(super) type Holders = HashMap<(String, [u8; 32]), String>;
 
-/// SQLite: creates the writer connection's TEMP `dedup_keys` table (it shadows the main
-/// schema's table for this connection) and fills it with the keys of the deliveries whose window
-/// has not ended at `now`. Where two deliveries hold one key (the second took it over after the
-/// first's window) the later window wins. Answers how many keys were loaded.
+/// SQLite: the keys in their window, in the journal writer's memory. The one writer decides
+/// every claim, so a map keyed by (webhook, key hash) is the unique index: a claim is a lookup,
+/// a key held by a delivery whose window has not ended makes the request a duplicate of it, and
+/// a key whose window ended is taken over. The batch's winning claims enter the map only after
+/// its transaction commits ([`MemoryKeys::commit`]), so a batch that rolls back leaves no key
+/// behind. The durable record is on the delivery rows (`dedup_key_hash`, `dedup_expires_at`):
+/// [`MemoryKeys::load`] rebuilds the map from them when the writer starts, also after a crash.
 ///
-/// The table is in memory (`temp_store=MEMORY`): about 150 bytes a key, so its size is the
-/// traffic of the longest window (a million keys ≈ 150 MB); the sweeper removes keys once their
-/// window ends. It has no index on the expiry: each claim would pay for it, and the sweeper
-/// walks the primary key instead ([`sweep_sqlite`]).
-pub(super) fn keys_in_temp(conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<usize> {
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.execute_batch(
-        "CREATE TEMP TABLE dedup_keys (
-            webhook_id   TEXT NOT NULL,
-            key_hash     BLOB NOT NULL,
-            delivery_id  TEXT NOT NULL,
-            expires_at   INTEGER NOT NULL,
-            PRIMARY KEY (webhook_id, key_hash)
-        ) WITHOUT ROWID;",
-    )?;
-    // A key's window began when its delivery was received (a batch later at most), so only
-    // deliveries of the longest window back can hold one: the received_at index bounds the scan.
-    let since = now - hookflow_core::dedup::MAX_WINDOW_SECONDS * 1000 - REBUILD_MARGIN_MS;
-    conn.execute(
-        "INSERT INTO temp.dedup_keys (webhook_id, key_hash, delivery_id, expires_at) \
-         SELECT webhook_id, dedup_key_hash, id, dedup_expires_at FROM main.deliveries \
-         WHERE received_at >= ?2 AND dedup_key_hash IS NOT NULL AND dedup_expires_at > ?1 \
-         ORDER BY dedup_expires_at \
-         ON CONFLICT (webhook_id, key_hash) DO UPDATE SET delivery_id = excluded.delivery_id, \
-         expires_at = excluded.expires_at",
-        [now, since],
-    )
+/// About 80 bytes a key (a million keys in a window ≈ 80 MB); the sweeper removes keys once
+/// their window ends, one part of the map at a time ([`MemoryKeys::sweep`]).
+pub(super) struct MemoryKeys {
+    /// Webhook id → the number that stands for it in the keys (a webhook id is stored once).
+    hooks: HashMap<String, u32>,
+    /// The keys, in [`PARTS`] maps by the key hash's first byte: a sweep step walks whole parts.
+    parts: Vec<HashMap<(u32, [u8; 32]), Holder>>,
+    /// The part the sweeper's walk looks at next.
+    next_part: usize,
+}
+
+/// How many maps the keys are split into (by the first byte of their hash).
+const PARTS: usize = 256;
+
+/// The delivery that holds a key, and when its window ends.
+#[derive(Clone, Debug)]
+struct Holder {
+    delivery: DeliveryId,
+    expires_at: i64,
+}
+
+/// A delivery id as the map keeps it: the 16 bytes of a UUID (every id the server makes) or,
+/// for any other text, the text.
+#[derive(Clone, Debug)]
+enum DeliveryId {
+    Uuid([u8; 16]),
+    Text(Box<str>),
+}
+
+impl DeliveryId {
+    fn of(id: &str) -> DeliveryId {
+        match uuid::Uuid::try_parse(id) {
+            // Only where the text is the UUID's own spelling, so that it reads back the same.
+            Ok(u) if u.hyphenated().to_string() == id => DeliveryId::Uuid(u.into_bytes()),
+            _ => DeliveryId::Text(id.into()),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            DeliveryId::Uuid(b) => uuid::Uuid::from_bytes(*b).hyphenated().to_string(),
+            DeliveryId::Text(t) => t.to_string(),
+        }
+    }
+}
+
+impl MemoryKeys {
+    pub(super) fn new() -> MemoryKeys {
+        MemoryKeys {
+            hooks: HashMap::new(),
+            parts: vec![HashMap::new(); PARTS],
+            next_part: 0,
+        }
+    }
+
+    /// The keys of the deliveries whose window has not ended at `now`. Where two deliveries
+    /// hold one key (the second took it over after the first's window) the later window wins.
+    pub(super) fn load(conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<MemoryKeys> {
+        let mut keys = MemoryKeys::new();
+        // A key's window began when its delivery was received (a batch later at most), so only
+        // deliveries of the longest window back can hold one: the received_at index bounds the
+        // scan.
+        let since = now - hookflow_core::dedup::MAX_WINDOW_SECONDS * 1000 - REBUILD_MARGIN_MS;
+        let mut stmt = conn.prepare(
+            "SELECT webhook_id, dedup_key_hash, id, dedup_expires_at FROM deliveries \
+             WHERE received_at >= ?2 AND dedup_key_hash IS NOT NULL AND dedup_expires_at > ?1",
+        )?;
+        let mut rows = stmt.query([now, since])?;
+        while let Some(r) = rows.next()? {
+            let hook: String = r.get(0)?;
+            let hash: Vec<u8> = r.get(1)?;
+            let Ok(hash) = <[u8; 32]>::try_from(hash) else {
+                continue;
+            };
+            let delivery: String = r.get(2)?;
+            let expires_at: i64 = r.get(3)?;
+            let hook = keys.hook(&hook);
+            let part = &mut keys.parts[usize::from(hash[0])];
+            match part.get(&(hook, hash)) {
+                Some(h) if h.expires_at >= expires_at => {}
+                _ => {
+                    part.insert(
+                        (hook, hash),
+                        Holder {
+                            delivery: DeliveryId::of(&delivery),
+                            expires_at,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// How many keys the map holds.
+    pub(super) fn len(&self) -> usize {
+        self.parts.iter().map(HashMap::len).sum()
+    }
+
+    fn hook(&mut self, id: &str) -> u32 {
+        if let Some(n) = self.hooks.get(id) {
+            return *n;
+        }
+        let n = self.hooks.len() as u32;
+        self.hooks.insert(id.to_string(), n);
+        n
+    }
+
+    fn holder(&self, hook: &str, hash: &[u8; 32]) -> Option<&Holder> {
+        let n = self.hooks.get(hook)?;
+        self.parts[usize::from(hash[0])].get(&(*n, *hash))
+    }
+
+    /// Decides the batch's claims at `now` without changing the map: who holds each key once
+    /// the batch commits, and the claims that win a key (new, or taken over), to hand to
+    /// [`MemoryKeys::commit`] after the transaction commits.
+    pub(super) fn claim<'c>(
+        &self,
+        claims: &'c [DedupClaim],
+        now: i64,
+    ) -> (Holders, Vec<&'c DedupClaim>) {
+        let mut holders = Holders::new();
+        let mut won = Vec::new();
+        for c in first_claims(claims) {
+            let who = match self.holder(&c.webhook_id, &c.key_hash) {
+                Some(h) if h.expires_at > now => h.delivery.text(),
+                _ => {
+                    won.push(c);
+                    c.delivery_id.clone()
+                }
+            };
+            holders.insert((c.webhook_id.clone(), c.key_hash), who);
+        }
+        (holders, won)
+    }
+
+    /// Enters the claims a committed batch won.
+    pub(super) fn commit(&mut self, won: &[&DedupClaim]) {
+        for c in won {
+            let hook = self.hook(&c.webhook_id);
+            self.parts[usize::from(c.key_hash[0])].insert(
+                (hook, c.key_hash),
+                Holder {
+                    delivery: DeliveryId::of(&c.delivery_id),
+                    expires_at: c.expires_at,
+                },
+            );
+        }
+    }
+
+    /// One step of the sweeper's walk: removes the keys whose window ended at `now` or before
+    /// from whole parts of the map, from where the walk stands, until it has looked at `limit`
+    /// keys or more or reached the last part. Answers how many it removed and whether the walk
+    /// reached the end (it then starts over). A step walks one part at least: with a million
+    /// keys a part is ~4,000 of them.
+    pub(super) fn sweep(&mut self, limit: i64, now: i64) -> (u64, bool) {
+        let (mut seen, mut deleted) = (0i64, 0u64);
+        while self.next_part < PARTS && seen < limit {
+            let part = &mut self.parts[self.next_part];
+            seen += part.len() as i64;
+            let before = part.len();
+            part.retain(|_, h| h.expires_at > now);
+            deleted += (before - part.len()) as u64;
+            if part.capacity() > 4 * part.len().max(16) {
+                part.shrink_to_fit();
+            }
+            self.next_part += 1;
+        }
+        let done = self.next_part == PARTS;
+        if done {
+            self.next_part = 0;
+        }
+        (deleted, done)
+    }
 }
 
 /// How much earlier than the longest window the rebuild looks (a request waits for its batch).
 const REBUILD_MARGIN_MS: i64 = 3_600_000;
-
-/// Writes the batch's claims on SQLite. The one writer: no other transaction can interleave, so
-/// a lookup and then a plain insert or update decide exactly what [`CLAIM_SQL`]'s upsert does
-/// on PostgreSQL, for less (no statement journal, no RETURNING).
-pub(super) fn claim_sqlite(
-    tx: &rusqlite::Transaction,
-    claims: &[DedupClaim],
-    now: i64,
-) -> rusqlite::Result<Holders> {
-    let mut holders = Holders::new();
-    let mut lookup = tx.prepare_cached(
-        "SELECT delivery_id, expires_at FROM dedup_keys WHERE webhook_id = ?1 AND key_hash = ?2",
-    )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO dedup_keys (webhook_id, key_hash, delivery_id, expires_at) \
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut take_over = tx.prepare_cached(
-        "UPDATE dedup_keys SET delivery_id = ?3, expires_at = ?4 \
-         WHERE webhook_id = ?1 AND key_hash = ?2",
-    )?;
-    for c in first_claims(claims) {
-        let key = &c.key_hash[..];
-        let held: Option<(String, i64)> = lookup
-            .query_row(rusqlite::params![c.webhook_id, key], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let params = rusqlite::params![c.webhook_id, key, c.delivery_id, c.expires_at];
-        let who = match held {
-            Some((holder, until)) if until > now => holder,
-            Some(_) => {
-                take_over.execute(params)?;
-                c.delivery_id.clone()
-            }
-            None => {
-                insert.execute(params)?;
-                c.delivery_id.clone()
-            }
-        };
-        holders.insert((c.webhook_id.clone(), c.key_hash), who);
-    }
-    Ok(holders)
-}
-
-/// Where the SQLite sweeper's walk over the keys stands: the last key it looked at.
-pub(super) type SweepCursor = Option<(String, Vec<u8>)>;
-
-/// One step of the SQLite sweeper's walk: looks at the next `limit` keys in primary-key order
-/// after `cursor`, deletes those whose window ended at `now` or before, and moves the cursor.
-/// Answers how many it deleted and whether the walk reached the end (the cursor then starts
-/// over). Each step is bounded by `limit` whatever the table holds.
-pub(super) fn sweep_sqlite(
-    tx: &rusqlite::Transaction,
-    cursor: &mut SweepCursor,
-    limit: i64,
-    now: i64,
-) -> rusqlite::Result<(u64, bool)> {
-    let (after_id, after_key) = cursor.clone().unwrap_or_default();
-    let mut next = tx.prepare_cached(
-        "SELECT webhook_id, key_hash, expires_at FROM dedup_keys \
-         WHERE (webhook_id, key_hash) > (?1, ?2) ORDER BY webhook_id, key_hash LIMIT ?3",
-    )?;
-    let mut seen: Vec<(String, Vec<u8>, i64)> = next
-        .query_map(rusqlite::params![after_id, after_key, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut delete =
-        tx.prepare_cached("DELETE FROM dedup_keys WHERE webhook_id = ?1 AND key_hash = ?2")?;
-    let mut deleted = 0;
-    for (id, key, until) in &seen {
-        if *until <= now {
-            deleted += delete.execute(rusqlite::params![id, key])? as u64;
-        }
-    }
-    let done = (seen.len() as i64) < limit;
-    *cursor = if done {
-        None
-    } else {
-        seen.pop().map(|(id, key, _)| (id, key))
-    };
-    Ok((deleted, done))
-}
 
 /// Writes the batch's claims on PostgreSQL.
 pub(super) async fn claim_postgres(
@@ -276,8 +341,8 @@ mod tests {
     use super::*;
 
     /// A connection with the deliveries columns the rebuild reads, `rows` of (webhook, key
-    /// byte, delivery, received_at, expires_at) in it, and the TEMP key table built at `now`.
-    fn built(rows: &[(&str, u8, &str, i64, i64)], now: i64) -> (rusqlite::Connection, usize) {
+    /// byte, delivery, received_at, expires_at) in it, and the keys loaded from it at `now`.
+    fn built(rows: &[(&str, u8, &str, i64, i64)], now: i64) -> MemoryKeys {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE deliveries (id TEXT PRIMARY KEY, webhook_id TEXT, received_at BIGINT, \
@@ -287,21 +352,22 @@ mod tests {
         for (hook, key, id, received, until) in rows {
             conn.execute(
                 "INSERT INTO deliveries VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![id, hook, received, vec![*key; 32], until],
+                rusqlite::params![id, hook, received, key_of(*key).to_vec(), until],
             )
             .unwrap();
         }
-        let loaded = keys_in_temp(&conn, now).unwrap();
-        (conn, loaded)
+        MemoryKeys::load(&conn, now).unwrap()
     }
 
-    fn holder(conn: &rusqlite::Connection, hook: &str, key: u8) -> Option<String> {
-        conn.query_row(
-            "SELECT delivery_id FROM temp.dedup_keys WHERE webhook_id = ?1 AND key_hash = ?2",
-            rusqlite::params![hook, vec![key; 32]],
-            |r| r.get(0),
-        )
-        .ok()
+    /// A key hash whose parts spread over the map (its first byte picks the part).
+    fn key_of(k: u8) -> [u8; 32] {
+        let mut h = [k; 32];
+        h[0] = k.wrapping_mul(37);
+        h
+    }
+
+    fn holder(keys: &MemoryKeys, hook: &str, key: u8) -> Option<String> {
+        keys.holder(hook, &key_of(key)).map(|h| h.delivery.text())
     }
 
     const DAY: i64 = 86_400_000;
@@ -309,37 +375,52 @@ mod tests {
     #[test]
     fn the_rebuild_loads_live_keys_and_the_later_holder_wins() {
         let now = 100 * DAY;
-        let (conn, loaded) = built(
+        let keys = built(
             &[
-                ("w", 1, "first", now - 10_000, now - 5_000), // window ended: taken over
                 ("w", 1, "second", now - 4_000, now + 60_000),
-                ("w", 2, "gone", now - 9_000, now - 1), // window ended
+                ("w", 1, "first", now - 10_000, now - 5_000), // window ended: taken over
+                ("w", 2, "gone", now - 9_000, now - 1),       // window ended
                 ("v", 2, "other-hook", now - 1_000, now + 1), // same key, other webhook
                 ("w", 3, "ancient", now - 40 * DAY, now + DAY), // older than any window
             ],
             now,
         );
-        assert_eq!(loaded, 2);
-        assert_eq!(holder(&conn, "w", 1).as_deref(), Some("second"));
-        assert_eq!(holder(&conn, "w", 2), None);
-        assert_eq!(holder(&conn, "v", 2).as_deref(), Some("other-hook"));
-        assert_eq!(holder(&conn, "w", 3), None);
+        assert_eq!(keys.len(), 2);
+        assert_eq!(holder(&keys, "w", 1).as_deref(), Some("second"));
+        assert_eq!(holder(&keys, "w", 2), None);
+        assert_eq!(holder(&keys, "v", 2).as_deref(), Some("other-hook"));
+        assert_eq!(holder(&keys, "w", 3), None);
+    }
+
+    #[test]
+    fn delivery_ids_read_back_as_they_were_written() {
+        let uuid = uuid::Uuid::now_v7().to_string();
+        for id in [
+            uuid.as_str(),
+            "plain",
+            &uuid.to_uppercase(),
+            &uuid.replace('-', ""),
+        ] {
+            assert_eq!(DeliveryId::of(id).text(), id);
+        }
+        assert!(matches!(DeliveryId::of(&uuid), DeliveryId::Uuid(_)));
     }
 
     #[test]
     fn a_claim_wins_a_new_or_expired_key_and_loses_a_held_one() {
         let now = 100 * DAY;
-        let (mut conn, _) = built(
+        let mut keys = built(
             &[
                 ("w", 1, "held", now - 1_000, now + 1_000),
                 ("w", 2, "expired", now - 9_000, now),
             ],
-            now,
+            now - 500, // loaded while key 2 was still in its window
         );
+        assert_eq!(holder(&keys, "w", 2).as_deref(), Some("expired"));
         let claim = |index: usize, key: u8, id: &str| DedupClaim {
             index,
             webhook_id: "w".into(),
-            key_hash: [key; 32],
+            key_hash: key_of(key),
             delivery_id: id.into(),
             expires_at: now + 5_000,
         };
@@ -349,13 +430,18 @@ mod tests {
             claim(2, 3, "c"),
             claim(3, 3, "d"),
         ];
-        let tx = conn.transaction().unwrap();
-        let holders = claim_sqlite(&tx, &claims, now).unwrap();
-        tx.commit().unwrap();
-        let of = |key: u8| holders[&("w".to_string(), [key; 32])].as_str();
+        let (holders, won) = keys.claim(&claims, now);
+        let of = |key: u8| holders[&("w".to_string(), key_of(key))].as_str();
         assert_eq!(of(1), "held", "a key in its window keeps its holder");
         assert_eq!(of(2), "b", "a key whose window ended is taken over");
         assert_eq!(of(3), "c", "the first claim of a batch wins");
+        let won_ids: Vec<&str> = won.iter().map(|c| c.delivery_id.as_str()).collect();
+        assert_eq!(won_ids, ["b", "c"]);
+        assert_eq!(
+            holder(&keys, "w", 3),
+            None,
+            "nothing enters the keys before the batch commits"
+        );
         let mut outcomes: Vec<Outcome> = ["a", "b", "c", "d"]
             .iter()
             .map(|id| Outcome::Accepted {
@@ -369,19 +455,23 @@ mod tests {
         assert!(
             matches!(&outcomes[3], Outcome::Duplicate { duplicate_of, .. } if duplicate_of == "c")
         );
-        assert_eq!(held[1], Some(([2; 32], now + 5_000)));
+        assert_eq!(held[1], Some((key_of(2), now + 5_000)));
         assert_eq!(held[0], None);
-        assert_eq!(holder(&conn, "w", 2).as_deref(), Some("b"));
+        keys.commit(&won);
+        assert_eq!(holder(&keys, "w", 2).as_deref(), Some("b"));
+        assert_eq!(holder(&keys, "w", 3).as_deref(), Some("c"));
+        assert_eq!(holder(&keys, "w", 1).as_deref(), Some("held"));
+        assert_eq!(keys.len(), 3);
     }
 
     #[test]
     fn the_sweep_walks_every_key_in_bounded_steps() {
         let now = 100 * DAY;
-        let rows: Vec<(String, u8, String, i64, i64)> = (0..25u8)
+        let rows: Vec<(String, u8, String, i64, i64)> = (0..250u8)
             .map(|i| {
                 let hook = if i % 2 == 0 { "a" } else { "b" };
-                // Ten keys whose window ends within the next second, fifteen later.
-                let until = if i < 10 { now + 500 } else { now + DAY };
+                // A hundred keys whose window ends within the next second, the rest later.
+                let until = if i < 100 { now + 500 } else { now + DAY };
                 (hook.to_string(), i, format!("d{i}"), now - 1_000, until)
             })
             .collect();
@@ -389,28 +479,28 @@ mod tests {
             .iter()
             .map(|(h, k, d, r, u)| (h.as_str(), *k, d.as_str(), *r, *u))
             .collect();
-        let (mut conn, loaded) = built(&rows, now);
-        assert_eq!(loaded, 25);
+        let mut keys = built(&rows, now);
+        assert_eq!(keys.len(), 250);
         let later = now + 1_000;
-        let mut cursor: SweepCursor = None;
         let (mut deleted, mut steps) = (0, 0);
         loop {
-            let tx = conn.transaction().unwrap();
-            let (n, done) = sweep_sqlite(&tx, &mut cursor, 4, later).unwrap();
-            tx.commit().unwrap();
+            let before = keys.len();
+            let (n, done) = keys.sweep(40, later);
+            assert_eq!(keys.len() as u64, before as u64 - n);
             deleted += n;
             steps += 1;
-            assert!(n <= 4, "a step deletes at most what it looks at");
             if done {
                 break;
             }
         }
-        assert_eq!(deleted, 10);
-        assert_eq!(steps, 7, "25 keys, 4 a step");
-        assert_eq!(cursor, None, "a finished walk starts over");
-        let left: i64 = conn
-            .query_row("SELECT COUNT(*) FROM temp.dedup_keys", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(left, 15);
+        assert_eq!(deleted, 100);
+        // 250 keys in 250 parts: a step of 40 looks at 40 keys, the last at what is left.
+        assert_eq!(steps, 7, "250 keys, 40 a step");
+        assert_eq!(keys.next_part, 0, "a finished walk starts over");
+        assert_eq!(keys.len(), 150);
+        assert_eq!(holder(&keys, "a", 100).as_deref(), Some("d100"));
+        assert_eq!(holder(&keys, "a", 0), None);
+        // Nothing expired: a whole pass deletes nothing and ends.
+        assert_eq!(keys.sweep(1_000, later), (0, true));
     }
 }

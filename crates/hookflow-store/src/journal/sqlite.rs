@@ -50,15 +50,15 @@ pub(super) fn spawn(
     ctx: WriterCtx,
 ) -> Result<oneshot::Receiver<()>> {
     let conn = open(&data_dir.join("hookflow.db")).map_err(err)?;
-    let keys = dedup::keys_in_temp(&conn, crate::now_ms()).map_err(err)?;
-    if keys > 0 {
-        tracing::info!(keys, "dedup keys still in their window loaded");
+    let keys = dedup::MemoryKeys::load(&conn, crate::now_ms()).map_err(err)?;
+    if keys.len() > 0 {
+        tracing::info!(keys = keys.len(), "dedup keys still in their window loaded");
     }
     let (done_tx, done) = oneshot::channel();
     std::thread::Builder::new()
         .name("hookflow-journal".into())
         .spawn(move || {
-            writer_loop(conn, rx, ctx);
+            writer_loop(conn, keys, rx, ctx);
             let _ = done_tx.send(());
         })
         .map_err(|e| StoreError::Internal(format!("cannot start the journal thread: {e}")))?;
@@ -75,16 +75,21 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     // Checkpoints run on this connection after a commit that leaves the WAL past this many
     // pages. SQLite's 1,000 checkpoints a busy webhook every few dozen batches, each copying
     // and fsyncing the database file inside the ingest path; 10,000 (a WAL of ~40 MB at most)
-    // copies a page that several batches changed (a dedup key index page, the newest
-    // deliveries page) once instead of once per checkpoint: ~15% fewer bytes written per
-    // request with dedup on, ~20% shorter commits (BENCHMARKS.md, issue 13).
+    // copies a page that several batches changed (the newest deliveries page, the rate
+    // windows) once instead of once per checkpoint: ~15% fewer bytes written per request,
+    // ~20% shorter commits (BENCHMARKS.md, issue 13).
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     Ok(conn)
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Work>, ctx: WriterCtx) {
+/// `keys` are the dedup keys in their window ([`dedup::MemoryKeys`]): only this thread has them.
+fn writer_loop(
+    mut conn: Connection,
+    mut keys: dedup::MemoryKeys,
+    mut rx: mpsc::Receiver<Work>,
+    ctx: WriterCtx,
+) {
     let opts = &ctx.opts;
-    let mut sweep: dedup::SweepCursor = None;
     let mut batch: Vec<Work> = Vec::with_capacity(opts.max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -96,18 +101,18 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Work>, ctx: WriterCt
         }
         let started = Instant::now();
         let (reqs, ops) = split(&batch);
-        let result = commit(&mut conn, &reqs, &ops, &ctx, &mut sweep);
+        let result = commit(&mut conn, &reqs, &ops, &ctx, &mut keys);
         finish(&mut batch, result, started, &ctx.last_error);
     }
 }
 
-/// `sweep` is where the dedup sweeper's walk stands (see [`dedup::sweep_sqlite`]).
+/// `keys` decide the batch's dedup claims; the claims it wins enter them once it commits.
 fn commit(
     conn: &mut Connection,
     reqs: &[&IngestRequest],
     ops: &[&EngineOp],
     ctx: &WriterCtx,
-    sweep: &mut dedup::SweepCursor,
+    keys: &mut dedup::MemoryKeys,
 ) -> BatchResult {
     let opts = &ctx.opts;
     let clock = RateClock::at(crate::now_ms());
@@ -217,8 +222,10 @@ fn commit(
     let mut plan = decide(reqs, &mut loaded, opts, clock);
     let claims = dedup::dedup_claims(reqs, &plan.outcomes, &loaded, &ctx.sandbox, clock.now);
     let mut held = Vec::new();
+    let mut won = Vec::new();
     if !claims.is_empty() {
-        let holders = dedup::claim_sqlite(&tx, &claims, clock.now).map_err(err)?;
+        let holders;
+        (holders, won) = keys.claim(&claims, clock.now);
         held = dedup::mark_duplicates(&mut plan.outcomes, &claims, &holders);
     }
     let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &ctx.sandbox);
@@ -300,9 +307,10 @@ fn commit(
     }
     let replies: Vec<Result<EngineReply, String>> = ops
         .iter()
-        .map(|op| engine_op(&tx, op, clock.now, sweep))
+        .map(|op| engine_op(&tx, op, clock.now, keys))
         .collect();
     tx.commit().map_err(err)?;
+    keys.commit(&won);
     if !runs.is_empty() {
         ctx.runs_ready.notify_one();
     }
@@ -315,7 +323,7 @@ fn engine_op(
     tx: &rusqlite::Transaction,
     op: &EngineOp,
     now: i64,
-    sweep: &mut dedup::SweepCursor,
+    keys: &mut dedup::MemoryKeys,
 ) -> Result<EngineReply, String> {
     let mut r = || -> rusqlite::Result<EngineReply> {
         Ok(match op {
@@ -366,7 +374,7 @@ fn engine_op(
                     .execute(params![id, now])? as u64,
             ),
             EngineOp::SweepDedupKeys { limit } => {
-                let (deleted, done) = dedup::sweep_sqlite(tx, sweep, *limit, now)?;
+                let (deleted, done) = keys.sweep(*limit, now);
                 EngineReply::Swept { deleted, done }
             }
             EngineOp::InsertSubRun {
