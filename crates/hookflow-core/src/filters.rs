@@ -107,6 +107,43 @@ pub fn evaluate(
 /// built (a header preset parses no body): this runs for every request of a deduplicating
 /// webhook. The key sees no event and no verification (a failed signature claims no key).
 pub fn dedup_key(sandbox: &Sandbox, req: &Recorded, expression: &str) -> Option<String> {
+    match header_named(expression) {
+        Some(name) => header_key(req, name),
+        None => evaluated_key(sandbox, req, expression),
+    }
+}
+
+/// The header an expression of the form `trigger.headers["name"]` reads (the `github` and
+/// `standard_webhooks` presets), when `name` is lower case: such a key is the header's value,
+/// read without building the trigger variables or evaluating anything ([`header_key`] gives
+/// what the expression gives; a unit test holds them to it).
+fn header_named(expression: &str) -> Option<&str> {
+    let name = expression
+        .strip_prefix("trigger.headers[\"")?
+        .strip_suffix("\"]")?;
+    let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
+    (!name.is_empty() && name.chars().all(plain)).then_some(name)
+}
+
+/// Header `name`'s value as `trigger.headers` has it (every value under that name, in order,
+/// joined by `, `), as a key.
+fn header_key(req: &Recorded, name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(req.headers).unwrap_or_default();
+    let mut value: Option<String> = None;
+    for (_, v) in pairs.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match &mut value {
+            Some(prev) => {
+                prev.push_str(", ");
+                prev.push_str(v);
+            }
+            None => value = Some(v.clone()),
+        }
+    }
+    value.filter(|v| !v.is_empty())
+}
+
+/// A key by evaluating `expression` on the trigger fields it reads.
+fn evaluated_key(sandbox: &Sandbox, req: &Recorded, expression: &str) -> Option<String> {
     let fields = sandbox.fields_read(expression, "trigger").ok()?;
     let wanted =
         |name: &str| name != "verification" && fields.as_ref().is_none_or(|f| f.contains(name));
@@ -129,4 +166,81 @@ pub fn test_filter(
     sandbox
         .eval_bool(filter, &json!({ "trigger": req.trigger(event) }))
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(headers: &str) -> Recorded<'_> {
+        Recorded {
+            webhook: ("w", "hook"),
+            delivery_id: "d",
+            received_at: 0,
+            content_type: Some("application/json"),
+            headers,
+            query: "{}",
+            body: b"{\"id\": 1}",
+            verification: None,
+        }
+    }
+
+    /// A header preset's key, read straight from the recorded headers, is what evaluating the
+    /// preset's expression gives: missing, empty, one value, repeated values, names in any case.
+    #[test]
+    fn a_header_key_is_what_the_expression_gives() {
+        let sandbox = Sandbox::new(crate::expr::ExprLimits::default());
+        let headers = [
+            r#"[]"#,
+            r#"[["X-GitHub-Delivery", "abc"]]"#,
+            r#"[["x-github-delivery", ""]]"#,
+            r#"[["X-Github-Delivery", "a"], ["Accept", "*/*"], ["x-github-delivery", "b"]]"#,
+            r#"[["webhook-id", "msg_1"], ["X-GitHub-Delivery", " spaced "]]"#,
+            r#"[["X-GitHub-Delivery", "", ], ["x-github-delivery", "x"]]"#,
+            r#"not json"#,
+        ];
+        for expression in [
+            r#"trigger.headers["x-github-delivery"]"#,
+            r#"trigger.headers["webhook-id"]"#,
+        ] {
+            assert!(header_named(expression).is_some());
+            for h in headers {
+                let req = recorded(h);
+                assert_eq!(
+                    header_key(&req, header_named(expression).unwrap()),
+                    evaluated_key(&sandbox, &req, expression),
+                    "{expression} on {h}"
+                );
+            }
+        }
+        let req = recorded(r#"[["X-Github-Delivery", "a"], ["x-github-delivery", "b"]]"#);
+        assert_eq!(
+            dedup_key(&sandbox, &req, r#"trigger.headers["x-github-delivery"]"#).as_deref(),
+            Some("a, b")
+        );
+    }
+
+    #[test]
+    fn only_the_plain_header_form_reads_a_header_directly() {
+        for other in [
+            r#"trigger.headers["X-GitHub-Delivery"]"#,
+            r#"trigger.headers["a"] ~ "b""#,
+            r#"trigger.headers['a']"#,
+            r#"trigger.headers[""]"#,
+            "trigger.body.id",
+        ] {
+            assert_eq!(header_named(other), None, "{other}");
+        }
+        // Those are evaluated: an upper-case name finds nothing (the names are lower case).
+        let req = recorded(r#"[["X-GitHub-Delivery", "abc"]]"#);
+        let sandbox = Sandbox::new(crate::expr::ExprLimits::default());
+        assert_eq!(
+            dedup_key(&sandbox, &req, r#"trigger.headers["X-GitHub-Delivery"]"#),
+            None
+        );
+        assert_eq!(
+            dedup_key(&sandbox, &req, "trigger.body.id").as_deref(),
+            Some("1")
+        );
+    }
 }
