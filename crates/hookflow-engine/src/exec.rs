@@ -13,13 +13,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hookflow_core::workflow::{Step, VarType, Workflow};
+use hookflow_core::redact::Redactor;
+use hookflow_core::workflow::{Step, Workflow};
 use hookflow_store::StoreError;
 use hookflow_store::runs::{RunRecord, StepRecord};
 use serde_json::{Map, Value};
 
 use crate::record::{Budget, Limit, cut_json, cut_text};
-use crate::redact::Redactor;
 use crate::{Engine, EngineError};
 
 /// How a run (or a block of steps) ended.
@@ -252,22 +252,5 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
-    }
-}
-
-/// Whether a value fits a declared variable type.
-pub fn fits(t: &VarType, v: &Value) -> bool {
-    match t {
-        VarType::String | VarType::SecureString => v.is_string() || v.is_null(),
-        VarType::Integer => v.is_i64() || v.is_u64() || v.is_null(),
-        VarType::Number => v.is_number() || v.is_null(),
-        VarType::Boolean => v.is_boolean() || v.is_null(),
-        VarType::Datetime => {
-            v.is_null()
-                || v.as_str()
-                    .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok())
-        }
-        VarType::Object => v.is_object() || v.is_null(),
-        VarType::Array => v.is_array() || v.is_null(),
     }
 }

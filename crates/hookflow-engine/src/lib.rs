@@ -7,8 +7,8 @@
 //! Layout: [`worker`] (claiming, leases, concurrency), [`exec`] (the replaying interpreter, with
 //! [`prepare`] loading a run, [`control`] for control steps and [`leaf`] for recording and
 //! replaying leaf steps), [`steps`] (what each leaf step does, one file per step family, the
-//! `python` step run by `hookflow_python`), [`redact`] (secret values masked in what runs
-//! record), [`schedule`] (cron events),
+//! `python` step run by `hookflow_python`), [`schedule`] (firing cron events; their times and
+//! the redaction of secret values are core's),
 //! [`deny`] (the outbound deny list, checked on every address connected to), [`record`] (how
 //! much a run records and holds).
 #![forbid(unsafe_code)]
@@ -19,7 +19,6 @@ pub mod exec;
 pub(crate) mod leaf;
 pub(crate) mod prepare;
 pub mod record;
-pub mod redact;
 pub mod schedule;
 pub mod steps;
 pub mod trace;

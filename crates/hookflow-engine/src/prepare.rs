@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use hookflow_core::redact::Redactor;
 use hookflow_core::workflow::Workflow;
 use hookflow_store::runs::{RunRecord, StepRecord};
 use serde_json::{Map, Value, json};
 
 use crate::exec::RunState;
 use crate::record::Budget;
-use crate::redact::Redactor;
 use crate::{Engine, EngineError};
 
 impl Engine {

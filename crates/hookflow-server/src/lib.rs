@@ -4,15 +4,17 @@
 //! that need committed state to the store's delivery journal.
 //!
 //! Layout: [`net`] (connections, header and body bounds, under the router), [`ingest`] (SPEC §2),
-//! [`api`] (SPEC §5), [`ui`] (SPEC §7), [`ops`] (health and metrics), [`openapi`] (the document,
-//! generated from the routes), [`problem`] (the one error type and its mapping), [`quota`]
-//! (shares of connections and memory per client and per webhook), [`state`] (what every handler
-//! shares), [`sweep`] and [`retention`] (background clean-up).
+//! [`api`] (SPEC §5) and [`ui`] (SPEC §7), thin adapters over [`manage`] (the management
+//! services: the rules of every change, and their domain error), [`ops`] (health and metrics),
+//! [`openapi`] (the document, generated from the routes), [`problem`] (the problem+json answer;
+//! domain errors become one in [`manage::error`]), [`quota`] (shares of connections and memory
+//! per client and per webhook), [`state`] (what every handler shares), [`sweep`] and
+//! [`retention`] (background clean-up).
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod checklist;
 pub mod ingest;
+pub mod manage;
 pub mod net;
 pub mod openapi;
 pub mod ops;

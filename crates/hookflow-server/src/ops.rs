@@ -142,7 +142,7 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
         )),
     }
     let healthy = problems.is_empty();
-    let body = crate::api::to_json(&Health {
+    let body = crate::manage::to_json(&Health {
         status: if healthy {
             HealthStatus::Ok
         } else {

@@ -1,11 +1,14 @@
-//! The one error type of the HTTP layer and its mapping to `application/problem+json`
-//! (RFC 9457). Client errors carry a `detail` that says what was wrong and what was expected;
-//! server errors are logged once with their cause and answered with an opaque detail.
+//! The one error answer of the HTTP layer, `application/problem+json` (RFC 9457); domain errors
+//! of the management services become one in [`crate::manage::error`]. Client errors carry a
+//! `detail` that says what was wrong and what was expected; server errors are logged once with
+//! their cause and answered with an opaque detail.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hookflow_core::ingest::Rejection;
 use hookflow_store::StoreError;
+
+use crate::manage::ManageError;
 
 /// A problem answer.
 #[derive(Debug, Clone)]
@@ -165,30 +168,11 @@ impl From<Rejection> for Problem {
     }
 }
 
+/// A store error as the management services see it ([`ManageError`]), answered as they are:
+/// the one mapping is [`crate::manage::error`]'s.
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Problem {
-        match e {
-            StoreError::Conflict(m) => Problem::new(StatusCode::CONFLICT, m),
-            StoreError::NotFound(m) => Problem::not_found(m),
-            StoreError::Invalid(m) => Problem::unprocessable(m),
-            StoreError::Unavailable(_) => {
-                tracing::warn!(error = %e, "database unavailable");
-                Problem {
-                    retry_after: Some(1),
-                    ..Problem::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the database is unavailable; retry later",
-                    )
-                }
-            }
-            other => {
-                tracing::error!(error = ?other, "internal error");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error; the server log has the cause",
-                )
-            }
-        }
+        ManageError::from(e).into()
     }
 }
 

@@ -60,7 +60,7 @@ impl Retention {
     pub fn view(&self) -> RetentionView {
         RetentionView {
             retain_days: self.days,
-            kept_since: self.cutoff(now_ms()).map(crate::api::rfc3339),
+            kept_since: self.cutoff(now_ms()).map(crate::manage::rfc3339),
         }
     }
 

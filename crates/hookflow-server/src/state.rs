@@ -78,6 +78,26 @@ impl App {
             .chain(self.limits.extra_content_types.iter().cloned())
             .collect()
     }
+
+    /// A management request's body (the API's JSON or a document, the UI's form), read up to
+    /// `--max-api-body`; 413 past it.
+    pub async fn read_body(
+        &self,
+        req: axum::extract::Request,
+    ) -> Result<bytes::Bytes, crate::problem::Problem> {
+        use http_body_util::BodyExt;
+        let limit = self.limits.max_api_body;
+        http_body_util::Limited::new(req.into_body(), limit)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(|_| {
+                crate::problem::Problem::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than {limit} bytes"),
+                )
+            })
+    }
 }
 
 /// Cheap to clone: an `Arc` around [`App`].

@@ -2,6 +2,7 @@
 //! against its declared type), `json_path` (an RFC 9535 query; its results copied only up to
 //! what one run may record) and `regex` (the first match, its groups and named groups).
 
+use hookflow_core::workflow::fits;
 use serde_json::{Map, Value, json};
 
 use super::{StepError, StepOut, as_text, json_text, render};
@@ -27,7 +28,7 @@ pub(super) fn set_variables(
                         Some(rendered.clone()),
                     ));
                 }
-                Some(d) if !crate::exec::fits(&d.r#type, v) => {
+                Some(d) if fits(d.r#type, v).is_err() => {
                     return Err(StepError::new(
                         format!(
                             "{k:?} is declared {} but the value is {}",

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use hookflow_core::workflow::{Step, StepKind, VarDecl, VarType};
+use hookflow_core::workflow::{Step, StepKind, VarDecl, VarType, fits};
 use hookflow_python::{DEFAULT_TIMEOUT, Job, RunError};
 use serde_json::{Map, Value, json};
 
 use super::{StepError, StepOut, as_text, render};
 use crate::Engine;
-use crate::exec::{RunState, fits, kind_of};
+use crate::exec::{RunState, kind_of};
 
 pub(crate) async fn run(
     engine: &Engine,
@@ -119,7 +119,7 @@ fn check_variables(decls: &[VarDecl], found: Option<&Value>) -> Result<Map<Strin
             ));
         }
         let v = entry.get("value").cloned().unwrap_or(Value::Null);
-        if !fits(&d.r#type, &v) {
+        if fits(d.r#type, &v).is_err() {
             let extra = match d.r#type {
                 VarType::Datetime => " (an RFC 3339 text or a datetime.datetime)",
                 _ => "",

@@ -1,23 +1,15 @@
-//! `GET /api/v1/webhooks/{id}/checklist` (SPEC §9): the webhook's troubleshooting checklist.
+//! `GET /api/v1/webhooks/{id}/checklist` (SPEC §9): the webhook's troubleshooting checklist
+//! ([`crate::manage::checklist`]).
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
-use super::to_json;
-use crate::checklist::Item;
+use crate::manage::checklist::{self, Checklist};
+use crate::manage::to_json;
 use crate::openapi::NotFound;
-use crate::problem::{ApiResult, Problem};
+use crate::problem::ApiResult;
 use crate::state::AppState;
-
-/// A webhook's troubleshooting checklist.
-#[derive(Serialize, ToSchema)]
-pub struct Checklist {
-    pub webhook_id: String,
-    pub items: Vec<Item>,
-}
 
 /// Why is nothing running? The webhook's troubleshooting checklist
 ///
@@ -34,14 +26,5 @@ pub struct Checklist {
         (status = 404, response = NotFound),
     ))]
 pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let w = st
-        .store
-        .get_webhook(&id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("there is no webhook with id {id}")))?;
-    let items = crate::checklist::checklist(&st, &w).await?;
-    Ok(Json(to_json(&Checklist {
-        webhook_id: w.id,
-        items,
-    })))
+    Ok(Json(to_json(&checklist::of(&st, &id).await?)))
 }

@@ -13,18 +13,17 @@ pub(crate) mod versions;
 pub(crate) mod webhooks;
 pub(crate) mod workflows;
 
-use axum::Router;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use utoipa::IntoParams;
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::manage::page::PageQuery;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -114,7 +113,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, st: &AppState) -> Result<Self, Problem> {
-        let bytes = read_body(req, st).await?;
+        let bytes = st.read_body(req).await?;
         let text = if bytes.iter().all(u8::is_ascii_whitespace) {
             &b"{}"[..]
         } else {
@@ -124,21 +123,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .map(JsonBody)
             .map_err(|e| Problem::bad_request(format!("the request body is not valid: {e}")))
     }
-}
-
-pub(crate) async fn read_body(req: Request, st: &AppState) -> Result<bytes::Bytes, Problem> {
-    use http_body_util::BodyExt;
-    let limit = st.limits.max_api_body;
-    http_body_util::Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|_| {
-            Problem::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than {limit} bytes"),
-            )
-        })
 }
 
 /// Query parameters, with problem+json answers when they do not parse.
@@ -157,82 +141,23 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     }
 }
 
-/// `Option<Option<T>>` for PATCH fields: absent = keep, `null` = clear.
-pub(crate) mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        T: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Option::<T>::deserialize(d).map(Some)
-    }
+/// `201 Created` with `body`.
+pub(crate) fn created(body: Value) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
-/// `?limit=&cursor=` of list calls.
-#[derive(Debug, Default, serde::Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page size: 1 to 500 (default 50). Anything else is a 400.
-    #[param(minimum = 1, maximum = 500, default = 50)]
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page (opaque). A cursor this server did not issue is a
-    /// 400.
-    pub cursor: Option<String>,
+/// `200 OK` or, for what was started for real, `201 Created` (a replay and its dry run).
+pub(crate) fn ok_or_created(dry_run: bool, body: Value) -> Response {
+    let code = if dry_run {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    (code, Json(body)).into_response()
 }
 
-impl PageQuery {
-    /// The page size: default 50, at most 500.
-    pub fn limit(&self) -> Result<i64, Problem> {
-        match self.limit {
-            None => Ok(50),
-            Some(n) if (1..=500).contains(&n) => Ok(n),
-            Some(n) => Err(Problem::bad_request(format!(
-                "limit must be between 1 and 500, got {n}"
-            ))),
-        }
-    }
-
-    /// The decoded cursor (an opaque token to clients; inside, the id of the last item of the
-    /// previous page, so anything that does not decode to an id was not issued here).
-    pub fn cursor(&self) -> Result<Option<String>, Problem> {
-        self.cursor
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(|c| {
-                URL_SAFE_NO_PAD
-                    .decode(c)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-                    .ok_or_else(|| {
-                        Problem::bad_request(
-                            "cursor is not one this server issued: pass the next_cursor of the \
-                             previous page as it was",
-                        )
-                    })
-            })
-            .transpose()
-    }
-}
-
-/// The `{items, next_cursor}` answer of list calls.
-pub fn list_answer(items: Vec<serde_json::Value>, next: Option<String>) -> serde_json::Value {
-    serde_json::json!({
-        "items": items,
-        "next_cursor": encode_cursor(next),
-    })
-}
-
-/// `value` as the JSON an answer holds. Answers are built as typed values (whose schemas the
-/// OpenAPI document shows) and sent as [`serde_json::Value`], whose members are in name order:
-/// the order answers have always had.
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
-}
-
-/// Declares the `{items, next_cursor}` answer of a list call, with its schema.
+/// Declares the `{items, next_cursor}` answer of a list call, with its schema, made from a
+/// [`crate::manage::page::Page`] of its items.
 macro_rules! page {
     ($(#[$meta:meta])* $name:ident of $item:ty) => {
         $(#[$meta])*
@@ -243,18 +168,18 @@ macro_rules! page {
             #[schema(required = true)]
             pub next_cursor: Option<String>,
         }
+
+        #[allow(dead_code)] // a list whose cursor is not an id builds its answer itself
+        impl $name {
+            /// The answer of a page.
+            pub fn answer(page: $crate::manage::page::Page<$item>) -> axum::Json<serde_json::Value> {
+                let next_cursor = page.next_cursor();
+                axum::Json($crate::manage::to_json(&$name {
+                    items: page.items,
+                    next_cursor,
+                }))
+            }
+        }
     };
 }
 pub(crate) use page;
-
-/// The opaque cursor clients pass back for the page after the item with id `next`.
-pub fn encode_cursor(next: Option<String>) -> Option<String> {
-    next.map(|n| URL_SAFE_NO_PAD.encode(n))
-}
-
-/// Unix milliseconds as RFC 3339 (UTC, millisecond precision).
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}

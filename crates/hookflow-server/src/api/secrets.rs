@@ -1,4 +1,5 @@
-//! `/api/v1/secrets`: write-only values; names are listed, values never leave the server.
+//! `/api/v1/secrets`: write-only values; names are listed, values never leave the server (the
+//! rules are [`crate::manage::secrets`]).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,9 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{JsonBody, rfc3339, to_json};
+use super::JsonBody;
+use crate::manage::page::Page;
+use crate::manage::secrets::{self, Secret};
+use crate::manage::to_json;
 use crate::openapi::{BadRequest, Invalid, NotFound};
-use crate::problem::{ApiResult, Problem};
+use crate::problem::ApiResult;
 use crate::state::AppState;
 
 /// A secret's value.
@@ -19,16 +23,6 @@ pub struct PutSecret {
     /// Not empty; write-only: never shown again.
     #[schema(write_only)]
     value: String,
-}
-
-/// A secret as the API shows it: never its value.
-#[derive(Serialize, ToSchema)]
-pub struct Secret {
-    pub name: String,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
 }
 
 /// The name of the secret written.
@@ -41,17 +35,6 @@ super::page!(
     /// Every secret (one page).
     SecretList of Secret
 );
-
-fn valid_name(name: &str) -> ApiResult<()> {
-    if hookflow_core::workflow::is_identifier(name) && name.len() <= 200 {
-        Ok(())
-    } else {
-        Err(Problem::unprocessable(format!(
-            "secret name {name:?} must be letters, digits and _ (not starting with a digit), so \
-             workflows can write secrets.{name}"
-        )))
-    }
-}
 
 /// Create or replace a secret
 ///
@@ -68,12 +51,7 @@ pub async fn put(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<PutSecret>,
 ) -> ApiResult<Json<Value>> {
-    valid_name(&name)?;
-    if body.value.is_empty() {
-        return Err(Problem::unprocessable("a secret's value cannot be empty"));
-    }
-    st.store.put_secret(&name, &body.value).await?;
-    super::workflows::revalidate_all(&st).await;
+    secrets::put(&st, &name, &body.value).await?;
     Ok(Json(to_json(&SecretName { name })))
 }
 
@@ -81,21 +59,10 @@ pub async fn put(
 #[utoipa::path(get, path = "/secrets", tag = "secrets", operation_id = "listSecrets",
     responses((status = 200, description = "Secret names.", body = SecretList)))]
 pub async fn list(State(st): State<AppState>) -> ApiResult<Json<Value>> {
-    let items = st
-        .store
-        .list_secrets()
-        .await?
-        .into_iter()
-        .map(|(name, c, u)| Secret {
-            name,
-            created_at: rfc3339(c),
-            updated_at: rfc3339(u),
-        })
-        .collect();
-    Ok(Json(to_json(&SecretList {
-        items,
-        next_cursor: None,
-    })))
+    Ok(SecretList::answer(Page {
+        items: secrets::list(&st).await?,
+        next: None,
+    }))
 }
 
 /// Delete a secret
@@ -103,12 +70,6 @@ pub async fn list(State(st): State<AppState>) -> ApiResult<Json<Value>> {
     params(("name" = String, Path, description = "Letters, digits and `_`, not starting with a digit (workflows read it as `secrets.<name>`).")),
     responses((status = 204, description = "Deleted."), (status = 404, response = NotFound)))]
 pub async fn delete(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    if st.store.delete_secret(&name).await? {
-        super::workflows::revalidate_all(&st).await;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Problem::not_found(format!(
-            "there is no secret named {name:?}"
-        )))
-    }
+    secrets::delete(&st, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

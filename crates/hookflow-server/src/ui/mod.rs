@@ -3,7 +3,7 @@
 //! with one stylesheet and one small script (copy buttons only; every form works without it).
 //!
 //! It owns presentation only: every change goes through the same functions as the management
-//! API (`crate::api::*`), and every list is one keyset page of the store. Sessions are
+//! API (the services of `crate::manage`), and every list is one keyset page of the store. Sessions are
 //! stateless sealed cookies ([`session`]), so every node of an installation accepts them.
 //!
 //! Layout: [`session`] (sign-in, cookies, CSRF, the extractors pages use), [`webhooks`] (Events
@@ -34,6 +34,8 @@ use axum::routing::{get, post};
 use minijinja::{Environment, Value};
 use serde_json::{Value as Json, json};
 
+use crate::manage::page::{PageRequest, after, encode_cursor};
+use crate::manage::{ManageError, ManageResult};
 use crate::problem::Problem;
 use crate::state::AppState;
 use session::Session;
@@ -192,6 +194,14 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ),
         ("error.html", include_str!("../../ui/templates/error.html")),
         (
+            "versions_table.html",
+            include_str!("../../ui/templates/versions_table.html"),
+        ),
+        (
+            "routing_events.html",
+            include_str!("../../ui/templates/routing_events.html"),
+        ),
+        (
             "sign_in.html",
             include_str!("../../ui/templates/sign_in.html"),
         ),
@@ -297,6 +307,21 @@ fn page(status: StatusCode, template: &str, session: Option<&Session>, mut ctx: 
     }
 }
 
+/// A piece several pages show alike (`versions_table.html`, `routing_events.html`) rendered
+/// with `ctx`, for a page to show as it is (`| safe`: the piece escaped its own values).
+fn piece(template: &str, ctx: &Json) -> Json {
+    match TEMPLATES
+        .get_template(template)
+        .and_then(|t| t.render(to_value(ctx)))
+    {
+        Ok(html) => Json::String(html),
+        Err(e) => {
+            tracing::error!(error = %e, template, "rendering a UI piece failed");
+            Json::Null
+        }
+    }
+}
+
 /// An error answer of the UI: the problem's status and detail as a page (rendered by
 /// [`finish`], which knows the visitor's session).
 pub struct UiError(Problem);
@@ -311,9 +336,15 @@ impl From<Problem> for UiError {
     }
 }
 
+impl From<ManageError> for UiError {
+    fn from(e: ManageError) -> UiError {
+        Problem::from(e).into()
+    }
+}
+
 impl From<hookflow_store::StoreError> for UiError {
     fn from(e: hookflow_store::StoreError) -> UiError {
-        Problem::from(e).into()
+        ManageError::from(e).into()
     }
 }
 
@@ -387,34 +418,22 @@ impl Fields {
     }
 }
 
-/// The query string of a request.
-pub struct Query(Fields);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Query {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Query(Fields::parse(
-            parts.uri.query().unwrap_or("").as_bytes(),
-        )))
-    }
+/// The cursor of the page asked for (`?cursor=`), checked as the API checks it.
+fn cursor(q: &Fields) -> ManageResult<Option<String>> {
+    after(q.get("cursor"))
 }
 
-/// The cursor of the page asked for (`?cursor=`), checked as the API checks it.
-fn cursor(q: &Fields) -> Result<Option<String>, Problem> {
-    crate::api::PageQuery {
-        limit: None,
-        cursor: q.get("cursor").map(str::to_string),
-    }
-    .cursor()
+/// The page of [`PAGE`] rows asked for (`?cursor=`).
+fn page_of(q: &Fields) -> ManageResult<PageRequest> {
+    Ok(PageRequest {
+        limit: PAGE,
+        after: cursor(q)?,
+    })
 }
 
 /// The address of the next page: `base` plus the encoded cursor, `None` on the last page.
 fn next_page(base: &str, next: Option<String>) -> Option<String> {
-    let cursor = crate::api::encode_cursor(next)?;
+    let cursor = encode_cursor(next)?;
     let sep = if base.contains('?') { '&' } else { '?' };
     Some(format!("{base}{sep}cursor={cursor}"))
 }

@@ -1,6 +1,6 @@
 //! Replay in the UI (SPEC §10): **Replay** and **Dry run** on a delivery's page, and the bulk
 //! replay form on a webhook's page (first the count of deliveries it would replay, then, once
-//! confirmed, the summary). The work is the API's ([`crate::api::replay`]).
+//! confirmed, the summary). The work is [`crate::manage::replay`]'s.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,7 +9,8 @@ use serde_json::json;
 use super::session::Form;
 use super::webhooks::{delivery_page, webhook_page};
 use super::{Fields, UiResult, see_other};
-use crate::api::replay::{instant, replay_delivery, replay_range};
+use crate::manage::replay::{instant, replay_delivery, replay_range};
+use crate::manage::{ManageError, ManageResult};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -34,8 +35,9 @@ pub async fn delivery(State(st): State<AppState>, Path(id): Path<String>, form: 
                 "/ui/deliveries/{id}?replayed={started}#replays"
             )))
         }
-        Err(p) if p.status == StatusCode::NOT_FOUND => Err(p.into()),
-        Err(p) => {
+        Err(e @ ManageError::NotFound(_)) => Err(e.into()),
+        Err(e) => {
+            let p = Problem::from(e);
             delivery_page(
                 &st,
                 &form.session,
@@ -49,7 +51,7 @@ pub async fn delivery(State(st): State<AppState>, Path(id): Path<String>, form: 
 }
 
 /// A time of the bulk form: RFC 3339, or a `datetime-local` value (`2026-01-31T12:00`) in UTC.
-fn form_instant(field: &str, text: &str) -> Result<i64, Problem> {
+fn form_instant(field: &str, text: &str) -> ManageResult<i64> {
     let t = text.trim();
     for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"] {
         if let Ok(local) = chrono::NaiveDateTime::parse_from_str(t, format) {
@@ -76,8 +78,9 @@ pub async fn webhook(State(st): State<AppState>, Path(id): Path<String>, form: F
             replay[if confirmed { "done" } else { "count" }] = a;
             StatusCode::OK
         }
-        Err(p) if p.status == StatusCode::NOT_FOUND => return Err(p.into()),
-        Err(p) => {
+        Err(e @ ManageError::NotFound(_)) => return Err(e.into()),
+        Err(e) => {
+            let p = Problem::from(e);
             replay["error"] = json!(p.detail);
             p.status
         }

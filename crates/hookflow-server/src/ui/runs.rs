@@ -7,20 +7,17 @@ use axum::http::StatusCode;
 use hookflow_store::runs::RunFilter;
 use serde_json::{Value as Json, json};
 
-use super::session::{Form, Session};
-use super::{
-    CHOICES, PAGE, Query, UiResult, cursor, duration, next_page, options, page, pretty, see_other,
-};
-use crate::api::runs;
+use super::session::{Form, Visit};
+use super::{CHOICES, UiResult, duration, next_page, options, page, page_of, pretty, see_other};
+use crate::manage::rfc3339;
+use crate::manage::runs::{self, STATUSES};
 use crate::problem::Problem;
 use crate::state::AppState;
-
-const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
 
 /// A run as the API shows it, with its duration.
 fn with_duration(mut r: Json) -> Json {
     let end = if r["finished_at"].is_null() {
-        json!(crate::api::rfc3339(hookflow_store::now_ms()))
+        json!(rfc3339(hookflow_store::now_ms()))
     } else {
         r["finished_at"].clone()
     };
@@ -29,7 +26,7 @@ fn with_duration(mut r: Json) -> Json {
 }
 
 /// `GET /ui/runs[?status=&workflow_id=]`.
-pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query) -> UiResult {
+pub async fn index(Visit { st, session, q }: Visit) -> UiResult {
     let status = q.non_empty("status");
     if let Some(s) = &status
         && !STATUSES.contains(&s.as_str())
@@ -41,15 +38,8 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
         status,
         ..Default::default()
     };
-    let (items, next) = st
-        .store
-        .list_runs(&filter, PAGE, cursor(&q)?.as_deref())
-        .await?;
-    let rows: Vec<Json> = runs::runs_json(&st, &items, None)
-        .await?
-        .into_iter()
-        .map(with_duration)
-        .collect();
+    let listed = runs::list(&st, &filter, &page_of(&q)?).await?;
+    let rows: Vec<Json> = listed.items.into_iter().map(with_duration).collect();
     let chosen = match &filter.workflow_id {
         Some(id) => st.store.get_workflow(id).await?.filter(|w| w.id == *id),
         None => None,
@@ -78,7 +68,7 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
         json!({
             "title": "Runs", "section": "runs", "runs": rows, "statuses": STATUSES,
             "workflows": workflows, "status": filter.status, "workflow_id": filter.workflow_id,
-            "next_page": next_page(&base, next), "history": st.retention.sentence(),
+            "next_page": next_page(&base, listed.next), "history": st.retention.sentence(),
         }),
     ))
 }
@@ -87,17 +77,8 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
 const STEPS_PER_PAGE: i64 = 200;
 
 /// `GET /ui/runs/{id}[?steps_cursor=]`: the run with a page of its steps, and a link to the next.
-pub async fn show(
-    State(st): State<AppState>,
-    session: Session,
-    Path(id): Path<String>,
-    Query(q): Query,
-) -> UiResult {
-    let run = st
-        .store
-        .get_run(&id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
+pub async fn show(Visit { st, session, q }: Visit, Path(id): Path<String>) -> UiResult {
+    let run = runs::find(&st, &id).await?;
     let page_of = runs::StepsQuery {
         steps_limit: Some(STEPS_PER_PAGE),
         steps_cursor: q.non_empty("steps_cursor"),
@@ -142,10 +123,7 @@ pub async fn show(
 }
 
 pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> UiResult {
-    st.store
-        .cancel_run(&id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("there is no run with id {id}")))?;
+    runs::cancel(&st, &id).await?;
     Ok(see_other(&format!("/ui/runs/{id}")))
 }
 

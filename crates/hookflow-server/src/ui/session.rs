@@ -109,6 +109,27 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Session {
     }
 }
 
+/// A page asked for by a signed-in visitor: what every page handler reads (the state, the
+/// session, the query string). Without a session: `303` to sign in.
+pub struct Visit {
+    pub st: AppState,
+    pub session: Session,
+    pub q: Fields,
+}
+
+impl FromRequestParts<AppState> for Visit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, st).await?;
+        Ok(Visit {
+            st: st.clone(),
+            session,
+            q: Fields::parse(parts.uri.query().unwrap_or("").as_bytes()),
+        })
+    }
+}
+
 /// A POSTed form of a signed-in session, checked: from this site, with the session's CSRF
 /// secret. Without a session: `303` to sign in; otherwise refused: `403`.
 pub struct Form {
@@ -134,7 +155,8 @@ impl FromRequest<AppState> for Form {
         if !same_site(st, req.headers()) {
             return Err(forbidden());
         }
-        let bytes = crate::api::read_body(req, st)
+        let bytes = st
+            .read_body(req)
             .await
             .map_err(|p| UiError::from(p).into_response())?;
         let fields = Fields::parse(&bytes);
@@ -202,7 +224,7 @@ pub async fn sign_in(State(st): State<AppState>, req: Request) -> Response {
             Some("Sign in from this server's own page."),
         );
     }
-    let fields = match crate::api::read_body(req, &st).await {
+    let fields = match st.read_body(req).await {
         Ok(b) => Fields::parse(&b),
         Err(p) => return UiError::from(p).into_response(),
     };

@@ -1,58 +1,56 @@
 //! A workflow's versions (SPEC §10): the list, newest first, and one old version with a line
 //! diff of its document against the current one. Read-only: a version never changes.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value as Json, json};
 use similar::{ChangeTag, TextDiff};
 
-use super::session::Session;
-use super::{PAGE, Query, UiResult, page};
-use crate::api::versions::{version_json, workflow_id};
-use crate::problem::Problem;
+use super::session::Visit;
+use super::{PAGE, UiResult, page};
+use crate::manage::page::{version_after, version_cursor};
+use crate::manage::versions::{self, workflow_id};
+use crate::manage::{ManageError, ManageResult};
 use crate::state::AppState;
 
 /// How many versions the workflow's own page lists.
 pub const ON_WORKFLOW_PAGE: i64 = 10;
 
 /// The newest versions of workflow `id` as the list shows them, and whether there are more.
-pub async fn newest(st: &AppState, id: &str, limit: i64) -> Result<(Json, bool), Problem> {
-    let (items, next) = st.store.list_workflow_versions(id, limit, None).await?;
+pub async fn newest(st: &AppState, id: &str, limit: i64) -> ManageResult<(Json, bool)> {
+    let (items, next) = versions::list(st, id, limit, None).await?;
     Ok((
         json!(
             items
                 .iter()
-                .map(|v| version_json(v, false))
+                .map(|v| versions::json(v, false))
                 .collect::<Vec<_>>()
         ),
         next.is_some(),
     ))
 }
 
+/// The table of versions `versions` (as the list shows them), marking version `current`.
+pub fn versions_table(versions: &Json, current: Option<i64>) -> Json {
+    super::piece(
+        "versions_table.html",
+        &json!({"versions": versions, "current": current}),
+    )
+}
+
 /// `GET /ui/workflows/{id}/versions[?cursor=]`.
-pub async fn index(
-    State(st): State<AppState>,
-    session: Session,
-    Path(id): Path<String>,
-    Query(q): Query,
-) -> UiResult {
+pub async fn index(Visit { st, session, q }: Visit, Path(id): Path<String>) -> UiResult {
     let id = workflow_id(&st, &id).await?;
     let before = match q.non_empty("cursor") {
-        Some(c) => Some(
-            URL_SAFE_NO_PAD
-                .decode(&c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|t| t.strip_prefix("v:")?.parse::<i64>().ok())
-                .ok_or_else(|| Problem::bad_request("this page address is not one issued here"))?,
-        ),
+        Some(c) => Some(version_after(&c).ok_or_else(|| {
+            ManageError::Malformed("this page address is not one issued here".into())
+        })?),
         None => None,
     };
-    let (items, next) = st.store.list_workflow_versions(&id, PAGE, before).await?;
-    let current = st.store.get_workflow(&id).await?;
-    let name = match (&current, items.first()) {
+    let (items, next) = versions::list(&st, &id, PAGE, before).await?;
+    let current_workflow = st.store.get_workflow(&id).await?;
+    let current = current_workflow.as_ref().map(|w| w.version);
+    let name = match (&current_workflow, items.first()) {
         (Some(w), _) => w.name.clone(),
         (None, Some(v)) => v.name.clone(),
         (None, None) => id.clone(),
@@ -64,11 +62,14 @@ pub async fn index(
         json!({
             "title": format!("Versions of {name}"), "section": "workflows",
             "workflow_id": id, "name": name,
-            "current": current.map(|w| w.version),
-            "versions": items.iter().map(|v| version_json(v, false)).collect::<Vec<_>>(),
+            "current": current,
+            "versions_table": versions_table(
+                &json!(items.iter().map(|v| versions::json(v, false)).collect::<Vec<_>>()),
+                current,
+            ),
             "next_page": next.map(|n| format!(
                 "/ui/workflows/{id}/versions?cursor={}",
-                URL_SAFE_NO_PAD.encode(format!("v:{n}"))
+                version_cursor(n)
             )),
         }),
     ))
@@ -77,21 +78,11 @@ pub async fn index(
 /// `GET /ui/workflows/{id}/versions/{n}`: the version's document, and its diff against the
 /// current document (the workflow's latest version).
 pub async fn show(
-    State(st): State<AppState>,
-    session: Session,
+    Visit { st, session, .. }: Visit,
     Path((id, n)): Path<(String, String)>,
 ) -> UiResult {
-    let id = workflow_id(&st, &id).await?;
-    let n: i64 =
-        n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            Problem::bad_request(format!("a version is a number from 1, got {n:?}"))
-        })?;
-    let v = st
-        .store
-        .get_workflow_version(&id, n)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("workflow {id} has no version {n}")))?;
-    let current = st.store.get_workflow(&id).await?;
+    let v = versions::get(&st, &id, &n).await?;
+    let current = st.store.get_workflow(&v.workflow_id).await?;
     let diff = match &current {
         Some(w) if w.version != v.version => Some(line_diff(&v.source, &w.source)),
         _ => None,
@@ -102,7 +93,7 @@ pub async fn show(
         Some(&session),
         json!({
             "title": format!("{} — version {}", v.name, v.version), "section": "workflows",
-            "version": version_json(&v, false), "source": v.source,
+            "version": versions::json(&v, false), "source": v.source,
             "current": current.map(|w| json!({"version": w.version, "name": w.name})),
             "diff": diff,
         }),

@@ -4,34 +4,34 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use hookflow_store::deliveries::StatusFilter;
-use hookflow_store::runs::RunFilter;
 use serde_json::{Value as Json, json};
 
-use super::session::{Form, Session};
+use super::session::{Form, Session, Visit};
 use super::{
-    CHOICES, Fields, PAGE, Query, UiError, UiResult, cursor, next_page, options, page, pretty,
-    see_other,
+    CHOICES, Fields, PAGE, UiResult, next_page, options, page, page_of, pretty, see_other,
 };
-use crate::api::{deliveries, events, runs, webhooks};
+use crate::manage::page::PageQuery;
+use crate::manage::{ManageError, checklist, deliveries, events, filter_test, to_json, webhooks};
 use crate::problem::Problem;
 use crate::state::AppState;
 
 /// `GET /ui/events-webhooks[?tab=events]`.
-pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query) -> UiResult {
-    let after = cursor(&q)?;
+pub async fn index(Visit { st, session, q }: Visit) -> UiResult {
+    let asked = page_of(&q)?;
     let mut ctx = json!({"title": "Events & Webhooks", "section": "events-webhooks"});
     if q.get("tab") == Some("events") {
-        let (items, next) = st.store.list_events(PAGE, after.as_deref()).await?;
-        let hook_ids: Vec<&str> = items
+        let events = events::list(&st, &asked).await?;
+        let hook_ids: Vec<&str> = events
+            .items
             .iter()
             .filter_map(|e| e.webhook_id.as_deref())
             .collect();
         let names = st.store.webhook_names(&hook_ids).await?;
-        let rows: Vec<Json> = items
+        let rows: Vec<Json> = events
+            .items
             .iter()
             .map(|e| {
-                let mut v = events::event_json(e);
+                let mut v = to_json(e);
                 if let Some(w) = &e.webhook_id {
                     v["webhook_name"] = json!(names.get(w).cloned().unwrap_or_else(|| w.clone()));
                 }
@@ -40,17 +40,12 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
             .collect();
         ctx["tab"] = json!("events");
         ctx["events"] = json!(rows);
-        ctx["next_page"] = json!(next_page("/ui/events-webhooks?tab=events", next));
+        ctx["next_page"] = json!(next_page("/ui/events-webhooks?tab=events", events.next));
     } else {
-        let (items, next) = st.store.list_webhooks(PAGE, after.as_deref()).await?;
+        let hooks = webhooks::list(&st, &asked).await?;
         ctx["tab"] = json!("webhooks");
-        ctx["webhooks"] = json!(
-            items
-                .iter()
-                .map(|w| webhooks::webhook_json(&st, w))
-                .collect::<Vec<_>>()
-        );
-        ctx["next_page"] = json!(next_page("/ui/events-webhooks", next));
+        ctx["webhooks"] = json!(hooks.items.iter().map(to_json).collect::<Vec<_>>());
+        ctx["next_page"] = json!(next_page("/ui/events-webhooks", hooks.next));
     }
     Ok(page(
         StatusCode::OK,
@@ -116,7 +111,7 @@ fn form_dedup(f: &Fields) -> Result<Option<webhooks::DedupInput>, Problem> {
     }))
 }
 
-pub async fn new_form(State(st): State<AppState>, session: Session) -> Response {
+pub async fn new_form(Visit { st, session, .. }: Visit) -> Response {
     webhook_form(
         &st,
         &session,
@@ -143,7 +138,7 @@ pub async fn create(State(st): State<AppState>, form: Form) -> Response {
             dedup: form_dedup(f)?,
             verification: super::verification::input(f)?,
         };
-        webhooks::create_webhook(&st, body).await
+        Ok::<_, Problem>(webhooks::create(&st, body).await?)
     }
     .await;
     match result {
@@ -159,29 +154,15 @@ pub async fn create(State(st): State<AppState>, form: Form) -> Response {
     }
 }
 
-async fn find_webhook(
-    st: &AppState,
-    id: &str,
-) -> Result<hookflow_store::webhooks::Webhook, UiError> {
-    st.store
-        .get_webhook(id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("there is no webhook with id {id}")).into())
-}
-
-pub async fn edit_form(
-    State(st): State<AppState>,
-    session: Session,
-    Path(id): Path<String>,
-) -> UiResult {
-    let w = find_webhook(&st, &id).await?;
+pub async fn edit_form(Visit { st, session, .. }: Visit, Path(id): Path<String>) -> UiResult {
+    let w = webhooks::find(&st, &id).await?;
     Ok(webhook_form(
         &st,
         &session,
         StatusCode::OK,
         Some(&w.id),
         {
-            let mut values = webhooks::webhook_json(&st, &w);
+            let mut values = webhooks::json(&st, &w);
             values["dedup_key"] = json!(w.dedup.as_ref().map(|d| d.key.as_str()));
             values["dedup_window_seconds"] = json!(w.dedup.as_ref().map(|d| d.window_seconds));
             values
@@ -192,7 +173,7 @@ pub async fn edit_form(
 
 /// `POST /ui/webhooks/{id}/edit`: blank limits stay as they are.
 pub async fn update(State(st): State<AppState>, Path(id): Path<String>, form: Form) -> UiResult {
-    let w = find_webhook(&st, &id).await?;
+    let w = webhooks::find(&st, &id).await?;
     let f = &form.fields;
     let result = async {
         let body = webhooks::UpdateWebhook {
@@ -209,7 +190,7 @@ pub async fn update(State(st): State<AppState>, Path(id): Path<String>, form: Fo
                 None => None,
             },
         };
-        webhooks::update_webhook(&st, &w.id, body).await
+        Ok::<_, Problem>(webhooks::update(&st, &w.id, body).await?)
     }
     .await;
     Ok(match result {
@@ -246,12 +227,7 @@ fn curl_example(url: &str, content_type: &str) -> String {
 }
 
 /// `GET /ui/webhooks/{id}`: the details and one page of deliveries, newest first.
-pub async fn show(
-    State(st): State<AppState>,
-    session: Session,
-    Path(id): Path<String>,
-    Query(q): Query,
-) -> UiResult {
+pub async fn show(Visit { st, session, q }: Visit, Path(id): Path<String>) -> UiResult {
     webhook_page(&st, &session, StatusCode::OK, &id, &q, json!({})).await
 }
 
@@ -264,14 +240,14 @@ pub(super) async fn webhook_page(
     q: &Fields,
     extra: Json,
 ) -> UiResult {
-    let w = find_webhook(st, id).await?;
-    let after = cursor(q)?;
-    let (items, next) = st
-        .store
-        .list_deliveries(&w.id, StatusFilter::All, PAGE, after.as_deref())
-        .await?;
-    let hook = webhooks::webhook_json(st, &w);
-    let checklist = crate::checklist::checklist(st, &w).await?;
+    let w = webhooks::find(st, id).await?;
+    let asked = PageQuery {
+        limit: Some(PAGE),
+        cursor: q.get("cursor").map(str::to_string),
+    };
+    let delivered = deliveries::list(st, &w.id, None, &asked).await?;
+    let hook = webhooks::json(st, &w);
+    let checklist = checklist::checklist(st, &w).await?;
     let curl = curl_example(hook["url"].as_str().unwrap_or(""), &w.content_type);
     let notice = match q.get("rotated") {
         Some(_) if w.previous_key_expires_at.is_some() => Some(
@@ -285,8 +261,8 @@ pub(super) async fn webhook_page(
         "title": w.name, "section": "events-webhooks", "webhook": hook, "curl": curl,
         "notice": notice,
         "checklist": checklist.iter().map(|i| i.to_json()).collect::<Vec<_>>(),
-        "deliveries": items.iter().map(deliveries::delivery_json).collect::<Vec<_>>(),
-        "next_page": next_page(&format!("/ui/webhooks/{}", w.id), next),
+        "deliveries": delivered.items.iter().map(to_json).collect::<Vec<_>>(),
+        "next_page": next_page(&format!("/ui/webhooks/{}", w.id), delivered.next),
         "history": st.retention.sentence(),
         "charts": super::pictures::webhook_charts(st, &w.id).await?,
     });
@@ -309,22 +285,17 @@ pub async fn rotate_key(
     form: Form,
 ) -> UiResult {
     let grace_seconds = form.fields.number("grace_seconds", "Grace period")?;
-    let w = webhooks::rotate_webhook_key(&st, &id, webhooks::RotateKey { grace_seconds }).await?;
+    let w = webhooks::rotate_key(&st, &id, webhooks::RotateKey { grace_seconds }).await?;
     Ok(see_other(&format!("/ui/webhooks/{}?rotated=1", w.id)))
 }
 
 pub async fn delete(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> UiResult {
-    webhooks::delete_webhook(&st, &id).await?;
+    webhooks::delete(&st, &id).await?;
     Ok(see_other("/ui/events-webhooks"))
 }
 
 /// `GET /ui/deliveries/{id}`: what arrived, the verdict, what it started and its replays.
-pub async fn delivery(
-    State(st): State<AppState>,
-    session: Session,
-    Path(id): Path<String>,
-    Query(q): Query,
-) -> UiResult {
+pub async fn delivery(Visit { st, session, q }: Visit, Path(id): Path<String>) -> UiResult {
     let notice = q.get("replayed").map(|n| match n {
         "0" => "Replayed: no run started (the reasons are in the delivery's routing now).".into(),
         "1" => "Replayed: 1 run started.".to_string(),
@@ -348,31 +319,28 @@ pub(super) async fn delivery_page(
     id: &str,
     extra: Json,
 ) -> UiResult {
-    let d = st
-        .store
-        .get_delivery(id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("there is no delivery with id {id}")))?;
-    let mut v = deliveries::delivery_json(&d);
+    let d = deliveries::find(st, id).await?;
+    let mut v = deliveries::json(&d);
     let body = v["body"].as_str().unwrap_or("").to_string();
     if let Ok(parsed) = serde_json::from_str::<Json>(&body) {
         v["body"] = json!(pretty(&parsed));
     }
     let names = st.store.webhook_names(&[d.webhook_id.as_str()]).await?;
-    let filter = RunFilter {
-        delivery_id: Some(d.id.clone()),
-        ..Default::default()
-    };
-    let (started, _) = st.store.list_runs(&filter, PAGE, None).await?;
-    let started = runs::runs_json(st, &started, None).await?;
-    let replays = crate::api::replay::replays_of(st, &d.id).await?;
-    let replays = runs::runs_json(st, &replays, None).await?;
+    let started = deliveries::started(st, &d.id, PAGE).await?;
+    let replays = deliveries::replays(st, &d.id).await?;
     let mut ctx = json!({
         "title": "Delivery", "section": "events-webhooks", "delivery": v,
         "webhook_name": names.get(&d.webhook_id),
         "runs": started, "replays": replays,
     });
     merge(&mut ctx, extra);
+    for (name, id, routing) in [
+        ("matched_events", "matched-events", "delivery"),
+        ("dry_run_events", "dry-run-events", "dry_run"),
+    ] {
+        let events = ctx[routing]["routing"]["events"].clone();
+        ctx[name] = super::piece("routing_events.html", &json!({"id": id, "events": events}));
+    }
     Ok(page(status, "delivery.html", Some(session), ctx))
 }
 
@@ -400,7 +368,7 @@ async fn event_form(
     ))
 }
 
-pub async fn new_event(State(st): State<AppState>, session: Session, Query(q): Query) -> UiResult {
+pub async fn new_event(Visit { st, session, q }: Visit) -> UiResult {
     event_form(
         &st,
         &session,
@@ -428,25 +396,21 @@ pub async fn create_event(State(st): State<AppState>, form: Form) -> UiResult {
         let tried = match (f.non_empty("webhook_id"), f.non_empty("filter")) {
             (Some(hook), Some(filter)) => {
                 let name = f.get("name").unwrap_or("").trim().to_string();
-                crate::api::filter_test::try_filter(
-                    &st,
-                    &hook,
-                    ("", &name),
-                    filter,
-                    FILTER_TEST_LAST,
-                )
-                .await
+                filter_test::try_filter(&st, &hook, ("", &name), filter, FILTER_TEST_LAST).await
             }
-            _ => Err(Problem::unprocessable(
+            _ => Err(ManageError::invalid(
                 "choose a webhook and write a filter to test it on the webhook's deliveries",
             )),
         };
         return match tried {
             Ok(t) => {
-                values["test"] = t;
+                values["test"] = to_json(&t);
                 event_form(&st, &form.session, StatusCode::OK, values, None).await
             }
-            Err(p) => event_form(&st, &form.session, p.status, values, Some(&p.detail)).await,
+            Err(e) => {
+                let p = Problem::from(e);
+                event_form(&st, &form.session, p.status, values, Some(&p.detail)).await
+            }
         };
     }
     let body = events::CreateEvent {
@@ -456,9 +420,10 @@ pub async fn create_event(State(st): State<AppState>, form: Form) -> UiResult {
         timezone: f.non_empty("timezone"),
         filter: f.non_empty("filter"),
     };
-    match events::create_event(&st, body).await {
+    match events::create(&st, body).await {
         Ok(_) => Ok(see_other("/ui/events-webhooks?tab=events")),
-        Err(p) => {
+        Err(e) => {
+            let p = Problem::from(e);
             let values = json!({
                 "name": f.get("name"), "webhook_id": f.get("webhook_id"),
                 "schedule": f.get("schedule"), "timezone": f.get("timezone"),
@@ -470,6 +435,6 @@ pub async fn create_event(State(st): State<AppState>, form: Form) -> UiResult {
 }
 
 pub async fn delete_event(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> UiResult {
-    events::delete_event(&st, &id).await?;
+    events::delete(&st, &id).await?;
     Ok(see_other("/ui/events-webhooks?tab=events"))
 }

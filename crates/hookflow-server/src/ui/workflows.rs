@@ -11,9 +11,9 @@ use hookflow_store::workflows::WorkflowRecord;
 use serde_json::{Value as Json, json};
 
 use super::locate::{line_in_message, line_of_path};
-use super::session::{Form, Session};
-use super::{PAGE, Query, UiError, UiResult, cursor, next_page, page, see_other};
-use crate::api::{runs, workflows};
+use super::session::{Form, Session, Visit};
+use super::{UiError, UiResult, next_page, page, page_of, see_other};
+use crate::manage::{ManageError, manual_runs, runs, workflows};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -27,12 +27,10 @@ steps:
     outputs: {}
 ";
 
-pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query) -> UiResult {
-    let (items, next) = st
-        .store
-        .list_workflows(PAGE, cursor(&q)?.as_deref())
-        .await?;
-    let rows: Vec<Json> = items
+pub async fn index(Visit { st, session, q }: Visit) -> UiResult {
+    let listed = workflows::list(&st, &page_of(&q)?).await?;
+    let rows: Vec<Json> = listed
+        .items
         .iter()
         .map(|w| json!({"id": w.id, "name": w.name, "valid": w.valid, "enabled": w.enabled}))
         .collect();
@@ -42,7 +40,7 @@ pub async fn index(State(st): State<AppState>, session: Session, Query(q): Query
         Some(&session),
         json!({
             "title": "Workflows", "section": "workflows", "workflows": rows,
-            "next_page": next_page("/ui/workflows", next),
+            "next_page": next_page("/ui/workflows", listed.next),
         }),
     ))
 }
@@ -139,11 +137,8 @@ async fn editor(
                 workflow_id: Some(w.id.clone()),
                 ..Default::default()
             };
-            let (items, next) = st
-                .store
-                .list_runs(&filter, PAGE, cursor(q)?.as_deref())
-                .await?;
-            let shown = workflows::workflow_json(w);
+            let listed = runs::list(st, &filter, &page_of(q)?).await?;
+            let shown = workflows::json(w);
             ctx["title"] = json!(w.name);
             ctx["action"] = json!(format!("/ui/workflows/{}", w.id));
             let (versions, more_versions) =
@@ -151,18 +146,19 @@ async fn editor(
             ctx["workflow"] = json!({
                 "id": w.id, "name": w.name, "valid": w.valid, "enabled": w.enabled,
                 "description": shown["description"], "triggers": shown["triggers"],
-                "version": w.version, "versions": versions, "more_versions": more_versions,
+                "version": w.version, "more_versions": more_versions,
+                "versions_table": super::versions::versions_table(&versions, Some(w.version)),
             });
-            ctx["runs"] = json!(runs::runs_json(st, &items, None).await?);
+            ctx["runs"] = json!(listed.items);
             ctx["charts"] = super::pictures::workflow_charts(st, &w.id).await?;
             ctx["diagram"] = json!(super::pictures::workflow_diagram(w.definition.as_deref()));
-            ctx["next_page"] = json!(next_page(&format!("/ui/workflows/{}", w.id), next));
+            ctx["next_page"] = json!(next_page(&format!("/ui/workflows/{}", w.id), listed.next));
         }
     }
     Ok(page(status, "workflow.html", Some(session), ctx))
 }
 
-pub async fn new_form(State(st): State<AppState>, session: Session) -> UiResult {
+pub async fn new_form(Visit { st, session, .. }: Visit) -> UiResult {
     editor(
         &st,
         &session,
@@ -174,17 +170,8 @@ pub async fn new_form(State(st): State<AppState>, session: Session) -> UiResult 
     .await
 }
 
-async fn find(st: &AppState, id: &str) -> Result<WorkflowRecord, UiError> {
-    Ok(workflows::find(st, id).await?)
-}
-
-pub async fn show(
-    State(st): State<AppState>,
-    session: Session,
-    Path(id): Path<String>,
-    Query(q): Query,
-) -> UiResult {
-    let w = find(&st, &id).await?;
+pub async fn show(Visit { st, session, q }: Visit, Path(id): Path<String>) -> UiResult {
+    let w = workflows::find(&st, &id).await?;
     editor(
         &st,
         &session,
@@ -206,7 +193,7 @@ async fn submit_editor(st: &AppState, form: &Form, w: Option<&WorkflowRecord>) -
     let format = format_of(&text);
     let none = super::Fields::default();
     if form.fields.get("action") == Some("validate") {
-        let errors = workflows::check_document(st, &text, format).await?;
+        let errors = workflows::check(st, &text, format).await?;
         let ed = Editor {
             text: Some(&text),
             errors: Some(errors),
@@ -215,15 +202,19 @@ async fn submit_editor(st: &AppState, form: &Form, w: Option<&WorkflowRecord>) -
         };
         return editor(st, &form.session, StatusCode::OK, w, &none, ed).await;
     }
-    match workflows::save_document(st, w.map(|w| w.id.as_str()), text.clone(), format).await {
+    match workflows::save(st, w.map(|w| w.id.as_str()), text.clone(), format).await {
         Ok(saved) => Ok(see_other(&format!("/ui/workflows/{}", saved.id))),
-        Err(p) => {
-            let errors: Vec<ValidationError> = p
-                .errors
-                .clone()
-                .and_then(|e| serde_json::from_value(e).ok())
-                .unwrap_or_default();
-            let existing = if p.status == StatusCode::CONFLICT {
+        Err(e) => {
+            let errors = match &e {
+                ManageError::Invalid {
+                    errors: Some(errors),
+                    ..
+                } => errors.clone(),
+                _ => Vec::new(),
+            };
+            let conflict = matches!(e, ManageError::Conflict(_));
+            let p = Problem::from(e);
+            let existing = if conflict {
                 named_like(st, &text, format).await?
             } else {
                 None
@@ -264,7 +255,7 @@ pub async fn create(State(st): State<AppState>, form: Form) -> UiResult {
 
 /// `POST /ui/workflows/{id}`.
 pub async fn submit(State(st): State<AppState>, Path(id): Path<String>, form: Form) -> UiResult {
-    let w = find(&st, &id).await?;
+    let w = workflows::find(&st, &id).await?;
     submit_editor(&st, &form, Some(&w)).await
 }
 
@@ -273,15 +264,14 @@ pub async fn set_enabled(
     Path(id): Path<String>,
     form: Form,
 ) -> UiResult {
-    let w = find(&st, &id).await?;
     let enabled = form.fields.get("enabled") == Some("true");
-    st.store.set_workflow_enabled(&w.id, enabled).await?;
+    let w = workflows::set_enabled(&st, &id, enabled).await?;
     Ok(see_other(&format!("/ui/workflows/{}", w.id)))
 }
 
 /// `POST /ui/workflows/{id}/run` with `inputs` (a JSON object): the new run's page.
 pub async fn run(State(st): State<AppState>, Path(id): Path<String>, form: Form) -> UiResult {
-    let w = find(&st, &id).await?;
+    let w = workflows::find(&st, &id).await?;
     let raw = form.fields.get("inputs").unwrap_or("").trim();
     let started = async {
         let inputs = match raw {
@@ -295,7 +285,7 @@ pub async fn run(State(st): State<AppState>, Path(id): Path<String>, form: Form)
                 }
             },
         };
-        crate::api::manual_runs::start_manual_run(&st, &w, inputs).await
+        Ok::<_, Problem>(manual_runs::start(&st, &w, inputs).await?)
     }
     .await;
     match started {
@@ -313,7 +303,7 @@ pub async fn run(State(st): State<AppState>, Path(id): Path<String>, form: Form)
 }
 
 pub async fn delete(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> Response {
-    match workflows::delete_workflow(&st, &id).await {
+    match workflows::delete(&st, &id).await {
         Ok(()) => see_other("/ui/workflows"),
         Err(p) => axum::response::IntoResponse::into_response(UiError::from(p)),
     }

@@ -99,3 +99,18 @@ fn literal_types() {
         assert!(!is_rfc3339(bad), "{bad}");
     }
 }
+
+/// There is one `fits` (the engine's `set_variables` and `python` steps use it too). The engine
+/// had its own, checking date-times with chrono's RFC 3339 parser, which also takes a U+2212
+/// MINUS SIGN before the offset: a value validation refused was accepted at run time. RFC 3339
+/// (SPEC §3: `datetime` is an RFC 3339 date-time) allows only `+` and `-` there.
+#[test]
+fn a_datetime_offset_takes_the_ascii_minus_only() {
+    use super::super::literal::fits;
+    let ascii = json!("2024-05-01T12:00:00-05:00");
+    let unicode = json!("2024-05-01T12:00:00\u{2212}05:00");
+    assert!(fits(VarType::Datetime, &ascii).is_ok());
+    assert!(fits(VarType::Datetime, &unicode).is_err());
+    // The disagreement the engine's copy had.
+    assert!(chrono::DateTime::parse_from_rfc3339(unicode.as_str().unwrap()).is_ok());
+}

@@ -3,17 +3,35 @@
 //! some refused and why, is a rate limit in the way, is an event bound to the webhook, does each
 //! event trigger a workflow, is each workflow valid and enabled with its trigger enabled, how did
 //! its last run end, and what did the last accepted request start. Each item links to the page
-//! where its problem is fixed. Used by the API (`GET /api/v1/webhooks/{id}/checklist`) and the
-//! webhook's page.
+//! where its problem is fixed. Answered by the API (`GET /api/v1/webhooks/{id}/checklist`) and
+//! shown on the webhook's page.
 
 use hookflow_store::checklist::{ChainEvent, ChainWorkflow, ChecklistFacts};
 use hookflow_store::deliveries::Delivery;
 use hookflow_store::webhooks::Webhook;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use crate::api::rfc3339;
-use crate::problem::ApiResult;
+use super::{ManageResult, rfc3339, webhooks};
 use crate::state::AppState;
+
+/// A webhook's troubleshooting checklist.
+#[derive(Serialize, ToSchema)]
+pub struct Checklist {
+    pub webhook_id: String,
+    pub items: Vec<Item>,
+}
+
+/// The checklist of webhook `id`; 404 if there is none.
+pub async fn of(st: &AppState, id: &str) -> ManageResult<Checklist> {
+    let w = webhooks::find(st, id).await?;
+    let items = checklist(st, &w).await?;
+    Ok(Checklist {
+        webhook_id: w.id,
+        items,
+    })
+}
 
 /// The period rejections are counted over.
 pub const REJECTIONS_PERIOD_MS: i64 = 24 * 3600 * 1000;
@@ -63,12 +81,12 @@ impl Item {
     }
 
     pub fn to_json(&self) -> Value {
-        crate::api::to_json(self)
+        super::to_json(self)
     }
 }
 
 /// The checklist of `w` now.
-pub async fn checklist(st: &AppState, w: &Webhook) -> ApiResult<Vec<Item>> {
+pub async fn checklist(st: &AppState, w: &Webhook) -> ManageResult<Vec<Item>> {
     let now = hookflow_store::now_ms();
     let facts = st
         .store

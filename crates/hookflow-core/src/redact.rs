@@ -16,8 +16,8 @@
 
 use std::collections::HashSet;
 
+use crate::workflow::{VarDecl, VarType};
 use base64::Engine;
-use hookflow_core::workflow::{VarDecl, VarType};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
