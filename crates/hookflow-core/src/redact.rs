@@ -106,6 +106,16 @@ impl Redactor {
         added
     }
 
+    /// The `secrets` object of a run's context from the stored `(name, value)` pairs.
+    pub fn secrets_object(
+        values: impl IntoIterator<Item = (String, String)>,
+    ) -> Map<String, Value> {
+        values
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect()
+    }
+
     /// A redactor for the `secrets` object of a run's context (name → value).
     pub fn for_secrets(secrets: &Map<String, Value>) -> Redactor {
         Redactor::new(secrets.values().filter_map(Value::as_str))

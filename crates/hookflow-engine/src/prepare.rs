@@ -52,13 +52,7 @@ impl Engine {
         for d in &wf.variables {
             vars.insert(d.name.clone(), d.default.clone().unwrap_or(Value::Null));
         }
-        let secrets: Map<String, Value> = self
-            .store
-            .secret_values()
-            .await?
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
+        let secrets = Redactor::secrets_object(self.store.secret_values().await?);
         // Secrets, and the values of declared secure_string inputs and variables (SPEC §11).
         let mut redaction = Redactor::for_secrets(&secrets);
         redaction.add_secure(&wf.inputs, &Value::Object(inputs.clone()));

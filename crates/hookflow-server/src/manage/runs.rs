@@ -236,13 +236,7 @@ async fn declared(
 
 /// Masks every secret's value.
 async fn redactor(st: &AppState) -> ManageResult<Redactor> {
-    let secrets: serde_json::Map<String, Value> = st
-        .store
-        .secret_values()
-        .await?
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let secrets = Redactor::secrets_object(st.store.secret_values().await?);
     Ok(Redactor::for_secrets(&secrets))
 }
 
