@@ -255,3 +255,23 @@ fn would_start(webhook: &(String, String), d: &Delivery, r: &Replayed) -> Vec<Va
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_rfc3339() {
+        assert_eq!(instant("from", " 1970-01-01T00:00:01Z ").unwrap(), 1000);
+        assert_eq!(instant("to", "1970-01-01T01:00:00+01:00").unwrap(), 0);
+        let ManageError::Malformed(m) = instant("from", "yesterday").unwrap_err() else {
+            panic!("a malformed time is a 400");
+        };
+        assert!(
+            m.starts_with(
+                "from must be an RFC 3339 time like 2026-01-31T12:00:00Z, got \"yesterday\""
+            ),
+            "{m}"
+        );
+    }
+}

@@ -438,3 +438,24 @@ pub async fn cancel(st: &AppState, id: &str) -> ManageResult<Value> {
     let mut v = runs_json(st, std::slice::from_ref(&run), None).await?;
     Ok(v.remove(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_those_answers_show() {
+        for s in STATUSES {
+            assert_eq!(check_status(Some(s)), Ok(()));
+        }
+        assert_eq!(check_status(None), Ok(()));
+        // `waiting` is stored, never shown: no list asks for it.
+        assert_eq!(
+            check_status(Some("waiting")).unwrap_err(),
+            ManageError::Malformed(
+                "status must be queued, running, succeeded, failed or cancelled, got \"waiting\""
+                    .into()
+            )
+        );
+    }
+}

@@ -66,3 +66,19 @@ pub async fn delete(st: &AppState, name: &str) -> ManageResult<()> {
     revalidate_all(st).await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_identifiers() {
+        assert_eq!(valid_name("api_token2"), Ok(()));
+        for bad in ["2fa", "a-b", "", "a b"] {
+            assert!(
+                matches!(valid_name(bad), Err(ManageError::Invalid { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

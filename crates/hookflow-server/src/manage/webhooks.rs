@@ -440,3 +440,27 @@ pub async fn rotate_key(st: &AppState, id: &str, body: RotateKey) -> ManageResul
     tracing::info!(webhook = %id, grace_seconds = grace, "webhook key rotated");
     Ok(w)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_limits_are_checked() {
+        assert_eq!(valid_name("  alerts ").unwrap(), "alerts");
+        for bad in [String::new(), "   ".into(), "x".repeat(201)] {
+            assert_eq!(
+                valid_name(&bad).unwrap_err(),
+                ManageError::invalid("name must be 1 to 200 characters (not only spaces)")
+            );
+        }
+        assert_eq!(valid_limit("rate_limit_per_day", Some(0)).unwrap(), Some(0));
+        assert_eq!(valid_limit("rate_limit_per_day", None).unwrap(), None);
+        assert_eq!(
+            valid_limit("rate_limit_per_minute", Some(-1)).unwrap_err(),
+            ManageError::invalid(
+                "rate_limit_per_minute must be 0 (no limit) or a positive number, got -1"
+            )
+        );
+    }
+}

@@ -245,3 +245,27 @@ pub async fn revalidate(st: &AppState, id: &str) -> ManageResult<WorkflowRecord>
     revalidate_one(st, &w, &cat).await?;
     find(st, &w.id).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_without_a_name_cannot_be_stored() {
+        let (doc, name) = read_document("name: ' x '\nsteps: []\n", Format::Yaml).unwrap();
+        assert_eq!((doc["steps"].clone(), name.as_str()), (json!([]), "x"));
+        let errors = read_document("steps: []\n", Format::Yaml).unwrap_err();
+        assert_eq!(errors[0].path, "name");
+        let e = invalid_document(errors.clone());
+        assert_eq!(
+            e,
+            ManageError::Invalid {
+                detail: "the workflow document cannot be read: name: a workflow needs a name \
+                         (a non-empty string)"
+                    .into(),
+                errors: Some(errors),
+            }
+        );
+        assert!(read_document("{", Format::Json).is_err());
+    }
+}
