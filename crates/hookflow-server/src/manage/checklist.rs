@@ -315,45 +315,34 @@ fn chain(e: &ChainEvent) -> Vec<Item> {
                 .about(e, Some(w))
                 .link(page.clone())
         };
-        out.push(item(
-            "workflow_valid",
-            w.valid,
-            if w.valid {
-                format!("workflow {} is valid", w.name)
-            } else {
+        let (name, event) = (&w.name, &e.name);
+        // (check, passes, what it says when it passes, what it says when it does not)
+        for (check, ok, good, bad) in [
+            (
+                "workflow_valid",
+                w.valid,
+                format!("workflow {name} is valid"),
                 format!(
-                    "workflow {} is not valid and starts no run: open it to see its errors",
-                    w.name
-                )
-            },
-        ));
-        out.push(item(
-            "workflow_enabled",
-            w.enabled,
-            if w.enabled {
-                format!("workflow {} is enabled", w.name)
-            } else {
+                    "workflow {name} is not valid and starts no run: open it to see its errors"
+                ),
+            ),
+            (
+                "workflow_enabled",
+                w.enabled,
+                format!("workflow {name} is enabled"),
+                format!("workflow {name} is disabled and starts no run: enable it"),
+            ),
+            (
+                "trigger_enabled",
+                !w.trigger_disabled,
+                format!("the trigger of workflow {name} on event {event} is enabled"),
                 format!(
-                    "workflow {} is disabled and starts no run: enable it",
-                    w.name
-                )
-            },
-        ));
-        out.push(item(
-            "trigger_enabled",
-            !w.trigger_disabled,
-            if w.trigger_disabled {
-                format!(
-                    "the trigger of workflow {} on event {} is disabled (disabled: true)",
-                    w.name, e.name
-                )
-            } else {
-                format!(
-                    "the trigger of workflow {} on event {} is enabled",
-                    w.name, e.name
-                )
-            },
-        ));
+                    "the trigger of workflow {name} on event {event} is disabled (disabled: true)"
+                ),
+            ),
+        ] {
+            out.push(item(check, ok, if ok { good } else { bad }));
+        }
         out.push(last_run(w, e));
     }
     out
