@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Api, Outcome, pretty, print_table, seg, text};
+use super::{Api, Outcome, item, print_list, text};
 use crate::cli::{ClientArgs, EventCommand};
 
 /// What an event listens to, for the table: the webhook id, or the cron with its time zone.
@@ -59,34 +59,21 @@ pub async fn event(args: &ClientArgs, cmd: EventCommand) -> Outcome {
         }
         EventCommand::List { json } => {
             let items = api.list("/events", None).await?;
-            if json {
-                outln!("{}", pretty(&Value::Array(items)));
-            } else {
-                let rows: Vec<Vec<String>> = items
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            text(&e["id"]),
-                            text(&e["name"]),
-                            text(&e["kind"]),
-                            source(e),
-                            text(&e["filter"]),
-                        ]
-                    })
-                    .collect();
-                print_table(&["ID", "NAME", "KIND", "WEBHOOK/SCHEDULE", "FILTER"], &rows);
-            }
+            let headers = ["ID", "NAME", "KIND", "WEBHOOK/SCHEDULE", "FILTER"];
+            print_list(items, json, &headers, |e| {
+                vec![
+                    text(&e["id"]),
+                    text(&e["name"]),
+                    text(&e["kind"]),
+                    source(e),
+                    text(&e["filter"]),
+                ]
+            });
         }
-        EventCommand::Show { id } => {
-            let e = api
-                .call(Method::GET, &format!("/events/{}", seg(&id)), None)
-                .await?;
-            outln!("{}", pretty(&e));
-        }
+        EventCommand::Show { id } => api.show(&item("events", &id)).await?,
         EventCommand::Delete { id } => {
-            api.call(Method::DELETE, &format!("/events/{}", seg(&id)), None)
-                .await?;
-            eprintln!("deleted event {id}");
+            api.delete(&item("events", &id), &format!("event {id}"))
+                .await?
         }
     }
     Ok(0)

@@ -97,6 +97,12 @@ fn summary(imp: &Import, out: &str, secs: f64) {
     }
 }
 
+/// The `name` of every item of a list call.
+async fn names(api: &Api, path: &str) -> anyhow::Result<Vec<String>> {
+    let items = api.list(path, None).await?;
+    Ok(items.iter().map(|i| text(&i["name"])).collect())
+}
+
 /// `--apply`: webhooks, events, then workflows in apply order. 0 when every workflow is valid
 /// and clean, 2 otherwise.
 async fn apply(api: &Api, imp: &Import, enable_clean: bool) -> anyhow::Result<u8> {
@@ -123,12 +129,7 @@ async fn apply(api: &Api, imp: &Import, enable_clean: bool) -> anyhow::Result<u8
         hook_ids.insert(w.name.clone(), text(&created["id"]));
         outln!("webhook {}: {}", w.name, text(&created["url"]));
     }
-    let events: Vec<String> = api
-        .list("/events", None)
-        .await?
-        .iter()
-        .map(|e| text(&e["name"]))
-        .collect();
+    let events = names(api, "/events").await?;
     for e in &imp.events {
         if events.contains(&e.name) {
             eprintln!("event {} exists: kept", e.name);
@@ -152,12 +153,7 @@ async fn apply(api: &Api, imp: &Import, enable_clean: bool) -> anyhow::Result<u8
             .with_context(|| format!("cannot create event {}", e.name))?;
         eprintln!("created event {}", e.name);
     }
-    let secrets: Vec<String> = api
-        .list("/secrets", None)
-        .await?
-        .iter()
-        .map(|s| text(&s["name"]))
-        .collect();
+    let secrets = names(api, "/secrets").await?;
     for s in &imp.secrets {
         if !secrets.contains(s) {
             eprintln!("secret {s} does not exist yet: create it with `hookflow secret set {s}`");

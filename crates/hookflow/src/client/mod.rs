@@ -26,6 +26,7 @@ mod webhooks;
 mod workflows;
 
 use anyhow::{Context, anyhow};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -179,20 +180,54 @@ impl Api {
         }
         Ok(items)
     }
+
+    /// `GET path`, printed as pretty JSON on stdout (the `show` commands).
+    async fn show(&self, path: &str) -> anyhow::Result<()> {
+        let v = self.call(reqwest::Method::GET, path, None).await?;
+        outln!("{}", pretty(&v));
+        Ok(())
+    }
+
+    /// `DELETE path`, then `deleted WHAT` on stderr (the `delete` commands).
+    async fn delete(&self, path: &str, what: &str) -> anyhow::Result<()> {
+        self.call(reqwest::Method::DELETE, path, None).await?;
+        eprintln!("deleted {what}");
+        Ok(())
+    }
 }
+
+/// The path of one item of a collection: `/{collection}/{id}`, the id percent-encoded.
+fn item(collection: &str, id: &str) -> String {
+    format!("/{collection}/{}", seg(id))
+}
+
+/// What a list command prints: the items as one JSON array with `--json`, else a table with
+/// these headers and a row per item.
+fn print_list(
+    items: Vec<Value>,
+    json: bool,
+    headers: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) {
+    if json {
+        outln!("{}", pretty(&Value::Array(items)));
+    } else {
+        let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+        print_table(headers, &rows);
+    }
+}
+
+/// What [`seg`] leaves as is: the RFC 3986 unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes a path segment or query value (everything but RFC 3986 unreserved
 /// characters), so names with spaces or slashes reach the server intact.
 fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 fn pretty(v: &Value) -> String {

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Api, Outcome, pretty, print_table, seg, text};
+use super::{Api, Outcome, item, pretty, print_table, text};
 use crate::cli::{ClientArgs, DeliveryCommand, ReplayArgs};
 
 /// The request body the replay flags give.
@@ -24,7 +24,7 @@ pub async fn delivery(args: &ClientArgs, cmd: DeliveryCommand) -> Outcome {
             let a = api
                 .call(
                     Method::POST,
-                    &format!("/deliveries/{}/replay", seg(&id)),
+                    &format!("{}/replay", item("deliveries", &id)),
                     Some(body(&replay)),
                 )
                 .await?;
@@ -89,7 +89,7 @@ pub(super) async fn webhook_replay(
     let a = api
         .call(
             Method::POST,
-            &format!("/webhooks/{}/replay", seg(id)),
+            &format!("{}/replay", item("webhooks", id)),
             Some(b),
         )
         .await?;

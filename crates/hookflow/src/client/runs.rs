@@ -1,9 +1,8 @@
 //! `hookflow run list|show|cancel`.
 
 use reqwest::Method;
-use serde_json::Value;
 
-use super::{Api, Outcome, pretty, print_table, seg, text};
+use super::{Api, Outcome, item, print_list, seg, text};
 use crate::cli::{ClientArgs, RunCommand};
 
 /// `hookflow run …`.
@@ -32,32 +31,20 @@ pub async fn run(args: &ClientArgs, cmd: RunCommand) -> Outcome {
                 format!("/runs?{}", query.join("&"))
             };
             let items = api.list(&path, Some(limit)).await?;
-            if json {
-                outln!("{}", pretty(&Value::Array(items)));
-            } else {
-                let rows: Vec<Vec<String>> = items
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r["id"]),
-                            text(&r["workflow"]),
-                            text(&r["status"]),
-                            text(&r["created_at"]),
-                        ]
-                    })
-                    .collect();
-                print_table(&["ID", "WORKFLOW", "STATUS", "CREATED"], &rows);
-            }
+            let headers = ["ID", "WORKFLOW", "STATUS", "CREATED"];
+            print_list(items, json, &headers, |r| {
+                vec![
+                    text(&r["id"]),
+                    text(&r["workflow"]),
+                    text(&r["status"]),
+                    text(&r["created_at"]),
+                ]
+            });
         }
-        RunCommand::Show { id } => {
-            let r = api
-                .call(Method::GET, &format!("/runs/{}", seg(&id)), None)
-                .await?;
-            outln!("{}", pretty(&r));
-        }
+        RunCommand::Show { id } => api.show(&item("runs", &id)).await?,
         RunCommand::Cancel { id } => {
             let r = api
-                .call(Method::POST, &format!("/runs/{}/cancel", seg(&id)), None)
+                .call(Method::POST, &format!("{}/cancel", item("runs", &id)), None)
                 .await?;
             eprintln!(
                 "cancel requested for run {id} (status now {})",
@@ -74,7 +61,7 @@ async fn workflow_id(api: &Api, id_or_name: &str) -> anyhow::Result<String> {
     let answer = api
         .send(
             Method::GET,
-            &format!("/workflows/{}", seg(id_or_name)),
+            &item("workflows", id_or_name),
             super::Body::None,
         )
         .await?;

@@ -5,9 +5,9 @@ use std::io::{BufRead, IsTerminal, Read};
 
 use anyhow::{Context, bail};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Api, Outcome, pretty, print_table, seg, text};
+use super::{Api, Outcome, item, print_list, text};
 use crate::cli::{ClientArgs, SecretCommand};
 
 /// Drops one final line ending (`\n` or `\r\n`).
@@ -80,7 +80,7 @@ pub async fn secret(args: &ClientArgs, cmd: SecretCommand) -> Outcome {
             }
             api.call(
                 Method::PUT,
-                &format!("/secrets/{}", seg(&name)),
+                &item("secrets", &name),
                 Some(json!({ "value": value })),
             )
             .await?;
@@ -88,26 +88,18 @@ pub async fn secret(args: &ClientArgs, cmd: SecretCommand) -> Outcome {
         }
         SecretCommand::List { json } => {
             let items = api.list("/secrets", None).await?;
-            if json {
-                outln!("{}", pretty(&Value::Array(items)));
-            } else {
-                let rows: Vec<Vec<String>> = items
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            text(&s["name"]),
-                            text(&s["created_at"]),
-                            text(&s["updated_at"]),
-                        ]
-                    })
-                    .collect();
-                print_table(&["NAME", "CREATED", "UPDATED"], &rows);
-            }
+            let headers = ["NAME", "CREATED", "UPDATED"];
+            print_list(items, json, &headers, |s| {
+                vec![
+                    text(&s["name"]),
+                    text(&s["created_at"]),
+                    text(&s["updated_at"]),
+                ]
+            });
         }
         SecretCommand::Delete { name } => {
-            api.call(Method::DELETE, &format!("/secrets/{}", seg(&name)), None)
-                .await?;
-            eprintln!("deleted secret {name}");
+            api.delete(&item("secrets", &name), &format!("secret {name}"))
+                .await?
         }
     }
     Ok(0)

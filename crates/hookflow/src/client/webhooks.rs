@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Api, Outcome, pretty, seg};
+use super::{Api, Outcome, item, pretty};
 use crate::cli::{ClientArgs, VerifyArgs, WebhookCommand};
 
 /// The `verification` object of the flags given (`None` when none is).
@@ -109,22 +109,16 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
             let w = api
                 .call(
                     Method::PATCH,
-                    &format!("/webhooks/{}", seg(&id)),
+                    &item("webhooks", &id),
                     Some(json!({ "verification": v })),
                 )
                 .await?;
             outln!("{}", pretty(&w));
         }
-        WebhookCommand::Show { id } => {
-            let w = api
-                .call(Method::GET, &format!("/webhooks/{}", seg(&id)), None)
-                .await?;
-            outln!("{}", pretty(&w));
-        }
+        WebhookCommand::Show { id } => api.show(&item("webhooks", &id)).await?,
         WebhookCommand::Delete { id } => {
-            api.call(Method::DELETE, &format!("/webhooks/{}", seg(&id)), None)
-                .await?;
-            eprintln!("deleted webhook {id}");
+            api.delete(&item("webhooks", &id), &format!("webhook {id}"))
+                .await?
         }
         WebhookCommand::Replay {
             id,
@@ -136,7 +130,7 @@ pub async fn webhook(args: &ClientArgs, cmd: WebhookCommand) -> Outcome {
             let w = api
                 .call(
                     Method::POST,
-                    &format!("/webhooks/{}/rotate-key", seg(&id)),
+                    &format!("{}/rotate-key", item("webhooks", &id)),
                     Some(json!({"grace_seconds": grace_seconds})),
                 )
                 .await?;

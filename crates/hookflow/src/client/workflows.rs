@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow, bail};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::{Api, Body, Outcome, pretty, print_table, seg, text};
+use super::{Api, Body, Outcome, item, pretty, print_list, text};
 use crate::cli::{ClientArgs, WorkflowCommand};
 
 /// The two formats a definition is sent in.
@@ -122,7 +122,7 @@ pub(super) async fn save(
             .await?
             .ok_or_else(|| created.error())?;
         let replaced = api
-            .send(Method::PUT, &format!("/workflows/{}", seg(&id)), raw())
+            .send(Method::PUT, &item("workflows", &id), raw())
             .await?;
         if !replaced.status.is_success() {
             return Err(save_error(&replaced));
@@ -200,7 +200,7 @@ async fn start_run(
     wait: Option<f64>,
 ) -> Outcome {
     let inputs = run_inputs(input, inputs_json)?;
-    let mut path = format!("/workflows/{}/runs", seg(id));
+    let mut path = format!("{}/runs", item("workflows", id));
     if let Some(w) = wait {
         if !w.is_finite() || w < 0.0 {
             bail!("--wait must be a number of seconds, 0 or more");
@@ -247,7 +247,7 @@ pub(super) async fn set_enabled(api: &Api, id: &str, enabled: bool) -> anyhow::R
     let w = api
         .call(
             Method::PATCH,
-            &format!("/workflows/{}", seg(id)),
+            &item("workflows", id),
             Some(json!({ "enabled": enabled })),
         )
         .await?;
@@ -266,41 +266,29 @@ pub async fn workflow(args: &ClientArgs, cmd: WorkflowCommand) -> Outcome {
         WorkflowCommand::Apply { file } => return apply(&api, &file).await,
         WorkflowCommand::List { json } => {
             let items = api.list("/workflows", None).await?;
-            if json {
-                outln!("{}", pretty(&Value::Array(items)));
-            } else {
-                let rows: Vec<Vec<String>> = items
-                    .iter()
-                    .map(|w| {
-                        let status = text(&w["validation"]["status"]);
-                        let n = w["validation"]["errors"].as_array().map_or(0, Vec::len);
-                        let validation = match n {
-                            0 => status,
-                            1 => format!("{status} (1 error)"),
-                            n => format!("{status} ({n} errors)"),
-                        };
-                        let enabled = if w["enabled"].as_bool() == Some(true) {
-                            "yes"
-                        } else {
-                            "no"
-                        };
-                        vec![
-                            text(&w["id"]),
-                            text(&w["name"]),
-                            enabled.to_string(),
-                            validation,
-                        ]
-                    })
-                    .collect();
-                print_table(&["ID", "NAME", "ENABLED", "VALIDATION"], &rows);
-            }
+            let headers = ["ID", "NAME", "ENABLED", "VALIDATION"];
+            print_list(items, json, &headers, |w| {
+                let status = text(&w["validation"]["status"]);
+                let n = w["validation"]["errors"].as_array().map_or(0, Vec::len);
+                let validation = match n {
+                    0 => status,
+                    1 => format!("{status} (1 error)"),
+                    n => format!("{status} ({n} errors)"),
+                };
+                let enabled = if w["enabled"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                };
+                vec![
+                    text(&w["id"]),
+                    text(&w["name"]),
+                    enabled.to_string(),
+                    validation,
+                ]
+            });
         }
-        WorkflowCommand::Show { id } => {
-            let w = api
-                .call(Method::GET, &format!("/workflows/{}", seg(&id)), None)
-                .await?;
-            outln!("{}", pretty(&w));
-        }
+        WorkflowCommand::Show { id } => api.show(&item("workflows", &id)).await?,
         WorkflowCommand::Run {
             id,
             input,
@@ -310,36 +298,28 @@ pub async fn workflow(args: &ClientArgs, cmd: WorkflowCommand) -> Outcome {
         WorkflowCommand::Enable { id } => set_enabled(&api, &id, true).await?,
         WorkflowCommand::Disable { id } => set_enabled(&api, &id, false).await?,
         WorkflowCommand::Delete { id } => {
-            api.call(Method::DELETE, &format!("/workflows/{}", seg(&id)), None)
-                .await?;
-            eprintln!("deleted workflow {id}");
+            api.delete(&item("workflows", &id), &format!("workflow {id}"))
+                .await?
         }
         WorkflowCommand::Versions { id, json } => {
             let items = api
-                .list(&format!("/workflows/{}/versions", seg(&id)), None)
+                .list(&format!("{}/versions", item("workflows", &id)), None)
                 .await?;
-            if json {
-                outln!("{}", pretty(&Value::Array(items)));
-            } else {
-                let rows: Vec<Vec<String>> = items
-                    .iter()
-                    .map(|v| {
-                        vec![
-                            v["version"].to_string(),
-                            text(&v["name"]),
-                            text(&v["validation"]["status"]),
-                            text(&v["created_at"]),
-                        ]
-                    })
-                    .collect();
-                print_table(&["VERSION", "NAME", "VALIDATION", "SAVED"], &rows);
-            }
+            let headers = ["VERSION", "NAME", "VALIDATION", "SAVED"];
+            print_list(items, json, &headers, |v| {
+                vec![
+                    v["version"].to_string(),
+                    text(&v["name"]),
+                    text(&v["validation"]["status"]),
+                    text(&v["created_at"]),
+                ]
+            });
         }
         WorkflowCommand::Version { id, n, json } => {
             let v = api
                 .call(
                     Method::GET,
-                    &format!("/workflows/{}/versions/{n}", seg(&id)),
+                    &format!("{}/versions/{n}", item("workflows", &id)),
                     None,
                 )
                 .await?;
