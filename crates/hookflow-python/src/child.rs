@@ -139,22 +139,12 @@ impl ChildSetup {
             if libc::pipe2(status_pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
                 fail(b"pipe2");
             }
-            let pid = libc::fork();
-            if pid < 0 {
-                fail(b"fork");
-            }
-            if pid > 0 {
+            if let Some(pid) = fork_child() {
                 supervise(pid, status_pipe[0]);
             }
-            die_with_parent();
-            let pid = libc::fork();
-            if pid < 0 {
-                fail(b"fork");
-            }
-            if pid > 0 {
+            if let Some(pid) = fork_child() {
                 reap(pid, status_pipe[1]);
             }
-            die_with_parent();
             if !iso.seccomp.is_empty() {
                 let prog = libc::sock_fprog {
                     len: iso.seccomp.len() as libc::c_ushort,
@@ -194,6 +184,23 @@ impl ChildSetup {
     }
 }
 
+/// Forks: the child's pid in the parent; `None` in the child, which dies with its parent.
+///
+/// # Safety
+/// Only between `fork` and `exec` in the process spawned for a script (see `apply`).
+unsafe fn fork_child() -> Option<libc::pid_t> {
+    // SAFETY: fork(2) in a single-threaded child process (the caller's contract above).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        fail(b"fork");
+    }
+    if pid > 0 {
+        return Some(pid);
+    }
+    die_with_parent();
+    None
+}
+
 /// SIGKILL when the parent process ends (set again in each new child: fork clears it).
 fn die_with_parent() {
     // SAFETY: prctl(2) on integers.
@@ -211,6 +218,42 @@ fn die_with_parent() {
     }
 }
 
+/// Makes this process undumpable (not readable through ptrace or /proc: it still maps the
+/// server's memory) and leaves it one descriptor: `status_fd`, as 3.
+///
+/// # Safety
+/// Only in a process forked from the server that never returns into std's child code.
+unsafe fn keep_only_status_fd(status_fd: libc::c_int) {
+    // SAFETY: system calls on plain integers (the caller's contract above).
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        libc::dup2(status_fd, 3);
+        libc::syscall(libc::SYS_close_range, 0u32, 2u32, 0u32);
+        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+    }
+}
+
+/// Waits (`waitpid(which)`) until process `child` has ended: its wait status. Any other error
+/// than an interrupted wait ends this process with 125.
+///
+/// # Safety
+/// As [`keep_only_status_fd`].
+unsafe fn wait_for(which: libc::pid_t, child: libc::pid_t) -> libc::c_int {
+    let mut status: libc::c_int = 0;
+    // SAFETY: system calls on plain integers and a local (the caller's contract above).
+    unsafe {
+        loop {
+            let r = libc::waitpid(which, &mut status, 0);
+            if r == child {
+                return status;
+            }
+            if r < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(125);
+            }
+        }
+    }
+}
+
 /// The namespace's PID 1: reaps every process orphaned into it until the interpreter (`child`)
 /// ends, then hands the interpreter's wait status to the supervisor on `status_fd` and exits
 /// (which ends the namespace). A signal cannot end PID 1 the usual way from inside its
@@ -218,21 +261,8 @@ fn die_with_parent() {
 fn reap(child: libc::pid_t, status_fd: libc::c_int) -> ! {
     // SAFETY: system calls only; this process never returns into std's child code.
     unsafe {
-        // Not readable through ptrace or /proc: this process still maps the server's memory.
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-        libc::dup2(status_fd, 3);
-        libc::syscall(libc::SYS_close_range, 0u32, 2u32, 0u32);
-        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
-        let mut status: libc::c_int = 0;
-        loop {
-            let r = libc::waitpid(-1, &mut status, 0);
-            if r == child {
-                break;
-            }
-            if r < 0 && *libc::__errno_location() != libc::EINTR {
-                libc::_exit(125);
-            }
-        }
+        keep_only_status_fd(status_fd);
+        let status = wait_for(-1, child);
         let bytes = status.to_ne_bytes();
         libc::write(3, bytes.as_ptr().cast(), bytes.len());
         libc::_exit(0)
@@ -244,22 +274,10 @@ fn reap(child: libc::pid_t, status_fd: libc::c_int) -> ! {
 fn supervise(reaper: libc::pid_t, status_fd: libc::c_int) -> ! {
     // SAFETY: system calls only; this process never returns into std's child code.
     unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         // Holds no pipe of the script's: the server sees end-of-output when the script's side
         // closes, and std's exec-error pipe reports the interpreter's exec alone.
-        libc::dup2(status_fd, 3);
-        libc::syscall(libc::SYS_close_range, 0u32, 2u32, 0u32);
-        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
-        let mut status: libc::c_int = 0;
-        loop {
-            let r = libc::waitpid(reaper, &mut status, 0);
-            if r == reaper {
-                break;
-            }
-            if r < 0 && *libc::__errno_location() != libc::EINTR {
-                libc::_exit(125);
-            }
-        }
+        keep_only_status_fd(status_fd);
+        let mut status = wait_for(reaper, reaper);
         // The reaper's own end, unless it handed over the interpreter's.
         let mut bytes = [0u8; 4];
         if libc::read(3, bytes.as_mut_ptr().cast(), 4) == 4 {

@@ -54,8 +54,6 @@
 //! minijinja; `functions.rs` and `dates.rs` are the added tests, filters and functions;
 //! `text.rs` holds string helpers.
 
-#[cfg(test)]
-mod additions_tests;
 mod analyze;
 mod compile;
 mod convert;

@@ -37,8 +37,9 @@ pub use parse::{
 };
 pub use path::is_identifier;
 pub use validate::{
-    Catalog, HTTP_METHODS, MAX_ATTEMPTS, MAX_BACKOFF_MS, MAX_ITERATIONS, MAX_NAME_CHARS,
-    MAX_PARALLEL_BRANCHES, MAX_SLEEP_MS, MAX_TIMEOUT_MS, RESERVED_NAMES, TRIGGER_FIELDS, validate,
+    Catalog, HTTP_METHODS, KnownNames, MAX_ATTEMPTS, MAX_BACKOFF_MS, MAX_ITERATIONS,
+    MAX_NAME_CHARS, MAX_PARALLEL_BRANCHES, MAX_SLEEP_MS, MAX_TIMEOUT_MS, RESERVED_NAMES,
+    TRIGGER_FIELDS, validate,
 };
 
 /// One problem in a workflow document: where (`path`, in the document's shape, `""` for the

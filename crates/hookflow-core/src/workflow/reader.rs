@@ -63,6 +63,11 @@ pub(super) struct Reader {
 }
 
 impl Reader {
+    /// The error "expected WHAT, found" what `found` is, at `path`.
+    fn expected(&mut self, path: String, what: &str, found: &Value) {
+        self.err(path, format!("expected {what}, found {}", describe(found)));
+    }
+
     pub(super) fn err(&mut self, path: String, message: impl Into<String>) {
         self.errors.push(ValidationError {
             path,
@@ -79,10 +84,7 @@ impl Reader {
         allowed: &[&str],
     ) -> Option<&'v Map<String, Value>> {
         let Value::Object(m) = v else {
-            self.err(
-                path.to_string(),
-                format!("expected {what} (an object), found {}", describe(v)),
-            );
+            self.expected(path.to_string(), &format!("{what} (an object)"), v);
             return None;
         };
         for key in m.keys() {
@@ -123,10 +125,7 @@ impl Reader {
         match v {
             Value::String(s) => s.clone(),
             other => {
-                self.err(
-                    path,
-                    format!("expected a string, found {}", describe(other)),
-                );
+                self.expected(path, "a string", other);
                 String::new()
             }
         }
@@ -147,10 +146,7 @@ impl Reader {
         match Self::opt(m, key)? {
             Value::Bool(b) => Some(*b),
             other => {
-                self.err(
-                    field(path, key),
-                    format!("expected true or false, found {}", describe(other)),
-                );
+                self.expected(field(path, key), "true or false", other);
                 None
             }
         }
@@ -161,10 +157,7 @@ impl Reader {
         match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
             Some(n) => Some(n),
             None => {
-                self.err(
-                    field(path, key),
-                    format!("expected a whole number ≥ 0, found {}", describe(v)),
-                );
+                self.expected(field(path, key), "a whole number ≥ 0", v);
                 None
             }
         }
@@ -187,13 +180,7 @@ impl Reader {
             None => Map::new(),
             Some(Value::Object(o)) => o.clone(),
             Some(other) => {
-                self.err(
-                    field(path, key),
-                    format!(
-                        "expected an object of name: value pairs, found {}",
-                        describe(other)
-                    ),
-                );
+                self.expected(field(path, key), "an object of name: value pairs", other);
                 Map::new()
             }
         }
@@ -203,10 +190,7 @@ impl Reader {
         match v {
             Value::Array(a) => a,
             other => {
-                self.err(
-                    path.to_string(),
-                    format!("expected a list of {what}, found {}", describe(other)),
-                );
+                self.expected(path.to_string(), &format!("a list of {what}"), other);
                 &[]
             }
         }
@@ -281,37 +265,7 @@ impl Reader {
                 continue;
             };
             let name = self.req_string(dm, &p, "name");
-            let names: Vec<&str> = VarType::ALL.iter().map(|t| t.as_str()).collect();
-            let ty = match self.req(dm, &p, "type") {
-                None => VarType::String,
-                Some(Value::String(s)) => match VarType::from_name(s) {
-                    Some(t) => t,
-                    None => {
-                        let hint = suggest(s, &names)
-                            .map(|s| format!("did you mean \"{s}\"? "))
-                            .unwrap_or_default();
-                        self.err(
-                            field(&p, "type"),
-                            format!(
-                                "unknown type \"{s}\" ({hint}expected one of: {})",
-                                names.join(", ")
-                            ),
-                        );
-                        VarType::String
-                    }
-                },
-                Some(other) => {
-                    self.err(
-                        field(&p, "type"),
-                        format!(
-                            "expected a type name ({}), found {}",
-                            names.join(", "),
-                            describe(other)
-                        ),
-                    );
-                    VarType::String
-                }
-            };
+            let ty = self.var_type(dm, &p);
             // `default: null` is kept: an optional input/variable that starts as null.
             let default = dm.get("default").cloned();
             let required = match kind {
@@ -328,6 +282,35 @@ impl Reader {
             });
         }
         out
+    }
+
+    /// The `type` of a declaration at `path` (an input, variable, output or script variable):
+    /// one of [`VarType::ALL`]; a missing one is `string`, a wrong one an error.
+    fn var_type(&mut self, dm: &Map<String, Value>, path: &str) -> VarType {
+        let names: Vec<&str> = VarType::ALL.iter().map(|t| t.as_str()).collect();
+        let (at, found) = (field(path, "type"), self.req(dm, path, "type"));
+        let message = match found {
+            None => return VarType::String,
+            Some(Value::String(s)) => match VarType::from_name(s) {
+                Some(t) => return t,
+                None => {
+                    let hint = suggest(s, &names)
+                        .map(|s| format!("did you mean \"{s}\"? "))
+                        .unwrap_or_default();
+                    format!(
+                        "unknown type \"{s}\" ({hint}expected one of: {})",
+                        names.join(", ")
+                    )
+                }
+            },
+            Some(other) => format!(
+                "expected a type name ({}), found {}",
+                names.join(", "),
+                describe(other)
+            ),
+        };
+        self.err(at, message);
+        VarType::String
     }
 
     fn steps(&mut self, v: &Value, path: &str) -> Vec<Step> {
@@ -361,12 +344,10 @@ impl Reader {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Bool(b)) => b.to_string(),
             Some(other) => {
-                self.err(
+                self.expected(
                     field(path, key),
-                    format!(
-                        "expected an expression (a string such as trigger.body.severity == \"high\"), found {}",
-                        describe(other)
-                    ),
+                    "an expression (a string such as trigger.body.severity == \"high\")",
+                    other,
                 );
                 String::new()
             }
@@ -376,13 +357,7 @@ impl Reader {
     fn step(&mut self, v: &Value, path: &str) -> Option<Step> {
         self.steps += 1;
         let Value::Object(m) = v else {
-            self.err(
-                path.to_string(),
-                format!(
-                    "expected a step (an object with id and type), found {}",
-                    describe(v)
-                ),
-            );
+            self.expected(path.to_string(), "a step (an object with id and type)", v);
             return None;
         };
         let ty = match m.get("type") {
@@ -444,13 +419,7 @@ impl Reader {
                 Some(n) => match n.as_u64() {
                     Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
                     None => {
-                        self.err(
-                            field(&rp, "max_attempts"),
-                            format!(
-                                "expected a whole number from 1 to 20, found {}",
-                                describe(n)
-                            ),
-                        );
+                        self.expected(field(&rp, "max_attempts"), "a whole number from 1 to 20", n);
                         1
                     }
                 },
@@ -472,10 +441,7 @@ impl Reader {
                     .unwrap_or_else(|| "GET".to_string());
                 let url = self.req(m, path, "url").cloned().unwrap_or(Value::Null);
                 if !url.is_null() && !url.is_string() {
-                    self.err(
-                        field(path, "url"),
-                        format!("expected a URL (a string), found {}", describe(&url)),
-                    );
+                    self.expected(field(path, "url"), "a URL (a string)", &url);
                 }
                 let headers = Self::opt(m, "headers").cloned();
                 let query = Self::opt(m, "query").cloned();
@@ -484,12 +450,10 @@ impl Reader {
                         && !v.is_object()
                         && !v.is_string()
                     {
-                        self.err(
+                        self.expected(
                             field(path, key),
-                            format!(
-                                "expected an object of name: value pairs (or a template that yields one), found {}",
-                                describe(v)
-                            ),
+                            "an object of name: value pairs (or a template that yields one)",
+                            v,
                         );
                     }
                 }

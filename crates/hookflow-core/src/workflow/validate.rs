@@ -32,6 +32,31 @@ pub trait Catalog {
     }
 }
 
+/// A [`Catalog`] of the names known up front: the events (by name or id), workflows and secrets
+/// that exist, and what each stored workflow calls.
+#[derive(Debug, Clone, Default)]
+pub struct KnownNames {
+    pub events: HashSet<String>,
+    pub workflows: HashSet<String>,
+    pub secrets: HashSet<String>,
+    pub calls: HashMap<String, Vec<String>>,
+}
+
+impl Catalog for KnownNames {
+    fn event_exists(&self, name_or_id: &str) -> bool {
+        self.events.contains(name_or_id)
+    }
+    fn workflow_exists(&self, name: &str) -> bool {
+        self.workflows.contains(name)
+    }
+    fn secret_exists(&self, name: &str) -> bool {
+        self.secrets.contains(name)
+    }
+    fn workflow_calls(&self, name: &str) -> Vec<String> {
+        self.calls.get(name).cloned().unwrap_or_default()
+    }
+}
+
 /// Longest workflow name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 /// `retry.max_attempts` range.

@@ -139,23 +139,14 @@ pub fn read(paths: &[PathBuf]) -> Corpus {
         if !seen_files.insert(path.clone()) {
             continue;
         }
-        let text = match std::fs::read(&file) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                corpus.unreadable.push(Unreadable {
-                    path,
-                    reason: format!("cannot read: {e}"),
-                });
-                continue;
-            }
-        };
-        let doc: Value = match serde_json::from_slice(&text) {
+        let read = std::fs::read(&file).map_err(|e| format!("cannot read: {e}"));
+        let doc = read.and_then(|text| {
+            serde_json::from_slice::<Value>(&text).map_err(|e| format!("not JSON: {e}"))
+        });
+        let doc = match doc {
             Ok(d) => d,
-            Err(e) => {
-                corpus.unreadable.push(Unreadable {
-                    path,
-                    reason: format!("not JSON: {e}"),
-                });
+            Err(reason) => {
+                corpus.unreadable.push(Unreadable { path, reason });
                 continue;
             }
         };

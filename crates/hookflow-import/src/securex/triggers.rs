@@ -17,6 +17,14 @@ pub struct Triggers {
     pub gaps: Vec<Gap>,
 }
 
+impl Triggers {
+    /// Records a gap; what a trigger that cannot be imported ends with.
+    fn gap(&mut self, category: &str, message: String) -> Option<String> {
+        self.gaps.push(Gap::new(category, message));
+        None
+    }
+}
+
 /// The triggers of workflow `uid`.
 pub fn triggers_of(corpus: &Corpus, uid: &str) -> Triggers {
     let mut out = Triggers::default();
@@ -51,32 +59,26 @@ pub fn triggers_of(corpus: &Corpus, uid: &str) -> Triggers {
 
 fn webhook_event(corpus: &Corpus, id: &str, out: &mut Triggers) -> Option<String> {
     let Some(e) = corpus.events.get(id) else {
-        out.gaps.push(Gap::new(
-            "trigger",
-            format!("event {id} is not in the export"),
-        ));
-        return None;
+        return out.gap("trigger", format!("event {id} is not in the export"));
     };
     let name = str_of(e, &["name"]).unwrap_or(id).to_string();
     let ty = str_of(e, &["type"]).unwrap_or_default();
     if ty != "webhook.event" {
-        out.gaps.push(Gap::new(
+        return out.gap(
             "trigger",
             format!(
                 "event \"{name}\" is of type {ty}: only webhook and schedule events are imported"
             ),
-        ));
-        return None;
+        );
     }
     let wid = str_of(e, &["webhook_id"])
         .or_else(|| str_of(e, &["properties", "webhook_id"]))
         .unwrap_or_default();
     let Some(w) = corpus.webhooks.get(wid) else {
-        out.gaps.push(Gap::new(
+        return out.gap(
             "trigger",
             format!("webhook {wid} of event \"{name}\" is not in the export"),
-        ));
-        return None;
+        );
     };
     let wname = str_of(w, &["name"]).unwrap_or(wid).to_string();
     let ct = str_of(w, &["properties", "request_content_type"]).unwrap_or("application/json");
@@ -106,11 +108,7 @@ fn webhook_event(corpus: &Corpus, id: &str, out: &mut Triggers) -> Option<String
 
 fn schedule_event(corpus: &Corpus, id: &str, out: &mut Triggers) -> Option<String> {
     let Some(s) = corpus.schedules.get(id) else {
-        out.gaps.push(Gap::new(
-            "schedule",
-            format!("schedule {id} is not in the export"),
-        ));
-        return None;
+        return out.gap("schedule", format!("schedule {id} is not in the export"));
     };
     let name = str_of(s, &["name"]).unwrap_or(id).to_string();
     let p = &s["properties"];

@@ -6,10 +6,6 @@ use serde_json::{Value as Json, json};
 
 use super::*;
 
-fn sb() -> Sandbox {
-    Sandbox::new(ExprLimits::default())
-}
-
 fn ctx() -> Json {
     json!({
         "vars": {"when": "2024-05-01T12:00:00Z", "n": 90, "text": "{\"a\": [1, {\"b\": true}]}"},
@@ -18,15 +14,11 @@ fn ctx() -> Json {
 }
 
 fn eval(src: &str) -> Json {
-    sb().eval(src, &ctx())
-        .unwrap_or_else(|e| panic!("{src}: {e}"))
+    eval_in(&ctx(), src)
 }
 
 fn err(src: &str) -> String {
-    match sb().eval(src, &ctx()) {
-        Ok(v) => panic!("{src}: expected an error, got {v}"),
-        Err(e) => e.message,
-    }
+    err_in(&ctx(), src)
 }
 
 fn compile_err(src: &str) -> String {

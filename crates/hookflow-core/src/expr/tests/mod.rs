@@ -1,11 +1,12 @@
 //! Unit tests of the sandbox, one file per topic; this file holds the shared context and
 //! helpers. The SPEC §11 additions (dates, `fromjson`, compile-time checks) are in
-//! `additions_tests.rs`.
+//! `additions.rs`, with a context of their own.
 
 use serde_json::{Value as Json, json};
 
 use super::*;
 
+mod additions;
 mod analysis;
 mod eval;
 mod limits;
@@ -41,8 +42,12 @@ fn ctx() -> Json {
 }
 
 fn eval(src: &str) -> Json {
-    sb().eval(src, &ctx())
-        .unwrap_or_else(|e| panic!("{src}: {e}"))
+    eval_in(&ctx(), src)
+}
+
+/// `src` evaluated against `ctx`, which must succeed.
+fn eval_in(ctx: &Json, src: &str) -> Json {
+    sb().eval(src, ctx).unwrap_or_else(|e| panic!("{src}: {e}"))
 }
 
 fn truth(src: &str) -> bool {
@@ -51,7 +56,12 @@ fn truth(src: &str) -> bool {
 }
 
 fn err(src: &str) -> String {
-    match sb().eval(src, &ctx()) {
+    err_in(&ctx(), src)
+}
+
+/// The message of the error that evaluating `src` against `ctx` must end with.
+fn err_in(ctx: &Json, src: &str) -> String {
+    match sb().eval(src, ctx) {
         Ok(v) => panic!("{src}: expected an error, got {v}"),
         Err(e) => e.message,
     }

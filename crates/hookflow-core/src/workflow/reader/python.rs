@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::super::model::{StepKind, VarDecl, VarType};
-use super::super::parse::{describe, suggest};
+use super::super::model::{StepKind, VarDecl};
+use super::super::parse::describe;
 use super::super::path::{field, index};
 use super::Reader;
 
@@ -35,40 +35,13 @@ impl Reader {
         let mut variables = Vec::new();
         if let Some(v) = Self::opt(m, "variables") {
             let vp = field(path, "variables");
-            let names: Vec<&str> = VarType::ALL.iter().map(|t| t.as_str()).collect();
             for (i, d) in self.list(v, &vp, "variables").iter().enumerate() {
                 let p = index(&vp, i);
                 let Some(dm) = self.object(d, &p, "a script variable", &["name", "type"]) else {
                     continue;
                 };
                 let name = self.req_string(dm, &p, "name");
-                let ty = match self.req(dm, &p, "type") {
-                    None => VarType::String,
-                    Some(Value::String(s)) => VarType::from_name(s).unwrap_or_else(|| {
-                        let hint = suggest(s, &names)
-                            .map(|s| format!("did you mean \"{s}\"? "))
-                            .unwrap_or_default();
-                        self.err(
-                            field(&p, "type"),
-                            format!(
-                                "unknown type \"{s}\" ({hint}expected one of: {})",
-                                names.join(", ")
-                            ),
-                        );
-                        VarType::String
-                    }),
-                    Some(other) => {
-                        self.err(
-                            field(&p, "type"),
-                            format!(
-                                "expected a type name ({}), found {}",
-                                names.join(", "),
-                                describe(other)
-                            ),
-                        );
-                        VarType::String
-                    }
-                };
+                let ty = self.var_type(dm, &p);
                 variables.push(VarDecl {
                     name,
                     r#type: ty,
