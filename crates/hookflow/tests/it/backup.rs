@@ -45,6 +45,14 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Asserts that `hookflow backup` failed, saying `needle` on stderr.
+#[track_caller]
+fn failed_saying(out: &Output, needle: &str) {
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "backup succeeded: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+}
+
 /// `PRAGMA integrity_check` of the SQLite database `file`.
 async fn integrity(file: &Path) -> Vec<String> {
     let opts = SqliteConnectOptions::new().filename(file);
@@ -91,17 +99,11 @@ async fn a_backup_under_load_restores_every_delivery_accepted_before_it() {
             let mut got = Vec::new();
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let r = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(format!("{{\"c\": {c}, \"i\": {i}}}"))
-                    .send()
-                    .await
-                    .expect("POST");
+                let body = format!("{{\"c\": {c}, \"i\": {i}}}");
+                let r = post_to(&client, &url, "application/json", body.into_bytes()).await;
                 i += 1;
-                if r.status().as_u16() == 202 {
-                    let id = r.headers()["x-delivery-id"].to_str().unwrap().to_string();
-                    got.push((Instant::now(), id));
+                if r.status == 202 {
+                    got.push((Instant::now(), r.accepted_id()));
                     accepted.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -162,12 +164,7 @@ async fn a_backup_under_load_restores_every_delivery_accepted_before_it() {
         "--to",
         file.to_str().unwrap(),
     ]);
-    assert!(!again.status.success());
-    assert!(
-        text(&again.stderr).contains("exists"),
-        "{}",
-        text(&again.stderr)
-    );
+    failed_saying(&again, "exists");
     assert_eq!(std::fs::metadata(&file).unwrap().len(), size);
 
     // Restore: the copy and its key into a fresh data directory, and start on it.
@@ -218,9 +215,7 @@ async fn on_postgres_backup_says_to_use_pg_dump() {
         "--to",
         file.to_str().unwrap(),
     ]);
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(err.contains("pg_dump"), "{err}");
+    failed_saying(&out, "pg_dump");
     assert!(!file.exists());
     // And with nothing to back up, it says so.
     let out = backup(&[
@@ -229,11 +224,6 @@ async fn on_postgres_backup_says_to_use_pg_dump() {
         "--to",
         file.to_str().unwrap(),
     ]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("master.key"),
-        "{}",
-        text(&out.stderr)
-    );
+    failed_saying(&out, "master.key");
     assert!(!file.exists());
 }

@@ -5,97 +5,16 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use serde_json::json;
 
 use crate::common::*;
 
-/// A client command gets this long before the test gives up on it.
-const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
-
-/// What a finished `hookflow` client command printed.
-#[derive(Debug)]
-pub(crate) struct Run {
-    code: Option<i32>,
-    pub(crate) stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    pub(crate) fn ok(&self) -> &Self {
-        assert_eq!(self.code, Some(0), "command failed: {self:#?}");
-        self
-    }
-
-    /// Asserts exit code `code` with an explanation on stderr and nothing on stdout.
-    #[track_caller]
-    pub(crate) fn fails(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "exit code {code} expected: {self:#?}"
-        );
-        assert!(
-            !self.stderr.trim().is_empty(),
-            "a failure explains itself on stderr: {self:#?}"
-        );
-        self
-    }
-
-    #[track_caller]
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-
-    /// The table row that mentions `needle`.
-    #[track_caller]
-    pub(crate) fn row(&self, needle: &str) -> &str {
-        self.stdout
-            .lines()
-            .skip(1)
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no row with {needle:?}:\n{}", self.stdout))
-    }
-}
-
-/// Runs `hookflow ARGS` against `s` (its URL and admin token), with `stdin` as standard input.
-async fn client_with_stdin(s: &Server, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookflow"));
-    for var in ["HOOKFLOW_ADMIN_TOKEN", "HOOKFLOW_LOG"] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOOKFLOW_URL", &s.base_url)
-        .env("HOOKFLOW_TOKEN", &s.token)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("spawn hookflow");
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin pipe");
-        pipe.write_all(text.as_bytes()).await.expect("write stdin");
-        drop(pipe);
-    }
-    let out = tokio::time::timeout(CLIENT_DEADLINE, child.wait_with_output())
+/// `hookflow KIND delete ID` succeeds, and the API no longer has it.
+async fn deleted_through_the_cli(s: &Server, kind: &str, id: &str) {
+    client(s, &[kind, "delete", id]).await.ok();
+    s.api_get(&format!("/api/v1/{kind}s/{id}"))
         .await
-        .unwrap_or_else(|_| panic!("hookflow {args:?} did not finish within {CLIENT_DEADLINE:?}"))
-        .expect("run hookflow");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-pub(crate) async fn client(s: &Server, args: &[&str]) -> Run {
-    client_with_stdin(s, args, None).await
+        .expect_problem(404);
 }
 
 /// The workflow of these tests: greets `inputs.who` through a variable and an output.
@@ -251,12 +170,7 @@ async fn events_through_the_cli() {
     let r = client(&s, &["event", "list", "--json"]).await;
     r.ok();
     let items = r.json();
-    let mut names: Vec<&str> = items
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|e| e["name"].as_str().expect("name"))
-        .collect();
+    let mut names = texts_of(&items, "name");
     names.sort();
     assert_eq!(names, ["alerts", "nightly"]);
 
@@ -269,13 +183,9 @@ async fn events_through_the_cli() {
     assert_eq!(r.json()["id"], json!(nightly));
 
     // delete: gone, and a second delete says so.
-    client(&s, &["event", "delete", &alerts]).await.ok();
-    s.api_get(&format!("/api/v1/events/{alerts}"))
-        .await
-        .expect_problem(404);
+    deleted_through_the_cli(&s, "event", &alerts).await;
     let r = client(&s, &["event", "delete", &alerts]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("404"), "{r:?}");
+    r.fails_saying(1, "404");
     let r = client(&s, &["event", "show", &alerts]).await;
     r.fails(1);
     assert!(r.stdout.is_empty(), "{r:?}");
@@ -365,8 +275,7 @@ async fn workflow_apply_run_and_inspect() {
     assert_eq!(r.json()["outputs"]["greeting"], json!("hello everyone"));
     // A malformed --input is refused before any request.
     let r = client(&s, &["workflow", "run", &id, "--input", "no-equals-sign"]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("NAME=VALUE"), "{r:?}");
+    r.fails_saying(1, "NAME=VALUE");
 
     // run list: a table, filtered by workflow (id or name) and status, or JSON.
     let r = client(&s, &["run", "list", "--workflow", "cli-demo"]).await;
@@ -400,20 +309,14 @@ async fn workflow_apply_run_and_inspect() {
     r.ok();
     assert_eq!(r.json().as_array().map(Vec::len), Some(3), "{r:?}");
     let r = client(&s, &["run", "list", "--status", "bogus"]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("400"), "{r:?}");
+    r.fails_saying(1, "400");
 
     // run show: with its steps.
     let r = client(&s, &["run", "show", &run_id]).await;
     r.ok();
     let shown = r.json();
     assert_eq!(shown["id"], json!(run_id));
-    let steps: Vec<&str> = shown["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|st| st["id"].as_str().expect("step id"))
-        .collect();
+    let steps = texts_of(&shown["steps"], "id");
     assert_eq!(steps, ["greet", "done"], "{shown}");
 
     // workflow list / show.
@@ -440,20 +343,15 @@ async fn workflow_apply_run_and_inspect() {
     let w = s.api_get(&format!("/api/v1/workflows/{id}")).await.json();
     assert_eq!(w["enabled"], json!(false));
     let r = client(&s, &["workflow", "run", &id, "--wait", "5"]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("409"), "{r:?}");
+    r.fails_saying(1, "409");
     client(&s, &["workflow", "enable", &id]).await.ok();
     let w = s.api_get(&format!("/api/v1/workflows/{id}")).await.json();
     assert_eq!(w["enabled"], json!(true));
 
     // delete.
-    client(&s, &["workflow", "delete", &id]).await.ok();
-    s.api_get(&format!("/api/v1/workflows/{id}"))
-        .await
-        .expect_problem(404);
+    deleted_through_the_cli(&s, "workflow", &id).await;
     let r = client(&s, &["workflow", "show", &id]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("404"), "{r:?}");
+    r.fails_saying(1, "404");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -506,8 +404,7 @@ steps:
     assert!(r.row(&id).contains("invalid"), "{}", r.stdout);
     // An invalid workflow cannot be run.
     let r = client(&s, &["workflow", "run", &id]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("409"), "{r:?}");
+    r.fails_saying(1, "409");
 
     // Fixed, as JSON on standard input: the same workflow becomes valid.
     let fixed = json!({
@@ -541,11 +438,9 @@ steps:
     assert!(r.stderr.contains("422"), "{r:?}");
     let file = write(&dir, "nameless.json", r#"{"steps": []}"#);
     let r = client(&s, &["workflow", "apply", "-f", &file]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("name"), "{r:?}");
+    r.fails_saying(1, "name");
     let r = client(&s, &["workflow", "apply", "-f", "/no/such/file.yaml"]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("/no/such/file.yaml"), "{r:?}");
+    r.fails_saying(1, "/no/such/file.yaml");
     let all = s.api_get("/api/v1/workflows").await.json();
     assert_eq!(all["items"].as_array().map(Vec::len), Some(1), "{all}");
 }
@@ -585,11 +480,9 @@ async fn workflow_run_failure_wait_and_cancel() {
     client(&s, &["run", "cancel", &run_id]).await.ok();
     eventually(Duration::from_secs(20), || async {
         let run = s.api_get(&format!("/api/v1/runs/{run_id}")).await.json();
-        if run["status"] == json!("cancelled") {
-            Ok(())
-        } else {
-            Err(format!("not cancelled yet: {run}"))
-        }
+        check(run["status"] == json!("cancelled"), || {
+            format!("not cancelled yet: {run}")
+        })
     })
     .await;
     let r = client(&s, &["run", "show", &run_id]).await;
@@ -600,8 +493,7 @@ async fn workflow_run_failure_wait_and_cancel() {
         &["run", "cancel", "0190c0de-0000-7000-8000-000000000000"],
     )
     .await;
-    r.fails(1);
-    assert!(r.stderr.contains("404"), "{r:?}");
+    r.fails_saying(1, "404");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -637,8 +529,7 @@ async fn secrets_through_the_cli() {
     let r = client_with_stdin(&s, &["secret", "set", "empty"], Some("")).await;
     r.fails(1);
     let r = client(&s, &["secret", "set", "bad name", "--value", "x"]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("422"), "{r:?}");
+    r.fails_saying(1, "422");
 
     // list: names only.
     let r = client(&s, &["secret", "list"]).await;
@@ -682,6 +573,5 @@ steps:
     let r = client(&s, &["secret", "list", "--json"]).await;
     assert_eq!(r.json().as_array().map(Vec::len), Some(2), "{r:?}");
     let r = client(&s, &["secret", "delete", "inline"]).await;
-    r.fails(1);
-    assert!(r.stderr.contains("404"), "{r:?}");
+    r.fails_saying(1, "404");
 }

@@ -251,8 +251,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_request_renders_everything_and_parses_json() {
     let mock = Mock::start().await;
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, HTTP_TEMPLATED).await;
+    let (s, wf) = server_with_workflow(HTTP_TEMPLATED).await;
     let run = run_to_end(
         &s,
         &wf,
@@ -340,12 +339,16 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_request_retries_and_status_failures() {
     let mock = Mock::start().await;
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, HTTP_CALL).await;
+    let (s, wf) = server_with_workflow(HTTP_CALL).await;
 
     // fail, fail, succeed
-    let run = run_to_end(&s, &wf, json!({"base": mock.base, "path": "/flaky/2/a"})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(
+        &s,
+        &wf,
+        json!({"base": mock.base, "path": "/flaky/2/a"}),
+        "succeeded",
+    )
+    .await;
     assert_eq!(run["outputs"]["status"], json!(200));
     assert_eq!(run["outputs"]["body"], json!({"ok": true, "attempt": 3}));
     let call = step(&run, "call");
@@ -366,8 +369,13 @@ async fn http_request_retries_and_status_failures() {
     }
 
     // retries exhausted
-    let run = run_to_end(&s, &wf, json!({"base": mock.base, "path": "/flaky/99/b"})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(
+        &s,
+        &wf,
+        json!({"base": mock.base, "path": "/flaky/99/b"}),
+        "failed",
+    )
+    .await;
     let call = step(&run, "call");
     assert_eq!(call["status"], json!("failed"), "{call}");
     assert_eq!(call["attempts"], json!(3), "{call}");
@@ -380,16 +388,20 @@ async fn http_request_retries_and_status_failures() {
     );
 
     // 429 is retried
-    let run = run_to_end(&s, &wf, json!({"base": mock.base, "path": "/status/429"})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(
+        &s,
+        &wf,
+        json!({"base": mock.base, "path": "/status/429"}),
+        "failed",
+    )
+    .await;
     assert_eq!(step(&run, "call")["attempts"], json!(3));
     assert_eq!(mock.seen("/status/429").len(), 3);
 
     // 400 and 404 are not retried and fail the step and the run
     for code in [400, 404] {
         let path = format!("/status/{code}");
-        let run = run_to_end(&s, &wf, json!({"base": mock.base, "path": path})).await;
-        expect_status(&run, "failed");
+        let run = run_expecting(&s, &wf, json!({"base": mock.base, "path": path}), "failed").await;
         let call = step(&run, "call");
         assert_eq!(call["status"], json!("failed"), "{call}");
         assert_eq!(call["attempts"], json!(1), "{call}");
@@ -404,9 +416,7 @@ async fn http_request_retries_and_status_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_request_fail_on_status_false() {
     let mock = Mock::start().await;
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: http-lenient
 inputs: [{name: base, type: string}]
@@ -423,8 +433,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"base": mock.base}), "succeeded").await;
     assert_eq!(run["outputs"], json!({"status": 404, "code": 404}));
     let call = step(&run, "call");
     assert_eq!(call["status"], json!("succeeded"));
@@ -435,9 +444,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_request_timeout() {
     let mock = Mock::start().await;
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: http-timeout
 inputs: [{name: base, type: string}]
@@ -491,8 +498,13 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"url": format!("http://{closed}/x")})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(
+        &s,
+        &wf,
+        json!({"url": format!("http://{closed}/x")}),
+        "failed",
+    )
+    .await;
     let call = step(&run, "call");
     assert_eq!(call["attempts"], json!(2), "{call}");
     let e = call["error"].as_str().unwrap_or("").to_ascii_lowercase();
@@ -505,9 +517,7 @@ steps:
 /// `condition`: the first true branch runs, else `else`; the output says which.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn condition_branches_and_else() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: cond
 inputs: [{name: sev, type: string}]
@@ -532,8 +542,7 @@ steps:
         ("low", json!(1), "lo", "low"),
         ("mid", json!("else"), "other", "other:mid"),
     ] {
-        let run = run_to_end(&s, &wf, json!({"sev": sev})).await;
-        expect_status(&run, "succeeded");
+        let run = run_expecting(&s, &wf, json!({"sev": sev}), "succeeded").await;
         assert_eq!(
             step(&run, "pick")["output"],
             json!({"branch": branch}),
@@ -568,8 +577,7 @@ steps:
 /// each iteration's last output; the default cap is 500 iterations.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn for_each_records_each_iteration() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, FOR_EACH).await;
+    let (s, wf) = server_with_workflow(FOR_EACH).await;
     let run = run_to_end(
         &s,
         &wf,
@@ -591,20 +599,17 @@ async fn for_each_records_each_iteration() {
     assert_eq!(step_ids(&run), ["each", "label", "label", "label", "done"]);
 
     // An empty list: no iteration, an empty output.
-    let run = run_to_end(&s, &wf, json!({"things": []})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"things": []}), "succeeded").await;
     assert_eq!(step(&run, "each")["output"], json!([]));
 
     // The default cap: 500 items run, 501 fail the run with a message about the cap.
     let items: Vec<Value> = (0..500).map(|i| json!({"name": i.to_string()})).collect();
-    let run = run_to_end(&s, &wf, json!({"things": items})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"things": items}), "succeeded").await;
     assert_eq!(records(&run, "label").len(), 500);
     assert_eq!(run["outputs"]["last"], json!("499#499"));
 
     let items: Vec<Value> = (0..501).map(|i| json!({"name": i.to_string()})).collect();
-    let run = run_to_end(&s, &wf, json!({"things": items})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"things": items}), "failed").await;
     error_contains(&run, "500");
     error_contains(&run, "cap");
     assert_eq!(step(&run, "each")["status"], json!("failed"));
@@ -614,30 +619,24 @@ async fn for_each_records_each_iteration() {
 /// `max_iterations: 3` with 5 items fails the run with a message about the cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn for_each_max_iterations() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         &FOR_EACH
             .replace("name: loop-each", "name: loop-capped")
             .replace("as: thing\n", "as: thing\n    max_iterations: 3\n"),
     )
     .await;
     let things: Vec<Value> = (0..5).map(|i| json!({"name": i.to_string()})).collect();
-    let run = run_to_end(&s, &wf, json!({"things": things})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"things": things}), "failed").await;
     error_contains(&run, "cap");
     error_contains(&run, "3");
     error_contains(step(&run, "each"), "cap");
-    let run = run_to_end(&s, &wf, json!({"things": things[..3]})).await;
-    expect_status(&run, "succeeded");
+    run_expecting(&s, &wf, json!({"things": things[..3]}), "succeeded").await;
 }
 
 /// `while` with a counter variable: `{iterations: n}`, one record per pass; its cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn while_loop_counter_and_cap() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: loop-while
 inputs: [{name: until, type: integer}]
@@ -656,8 +655,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"until": 4})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"until": 4}), "succeeded").await;
     assert_eq!(
         run["outputs"],
         json!({"counter": 4, "loop": {"iterations": 4}})
@@ -670,13 +668,11 @@ steps:
         assert_eq!(r["output"], json!({"counter": i + 1}), "a number: {r}");
     }
 
-    let run = run_to_end(&s, &wf, json!({"until": 0})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"until": 0}), "succeeded").await;
     assert_eq!(run["outputs"]["loop"], json!({"iterations": 0}));
 
     // More passes than the cap allows.
-    let run = run_to_end(&s, &wf, json!({"until": 10})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"until": 10}), "failed").await;
     error_contains(&run, "cap");
     error_contains(&run, "5");
     assert_eq!(records(&run, "inc").len(), 5);
@@ -686,9 +682,7 @@ steps:
 /// `parallel`: the output lists each branch's last output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_branches() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: par
 inputs: [{name: text, type: string}]
@@ -707,8 +701,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"text": "id 42"})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"text": "id 42"}), "succeeded").await;
     let expected = json!([
         {"matched": true, "groups": ["42", "42"], "named": {}},
         {"values": [1, 2], "value": 1},
@@ -764,8 +757,7 @@ async fn denied_networks_fail_the_step() {
     ];
     for host in hosts {
         let url = format!("http://{host}:{port}/status/200");
-        let run = run_to_end(&s, &wf, json!({ "url": url })).await;
-        expect_status(&run, "failed");
+        let run = run_expecting(&s, &wf, json!({ "url": url }), "failed").await;
         let call = step(&run, "call");
         // The error names the host as the URL holds it and the address refused: for a name,
         // the address its resolution gave (checked in the HTTP client's resolver).
@@ -805,8 +797,7 @@ async fn allowed_networks_are_reached_with_a_deny_list() {
     let (wf, port) = call_url_workflow(&s, &mock).await;
     for host in ["127.0.0.1", "localhost"] {
         let url = format!("http://{host}:{port}/status/200");
-        let run = run_to_end(&s, &wf, json!({ "url": url })).await;
-        expect_status(&run, "succeeded");
+        let run = run_expecting(&s, &wf, json!({ "url": url }), "succeeded").await;
         assert_eq!(step(&run, "call")["output"]["status"], json!(200), "{run}");
     }
     assert_eq!(mock.seen("/status/200").len(), 2);
@@ -839,8 +830,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({}), "succeeded").await;
     assert_eq!(run["outputs"]["same"], json!(true), "{run}");
     assert_eq!(run["outputs"]["len"], json!(21), "{run}");
     // What is shown is redacted, quotes and backslashes in the secret notwithstanding.
@@ -853,9 +843,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn huge_responses_fail_the_step() {
     let mock = Mock::start().await;
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: big
 inputs: [{name: url, type: string}]
@@ -945,9 +933,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_branches_run_concurrently() {
     let mock = Mock::start().await;
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: par-concurrent
 inputs: [{name: base, type: string}]
@@ -961,8 +947,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"base": mock.base}), "succeeded").await;
     let calls: Vec<&Value> = ["a", "b", "c"].iter().map(|id| step(&run, id)).collect();
     let latest_start = calls
         .iter()
@@ -986,9 +971,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_branch_sleeps_and_resumes() {
     let mock = Mock::start().await;
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: par-sleep
 inputs: [{name: base, type: string}]
@@ -1010,8 +993,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"base": mock.base}), "succeeded").await;
     assert_eq!(run["outputs"]["x"], json!("slept"));
     assert_eq!(run["outputs"]["y"], json!("status 200"));
     assert_eq!(
@@ -1026,9 +1008,7 @@ steps:
 /// wrong type; templates that are exactly one expression keep the expression's type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn set_variables_and_typed_templates() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: typed
 inputs: [{name: n, type: integer}, {name: obj, type: object}, {name: count, type: number}]
@@ -1108,17 +1088,14 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"obj": {"n": "5x"}})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"obj": {"n": "5x"}}), "failed").await;
     error_contains(step(&run, "setv"), "integer");
 }
 
 /// `sleep 300ms`: the run takes at least that long and succeeds; the step's output is `{}`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sleep_step() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         "name: nap\nsteps:\n  - {id: nap, type: sleep, duration: 300ms}\n  - {id: after, type: set_variables, values: {}}\n",
     )
     .await;
@@ -1183,9 +1160,7 @@ async fn sleep_does_not_hold_a_worker() {
 /// `json_path`: `{values, value}`; no match gives `[]` and `null`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn json_path_step() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: jp
 inputs: [{name: doc, type: object}]
@@ -1200,8 +1175,7 @@ steps:
     )
     .await;
     let doc = json!({"items": [{"id": 1, "x": "a"}, {"id": 2}, {"x": "no id"}, {"id": 3}]});
-    let run = run_to_end(&s, &wf, json!({"doc": doc})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"doc": doc}), "succeeded").await;
     assert_eq!(
         step(&run, "ids")["output"],
         json!({"values": [1, 2, 3], "value": 1})
@@ -1220,9 +1194,7 @@ steps:
 /// `regex`: groups and named groups; no match → `matched: false`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regex_step() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: rx
 inputs: [{name: text, type: string}]
@@ -1233,8 +1205,13 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"text": "found CVE-2024-12345 today"})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(
+        &s,
+        &wf,
+        json!({"text": "found CVE-2024-12345 today"}),
+        "succeeded",
+    )
+    .await;
     assert_eq!(
         step(&run, "m")["output"],
         json!({
@@ -1264,8 +1241,7 @@ steps:
 /// `run_workflow`: the step's output is the child's outputs; a failing child fails the step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_workflow_step() {
-    let s = Server::start().await;
-    let child = valid_workflow(&s, CHILD).await;
+    let (s, child) = server_with_workflow(CHILD).await;
     valid_workflow(
         &s,
         "name: child-fails\ninputs: [{name: x, type: integer}]\nsteps:\n  - {id: boom, type: fail, message: \"child broke on {{ inputs.x }}\"}\n",
@@ -1283,8 +1259,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &parent, json!({"n": 7})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &parent, json!({"n": 7}), "succeeded").await;
     assert_eq!(run["outputs"], json!({"result": 14, "who": "nobody"}));
     let call = step(&run, "call");
     assert_eq!(call["type"], json!("run_workflow"));
@@ -1313,8 +1288,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &parent2, json!({"n": 7})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &parent2, json!({"n": 7}), "failed").await;
     let call = step(&run, "call");
     assert_eq!(call["status"], json!("failed"));
     error_contains(call, "child broke on 7");
@@ -1360,9 +1334,7 @@ async fn run_workflow_depth_limit() {
 /// with its message as the run's error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn complete_and_fail() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: ender
 inputs: [{name: x, type: integer}]
@@ -1379,8 +1351,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"x": 11})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"x": 11}), "succeeded").await;
     assert_eq!(run["outputs"], json!({"got": 11}));
     assert!(run["error"].is_null(), "{run}");
     assert_eq!(step(&run, "fin")["type"], json!("complete"));
@@ -1391,8 +1362,7 @@ steps:
         "nothing runs after complete"
     );
 
-    let run = run_to_end(&s, &wf, json!({"x": 5})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"x": 5}), "failed").await;
     assert_eq!(
         run["error"],
         json!("boom 5"),
@@ -1409,9 +1379,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn continue_on_error() {
     let mock = Mock::start().await;
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: tolerant
 inputs: [{name: base, type: string}]
@@ -1426,8 +1394,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"base": mock.base}), "succeeded").await;
     assert_eq!(run["outputs"], json!({"went_on": true}));
     let call = step(&run, "call");
     assert_eq!(call["status"], json!("failed"));
@@ -1441,9 +1408,7 @@ steps:
 /// `is eqi`, `is matches_wildcard`, `is matches_regex` and their `is not` forms in `when`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn condition_tests_in_when() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: tests-in-when
 inputs: [{name: title, type: string}, {name: cve, type: string}]
@@ -1547,8 +1512,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"base": mock.base}), "succeeded").await;
 
     // The destination got the real value.
     let seen = mock.seen("/echo/secret");
@@ -1592,8 +1556,7 @@ steps:
         "name: leaky-fail\nsteps:\n  - {id: boom, type: fail, message: \"token is {{ secrets.tok }}\"}\n",
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({}), "failed").await;
     assert_eq!(run["error"], json!("token is ***"));
     assert_eq!(step(&run, "boom")["error"], json!("token is ***"));
 
@@ -1601,12 +1564,7 @@ steps:
     let list = s.api_get("/api/v1/secrets").await;
     list.expect_status(200);
     let listed = list.json();
-    let names: Vec<&str> = listed["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| i["name"].as_str().unwrap_or(""))
-        .collect();
+    let names = texts_of(&listed["items"], "name");
     assert_eq!(names, ["tok"]);
     assert!(!list.text().contains(&value), "{}", list.text());
     assert!(
@@ -1645,8 +1603,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"base": mock.base})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"base": mock.base}), "failed").await;
     assert_eq!(
         mock.seen("/escaped")[0].header("x-token"),
         Some(value.as_str())
@@ -1711,9 +1668,7 @@ fn collect_strings(v: &Value, out: &mut String) {
 /// A run sleeping 30 s is cancelled promptly, whether it is asked while asleep or right away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_a_sleeping_run() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         "name: sleepy\nsteps:\n  - {id: nap, type: sleep, duration: 30s}\n  - {id: after, type: set_variables, values: {}}\n",
     )
     .await;
@@ -1764,9 +1719,7 @@ async fn first_run(s: &Server, workflow_id: &str) -> Option<String> {
 /// on a child that waits on a sleeping grandchild ends with both at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_reaches_sub_workflow_runs() {
-    let s = Server::start().await;
-    let grandchild = valid_workflow(
-        &s,
+    let (s, grandchild) = server_with_workflow(
         "name: gc-sleeper\nsteps:\n  - {id: nap, type: sleep, duration: 30s}\n",
     )
     .await;
@@ -1826,8 +1779,7 @@ async fn manual_run_refusals() {
     .await;
     assert_eq!(bad["validation"]["status"], json!("invalid"));
     let a = start_run(&s, bad["id"].as_str().unwrap(), json!({}), 1.0).await;
-    let p = a.expect_problem(409);
-    assert!(p["detail"].as_str().unwrap().contains("invalid"), "{p}");
+    a.expect_problem_saying(409, "invalid");
 
     let wf = valid_workflow(
         &s,
@@ -1836,21 +1788,17 @@ async fn manual_run_refusals() {
     .await;
     disable_workflow(&s, &wf).await;
     let a = start_run(&s, &wf, json!({}), 1.0).await;
-    let p = a.expect_problem(409);
-    assert!(p["detail"].as_str().unwrap().contains("disabled"), "{p}");
+    a.expect_problem_saying(409, "disabled");
     s.api_patch(&format!("/api/v1/workflows/{wf}"), json!({"enabled": true}))
         .await
         .expect_status(200);
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "succeeded");
+    run_expecting(&s, &wf, json!({}), "succeeded").await;
 }
 
 /// Inputs: defaults apply; a missing required input fails the run with an error naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inputs_required_and_defaults() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: greet
 inputs: [{name: who, type: string}, {name: greeting, type: string, default: hello},
@@ -1861,8 +1809,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"who": "ann"})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"who": "ann"}), "succeeded").await;
     assert_eq!(run["outputs"], json!({"text": "hello ann", "times": 2}));
     let run = run_to_end(&s, &wf, json!({"who": "bob", "greeting": "hi", "times": 3})).await;
     assert_eq!(run["outputs"], json!({"text": "hi bob", "times": 3}));
@@ -1888,8 +1835,7 @@ steps:
         "name: greet-caller\nsteps:\n  - {id: call, type: run_workflow, workflow: greet, inputs: {greeting: hey}}\n",
     )
     .await;
-    let run = run_to_end(&s, &caller, json!({})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &caller, json!({}), "failed").await;
     let call = step(&run, "call");
     assert_eq!(call["status"], json!("failed"));
     error_contains(call, "\"who\" is required");
@@ -1937,14 +1883,7 @@ async fn saving_broken_definitions_reports_paths() {
         ),
     ];
     for (what, yaml, path, message) in cases {
-        let w = create_workflow(&s, yaml).await;
-        assert_eq!(w["validation"]["status"], json!("invalid"), "{what}: {w}");
-        let errors = w["validation"]["errors"].as_array().expect("errors");
-        assert!(
-            errors.iter().any(|e| e["path"] == json!(path)
-                && e["message"].as_str().is_some_and(|m| m.contains(message))),
-            "{what}: expected an error at {path} containing {message:?}, got {errors:?}"
-        );
+        let w = refused(&s, yaml, path, message).await;
         // The stored workflow says the same.
         let id = w["id"].as_str().unwrap();
         let again = s.api_get(&format!("/api/v1/workflows/{id}")).await.json();
@@ -1958,9 +1897,7 @@ async fn saving_broken_definitions_reports_paths() {
 /// either backend alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nul_characters_in_run_data_and_names() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: nul-in-error
 inputs: [{name: x, type: string}]
@@ -1969,8 +1906,7 @@ steps:
 "#,
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({"x": "a\u{0}b"})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"x": "a\u{0}b"}), "failed").await;
     assert_eq!(run["error"], json!("boom a\u{FFFD}b"), "{run}");
     assert_eq!(
         run["inputs"],
@@ -1991,12 +1927,9 @@ steps:
     )
     .await
     .expect_problem(422);
-    s.api_patch(
-        &format!("/api/v1/webhooks/{}", hook["id"].as_str().unwrap()),
-        json!({"name": "x\u{0}y"}),
-    )
-    .await
-    .expect_problem(422);
+    s.patch_webhook(hook["id"].as_str().unwrap(), json!({"name": "x\u{0}y"}))
+        .await
+        .expect_problem(422);
     s.api_post(
         "/api/v1/events",
         json!({"name": "e\u{0}y", "schedule": "* * * * *"}),

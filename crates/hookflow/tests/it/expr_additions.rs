@@ -7,18 +7,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-/// Saves `yaml`, which must be invalid with an error at `path` whose message contains `needle`.
-pub(crate) async fn refused(s: &Server, yaml: &str, path: &str, needle: &str) {
-    let w = create_workflow(s, yaml).await;
-    assert_eq!(w["validation"]["status"], json!("invalid"), "{yaml}\n{w}");
-    let errors = w["validation"]["errors"].as_array().expect("errors");
-    assert!(
-        errors.iter().any(|e| e["path"] == json!(path)
-            && e["message"].as_str().is_some_and(|m| m.contains(needle))),
-        "expected an error at {path} containing {needle:?}, got {errors:#?}"
-    );
-}
-
 pub(crate) fn output<'a>(run: &'a Value, name: &str) -> &'a Value {
     &run["outputs"][name]
 }
@@ -53,10 +41,8 @@ steps:
 /// does not read fails the step saying so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dates_parse_format_add_and_compare() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, DATES).await;
-    let run = run_to_end(&s, &wf, json!({"when": "01/05/2024 12:00"})).await;
-    expect_status(&run, "succeeded");
+    let (s, wf) = server_with_workflow(DATES).await;
+    let run = run_expecting(&s, &wf, json!({"when": "01/05/2024 12:00"}), "succeeded").await;
     assert_eq!(output(&run, "parsed"), &json!("2024-05-01T12:00:00Z"));
     assert_eq!(output(&run, "from_epoch"), &json!("2024-05-01T12:00:00Z"));
     assert_eq!(
@@ -72,8 +58,7 @@ async fn dates_parse_format_add_and_compare() {
     assert!(now.ends_with('Z') && now.len() >= 20, "{now}");
 
     // A value the format cannot read: the step fails with the value, the format and why.
-    let run = run_to_end(&s, &wf, json!({"when": "2024-05-01 12:00"})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"when": "2024-05-01 12:00"}), "failed").await;
     let keep = step(&run, "keep");
     assert_eq!(keep["status"], json!("failed"));
     error_contains(
@@ -149,9 +134,7 @@ async fn date_mistakes_are_refused_at_save() {
 /// budget instead of building a huge value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fromjson_reads_json_held_in_text() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: from-json
 inputs: [{name: text, type: string}]
@@ -166,12 +149,10 @@ steps:
     )
     .await;
     let text = json!({"alerts": [{"id": 7, "title": "disk"}, {"id": 8}]}).to_string();
-    let run = run_to_end(&s, &wf, json!({"text": text})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"text": text}), "succeeded").await;
     assert_eq!(run["outputs"], json!({"ids": [7, 8], "first": "disk"}));
 
-    let run = run_to_end(&s, &wf, json!({"text": "{\"alerts\": [1,"})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"text": "{\"alerts\": [1,"}), "failed").await;
     error_contains(
         step(&run, "done"),
         "fromjson: the text is not JSON: EOF while parsing a value",
@@ -179,8 +160,7 @@ steps:
 
     // 1.8 MB of JSON text: refused by the step budget, the server answers on.
     let huge = format!("[{}1]", "1,".repeat(900_000));
-    let run = run_to_end(&s, &wf, json!({"text": huge})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"text": huge}), "failed").await;
     error_contains(step(&run, "done"), "ran out of fuel");
     s.api_get("/healthz").await.expect_status(200);
 
@@ -236,11 +216,9 @@ steps:
 /// that is not JSONPath, fail the step; a literal that is not a JSON list is refused at save.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn json_text_in_json_path_and_for_each() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, JSON_TEXT).await;
+    let (s, wf) = server_with_workflow(JSON_TEXT).await;
     let text = json!({"alerts": [{"id": 7, "title": "disk"}, {"id": 8, "title": "cpu"}]});
-    let run = run_to_end(&s, &wf, json!({"text": text.to_string()})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"text": text.to_string()}), "succeeded").await;
     assert_eq!(
         run["outputs"],
         json!({"ids": [7, 8], "each": ["disk", "cpu"], "literal": [1, 2]})
@@ -253,14 +231,12 @@ async fn json_text_in_json_path_and_for_each() {
     let run = run_to_end(&s, &wf, json!({"text": text.to_string(), "field": "title"})).await;
     assert_eq!(run["outputs"]["ids"], json!(["disk", "cpu"]));
 
-    let run = run_to_end(&s, &wf, json!({"text": "alerts: none"})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"text": "alerts: none"}), "failed").await;
     error_contains(
         step(&run, "pick"),
         "input is text that does not hold JSON: expected value at line 1 column 1",
     );
-    let run = run_to_end(&s, &wf, json!({"text": "{}", "field": "[["})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({"text": "{}", "field": "[["}), "failed").await;
     error_contains(step(&run, "pick"), "bad JSONPath \"$.alerts[*].[[\"");
 
     refused(
@@ -330,10 +306,8 @@ steps:
 /// they are `succeeded` and `null`. A condition can branch on them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_step_status_and_error_are_readable() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, ERRORS_AS_DATA).await;
-    let run = run_to_end(&s, &wf, json!({"text": "not json"})).await;
-    expect_status(&run, "succeeded");
+    let (s, wf) = server_with_workflow(ERRORS_AS_DATA).await;
+    let run = run_expecting(&s, &wf, json!({"text": "not json"}), "succeeded").await;
     let recorded = step(&run, "parse")["error"].as_str().expect("an error");
     assert!(recorded.contains("does not hold JSON"), "{recorded}");
     assert_eq!(output(&run, "status"), &json!("failed"));
@@ -345,8 +319,7 @@ async fn failed_step_status_and_error_are_readable() {
     assert_eq!(step(&run, "bad")["output"]["matched"], json!(true));
 
     // Both succeed: status `succeeded`, error null, the else branch.
-    let run = run_to_end(&s, &wf, json!({"text": "[1]"})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"text": "[1]"}), "succeeded").await;
     assert_eq!(output(&run, "status"), &json!("succeeded"));
     assert_eq!(output(&run, "error"), &Value::Null);
     assert_eq!(output(&run, "loop_status"), &json!("succeeded"));

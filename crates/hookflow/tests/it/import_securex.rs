@@ -87,33 +87,6 @@ async fn imported_workflow(s: &Server) -> Value {
         .unwrap()
 }
 
-struct Cli {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-async fn hookflow(s: &Server, args: &[&str]) -> Cli {
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_hookflow"))
-            .env_remove("HOOKFLOW_ADMIN_TOKEN")
-            .env("HOOKFLOW_URL", &s.base_url)
-            .env("HOOKFLOW_TOKEN", &s.token)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output(),
-    )
-    .await
-    .expect("hookflow finishes")
-    .expect("spawn hookflow");
-    Cli {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn import_apply_and_receive_a_webhook() {
     let s = Server::start().await;
@@ -143,7 +116,7 @@ async fn import_apply_and_receive_a_webhook() {
         "--enable-clean",
         export.to_str().unwrap(),
     ];
-    let first = hookflow(&s, &args).await;
+    let first = client(&s, &args).await;
     assert_eq!(
         first.code,
         Some(0),
@@ -202,7 +175,7 @@ async fn import_apply_and_receive_a_webhook() {
     assert_eq!(body, json!({"summary": "web-1 is HIGH", "priority": "P1"}));
 
     // again: nothing new is created, the workflow is replaced by name
-    let again = hookflow(&s, &args).await;
+    let again = client(&s, &args).await;
     assert_eq!(again.code, Some(0), "{}\n{}", again.stdout, again.stderr);
     assert!(
         again.stderr.contains("webhook E2E alert source exists"),
@@ -235,7 +208,7 @@ async fn without_targets_the_workflow_is_applied_disabled_and_says_what_is_missi
         json!("{\"host\": \"$activity.definition_activity_E2E_JP.output.jsonpath_queries.host$\"}");
     std::fs::write(&export, doc.to_string()).unwrap();
     let out = dir.path().join("out");
-    let r = hookflow(
+    let r = client(
         &s,
         &[
             "import",

@@ -324,21 +324,18 @@ async fn api_key_works_raw_percent_encoded_and_in_header() {
     let target = format!("/webhooks/{}?api_key={k}", id(&hook));
     let body = b"{\"via\":\"raw\"}";
     let len = body.len().to_string();
-    let a = raw_request(
-        &s.addr,
-        &raw_bytes(
+    let a = s
+        .raw(
             "POST",
             &target,
-            &s.addr,
             &[
                 ("Accept", JSON),
                 ("Content-Type", JSON),
                 ("Content-Length", &len),
             ],
             body,
-        ),
-    )
-    .await;
+        )
+        .await;
     a.expect_status(202);
 
     // In the X-Api-Key header.
@@ -408,37 +405,32 @@ async fn rotate_key_revokes_old_key_unless_grace() {
 // ---------------------------------------------------------------------------------------------
 // Check 3: Accept.
 
+/// POSTs `{}` as JSON to `hook` with this `Accept`.
+async fn post_accepting(s: &Server, hook: &Value, accept: &str) -> Answer {
+    let req = s.client.post(s.hook_url(hook)).header("accept", accept);
+    let resp = req.header("content-type", JSON).body("{}").send().await;
+    Answer::from_response(resp.expect("send")).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn accept_must_admit_json_406() {
     let s = Server::start().await;
     let hook = s.unlimited_webhook("acc", JSON).await;
-    let target = format!("/webhooks/{}?api_key={}", id(&hook), pct(key(&hook)));
+    let target = Server::hook_target(&hook, key(&hook));
 
     // No Accept header at all (reqwest would add `*/*`).
-    let a = raw_request(
-        &s.addr,
-        &raw_bytes(
+    let a = s
+        .raw(
             "POST",
             &target,
-            &s.addr,
             &[("Content-Type", JSON), ("Content-Length", "2")],
             b"{}",
-        ),
-    )
-    .await;
+        )
+        .await;
     a.expect_problem(406);
     s.expect_rejection_recorded(id(&hook), &a).await;
 
-    let resp = s
-        .client
-        .post(s.hook_url(&hook))
-        .header("accept", "text/html")
-        .header("content-type", JSON)
-        .body("{}")
-        .send()
-        .await
-        .expect("send");
-    let a = Answer::from_response(resp).await;
+    let a = post_accepting(&s, &hook, "text/html").await;
     let p = a.expect_problem(406);
     s.expect_rejection_recorded(id(&hook), &a).await;
     assert!(
@@ -455,16 +447,7 @@ async fn accept_must_admit_json_406() {
         "application/json",
         "text/html, application/json;q=0.9",
     ] {
-        let resp = s
-            .client
-            .post(s.hook_url(&hook))
-            .header("accept", accept)
-            .header("content-type", JSON)
-            .body("{}")
-            .send()
-            .await
-            .expect("send");
-        let a = Answer::from_response(resp).await;
+        let a = post_accepting(&s, &hook, accept).await;
         assert_eq!(a.status, 202, "Accept: {accept} must be admitted: {a:?}");
     }
 }
@@ -476,28 +459,18 @@ async fn accept_must_admit_json_406() {
 async fn content_type_must_match_415() {
     let s = Server::start().await;
     let hook = s.unlimited_webhook("ct-json", JSON).await;
-    let target = format!("/webhooks/{}?api_key={}", id(&hook), pct(key(&hook)));
+    let target = Server::hook_target(&hook, key(&hook));
 
     // Missing, with an empty body.
-    let a = raw_request(
-        &s.addr,
-        &raw_bytes(
+    let a = s
+        .raw(
             "POST",
             &target,
-            &s.addr,
             &[("Accept", JSON), ("Content-Length", "0")],
             b"",
-        ),
-    )
-    .await;
-    let p = a.expect_problem(415);
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("application/json"),
-        "415 detail names the expected type: {p}"
-    );
+        )
+        .await;
+    a.expect_problem_saying(415, "application/json");
     s.expect_rejection_recorded(id(&hook), &a).await;
 
     // text/plain.
@@ -577,7 +550,7 @@ async fn body_over_1_mib_is_413() {
     s.expect_rejection_recorded(id(&hook), &a).await;
 
     // A declared Content-Length over the limit is refused without the body being sent.
-    let target = format!("/webhooks/{}?api_key={}", id(&hook), pct(key(&hook)));
+    let target = Server::hook_target(&hook, key(&hook));
     let started = Instant::now();
     let a = raw_request_within(
         &s.addr,
@@ -614,21 +587,18 @@ async fn body_over_1_mib_is_413() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"1\r\n\"\r\n0\r\n\r\n");
-    let a = raw_request(
-        &s.addr,
-        &raw_bytes(
+    let a = s
+        .raw(
             "POST",
             &target,
-            &s.addr,
             &[
                 ("Accept", JSON),
                 ("Content-Type", JSON),
                 ("Transfer-Encoding", "chunked"),
             ],
             &chunked,
-        ),
-    )
-    .await;
+        )
+        .await;
     a.expect_problem(413);
 
     // The server is fine afterwards.
@@ -647,7 +617,7 @@ async fn oversized_body_answer_closes_the_connection() {
 
     // A keep-alive request declaring 2,000,000 bytes and sending none: the server cannot go on
     // reading requests from this connection, so its answer must announce the close.
-    let target = format!("/webhooks/{}?api_key={}", id(&hook), pct(key(&hook)));
+    let target = Server::hook_target(&hook, key(&hook));
     let a = raw_request(
         &s.addr,
         &keep_alive(raw_bytes(
@@ -673,15 +643,13 @@ async fn oversized_body_answer_closes_the_connection() {
 
     // A sender's client (and its pool) goes on sending after an oversized body.
     let client = reqwest::Client::new();
-    let resp = client
-        .post(s.hook_url(&hook))
-        .header("accept", JSON)
-        .header("content-type", JSON)
-        .body(json_string_of_len(MIB + 1))
-        .send()
-        .await
-        .expect("send");
-    let a = Answer::from_response(resp).await;
+    let a = post_to(
+        &client,
+        &s.hook_url(&hook),
+        JSON,
+        json_string_of_len(MIB + 1),
+    )
+    .await;
     a.expect_problem(413);
     // The same client (and pool) goes on sending.
     for i in 0..3 {
@@ -1010,7 +978,7 @@ async fn checks_run_in_spec_order() {
             .header("accept", accept)
             .header("content-type", ct)
             .body(body);
-        async move { Answer::from_response(req.send().await.expect("send")).await }
+        async move { Answer::send(req).await }
     };
     // 401 before 406.
     post(&wrong, "text/html", "text/plain", b"{".to_vec())
@@ -1111,36 +1079,18 @@ async fn management_api_requires_the_admin_token() {
     let s = Server::start().await;
     let list = s.url("/api/v1/webhooks");
 
-    let a = Answer::from_response(s.client.get(&list).send().await.expect("send")).await;
+    let a = Answer::send(s.client.get(&list)).await;
     a.expect_problem(401);
-    let a = Answer::from_response(
-        s.client
-            .get(&list)
-            .bearer_auth("not-the-token")
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let a = Answer::send(s.client.get(&list).bearer_auth("not-the-token")).await;
     a.expect_problem(401);
-    let a = Answer::from_response(
+    let a = Answer::send(
         s.client
             .post(&list)
-            .json(&json!({"name": "nope", "content_type": JSON}))
-            .send()
-            .await
-            .expect("send"),
+            .json(&json!({"name": "nope", "content_type": JSON})),
     )
     .await;
     a.expect_problem(401);
-    let a = Answer::from_response(
-        s.client
-            .get(s.url("/api/v1/deliveries/whatever"))
-            .send()
-            .await
-            .expect("send"),
-    )
-    .await;
+    let a = Answer::send(s.client.get(s.url("/api/v1/deliveries/whatever"))).await;
     a.expect_problem(401);
 
     let a = s.api_get("/api/v1/webhooks").await;

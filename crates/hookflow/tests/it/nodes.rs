@@ -23,6 +23,16 @@ fn on_postgres(test: &str) -> bool {
     false
 }
 
+/// Two nodes on one (fresh) PostgreSQL database; `None` (said on stderr) without PostgreSQL.
+async fn two_nodes(test: &str) -> Option<(Server, Server)> {
+    if !on_postgres(test) {
+        return None;
+    }
+    let a = Server::start().await;
+    let b = a.start_peer(&[]).await;
+    Some((a, b))
+}
+
 /// POSTs `body` as JSON to `url` with `client`; returns the status and the `X-Delivery-Id`.
 async fn post_json(client: &reqwest::Client, url: &str, body: String) -> (u16, Option<String>) {
     let resp = client
@@ -42,11 +52,9 @@ async fn post_json(client: &reqwest::Client, url: &str, body: String) -> (u16, O
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rate_limit_is_exact_across_two_nodes() {
-    if !on_postgres("a_rate_limit_is_exact_across_two_nodes") {
+    let Some((a, b)) = two_nodes("a_rate_limit_is_exact_across_two_nodes").await else {
         return;
-    }
-    let a = Server::start().await;
-    let b = a.start_peer(&[]).await;
+    };
     let hook = a
         .create_webhook("limited", "application/json", Some(5), Some(0))
         .await;
@@ -83,11 +91,10 @@ async fn a_rate_limit_is_exact_across_two_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_through_one_node_take_effect_on_the_other_at_once() {
-    if !on_postgres("changes_through_one_node_take_effect_on_the_other_at_once") {
+    let Some((a, b)) = two_nodes("changes_through_one_node_take_effect_on_the_other_at_once").await
+    else {
         return;
-    }
-    let a = Server::start().await;
-    let b = a.start_peer(&[]).await;
+    };
 
     // A webhook created through A takes requests through B (and B warms its cache).
     let hook = a.unlimited_webhook("shared", "application/json").await;
@@ -401,23 +408,19 @@ steps:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_schedule_fires_once_per_due_time_on_two_nodes() {
-    if !on_postgres("a_schedule_fires_once_per_due_time_on_two_nodes") {
+    let Some((a, b)) = two_nodes("a_schedule_fires_once_per_due_time_on_two_nodes").await else {
         return;
-    }
-    let a = Server::start().await;
-    let b = a.start_peer(&[]).await;
+    };
     let ev = create_event(&b, json!({"name": "tick", "schedule": "* * * * *"})).await;
     let first_due = ev["next_fire_at"].as_str().unwrap().to_string();
-    let wf = valid_workflow(
-        &a,
-        r#"name: ticks
-outputs: [{name: at, type: string}]
-triggers: [{event: tick}]
-steps:
-  - {id: done, type: complete, outputs: {at: "{{ trigger.scheduled_at }}"}}
-"#,
-    )
-    .await;
+    let ticks = completing_yaml(
+        "ticks",
+        "tick",
+        "at",
+        "string",
+        "{{ trigger.scheduled_at }}",
+    );
+    let wf = valid_workflow(&a, &ticks).await;
 
     // Two due times pass with both nodes running their schedulers.
     let runs = eventually(Duration::from_secs(140), || async {

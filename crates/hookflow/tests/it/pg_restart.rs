@@ -187,14 +187,13 @@ async fn a_postgres_restart_under_load_loses_nothing_and_ingestion_resumes() {
     let s = Server::start_on_database(&cluster.url(), &[]).await;
     let sc = Scenario::new(&s, "steady")
         .event("steady")
-        .workflow(
-            r#"name: count
-outputs: [{name: n, type: integer}]
-triggers: [{event: steady}]
-steps:
-  - {id: done, type: complete, outputs: {n: "{{ trigger.body.n }}"}}
-"#,
-        )
+        .workflow(&completing_yaml(
+            "count",
+            "steady",
+            "n",
+            "integer",
+            "{{ trigger.body.n }}",
+        ))
         .await;
     let (hook, wf) = (&sc.hook, sc.workflow());
 
@@ -257,11 +256,7 @@ steps:
     // Load flows, then PostgreSQL stops hard while requests are in flight.
     eventually(Duration::from_secs(20), || async {
         let n = seen.lock().await.accepted.len();
-        if n >= 200 {
-            Ok(())
-        } else {
-            Err(format!("{n} accepted before the restart"))
-        }
+        check(n >= 200, || format!("{n} accepted before the restart"))
     })
     .await;
     cluster.stop_immediately();
@@ -272,11 +267,10 @@ steps:
     // from waiting for a connection, not only from the connections that broke.
     eventually(Duration::from_secs(30), || async {
         let seen = seen.lock().await;
-        if seen.unavailable >= 24 && down_at.elapsed() > Duration::from_secs(5) {
-            Ok(())
-        } else {
-            Err(format!("{} answers 503 so far", seen.unavailable))
-        }
+        check(
+            seen.unavailable >= 24 && down_at.elapsed() > Duration::from_secs(5),
+            || format!("{} answers 503 so far", seen.unavailable),
+        )
     })
     .await;
     {
@@ -330,11 +324,7 @@ steps:
     let target = seen.lock().await.accepted.len() + 200;
     eventually(Duration::from_secs(30), || async {
         let n = seen.lock().await.accepted.len();
-        if n >= target {
-            Ok(())
-        } else {
-            Err(format!("{n} of {target} accepted"))
-        }
+        check(n >= target, || format!("{n} of {target} accepted"))
     })
     .await;
     stop.store(true, Ordering::Relaxed);

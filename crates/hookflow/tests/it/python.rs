@@ -86,8 +86,7 @@ async fn typed_run_works(s: &Server, wf: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn args_and_typed_variables_from_a_webhook() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, TYPED).await;
+    let (s, wf) = server_with_workflow(TYPED).await;
     let id = typed_run_works(&s, &wf).await;
 
     // The run page shows the script, stdout and stderr as text blocks.
@@ -132,8 +131,7 @@ async fn args_and_typed_variables_from_a_webhook() {
         "name: py-secure\nsteps:\n  - id: py\n    type: python\n    script: \"token = 'tok-' + 'abcdefgh12345'\\nprint('made', token)\"\n    variables: [{name: token, type: secure_string}]\n  - id: use\n    type: python\n    script: \"import sys\\nprint('got', sys.argv[1])\\nlength = len(sys.argv[1])\"\n    args: [\"{{ steps.py.output.variables.token }}\"]\n    variables: [{name: length, type: integer}]\n",
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({}), "succeeded").await;
     assert_eq!(
         step(&run, "py")["output"]["variables"]["token"],
         json!("***")
@@ -210,8 +208,7 @@ async fn failures_are_clear_and_the_server_stays_healthy() {
     for (what, yaml, want) in &cases {
         let wf = valid_workflow(&s, yaml).await;
         let started = std::time::Instant::now();
-        let run = run_to_end(&s, &wf, json!({})).await;
-        expect_status(&run, "failed");
+        let run = run_expecting(&s, &wf, json!({}), "failed").await;
         error_contains(step(&run, "py"), want);
         if *what == "exit" {
             error_contains(step(&run, "py"), "ValueError: boom in the script");
@@ -237,8 +234,7 @@ async fn failures_are_clear_and_the_server_stays_healthy() {
         ),
     )
     .await;
-    let run = run_to_end(&s, &bomb, json!({})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &bomb, json!({}), "succeeded").await;
     let out = &step(&run, "py")["output"];
     let n = out["variables"]["n"].as_i64().expect("n");
     assert!((1..32).contains(&n), "forks before the limit: {out}");
@@ -264,8 +260,7 @@ async fn failures_are_clear_and_the_server_stays_healthy() {
         ),
     )
     .await;
-    let run = run_to_end(&s, &flood, json!({})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &flood, json!({}), "succeeded").await;
     let out = &step(&run, "py")["output"];
     for (name, c) in [("stdout", 'o'), ("stderr", 'e')] {
         let text = out[name].as_str().expect(name);

@@ -191,8 +191,7 @@ async fn an_interpreter_the_sandbox_user_cannot_run_is_named() {
     std::os::unix::fs::symlink("/usr/bin/python3", &python).unwrap();
     let s = Server::start_with(&["--python", python.to_str().unwrap()]).await;
     let wf = valid_workflow(&s, &one_step("py-hidden", "print(1)", "")).await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &wf, json!({}), "failed").await;
     let e = step(&run, "py")["error"].as_str().unwrap().to_string();
     for part in [
         "python steps cannot run here: the interpreter ",
@@ -222,8 +221,7 @@ print(6 * 7, os.getuid())",
         ),
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({}), "succeeded").await;
     assert_eq!(step(&run, "py")["output"]["stdout"], json!("42 65534\n"));
     assert!(s.log().contains("WITHOUT a sandbox"), "{}", s.log());
 }

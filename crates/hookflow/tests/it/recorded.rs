@@ -66,19 +66,14 @@ async fn wrong_key_with_big_headers(
     for i in 0..big {
         req = req.header(format!("x-pad-{i}"), &pad);
     }
-    Answer::from_response(req.body("{}").send().await.expect("send")).await
+    Answer::send(req.body("{}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rejected_headers_are_cut_to_the_budget_and_the_record_says_so() {
-    let s = Server::start_with(&[
-        "--rejected-header-bytes",
-        "2048",
-        "--rejected-keep",
-        "40",
-        "--rejected-records-per-second",
-        "0",
-    ])
+    let s = Server::start_with(&words(
+        "--rejected-header-bytes 2048 --rejected-keep 40 --rejected-records-per-second 0",
+    ))
     .await;
     let hook = s.create_webhook("big-headers", JSON, None, None).await;
     // 12 KB of headers each (under the HTTP layer's header limit), 60 requests: without the cap
@@ -141,7 +136,7 @@ async fn rejected_headers_are_cut_to_the_budget_and_the_record_says_so() {
     for i in 0..12 {
         req = req.header(format!("x-pad-{i}"), "q".repeat(1000));
     }
-    let a = Answer::from_response(req.body("{}").send().await.expect("send")).await;
+    let a = Answer::send(req.body("{}")).await;
     let d = s.delivery(&a.accepted_id()).await;
     let pairs = header_pairs(&d);
     assert!(pairs.iter().any(|(n, _)| n == "x-pad-11"), "{pairs:?}");

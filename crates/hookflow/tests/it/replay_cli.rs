@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli_workflows::client;
 use crate::common::*;
 
 /// A webhook whose event starts workflows `cli-a` and `cli-b`, and one delivery that started

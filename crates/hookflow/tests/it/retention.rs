@@ -201,22 +201,13 @@ async fn old_history_goes_and_what_unfinished_runs_need_stays() {
             .all_runs(&format!("workflow_id={quick}&status=succeeded"))
             .await
             .len();
-        if n == 23 {
-            Ok(())
-        } else {
-            Err(format!("{n} of 23 quick runs succeeded"))
-        }
+        check(n == 23, || format!("{n} of 23 quick runs succeeded"))
     })
     .await;
     s.set_args(&["--retain-days", "5"]);
     s.restart().await;
     let kept = eventually(Duration::from_secs(30), || async {
-        let kept: Vec<String> = s
-            .deliveries(&hook_id)
-            .await
-            .iter()
-            .map(|d| d["id"].as_str().unwrap().to_string())
-            .collect();
+        let kept = s.delivery_ids(&hook_id).await;
         if kept.len() == 3 {
             Ok(kept)
         } else {
@@ -383,24 +374,16 @@ async fn a_delivery_holding_a_live_dedup_key_is_kept() {
     s.set_args(&["--retain-days", "5", "--retain-every-seconds", "1"]);
     s.restart().await;
     eventually(Duration::from_secs(30), || async {
-        let left: Vec<String> = s
-            .deliveries(&hook_id)
-            .await
-            .iter()
-            .map(|d| d["id"].as_str().unwrap().to_string())
-            .collect();
-        if left == [holder.clone()] {
-            Ok(())
-        } else {
-            Err(format!("deliveries left: {left:?}"))
-        }
+        let left = s.delivery_ids(&hook_id).await;
+        check(left == [holder.clone()], || {
+            format!("deliveries left: {left:?}")
+        })
     })
     .await;
     let again = s
         .post_hook(&hook, "application/json", br#"{"id":"k"}"#.to_vec())
         .await;
-    again.expect_status(202);
-    assert_eq!(again.header("x-duplicate-of"), Some(holder.as_str()));
+    assert_eq!(again.duplicate_of(), Some(holder.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,14 +404,10 @@ async fn two_postgres_nodes_prune_one_backlog_once() {
         let (client, url) = (a.client.clone(), url.clone());
         tasks.spawn(async move {
             for i in 0..n / 50 {
-                let r = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(format!("{{\"w\": {w}, \"i\": {i}}}"))
-                    .send()
+                let body = format!("{{\"w\": {w}, \"i\": {i}}}");
+                post_to(&client, &url, "application/json", body.into_bytes())
                     .await
-                    .expect("POST");
-                assert_eq!(r.status().as_u16(), 202);
+                    .expect_status(202);
             }
         });
     }
@@ -442,11 +421,7 @@ async fn two_postgres_nodes_prune_one_backlog_once() {
             .await
             .count("SELECT COUNT(*) FROM deliveries")
             .await;
-        if left == 0 {
-            Ok(())
-        } else {
-            Err(format!("{left} deliveries left"))
-        }
+        check(left == 0, || format!("{left} deliveries left"))
     })
     .await;
     let (by_a, by_b) = (

@@ -25,6 +25,13 @@ triggers:
     )
 }
 
+/// Webhook `hook` with event `event` and, on it, workflow `workflow` of [`echo_event_yaml`].
+fn echo_scenario<'a>(s: &'a Server, hook: &str, event: &str, workflow: &str) -> Scenario<'a> {
+    Scenario::new(s, hook)
+        .event(event)
+        .workflow(&echo_event_yaml(workflow, &[event]))
+}
+
 /// The routing record's event entry named `name`.
 fn routed_event<'a>(d: &'a Value, name: &str) -> &'a Value {
     d["routing"]["events"]
@@ -147,13 +154,12 @@ async fn filters_decide_which_events_match() {
     let [severe, pushes, broken] = [0, 1, 2].map(|i| sc.workflows[i].clone());
 
     // 1. severity high, a push: two events match; the erroring filter does not, and says why.
-    let d1 = send(
-        &s,
-        hook,
-        &json!({"severity": "high"}),
-        &[("X-GitHub-Event", "push")],
-    )
-    .await;
+    // A GitHub-like request: this severity in the body, this X-GitHub-Event.
+    let github = async |severity: &str, event: &str| {
+        let body = json!({ "severity": severity });
+        send(&s, hook, &body, &[("X-GitHub-Event", event)]).await
+    };
+    let d1 = github("high", "push").await;
     let d = finished_delivery(&s, &d1, 2).await;
     assert_eq!(routed_event(&d, "severe")["matched"], json!(true));
     assert_eq!(routed_event(&d, "pushes")["matched"], json!(true));
@@ -182,13 +188,7 @@ async fn filters_decide_which_events_match() {
     }
 
     // 2. severity low, an issue: nothing matches, nothing starts, every reason recorded.
-    let d2 = send(
-        &s,
-        hook,
-        &json!({"severity": "low"}),
-        &[("X-GitHub-Event", "issues")],
-    )
-    .await;
+    let d2 = github("low", "issues").await;
     let d = s.delivery(&d2).await;
     assert_eq!(d["status"], json!("accepted"));
     for ev in ["severe", "pushes", "broken"] {
@@ -229,22 +229,17 @@ async fn filters_decide_which_events_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workflows_that_cannot_start_record_why() {
     let s = Server::start().await;
-    let sc = Scenario::new(&s, "ops")
-        .event("ops")
-        .workflow(&echo_event_yaml("good", &["ops"]))
-        .await;
+    let sc = echo_scenario(&s, "ops", "ops", "good").await;
     let (hook, good) = (&sc.hook, sc.workflow());
     // Invalid: reads a secret that does not exist.
-    let invalid = create_workflow(
-        &s,
-        r#"name: needs-secret
-outputs: [{name: token, type: string}]
-triggers: [{event: ops}]
-steps:
-  - {id: done, type: complete, outputs: {token: "{{ secrets.nope }}"}}
-"#,
-    )
-    .await;
+    let needs_secret = completing_yaml(
+        "needs-secret",
+        "ops",
+        "token",
+        "string",
+        "{{ secrets.nope }}",
+    );
+    let invalid = create_workflow(&s, &needs_secret).await;
     assert_eq!(
         invalid["validation"]["status"],
         json!("invalid"),
@@ -303,12 +298,7 @@ triggers:
     }
 
     // Enabled again, it starts.
-    s.api_patch(
-        &format!("/api/v1/workflows/{disabled}"),
-        json!({"enabled": true}),
-    )
-    .await
-    .expect_status(200);
+    set_workflow_enabled(&s, &disabled, true).await;
     let delivery_id = send(&s, hook, &json!({}), &[]).await;
     let d = finished_delivery(&s, &delivery_id, 2).await;
     assert!(
@@ -444,20 +434,10 @@ async fn form_and_xml_bodies_reach_trigger_variables() {
     let xml = s.unlimited_webhook("xml-source", "application/xml").await;
     create_event(&s, json!({"name": "form-in", "webhook_id": form["id"]})).await;
     create_event(&s, json!({"name": "xml-in", "webhook_id": xml["id"]})).await;
-    valid_workflow(
-        &s,
-        &TRIGGER_ECHO
-            .replace("NAME", "echo-form")
-            .replace("EVENT", "form-in"),
-    )
-    .await;
-    valid_workflow(
-        &s,
-        &TRIGGER_ECHO
-            .replace("NAME", "echo-xml")
-            .replace("EVENT", "xml-in"),
-    )
-    .await;
+    for (name, event) in [("echo-form", "form-in"), ("echo-xml", "xml-in")] {
+        let yaml = TRIGGER_ECHO.replace("NAME", name).replace("EVENT", event);
+        valid_workflow(&s, &yaml).await;
+    }
 
     // Form: repeated keys become a list, values are decoded strings.
     let body = "title=Disk+full&host=db%2D1&tag=a&tag=b&empty=";
@@ -806,10 +786,7 @@ async fn finished_delivery_within(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deleting_an_event_stops_routing() {
     let s = Server::start().await;
-    let sc = Scenario::new(&s, "src")
-        .event("src-in")
-        .workflow(&echo_event_yaml("follows-src", &["src-in"]))
-        .await;
+    let sc = echo_scenario(&s, "src", "src-in", "follows-src").await;
     let (hook, ev, wf) = (&sc.hook, &sc.events[0], sc.workflow());
 
     let first = sc.send(&s, &json!({"x": 1})).await;

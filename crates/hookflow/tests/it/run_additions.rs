@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::expr_additions::{output, refused};
+use crate::expr_additions::output;
 
 // ---------------------------------------------------------------------------------------------
 // Run metadata, the trigger a run started with, deliveries in /metrics
@@ -110,8 +110,7 @@ async fn run_metadata_and_trigger_variables() {
         "name: meta-parent\noutputs: [{name: by, type: string}]\nsteps:\n  - {id: call, type: run_workflow, workflow: metadata}\n  - {id: done, type: complete, outputs: {by: \"{{ steps.call.output.started_by }}\"}}\n",
     )
     .await;
-    let run = run_to_end(&s, &parent, json!({})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &parent, json!({}), "succeeded").await;
     assert_eq!(output(&run, "by"), &json!("workflow"));
 
     refused(
@@ -222,8 +221,7 @@ steps:
 /// and a `while`; the loop's output and the step records say what ran.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn break_and_continue_end_iterations_and_loops() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, LOOP_CONTROL).await;
+    let (s, wf) = server_with_workflow(LOOP_CONTROL).await;
     let run = run_to_end(&s, &wf, json!({})).await;
     check_loop_control(&run);
 }
@@ -388,8 +386,7 @@ async fn secure_string_values_are_masked_in_records() {
     let s = Server::start().await;
     valid_workflow(&s, SECURE_CHILD).await;
     let wf = valid_workflow(&s, SECURE).await;
-    let run = run_to_end(&s, &wf, json!({"token": TOKEN})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({"token": TOKEN}), "succeeded").await;
     assert_eq!(
         output(&run, "matched"),
         &json!(true),
@@ -412,11 +409,7 @@ async fn secure_string_values_are_masked_in_records() {
     // The sub-run shows its secure input masked too.
     let child = &step(&run, "call")["output"];
     assert_eq!(child, &json!({"ok": true}));
-    let children = s.all_runs("status=succeeded").await;
-    let child = children
-        .iter()
-        .find(|r| r["workflow"] == json!("secure-child"))
-        .expect("the sub-run");
+    let child = listed_run(&s, "status=succeeded", "secure-child").await;
     let child = get_run(&s, child["id"].as_str().unwrap()).await;
     assert_eq!(child["inputs"], json!({"pin": "***"}));
     assert_eq!(step(&child, "look")["output"]["groups"][1], json!("***"));
@@ -439,9 +432,7 @@ async fn secure_string_values_are_masked_in_records() {
 /// not text, or too long, is refused at save.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn step_titles_are_shown_and_checked() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         "name: titled\nsteps:\n  - {id: a, type: regex, input: x, pattern: x, title: Find the x}\n  - {id: b, type: regex, input: x, pattern: x}\n",
     )
     .await;

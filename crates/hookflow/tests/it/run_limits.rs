@@ -43,8 +43,7 @@ const LEAF: &str = "steps:\n  - {id: noop, type: set_variables, values: {}}\n";
 /// makes them valid again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn call_cycles_are_refused_at_validation() {
-    let s = Server::start().await;
-    let c = valid_workflow(&s, &format!("name: cyc-c\n{LEAF}")).await;
+    let (s, c) = server_with_workflow(&format!("name: cyc-c\n{LEAF}")).await;
     let b = valid_workflow(&s, &caller("cyc-b", "cyc-c")).await;
     let a = valid_workflow(&s, &caller("cyc-a", "cyc-b")).await;
     replace(&s, &c, &caller("cyc-c", "cyc-a")).await;
@@ -110,18 +109,13 @@ async fn runs_per_root_stop_a_fan_out() {
          steps:\n      - {id: call, type: run_workflow, workflow: fan-mid}\n",
     )
     .await;
-    let run = run_to_end(&s, &root, json!({})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &root, json!({}), "failed").await;
     let calls = records(&run, "call");
     assert_eq!(calls.len(), 2, "{run}");
     assert_eq!(calls[0]["status"], json!("succeeded"));
     error_contains(calls[1], "failed");
     // The second mid run started one leaf, and its second leaf was refused.
-    let mids = s.all_runs("status=failed").await;
-    let mid = mids
-        .iter()
-        .find(|r| r["workflow"] == json!("fan-mid"))
-        .expect("a failed fan-mid run");
+    let mid = listed_run(&s, "status=failed", "fan-mid").await;
     let mid = get_run(&s, mid["id"].as_str().unwrap()).await;
     let two = records(&mid, "two");
     error_contains(two[0], "--max-runs-per-root");
@@ -159,6 +153,16 @@ fn expect_cut(v: &Value, limit: &str, at_least: u64) {
     assert!(v["bytes"].as_u64().unwrap_or(0) >= at_least, "{v}");
 }
 
+/// Runs a [`growing_workflow`] to success; the run used the real values, whatever its records
+/// hold (its output is the length of the last, `size` + 2 bytes).
+async fn grown_run(s: &Server, name: &str, size: usize) -> Value {
+    let wf = growing_workflow(s, name, size).await;
+    let run = run_expecting(s, &wf, json!({}), "succeeded").await;
+    let len = run["outputs"]["len"].clone();
+    assert_eq!(len, json!(size + 2), "the run used the real value");
+    run
+}
+
 /// A workflow whose `for_each` over 50 items sets a variable of `size` bytes in each.
 async fn growing_workflow(s: &Server, name: &str, size: usize) -> String {
     let items: Vec<usize> = (0..50).collect();
@@ -183,14 +187,7 @@ async fn growing_workflow(s: &Server, name: &str, size: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn big_step_records_are_cut() {
     let s = Server::start_with(&SMALL_RECORDS).await;
-    let wf = growing_workflow(&s, "big-vars", 600_000).await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "succeeded");
-    assert_eq!(
-        run["outputs"]["len"],
-        json!(600_002),
-        "the run used the real value"
-    );
+    let run = grown_run(&s, "big-vars", 600_000).await;
     let grows = records(&run, "grow");
     assert_eq!(grows.len(), 50);
     for g in &grows {
@@ -213,14 +210,7 @@ async fn big_step_records_are_cut() {
     let stored = stored_step_bytes(&s, id).await;
     assert!(stored < 1_300_000, "the run's records hold {stored} bytes");
 
-    let wf = growing_workflow(&s, "mid-vars", 40_000).await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "succeeded");
-    assert_eq!(
-        run["outputs"]["len"],
-        json!(40_002),
-        "the run used the real value"
-    );
+    let run = grown_run(&s, "mid-vars", 40_000).await;
     let grows = records(&run, "grow");
     assert_eq!(
         grows[0]["output"]["blob"].as_str().map(str::len),
@@ -258,8 +248,7 @@ async fn json_path_descendants_are_bounded() {
          - {id: all, type: json_path, input: \"{{ inputs.doc }}\", query: \"$..*\"}\n",
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({ "doc": doc })).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({ "doc": doc }), "succeeded").await;
     let out = &step(&run, "all")["output"];
     expect_cut(out, "max_step_record_bytes", 65_536);
     let held = out["bytes"].as_u64().unwrap();
@@ -282,10 +271,8 @@ async fn json_path_descendants_are_bounded() {
 /// following the cursors lists every step once, in order. Bad values are problems.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_steps_are_paged() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, &many_steps_yaml("many-steps", 30)).await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "succeeded");
+    let (s, wf) = server_with_workflow(&many_steps_yaml("many-steps", 30)).await;
+    let run = run_expecting(&s, &wf, json!({}), "succeeded").await;
     let id = run["id"].as_str().unwrap();
     // By default every step of a run this size, as before.
     assert_eq!(run["steps"].as_array().unwrap().len(), 31);
@@ -317,14 +304,9 @@ async fn run_steps_are_paged() {
     assert_eq!(seen, run["steps"].as_array().unwrap().clone());
 
     for bad in ["steps_limit=0", "steps_limit=5001", "steps_cursor=abc"] {
-        let p = s
-            .api_get(&format!("/api/v1/runs/{id}?{bad}"))
+        s.api_get(&format!("/api/v1/runs/{id}?{bad}"))
             .await
-            .expect_problem(400);
-        assert!(
-            p["detail"].as_str().unwrap_or("").contains("steps_"),
-            "{bad}: {p}"
-        );
+            .expect_problem_saying(400, "steps_");
     }
 }
 
@@ -343,8 +325,7 @@ async fn cut_outputs_replay_real_values() {
          - {id: done, type: complete, outputs: {len: \"{{ (vars.a ~ vars.b) | length }}\"}}\n",
     )
     .await;
-    let run = run_to_end(&s, &wf, json!({})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &wf, json!({}), "succeeded").await;
     assert_eq!(
         run["outputs"]["len"],
         json!(1_200_000),
@@ -381,18 +362,12 @@ async fn sub_run_inputs_are_bounded() {
         )
     };
     let fits = valid_workflow(&s, &call("fits", 100_000)).await;
-    let run = run_to_end(&s, &fits, json!({})).await;
-    expect_status(&run, "succeeded");
+    let run = run_expecting(&s, &fits, json!({}), "succeeded").await;
     assert_eq!(run["outputs"]["len"], json!(700_000));
-    let children = s.all_runs("status=succeeded").await;
-    let child = children
-        .iter()
-        .find(|r| r["workflow"] == json!("measure"))
-        .expect("the sub-run");
+    let child = listed_run(&s, "status=succeeded", "measure").await;
     expect_cut(&child["inputs"], "max_step_record_bytes", 700_000);
 
     let too_big = valid_workflow(&s, &call("too-big", 600_000)).await;
-    let run = run_to_end(&s, &too_big, json!({})).await;
-    expect_status(&run, "failed");
+    let run = run_expecting(&s, &too_big, json!({}), "failed").await;
     error_contains(step(&run, "call"), "--max-run-record-bytes");
 }

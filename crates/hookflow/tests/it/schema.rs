@@ -10,9 +10,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection};
+use sqlx::{Connection, Row, SqliteConnection};
 
 use crate::common::*;
+
+/// Tables every migrated database has.
+const CORE_TABLES: [&str; 6] = [
+    "schema_migrations",
+    "webhooks",
+    "deliveries",
+    "workflows",
+    "runs",
+    "run_steps",
+];
 
 /// Table → column → nullable.
 type Schema = BTreeMap<String, BTreeMap<String, bool>>;
@@ -33,18 +43,15 @@ async fn sqlite_schema(data_dir: &Path) -> Schema {
     .expect("list SQLite tables");
     let mut schema = Schema::new();
     for t in tables {
-        let rows = sqlx::query(AssertSqlSafe(format!("PRAGMA table_info(\"{t}\")")))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("PRAGMA table_info({t}): {e}"));
-        let columns = rows
-            .iter()
-            .map(|r| {
-                let name: String = r.get("name");
-                let notnull: i64 = r.get("notnull");
-                let pk: i64 = r.get("pk");
-                (name, notnull == 0 && pk == 0)
-            })
+        let columns: Vec<(String, i64, i64)> =
+            sqlx::query_as(r#"SELECT name, "notnull", pk FROM pragma_table_info(?1)"#)
+                .bind(&t)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("table_info({t}): {e}"));
+        let columns = columns
+            .into_iter()
+            .map(|(name, notnull, pk)| (name, notnull == 0 && pk == 0))
             .collect();
         schema.insert(t, columns);
     }
@@ -218,14 +225,7 @@ async fn store_schemas_agree() {
     let mut lite = Server::start_sqlite().await;
     lite.stop().await;
     let sqlite = sqlite_schema(&lite.data_dir).await;
-    for t in [
-        "schema_migrations",
-        "webhooks",
-        "deliveries",
-        "workflows",
-        "runs",
-        "run_steps",
-    ] {
+    for t in CORE_TABLES {
         assert!(sqlite.contains_key(t), "no table {t} on SQLite: {sqlite:?}");
     }
     assert!(

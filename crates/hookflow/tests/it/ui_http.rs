@@ -9,7 +9,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{
-    Answer, Server, disable_workflow, eventually, pct, random_hex, run_to_end, valid_workflow,
+    Answer, Server, contains_all, disable_workflow, eventually, pct, random_hex, run_to_end,
+    server_with_workflow, texts_of, valid_workflow,
 };
 
 /// A UI visitor: a client that does not follow redirects, with the session cookie by hand.
@@ -117,6 +118,23 @@ impl<'a> Ui<'a> {
         let mut all = vec![("csrf", self.csrf.as_str())];
         all.extend_from_slice(pairs);
         self.post_raw(path, form(&all)).await
+    }
+
+    /// The webhook edit form of webhook `id` posted with these fields.
+    pub(crate) async fn edit_webhook(&self, id: &str, pairs: &[(&str, &str)]) -> Answer {
+        self.post(&format!("/ui/webhooks/{id}/edit"), pairs).await
+    }
+
+    /// A definition saved from workflow `id`'s page (the form's `save` action).
+    pub(crate) async fn save_workflow(&self, id: &str, definition: &str) -> Answer {
+        self.workflow_form(id, definition, "save").await
+    }
+
+    /// The workflow form of page `/ui/workflows/{page}` (`new`, or a workflow's id) posted with
+    /// `definition` and `action` (`validate` or `save`).
+    pub(crate) async fn workflow_form(&self, page: &str, definition: &str, action: &str) -> Answer {
+        let pairs = [("definition", definition), ("action", action)];
+        self.post(&format!("/ui/workflows/{page}"), &pairs).await
     }
 
     /// A page that must answer 200; its HTML.
@@ -309,12 +327,7 @@ async fn forms_without_the_sessions_csrf_are_refused() {
     let anon = Ui::new(&s).post_raw("/ui/webhooks/new", form(&right)).await;
     assert_eq!(anon.status, 303);
     let list = s.api_get("/api/v1/webhooks").await.json();
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["name"].as_str().unwrap())
-        .collect();
+    let names = texts_of(&list["items"], "name");
     assert_eq!(
         names,
         ["null"],
@@ -327,16 +340,17 @@ async fn new_webhook_form_creates_it_and_its_page_shows_url_and_deliveries() {
     let s = Server::start().await;
     let ui = Ui::signed_in(&s).await;
     let html = ui.page("/ui/webhooks/new").await;
-    for needle in [
-        r#"<label for="display-name">Display Name</label>"#,
-        r#"id="display-name" name="name""#,
-        r#"<label for="content-type">Request Content Type</label>"#,
-        r#"<select id="content-type" name="content_type">"#,
-        r#"<option value="application&#x2f;x-www-form-urlencoded">application&#x2f;x-www-form-urlencoded</option>"#,
-        r#"<button type="submit">Submit</button>"#,
-    ] {
-        assert!(html.contains(needle), "{needle} in\n{html}");
-    }
+    contains_all(
+        &html,
+        &[
+            r#"<label for="display-name">Display Name</label>"#,
+            r#"id="display-name" name="name""#,
+            r#"<label for="content-type">Request Content Type</label>"#,
+            r#"<select id="content-type" name="content_type">"#,
+            r#"<option value="application&#x2f;x-www-form-urlencoded">application&#x2f;x-www-form-urlencoded</option>"#,
+            r#"<button type="submit">Submit</button>"#,
+        ],
+    );
     let a = ui
         .post(
             "/ui/webhooks/new",
@@ -556,12 +570,7 @@ async fn validate_shows_errors_at_their_line_and_save_stores() {
     );
     assert!(html.contains(r#"<button type="submit" name="action" value="save">Save</button>"#));
 
-    let a = ui
-        .post(
-            "/ui/workflows/new",
-            &[("definition", BROKEN), ("action", "validate")],
-        )
-        .await;
+    let a = ui.workflow_form("new", BROKEN, "validate").await;
     assert_eq!(a.status, 200);
     let html = a.text();
     let errors = unescape(&element(&html, "validation-errors", "ul"));
@@ -577,13 +586,7 @@ async fn validate_shows_errors_at_their_line_and_save_stores() {
 
     // A syntax error carries its line.
     let a = ui
-        .post(
-            "/ui/workflows/new",
-            &[
-                ("definition", "name: x\nsteps: [\n  - a: b\n  c\n"),
-                ("action", "validate"),
-            ],
-        )
+        .workflow_form("new", "name: x\nsteps: [\n  - a: b\n  c\n", "validate")
         .await;
     let errors = unescape(&element(&a.text(), "validation-errors", "ul"));
     assert!(
@@ -593,22 +596,12 @@ async fn validate_shows_errors_at_their_line_and_save_stores() {
 
     // Save: created, redirected to its page, badge shown.
     let good = "name: ui-made\nsteps:\n  - id: done\n    type: complete\n";
-    let a = ui
-        .post(
-            "/ui/workflows/new",
-            &[("definition", good), ("action", "validate")],
-        )
-        .await;
+    let a = ui.workflow_form("new", good, "validate").await;
     assert!(
         a.text()
             .contains(r#"id="validation-result" role="status">Validated</p>"#)
     );
-    let a = ui
-        .post(
-            "/ui/workflows/new",
-            &[("definition", good), ("action", "save")],
-        )
-        .await;
+    let a = ui.workflow_form("new", good, "save").await;
     assert_eq!(a.status, 303, "{}", a.text());
     let id = location(&a)
         .strip_prefix("/ui/workflows/")
@@ -626,13 +619,7 @@ async fn validate_shows_errors_at_their_line_and_save_stores() {
 
     // Saving a broken version keeps it stored as Invalid, with its errors shown.
     let a = ui
-        .post(
-            &format!("/ui/workflows/{id}"),
-            &[
-                ("definition", &BROKEN.replace("broken", "ui-made")),
-                ("action", "save"),
-            ],
-        )
+        .save_workflow(&id, &BROKEN.replace("broken", "ui-made"))
         .await;
     assert_eq!(a.status, 303);
     let html = ui.page(&format!("/ui/workflows/{id}")).await;
@@ -690,15 +677,16 @@ steps:
         3,
         "header + 2 steps: {steps}"
     );
-    for needle in [
-        "<code>keep</code>",
-        "set_variables",
-        "<code>done</code>",
-        "complete",
-        "***",
-    ] {
-        assert!(steps.contains(needle), "{needle} in {steps}");
-    }
+    contains_all(
+        &steps,
+        &[
+            "<code>keep</code>",
+            "set_variables",
+            "<code>done</code>",
+            "complete",
+            "***",
+        ],
+    );
     assert!(
         !html.contains(&value),
         "the secret's value is on the run page"
@@ -725,8 +713,7 @@ steps:
 /// A run page shows 200 steps at a time, says how many there are, and links to the next ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_pages_show_steps_a_page_at_a_time() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, &crate::common::many_steps_yaml("long-run", 249)).await;
+    let (s, wf) = server_with_workflow(&crate::common::many_steps_yaml("long-run", 249)).await;
     let run = run_to_end(&s, &wf, json!({})).await;
     let id = run["id"].as_str().unwrap();
     let ui = Ui::signed_in(&s).await;
@@ -774,12 +761,13 @@ async fn run_pages_say_what_was_cut() {
     let id = run["id"].as_str().unwrap();
     let ui = Ui::signed_in(&s).await;
     let steps = element(&ui.page(&format!("/ui/runs/{id}")).await, "steps", "table");
-    for needle in [
-        "Input — cut: 5008 bytes, over max_step_record_bytes",
-        "Output — cut: 5008 bytes, over max_step_record_bytes",
-    ] {
-        assert!(steps.contains(needle), "{needle} in {steps}");
-    }
+    contains_all(
+        &steps,
+        &[
+            "Input — cut: 5008 bytes, over max_step_record_bytes",
+            "Output — cut: 5008 bytes, over max_step_record_bytes",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -793,8 +781,8 @@ async fn webhooks_are_edited_and_deleted_through_forms() {
     let html = ui.page(&format!("/ui/webhooks/{id}/edit")).await;
     assert!(html.contains(r#"value="before""#) && html.contains(r#"value="7""#));
     let a = ui
-        .post(
-            &format!("/ui/webhooks/{id}/edit"),
+        .edit_webhook(
+            id,
             &[
                 ("name", "after"),
                 ("content_type", "application/xml"),
@@ -900,12 +888,7 @@ async fn a_taken_name_links_to_its_workflow_and_its_page_saves_in_place() {
     let other = valid_workflow(&s, "name: other\nsteps:\n  - {id: a, type: complete}\n").await;
     let second = "name: nightly\ndescription: again\nsteps:\n  - id: done\n    type: complete\n";
     // On the new workflow's form: refused, with the way to the one that has the name.
-    let a = ui
-        .post(
-            "/ui/workflows/new",
-            &[("definition", second), ("action", "save")],
-        )
-        .await;
+    let a = ui.workflow_form("new", second, "save").await;
     assert_eq!(a.status, 409, "{}", a.text());
     let html = a.text();
     assert!(
@@ -923,12 +906,7 @@ async fn a_taken_name_links_to_its_workflow_and_its_page_saves_in_place() {
     assert!(unescape(&html).contains("description: again"), "text kept");
     assert!(has_navigation(&html));
     // On its own page: saved in place, no second workflow.
-    let a = ui
-        .post(
-            &format!("/ui/workflows/{id}"),
-            &[("definition", second), ("action", "save")],
-        )
-        .await;
+    let a = ui.save_workflow(&id, second).await;
     assert_eq!(a.status, 303, "{}", a.text());
     assert_eq!(location(&a), format!("/ui/workflows/{id}"));
     let w = s.api_get(&format!("/api/v1/workflows/{id}")).await.json();
@@ -937,13 +915,7 @@ async fn a_taken_name_links_to_its_workflow_and_its_page_saves_in_place() {
     assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
     // Renaming it to another workflow's name: refused, with that workflow's link.
     let a = ui
-        .post(
-            &format!("/ui/workflows/{id}"),
-            &[
-                ("definition", &second.replace("nightly", "other")),
-                ("action", "save"),
-            ],
-        )
+        .save_workflow(&id, &second.replace("nightly", "other"))
         .await;
     assert_eq!(a.status, 409, "{}", a.text());
     assert!(
@@ -1045,17 +1017,18 @@ async fn the_webhook_edit_form_shows_errors_with_the_values_entered() {
         .await;
     let id = hook["id"].as_str().unwrap();
     let html = ui.page(&format!("/ui/webhooks/{id}/edit")).await;
-    for needle in [
-        r#"<label for="display-name">Display Name</label>"#,
-        r#"<label for="content-type">Request Content Type</label>"#,
-        r#"<option value="application/json" selected>"#,
-        r#"value="70""#,
-        r#"<button type="submit">Save</button>"#,
-        &format!(r#"action="/ui/webhooks/{id}/edit""#),
-        &format!(r#"<a href="/ui/webhooks/{id}">Cancel</a>"#),
-    ] {
-        assert!(unescape(&html).contains(needle), "{needle} in\n{html}");
-    }
+    contains_all(
+        &unescape(&html),
+        &[
+            r#"<label for="display-name">Display Name</label>"#,
+            r#"<label for="content-type">Request Content Type</label>"#,
+            r#"<option value="application/json" selected>"#,
+            r#"value="70""#,
+            r#"<button type="submit">Save</button>"#,
+            &format!(r#"action="/ui/webhooks/{id}/edit""#),
+            &format!(r#"<a href="/ui/webhooks/{id}">Cancel</a>"#),
+        ],
+    );
     assert!(
         !html.contains(hook["url"].as_str().unwrap()),
         "no key on the form"
@@ -1126,9 +1099,7 @@ async fn the_webhook_edit_form_shows_errors_with_the_values_entered() {
         ui.get(&format!("/ui/webhooks/{unknown}/edit")).await.status,
         404
     );
-    let a = ui
-        .post(&format!("/ui/webhooks/{unknown}/edit"), &[("name", "x")])
-        .await;
+    let a = ui.edit_webhook(unknown, &[("name", "x")]).await;
     assert_eq!(a.status, 404);
 }
 
@@ -1259,9 +1230,7 @@ async fn every_form_needs_the_csrf_secret() {
 /// A step's `title` is shown beside its id on the run page (escaped like any text).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_pages_show_step_titles() {
-    let s = Server::start().await;
-    let wf = valid_workflow(
-        &s,
+    let (s, wf) = server_with_workflow(
         r#"
 name: titled-ui
 steps:
@@ -1354,12 +1323,7 @@ async fn the_webhook_form_sets_keeps_and_removes_signature_verification() {
             ("verify_require_api_key", "true"),
         ]
     };
-    let a = ui
-        .post(
-            &format!("/ui/webhooks/{id}/edit"),
-            &edit("enforce", "github"),
-        )
-        .await;
+    let a = ui.edit_webhook(&id, &edit("enforce", "github")).await;
     assert_eq!(a.status, 303, "{}", a.text());
     let body = br#"{"n":1}"#;
     let sig = |secret: &str| {
@@ -1381,9 +1345,7 @@ async fn the_webhook_form_sets_keeps_and_removes_signature_verification() {
     assert_eq!(a.status, 400, "{}", a.text());
     assert!(unescape(&a.text()).contains("only with mode enforce"));
     // No scheme: removed.
-    let a = ui
-        .post(&format!("/ui/webhooks/{id}/edit"), &edit("enforce", ""))
-        .await;
+    let a = ui.edit_webhook(&id, &edit("enforce", "")).await;
     assert_eq!(a.status, 303, "{}", a.text());
     let w = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
     assert_eq!(w["verification"], serde_json::Value::Null);

@@ -253,9 +253,14 @@ async fn every_scheme_valid_wrong_missing_stale_changed_and_several() {
         let body = br#"{"id":"evt_1","amount":1234}"#;
         let ts = now_s();
         let good = case.signatures(&case.secret, body, ts);
+        // `body` with the scheme's headers for `sigs` at `ts` (`with_sig` false: no signature).
+        let send = async |body: &[u8], sigs: &[String], ts: i64, with_sig: bool| {
+            let headers = case.headers(sigs, ts, with_sig);
+            post_signed(&s, &hook, JSON, body, &headers, true).await
+        };
 
         // Valid.
-        let a = post_signed(&s, &hook, JSON, body, &case.headers(&good, ts, true), true).await;
+        let a = send(body, &good, ts, true).await;
         a.expect_status(202);
         let v = recorded_verdict(&s, &a).await;
         assert_eq!(
@@ -265,11 +270,11 @@ async fn every_scheme_valid_wrong_missing_stale_changed_and_several() {
 
         // Signed with another secret.
         let wrong = case.signatures(&format!("whsec_{}", B64.encode(b"other")), body, ts);
-        let a = post_signed(&s, &hook, JSON, body, &case.headers(&wrong, ts, true), true).await;
+        let a = send(body, &wrong, ts, true).await;
         expect_refused(&s, &hook, &a, "no signature in the", "invalid").await;
 
         // Missing signature header.
-        let a = post_signed(&s, &hook, JSON, body, &case.headers(&good, ts, false), true).await;
+        let a = send(body, &good, ts, false).await;
         expect_refused(&s, &hook, &a, "the request has no", "missing").await;
         assert!(
             a.json()["detail"]
@@ -282,32 +287,16 @@ async fn every_scheme_valid_wrong_missing_stale_changed_and_several() {
 
         // The body changed by one byte after signing.
         let changed = br#"{"id":"evt_1","amount":1235}"#;
-        let a = post_signed(
-            &s,
-            &hook,
-            JSON,
-            changed,
-            &case.headers(&good, ts, true),
-            true,
-        )
-        .await;
+        let a = send(changed, &good, ts, true).await;
         expect_refused(&s, &hook, &a, "matches", "invalid").await;
 
         // Several signatures, one of them right.
         let several = vec![wrong[0].clone(), good[0].clone()];
-        let a = post_signed(
-            &s,
-            &hook,
-            JSON,
-            body,
-            &case.headers(&several, ts, true),
-            true,
-        )
-        .await;
+        let a = send(body, &several, ts, true).await;
         a.expect_status(202);
         // ...and several, none right.
         let none = vec![wrong[0].clone(), wrong[0].clone()];
-        let a = post_signed(&s, &hook, JSON, body, &case.headers(&none, ts, true), true).await;
+        let a = send(body, &none, ts, true).await;
         a.expect_problem(401);
 
         if case.timestamped {
@@ -315,8 +304,7 @@ async fn every_scheme_valid_wrong_missing_stale_changed_and_several() {
             for (off, way) in [(-400, "in the past"), (400, "in the future")] {
                 let t = ts + off;
                 let sig = case.signatures(&case.secret, body, t);
-                let a =
-                    post_signed(&s, &hook, JSON, body, &case.headers(&sig, t, true), true).await;
+                let a = send(body, &sig, t, true).await;
                 expect_refused(&s, &hook, &a, way, "invalid").await;
                 assert!(a.json()["detail"].as_str().unwrap().contains("tolerance"));
             }
@@ -358,29 +346,30 @@ async fn published_example_and_a_bad_format() {
     expect_refused(&s, &slack, &a, "not a timestamp in unix seconds", "invalid").await;
 }
 
+/// A JSON webhook `name` allowing `per_minute` requests a minute, with this `verification`.
+async fn verifying_hook(s: &Server, name: &str, per_minute: u32, verification: Value) -> Value {
+    s.create_webhook_from(json!({
+        "name": name, "content_type": JSON, "rate_limit_per_minute": per_minute,
+        "verification": verification,
+    }))
+    .await
+}
+
 #[tokio::test]
 async fn rotation_grace_keeps_the_old_secret_until_it_ends() {
     let s = Server::start().await;
-    let hook = s
-        .create_webhook_from(
-            json!({"name": "rot", "content_type": JSON, "rate_limit_per_minute": 0,
-                   "verification": {"scheme": "github", "secret": "old-secret"}}),
-        )
-        .await;
+    let verification = json!({"scheme": "github", "secret": "old-secret"});
+    let hook = verifying_hook(&s, "rot", 0, verification).await;
     let id = hook["id"].as_str().unwrap();
     let body = br#"{"n":1}"#;
-    let signed = |secret: &str| {
-        vec![(
-            "X-Hub-Signature-256".to_string(),
-            format!("sha256={}", hex(&mac("sha256", secret.as_bytes(), body))),
-        )]
+    // `body` signed with `secret`: the answer.
+    let signed = async |secret: &str| {
+        let sig = format!("sha256={}", hex(&mac("sha256", secret.as_bytes(), body)));
+        let headers = [("X-Hub-Signature-256".to_string(), sig)];
+        post_signed(&s, &hook, JSON, body, &headers, true).await
     };
-    let a = s
-        .api_patch(
-            &format!("/api/v1/webhooks/{id}"),
-            json!({"verification": {"secret": "new-secret", "previous_secret_grace_seconds": 3}}),
-        )
-        .await;
+    let change = json!({"secret": "new-secret", "previous_secret_grace_seconds": 3});
+    let a = s.patch_webhook(id, json!({ "verification": change })).await;
     a.expect_status(200);
     let w = a.json();
     assert!(
@@ -389,45 +378,25 @@ async fn rotation_grace_keeps_the_old_secret_until_it_ends() {
     );
     assert!(!a.text().contains("old-secret") && !a.text().contains("new-secret"));
     // During the grace both secrets verify.
-    post_signed(&s, &hook, JSON, body, &signed("old-secret"), true)
-        .await
-        .expect_status(202);
-    post_signed(&s, &hook, JSON, body, &signed("new-secret"), true)
-        .await
-        .expect_status(202);
+    signed("old-secret").await.expect_status(202);
+    signed("new-secret").await.expect_status(202);
     // After it, only the new one.
     eventually(Duration::from_secs(15), || async {
-        let a = post_signed(&s, &hook, JSON, body, &signed("old-secret"), true).await;
-        if a.status == 401 {
-            Ok(())
-        } else {
-            Err(format!("old secret still answered {}", a.status))
-        }
+        let a = signed("old-secret").await;
+        check(a.status == 401, || {
+            format!("old secret still answered {}", a.status)
+        })
     })
     .await;
-    post_signed(&s, &hook, JSON, body, &signed("new-secret"), true)
-        .await
-        .expect_status(202);
+    signed("new-secret").await.expect_status(202);
     // A change without a grace drops the old secret at once.
-    s.api_patch(
-        &format!("/api/v1/webhooks/{id}"),
-        json!({"verification": {"secret": "third-secret"}}),
-    )
-    .await
-    .expect_status(200);
-    post_signed(&s, &hook, JSON, body, &signed("new-secret"), true)
+    s.patch_webhook(id, json!({"verification": {"secret": "third-secret"}}))
         .await
-        .expect_problem(401);
-    post_signed(&s, &hook, JSON, body, &signed("third-secret"), true)
-        .await
-        .expect_status(202);
+        .expect_status(200);
+    signed("new-secret").await.expect_problem(401);
+    signed("third-secret").await.expect_status(202);
     // `null` removes verification: an unsigned request is accepted again.
-    let a = s
-        .api_patch(
-            &format!("/api/v1/webhooks/{id}"),
-            json!({"verification": null}),
-        )
-        .await;
+    let a = s.patch_webhook(id, json!({"verification": null})).await;
     a.expect_status(200);
     assert_eq!(a.json()["verification"], Value::Null);
     let a = post_signed(&s, &hook, JSON, body, &[], true).await;
@@ -438,24 +407,13 @@ async fn rotation_grace_keeps_the_old_secret_until_it_ends() {
 #[tokio::test]
 async fn log_only_accepts_and_records_the_verdict_for_runs() {
     let s = Server::start().await;
-    let hook = s
-        .create_webhook_from(
-            json!({"name": "shadow", "content_type": JSON, "rate_limit_per_minute": 0,
-                   "verification": {"scheme": "stripe", "secret": "whsec_x", "mode": "log_only"}}),
-        )
-        .await;
+    let verification = json!({"scheme": "stripe", "secret": "whsec_x", "mode": "log_only"});
+    let hook = verifying_hook(&s, "shadow", 0, verification).await;
     assert_eq!(hook["verification"]["mode"], "log_only");
     create_event(&s, json!({"name": "charges", "webhook_id": hook["id"]})).await;
-    let wf = valid_workflow(
-        &s,
-        r#"name: verdicts
-outputs: [{name: verdict, type: string}]
-triggers: [{event: charges}]
-steps:
-  - {id: done, type: complete, outputs: {verdict: "{{ trigger.verification.verdict }}"}}
-"#,
-    )
-    .await;
+    let verdict = "{{ trigger.verification.verdict }}";
+    let verdicts = completing_yaml("verdicts", "charges", "verdict", "string", verdict);
+    let wf = valid_workflow(&s, &verdicts).await;
     let body = br#"{"id":"evt_2"}"#;
     let ts = now_s();
     let h = vec![(
@@ -507,14 +465,7 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
                                     "require_api_key": false}}),
         )
         .await;
-    let p = a.expect_problem(400);
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap()
-            .contains("only with mode enforce"),
-        "{p}"
-    );
+    a.expect_problem_saying(400, "only with mode enforce");
     let hook = s
         .create_webhook_from(json!({"name": "nokey", "content_type": JSON,
                    "verification": {"scheme": "github", "secret": "k", "require_api_key": false}}))
@@ -531,21 +482,11 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
     // Without a key and without a valid signature: refused, for the signature.
     let a = post_signed(&s, &hook, JSON, body, &[], false).await;
     expect_refused(&s, &hook, &a, "X-Hub-Signature-256", "missing").await;
-    let a = s
-        .api_patch(
-            &format!("/api/v1/webhooks/{}", hook["id"].as_str().unwrap()),
-            json!({"name": "renamed", "verification": {"mode": "log_only"}}),
-        )
-        .await;
-    a.expect_problem(400);
+    let hook_id = hook["id"].as_str().unwrap();
+    let change = json!({"name": "renamed", "verification": {"mode": "log_only"}});
+    s.patch_webhook(hook_id, change).await.expect_problem(400);
     // A refused change changes nothing, not even the other fields of the same PATCH.
-    let w = s
-        .api_get(&format!(
-            "/api/v1/webhooks/{}",
-            hook["id"].as_str().unwrap()
-        ))
-        .await
-        .json();
+    let w = s.webhook(hook_id).await;
     assert_eq!(w["name"], "nokey");
     // Still enforced and keyless after the refused change.
     post_signed(&s, &hook, JSON, body, &good, false)
@@ -557,29 +498,22 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
                    "verification": {"scheme": "github", "secret": "k"}}))
         .await;
     // A verification change for a webhook that does not exist is a 404.
-    s.api_patch(
-        &format!(
-            "/api/v1/webhooks/{}",
-            unknown_id_like(keyed["id"].as_str().unwrap())
-        ),
+    let unknown = unknown_id_like(keyed["id"].as_str().unwrap());
+    s.patch_webhook(
+        &unknown,
         json!({"verification": {"scheme": "github", "secret": "k"}}),
     )
     .await
     .expect_problem(404);
     let a = post_signed(&s, &keyed, JSON, body, &good, false).await;
-    let p = a.expect_problem(401);
-    assert!(p["detail"].as_str().unwrap().contains("API key"), "{p}");
+    a.expect_problem_saying(401, "API key");
 }
 
 #[tokio::test]
 async fn forged_requests_spend_none_of_the_rate_limit() {
     let s = Server::start().await;
-    let hook = s
-        .create_webhook_from(
-            json!({"name": "limited", "content_type": JSON, "rate_limit_per_minute": 1,
-                   "verification": {"scheme": "shopify", "secret": "shp"}}),
-        )
-        .await;
+    let verification = json!({"scheme": "shopify", "secret": "shp"});
+    let hook = verifying_hook(&s, "limited", 1, verification).await;
     let id = hook["id"].as_str().unwrap().to_string();
     let body = br#"{"order":1}"#;
     let forged = vec![(

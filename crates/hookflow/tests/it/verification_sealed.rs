@@ -17,11 +17,9 @@ async fn the_verification_secret_is_sealed_and_never_shown() {
         .await;
     let id = hook["id"].as_str().unwrap().to_string();
     // A change keeps the previous secret (sealed too) during its grace.
+    let change = json!({"secret": secret, "previous_secret_grace_seconds": 600});
     let a = s
-        .api_patch(
-            &format!("/api/v1/webhooks/{id}"),
-            json!({"verification": {"secret": secret, "previous_secret_grace_seconds": 600}}),
-        )
+        .patch_webhook(&id, json!({ "verification": change }))
         .await;
     a.expect_status(200);
     let body = br#"{"n":1}"#;

@@ -8,7 +8,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, Row};
 
-use crate::cli_workflows::client;
 use crate::common::*;
 use crate::ui_http::{Ui, element, unescape};
 
@@ -44,6 +43,21 @@ pub(crate) async fn start_run(s: &Server, wf: &str) -> String {
     a.json()["id"].as_str().expect("run id").to_string()
 }
 
+/// A server with workflow `name` (its first version) and a run of it that has ended: the server,
+/// the workflow's id and the run's.
+async fn one_ended_run(name: &str) -> (Server, String, String) {
+    let (s, wf) = server_with_workflow(&version_yaml(name, "one", "", "1ms")).await;
+    let run = run_ended(&s, &wf).await;
+    (s, wf, run)
+}
+
+/// Starts a run of `wf` and waits (30 s at most) until it has ended: its id.
+async fn run_ended(s: &Server, wf: &str) -> String {
+    let run = start_run(s, wf).await;
+    wait_run_within(s, &run, Duration::from_secs(30)).await;
+    run
+}
+
 /// Waits until run `id` sleeps in its `nap` step.
 pub(crate) async fn until_sleeping(s: &Server, id: &str) {
     eventually(Duration::from_secs(20), || async {
@@ -53,11 +67,7 @@ pub(crate) async fn until_sleeping(s: &Server, id: &str) {
             .into_iter()
             .flatten()
             .any(|st| st["id"] == json!("nap") && st["status"] == json!("waiting"));
-        if napping {
-            Ok(())
-        } else {
-            Err(format!("not sleeping yet: {run}"))
-        }
+        check(napping, || format!("not sleeping yet: {run}"))
     })
     .await
 }
@@ -163,14 +173,10 @@ async fn a_run_taken_over_by_another_node_keeps_its_version() {
             .await
             .expect("run row");
         let (status, owner): (String, Option<String>) = (r.get(0), r.get(1));
-        if status == "running" && owner.is_some() && sink.count("/v") == 1 {
-            Ok(())
-        } else {
-            Err(format!(
-                "run {status} held by {owner:?}, {} calls",
-                sink.count("/v")
-            ))
-        }
+        check(
+            status == "running" && owner.is_some() && sink.count("/v") == 1,
+            || format!("run {status} held by {owner:?}, {} calls", sink.count("/v")),
+        )
     })
     .await;
     let b = a.start_peer(&lease).await;
@@ -256,10 +262,7 @@ async fn versions_are_listed_newest_first_and_shown_one_by_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_workflow_keeps_the_versions_its_runs_ran() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, &version_yaml("gone", "one", "", "1ms")).await;
-    let run = start_run(&s, &wf).await;
-    wait_run_within(&s, &run, Duration::from_secs(30)).await;
+    let (s, wf, run) = one_ended_run("gone").await;
     // Version 2 no run refers to.
     save_version_2(&s, &wf, "gone", "1ms").await;
     s.api_delete(&format!("/api/v1/workflows/{wf}"))
@@ -281,19 +284,12 @@ async fn the_ui_shows_a_runs_version_and_diffs_an_old_version_with_the_current()
     let ui = Ui::signed_in(&s).await;
     // Version 1 and version 2, both saved with the editor.
     let a = ui
-        .post(
-            "/ui/workflows/new",
-            &[
-                ("definition", &version_yaml("edited", "one", "", "1ms")),
-                ("action", "save"),
-            ],
-        )
+        .workflow_form("new", &version_yaml("edited", "one", "", "1ms"), "save")
         .await;
     assert_eq!(a.status, 303, "{}", a.text());
     let page_of = a.header("location").expect("Location").to_string();
     let wf = page_of.trim_start_matches("/ui/workflows/").to_string();
-    let run = start_run(&s, &wf).await;
-    wait_run_within(&s, &run, Duration::from_secs(30)).await;
+    let run = run_ended(&s, &wf).await;
     let a = ui
         .post(
             &page_of,
@@ -363,8 +359,7 @@ async fn the_ui_shows_a_runs_version_and_diffs_an_old_version_with_the_current()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_lists_versions_and_prints_one() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, &version_yaml("cli-versions", "one", "", "1ms")).await;
+    let (s, wf) = server_with_workflow(&version_yaml("cli-versions", "one", "", "1ms")).await;
     save_version_2(&s, &wf, "cli-versions", "1ms").await;
     let r = client(&s, &["workflow", "versions", "cli-versions"]).await;
     r.ok();
@@ -397,10 +392,7 @@ async fn the_cli_lists_versions_and_prints_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_keeps_the_newest_fifty_and_every_version_a_run_refers_to() {
-    let s = Server::start().await;
-    let wf = valid_workflow(&s, &version_yaml("kept", "one", "", "1ms")).await;
-    let run = start_run(&s, &wf).await;
-    wait_run_within(&s, &run, Duration::from_secs(30)).await;
+    let (s, wf, run) = one_ended_run("kept").await;
     for n in 2..=53 {
         send_workflow(
             &s,

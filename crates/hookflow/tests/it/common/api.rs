@@ -87,13 +87,14 @@ impl Server {
         self.hook_url_with_key(hook, hook["api_key"].as_str().expect("api_key"))
     }
 
+    /// The path and query that reach `hook` with `key`: `/webhooks/{id}?api_key=<encoded key>`.
+    pub fn hook_target(hook: &Value, key: &str) -> String {
+        let id = hook["id"].as_str().expect("id");
+        format!("/webhooks/{id}?api_key={}", pct(key))
+    }
+
     pub fn hook_url_with_key(&self, hook: &Value, key: &str) -> String {
-        format!(
-            "{}/webhooks/{}?api_key={}",
-            self.base_url,
-            hook["id"].as_str().expect("id"),
-            pct(key)
-        )
+        format!("{}{}", self.base_url, Self::hook_target(hook, key))
     }
 
     /// POSTs `body` to the webhook with its key, `Accept: application/json` and `content_type`.
@@ -111,6 +112,27 @@ impl Server {
     ) -> Answer {
         let url = self.hook_url_with_key(hook, key);
         post_to(&self.client, &url, content_type, body.to_vec()).await
+    }
+
+    /// `PATCH /api/v1/webhooks/{id}` with this body, whatever the answer.
+    pub async fn patch_webhook(&self, id: &str, body: Value) -> Answer {
+        self.api_patch(&format!("/api/v1/webhooks/{id}"), body)
+            .await
+    }
+
+    /// `GET /api/v1/webhooks/{id}` (200 expected): the webhook.
+    pub async fn webhook(&self, id: &str) -> Value {
+        let a = self.api_get(&format!("/api/v1/webhooks/{id}")).await;
+        a.expect_status(200);
+        a.json()
+    }
+
+    /// The ids of a webhook's deliveries, newest first.
+    pub async fn delivery_ids(&self, hook_id: &str) -> Vec<String> {
+        let all = self.deliveries(hook_id).await;
+        all.iter()
+            .map(|d| d["id"].as_str().expect("delivery id").to_string())
+            .collect()
     }
 
     /// All deliveries of a webhook, newest first, following `next_cursor` (pages of 500).
@@ -235,12 +257,13 @@ pub async fn post_to(
 
 /// Turns workflow `id` off (`PATCH /api/v1/workflows/{id}`, 200 expected); returns it.
 pub async fn disable_workflow(s: &Server, id: &str) -> Value {
-    let a = s
-        .api_patch(
-            &format!("/api/v1/workflows/{id}"),
-            json!({"enabled": false}),
-        )
-        .await;
+    set_workflow_enabled(s, id, false).await
+}
+
+/// Turns workflow `id` on or off (`PATCH /api/v1/workflows/{id}`, 200 expected); returns it.
+pub async fn set_workflow_enabled(s: &Server, id: &str, enabled: bool) -> Value {
+    let path = format!("/api/v1/workflows/{id}");
+    let a = s.api_patch(&path, json!({ "enabled": enabled })).await;
     a.expect_status(200);
     a.json()
 }
@@ -283,6 +306,36 @@ pub fn many_steps_yaml(name: &str, n: usize) -> String {
         "name: {name}\nsteps:\n  - id: each\n    type: for_each\n    items: {items:?}\n    \
          steps:\n      - {{id: one, type: set_variables, values: {{}}}}\n"
     )
+}
+
+/// A workflow triggered by `event` whose one step completes it, with output `output` (of type
+/// `ty`) set to the template `value`.
+pub fn completing_yaml(name: &str, event: &str, output: &str, ty: &str, value: &str) -> String {
+    format!(
+        "name: {name}\noutputs: [{{name: {output}, type: {ty}}}]\ntriggers: [{{event: {event}}}]\n\
+         steps:\n  - {{id: done, type: complete, outputs: {{{output}: \"{value}\"}}}}\n"
+    )
+}
+
+/// A fresh server with one workflow, which must be valid: the server and the workflow's id.
+pub async fn server_with_workflow(yaml: &str) -> (Server, String) {
+    let s = Server::start().await;
+    let wf = valid_workflow(&s, yaml).await;
+    (s, wf)
+}
+
+/// Saves `yaml`, which must be invalid with an error at `path` whose message contains `needle`;
+/// returns the workflow as saved.
+pub async fn refused(s: &Server, yaml: &str, path: &str, needle: &str) -> Value {
+    let w = create_workflow(s, yaml).await;
+    assert_eq!(w["validation"]["status"], json!("invalid"), "{yaml}\n{w}");
+    let errors = w["validation"]["errors"].as_array().expect("errors");
+    assert!(
+        errors.iter().any(|e| e["path"] == json!(path)
+            && e["message"].as_str().is_some_and(|m| m.contains(needle))),
+        "expected an error at {path} containing {needle:?}, got {errors:#?}"
+    );
+    w
 }
 
 /// A workflow that must be valid.

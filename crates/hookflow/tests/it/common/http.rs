@@ -45,6 +45,11 @@ impl Answer {
         }
     }
 
+    /// Sends `req` and reads its answer, whatever the status.
+    pub async fn send(req: reqwest::RequestBuilder) -> Answer {
+        Answer::from_response(req.send().await.expect("send")).await
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
@@ -91,6 +96,14 @@ impl Answer {
             .to_string()
     }
 
+    /// Asserts a 202 and answers its `X-Duplicate-Of` (the delivery that holds the request's
+    /// duplicate key), if any.
+    #[track_caller]
+    pub fn duplicate_of(&self) -> Option<&str> {
+        self.expect_status(202);
+        self.header("x-duplicate-of")
+    }
+
     /// Asserts an RFC 9457 problem answer with this status: `Content-Type:
     /// application/problem+json` and a JSON object with `type`, `title`, `status` (equal to the
     /// HTTP status) and a non-empty `detail`. Returns the problem object.
@@ -110,6 +123,36 @@ impl Answer {
         let detail = p["detail"].as_str().unwrap_or("");
         assert!(!detail.trim().is_empty(), "problem without `detail`: {p}");
         p
+    }
+
+    /// Like [`Answer::expect_problem`], and the problem's `detail` says `needle`.
+    #[track_caller]
+    pub fn expect_problem_saying(&self, status: u16, needle: &str) -> Value {
+        let p = self.expect_problem(status);
+        let detail = p["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(needle), "{needle:?} not in the detail: {p}");
+        p
+    }
+}
+
+/// Field `field` of each object of the JSON array `list`, as text (every one must have it).
+#[track_caller]
+pub fn texts_of<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    let items = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"));
+    let text = |i: &'a Value| i[field].as_str();
+    items
+        .iter()
+        .map(|i| text(i).unwrap_or_else(|| panic!("no text {field} in {i}")))
+        .collect()
+}
+
+/// Asserts that `text` contains each of `needles`.
+#[track_caller]
+pub fn contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `database`: the backend of this run, fresh PostgreSQL databases, direct SQL;
 //! - `http`: [`Answer`] and percent-encoding;
 //! - `api`: the management API and webhook requests through `reqwest`;
+//! - `cli`: the `hookflow` binary as a client command and what it printed;
 //! - `raw`: requests over a raw TCP socket;
 //! - `runs`: manual runs and what a run record holds;
 //! - `scenario`: the webhook → event → workflow setup most routing tests start from;
@@ -19,6 +20,7 @@
 //! - `fixtures`: random names, unknown ids, local HTTP servers (an axum app, a flaky destination).
 
 mod api;
+mod cli;
 mod database;
 mod fixtures;
 mod http;
@@ -30,6 +32,7 @@ mod scenario;
 mod server;
 
 pub use api::*;
+pub use cli::*;
 pub use database::*;
 pub use fixtures::*;
 pub use http::*;

@@ -22,6 +22,11 @@ where
     }
 }
 
+/// `Ok` when `ok` holds, else the error `why` says: one condition for [`eventually`].
+pub fn check(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(why()) }
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> f64 {
     std::time::SystemTime::now()

@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::http::Answer;
+use super::server::Server;
 
 /// Sends `bytes` as-is on a new TCP connection to `addr` and reads one HTTP/1.1 answer
 /// (Content-Length, chunked, or until EOF), all within 10 s. The write side is never shut down,
@@ -156,6 +157,21 @@ pub fn raw_bytes(
     let mut out = out.into_bytes();
     out.extend_from_slice(body);
     out
+}
+
+impl Server {
+    /// A `method` request to `target` (path and query) over a raw socket: [`raw_bytes`] with
+    /// these headers and `body`, and the answer.
+    pub async fn raw(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        let bytes = raw_bytes(method, target, &self.addr, headers, body);
+        raw_request(&self.addr, &bytes).await
+    }
 }
 
 /// A request of [`raw_bytes`] without its `Connection: close` (an HTTP/1.1 keep-alive request).

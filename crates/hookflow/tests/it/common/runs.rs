@@ -56,6 +56,13 @@ pub async fn run_to_end(s: &Server, wf: &str, inputs: Value) -> Value {
     }
 }
 
+/// Runs a workflow to its end ([`run_to_end`]) and asserts how it ended.
+pub async fn run_expecting(s: &Server, wf: &str, inputs: Value, status: &str) -> Value {
+    let run = run_to_end(s, wf, inputs).await;
+    expect_status(&run, status);
+    run
+}
+
 #[track_caller]
 pub fn expect_status(run: &Value, status: &str) {
     assert_eq!(
@@ -113,6 +120,15 @@ pub async fn runs_of(s: &Server, workflow_id: &str) -> Vec<Value> {
         .await;
     a.expect_status(200);
     a.json()["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The first run of workflow `name` (by name) among the runs matching `query` (e.g.
+/// `status=failed`), as listed (without steps).
+pub async fn listed_run(s: &Server, query: &str, name: &str) -> Value {
+    let runs = s.all_runs(query).await;
+    runs.into_iter()
+        .find(|r| r["workflow"] == json!(name))
+        .unwrap_or_else(|| panic!("no run of {name} with {query}"))
 }
 
 /// Waits (30 s at most) until delivery `delivery_id` lists a run; the first run's id.
