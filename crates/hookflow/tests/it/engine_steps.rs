@@ -340,15 +340,14 @@ steps:
 async fn http_request_retries_and_status_failures() {
     let mock = Mock::start().await;
     let (s, wf) = server_with_workflow(HTTP_CALL).await;
+    // A run calling the mock at `path`, which must end `status`.
+    let call_path = async |path: &str, status: &str| {
+        let inputs = json!({"base": mock.base, "path": path});
+        run_expecting(&s, &wf, inputs, status).await
+    };
 
     // fail, fail, succeed
-    let run = run_expecting(
-        &s,
-        &wf,
-        json!({"base": mock.base, "path": "/flaky/2/a"}),
-        "succeeded",
-    )
-    .await;
+    let run = call_path("/flaky/2/a", "succeeded").await;
     assert_eq!(run["outputs"]["status"], json!(200));
     assert_eq!(run["outputs"]["body"], json!({"ok": true, "attempt": 3}));
     let call = step(&run, "call");
@@ -369,13 +368,7 @@ async fn http_request_retries_and_status_failures() {
     }
 
     // retries exhausted
-    let run = run_expecting(
-        &s,
-        &wf,
-        json!({"base": mock.base, "path": "/flaky/99/b"}),
-        "failed",
-    )
-    .await;
+    let run = call_path("/flaky/99/b", "failed").await;
     let call = step(&run, "call");
     assert_eq!(call["status"], json!("failed"), "{call}");
     assert_eq!(call["attempts"], json!(3), "{call}");
@@ -388,20 +381,14 @@ async fn http_request_retries_and_status_failures() {
     );
 
     // 429 is retried
-    let run = run_expecting(
-        &s,
-        &wf,
-        json!({"base": mock.base, "path": "/status/429"}),
-        "failed",
-    )
-    .await;
+    let run = call_path("/status/429", "failed").await;
     assert_eq!(step(&run, "call")["attempts"], json!(3));
     assert_eq!(mock.seen("/status/429").len(), 3);
 
     // 400 and 404 are not retried and fail the step and the run
     for code in [400, 404] {
         let path = format!("/status/{code}");
-        let run = run_expecting(&s, &wf, json!({"base": mock.base, "path": path}), "failed").await;
+        let run = call_path(&path, "failed").await;
         let call = step(&run, "call");
         assert_eq!(call["status"], json!("failed"), "{call}");
         assert_eq!(call["attempts"], json!(1), "{call}");
