@@ -2,10 +2,10 @@
 //! name ([`StoreCatalog`], read once per validation), a document checked ([`assess`]), and the
 //! re-validation of every stored workflow after something they may refer to changed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use hookflow_core::workflow::{
-    Catalog, Format, ValidationError, Workflow, from_value, parse_document, validate,
+    Format, KnownNames, ValidationError, Workflow, from_value, parse_document, validate,
 };
 use hookflow_store::workflows::WorkflowRecord;
 use serde_json::Value;
@@ -14,29 +14,7 @@ use super::{ManageError, ManageResult};
 use crate::state::AppState;
 
 /// What exists, read from the store once per validation.
-pub struct StoreCatalog {
-    events: HashSet<String>,
-    workflows: HashSet<String>,
-    secrets: HashSet<String>,
-    /// What each stored workflow calls (valid or not: a cycle keeps all of its workflows
-    /// invalid).
-    calls: HashMap<String, Vec<String>>,
-}
-
-impl Catalog for StoreCatalog {
-    fn event_exists(&self, name_or_id: &str) -> bool {
-        self.events.contains(name_or_id)
-    }
-    fn workflow_exists(&self, name: &str) -> bool {
-        self.workflows.contains(name)
-    }
-    fn secret_exists(&self, name: &str) -> bool {
-        self.secrets.contains(name)
-    }
-    fn workflow_calls(&self, name: &str) -> Vec<String> {
-        self.calls.get(name).cloned().unwrap_or_default()
-    }
-}
+pub type StoreCatalog = KnownNames;
 
 /// What exists now; `also`: a workflow name to count as existing (the one being saved).
 pub async fn catalog(st: &AppState, also: Option<&str>) -> ManageResult<StoreCatalog> {
