@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hookflow_core::workflow::{Step, StepKind};
 use hookflow_store::now_ms;
-use hookflow_store::runs::StepRecord;
+use hookflow_store::runs::{StepRecord, StepStatus};
 use serde_json::{Value, json};
 
 use crate::exec::{Flow, RunState, Scope, kind_of};
@@ -306,19 +306,20 @@ impl Engine {
             return Ok(());
         }
         if let Some(r) = st.recorded.get(&rec.path)
-            && matches!(r.status.as_str(), "succeeded" | "failed")
+            && r.status.has_result()
         {
-            let error = (r.status == "failed").then(|| r.error.clone().unwrap_or_default());
+            let error =
+                (r.status == StepStatus::Failed).then(|| r.error.clone().unwrap_or_default());
             Self::set_result(st, &step.id, output, error);
             return Ok(());
         }
         // A block that ended the run by failing fails its control step too.
         match flow {
             Flow::Fail(msg) => {
-                rec.status = "failed".into();
+                rec.status = StepStatus::Failed;
                 rec.error = Some(msg.clone());
             }
-            _ => rec.status = "succeeded".into(),
+            _ => rec.status = StepStatus::Succeeded,
         }
         rec.output = Some(output.to_string());
         rec.finished_at = Some(now_ms());
@@ -359,7 +360,7 @@ fn iteration_output(st: &RunState, steps: &[Step], scope: &Scope) -> Value {
         .find(|s| {
             st.recorded
                 .get(&scope.path(&s.id))
-                .is_some_and(|r| matches!(r.status.as_str(), "succeeded" | "failed"))
+                .is_some_and(|r| r.status.has_result())
         })
         .and_then(|s| st.ctx["steps"].get(&s.id).map(|o| o["output"].clone()))
         .unwrap_or(Value::Null)

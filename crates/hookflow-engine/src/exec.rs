@@ -16,7 +16,7 @@ use std::sync::Arc;
 use hookflow_core::redact::Redactor;
 use hookflow_core::workflow::{Step, Workflow};
 use hookflow_store::StoreError;
-use hookflow_store::runs::{RunRecord, StepRecord};
+use hookflow_store::runs::{RunRecord, RunStatus, StepRecord};
 use serde_json::{Map, Value};
 
 use crate::record::{Budget, Limit, cut_json, cut_text};
@@ -107,25 +107,27 @@ impl Engine {
         let result = match outcome {
             // (`break`/`continue` outside a loop are refused at validation)
             (Ok(Flow::Continue | Flow::Break(_) | Flow::NextIteration), _) => {
-                self.finish(&id, "succeeded", Some("{}"), None).await
+                self.finish(&id, RunStatus::Succeeded, Some("{}"), None)
+                    .await
             }
             (Ok(Flow::Complete(outputs)), secrets) => {
                 let mut v = Value::Object(outputs);
                 secrets.redact(&mut v);
                 let v = cut_json(v.to_string(), self.opts.record.step_bytes, Limit::Step);
-                self.finish(&id, "succeeded", Some(&v), None).await
+                self.finish(&id, RunStatus::Succeeded, Some(&v), None).await
             }
             (Ok(Flow::Fail(msg)), secrets) => {
                 let msg = secrets.redacted(&msg);
                 let msg = cut_text(msg, self.opts.record.step_bytes, Limit::Step);
-                self.finish(&id, "failed", None, Some(&msg)).await
+                self.finish(&id, RunStatus::Failed, None, Some(&msg)).await
             }
             (Ok(Flow::Lost), _) => {
                 tracing::warn!(run = %id, "stopped: another node may have taken the run over");
                 Ok(false)
             }
             (Ok(Flow::Cancelled), _) => {
-                self.finish(&id, "cancelled", None, Some("cancelled")).await
+                self.finish(&id, RunStatus::Cancelled, None, Some("cancelled"))
+                    .await
             }
             (Ok(Flow::Suspend(at)), _) => {
                 metrics::counter!("hookflow_runs_suspended_total").increment(1);
@@ -191,9 +193,9 @@ impl Engine {
             return Ok(false);
         }
         let run = self.store.cancel_run(id).await?;
-        let cancelled = run.is_some_and(|r| r.status == "cancelled");
+        let cancelled = run.is_some_and(|r| r.status == RunStatus::Cancelled);
         if cancelled {
-            metrics::counter!("hookflow_runs_finished_total", "status" => "cancelled").increment(1);
+            metrics::counter!("hookflow_runs_finished_total", "status" => RunStatus::Cancelled.as_str()).increment(1);
         }
         Ok(cancelled)
     }
@@ -201,13 +203,13 @@ impl Engine {
     async fn finish(
         &self,
         id: &str,
-        status: &str,
+        status: RunStatus,
         outputs: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         let done = self.finish_run(id, status, outputs, error).await?;
         if done {
-            metrics::counter!("hookflow_runs_finished_total", "status" => status.to_string())
+            metrics::counter!("hookflow_runs_finished_total", "status" => status.as_str())
                 .increment(1);
         } else {
             tracing::warn!(run = %id, "run was taken over by another node before it finished here");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hookflow_core::workflow::{Step, StepKind, VarType};
 use hookflow_store::now_ms;
-use hookflow_store::runs::StepRecord;
+use hookflow_store::runs::{RunStatus, StepRecord, StepStatus};
 use serde_json::{Value, json};
 
 use crate::exec::{Flow, RunState, Scope};
@@ -19,9 +19,9 @@ impl Engine {
     /// What later steps read of a finished step: `steps.<id>.output`, `.status` and `.error`.
     pub(crate) fn set_result(st: &mut RunState, id: &str, output: Value, error: Option<String>) {
         let status = if error.is_some() {
-            "failed"
+            StepStatus::Failed
         } else {
-            "succeeded"
+            StepStatus::Succeeded
         };
         if let Some(steps) = st.ctx.get_mut("steps").and_then(Value::as_object_mut) {
             steps.insert(
@@ -119,7 +119,7 @@ impl Engine {
         self.save_step(&rec).await?;
         // What a resumed run needs of a step recorded in this execution: its status (and the
         // sub-run a waiting step started); not the values, which the run holds already.
-        if rec.status != "waiting" {
+        if rec.status != StepStatus::Waiting {
             rec.input = None;
             rec.output = None;
             rec.replay = None;
@@ -155,7 +155,7 @@ impl Engine {
             seq,
             step_id: step.id.clone(),
             step_type: step.kind.type_name().to_string(),
-            status: "running".into(),
+            status: StepStatus::Running,
             iteration: scope.iteration,
             input: None,
             output: None,
@@ -175,7 +175,7 @@ impl Engine {
         mut rec: StepRecord,
         msg: String,
     ) -> Result<Flow, EngineError> {
-        rec.status = "failed".into();
+        rec.status = StepStatus::Failed;
         rec.error = Some(msg.clone());
         rec.attempts = rec.attempts.max(1);
         rec.finished_at = Some(now_ms());
@@ -219,9 +219,9 @@ impl Engine {
             let out = self.recorded_output(&prev);
             // An output recorded cut, without its real value kept: executed again.
             let lost = prev.replay.is_none() && is_marker(&out);
-            match prev.status.as_str() {
-                "succeeded" if lost => {}
-                "succeeded" => {
+            match prev.status {
+                StepStatus::Succeeded if lost => {}
+                StepStatus::Succeeded => {
                     if let StepKind::SetVariables { .. } = step.kind {
                         Self::apply_variables(st, &out);
                     }
@@ -237,7 +237,7 @@ impl Engine {
                         }
                     });
                 }
-                "failed" => {
+                StepStatus::Failed => {
                     let msg = prev.error.clone().unwrap_or_default();
                     if step.continue_on_error {
                         Self::set_failed(st, &step.id, path, &msg);
@@ -245,7 +245,7 @@ impl Engine {
                     }
                     return Ok(Flow::Fail(format!("step {} failed: {msg}", step.id)));
                 }
-                "waiting" => {
+                StepStatus::Waiting => {
                     if let StepKind::RunWorkflow { .. } = step.kind {
                         // Woken by the sub-run's end (or the hourly re-check): look at it.
                         return self.sub_run_result(st, step, prev).await;
@@ -282,7 +282,7 @@ impl Engine {
             Ok((input, StepOut::Complete(outputs))) => {
                 Self::mask_secure(st, Secure::Outputs, &Value::Object(outputs.clone()));
                 rec.input = Some(input.to_string());
-                rec.status = "succeeded".into();
+                rec.status = StepStatus::Succeeded;
                 rec.output = Some(Value::Object(outputs.clone()).to_string());
                 rec.finished_at = Some(now_ms());
                 self.save(st, rec).await?;
@@ -290,7 +290,7 @@ impl Engine {
             }
             Ok((input, StepOut::Fail(msg))) => {
                 rec.input = Some(input.to_string());
-                rec.status = "failed".into();
+                rec.status = StepStatus::Failed;
                 rec.error = Some(msg.clone());
                 rec.finished_at = Some(now_ms());
                 self.save(st, rec).await?;
@@ -298,7 +298,7 @@ impl Engine {
             }
             Ok((input, StepOut::Wait { until, output })) => {
                 rec.input = Some(input.to_string());
-                rec.status = "waiting".into();
+                rec.status = StepStatus::Waiting;
                 rec.output = Some(output.to_string());
                 rec.wake_at = Some(until);
                 self.save(st, rec).await?;
@@ -314,7 +314,7 @@ impl Engine {
                 if retryable && attempt < max {
                     let base = step.retry.as_ref().map(|r| r.backoff_ms).unwrap_or(0) as i64;
                     let delay = (base.saturating_mul(1 << (attempt - 1).min(16))).min(300_000);
-                    rec.status = "waiting".into();
+                    rec.status = StepStatus::Waiting;
                     rec.error = Some(message);
                     rec.wake_at = Some(now_ms() + delay);
                     let until = now_ms() + delay;
@@ -333,7 +333,7 @@ impl Engine {
         mut rec: StepRecord,
         output: Value,
     ) -> Result<Flow, EngineError> {
-        rec.status = "succeeded".into();
+        rec.status = StepStatus::Succeeded;
         rec.error = None;
         rec.output = Some(output.to_string());
         rec.finished_at = Some(now_ms());
@@ -358,15 +358,15 @@ impl Engine {
             .unwrap_or_default()
             .to_string();
         let child = self.store.get_run(&child_id).await?;
-        match child.as_ref().map(|c| c.status.as_str()) {
-            Some("succeeded") => {
+        match child.as_ref().map(|c| c.status) {
+            Some(RunStatus::Succeeded) => {
                 let outputs: Value = child
                     .and_then(|c| c.outputs)
                     .and_then(|o| serde_json::from_str(&o).ok())
                     .unwrap_or(json!({}));
                 self.leaf_done(st, step, rec, outputs).await
             }
-            Some("failed") | Some("cancelled") | None => {
+            Some(RunStatus::Failed | RunStatus::Cancelled) | None => {
                 let why = child
                     .and_then(|c| c.error)
                     .unwrap_or_else(|| "the sub-run is gone".into());

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use hookflow_core::expr::{ExprLimits, Sandbox};
 use hookflow_store::journal::{DeliveryJournal, EngineOp, EngineReply};
-use hookflow_store::runs::{NewRun, RunRecord, StepRecord};
+use hookflow_store::runs::{NewRun, RunRecord, RunStatus, StepRecord};
 use hookflow_store::{Store, StoreError};
 
 /// Tunables (SPEC §8: configurable).
@@ -183,14 +183,14 @@ impl Engine {
     pub(crate) async fn finish_run(
         &self,
         id: &str,
-        status: &str,
+        status: RunStatus,
         outputs: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         self.write(EngineOp::Finish {
             id: id.into(),
             node: self.node.clone(),
-            status: status.into(),
+            status,
             outputs: outputs.map(str::to_string),
             error: error.map(str::to_string),
         })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use hookflow_core::redact::Redactor;
 use hookflow_core::workflow::Workflow;
-use hookflow_store::runs::{RunRecord, StepRecord};
+use hookflow_store::runs::{RunRecord, StepRecord, TriggerKind};
 use serde_json::{Map, Value, json};
 
 use crate::exec::RunState;
@@ -137,9 +137,9 @@ impl Engine {
             .as_ref()
             .map(|(i, n)| (i.as_str(), n.as_str()))
             .unwrap_or(("", ""));
-        match run.trigger_kind.as_str() {
+        match run.trigger_kind {
             // A replay sees the request it replays, as the delivery's own runs did.
-            "webhook" | "replay" => {
+            TriggerKind::Webhook | TriggerKind::Replay => {
                 let d = rc
                     .delivery
                     .as_ref()
@@ -147,7 +147,7 @@ impl Engine {
                 Ok(d.recorded(rc.webhook_name.as_deref().unwrap_or(""))
                     .trigger((event_id, event_name)))
             }
-            "schedule" => {
+            TriggerKind::Schedule => {
                 let at = run
                     .scheduled_at
                     .and_then(chrono::DateTime::from_timestamp_millis)
@@ -157,7 +157,7 @@ impl Engine {
                     event_id, event_name, &at,
                 ))
             }
-            kind => Ok(json!({ "kind": kind })),
+            kind => Ok(json!({ "kind": kind.as_str() })),
         }
     }
 }

@@ -147,7 +147,7 @@ pub(crate) fn run_span(run: &RunRecord) -> Option<Span> {
         KeyValue::new("hookflow.run.id", run.id.clone()),
         KeyValue::new("hookflow.workflow.id", run.workflow_id.clone()),
         KeyValue::new("hookflow.workflow.name", run.workflow_name.clone()),
-        KeyValue::new("hookflow.run.trigger", run.trigger_kind.clone()),
+        KeyValue::new("hookflow.run.trigger", run.trigger_kind.as_str()),
         KeyValue::new("hookflow.run.claims", run.claims),
     ];
     if let Some(d) = run.trigger_delivery_id() {
@@ -165,12 +165,7 @@ pub(crate) fn run_span(run: &RunRecord) -> Option<Span> {
 /// The span of a step about to be executed, under `st.trace`; none for a step a resumed run
 /// only replays (it has a finished record: its span was exported when it ran).
 pub(crate) fn step_span(st: &RunState, step: &Step, path: &str) -> Option<Span> {
-    if !enabled()
-        || st
-            .recorded
-            .get(path)
-            .is_some_and(|r| r.status == "succeeded" || r.status == "failed")
-    {
+    if !enabled() || st.recorded.get(path).is_some_and(|r| r.status.has_result()) {
         return None;
     }
     let mut attributes = vec![

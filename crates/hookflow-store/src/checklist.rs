@@ -27,7 +27,7 @@ pub struct ChainWorkflow {
     pub enabled: bool,
     pub trigger_disabled: bool,
     /// `(run id, status, created_at)` of its newest run, whatever started it.
-    pub last_run: Option<(String, String, i64)>,
+    pub last_run: Option<(String, crate::run_queue::RunStatus, i64)>,
 }
 
 /// One event bound to the webhook and what it triggers.
@@ -159,7 +159,10 @@ impl Store {
     }
 
     /// `(id, status, created_at)` of a workflow's newest run.
-    async fn last_run_of(&self, workflow_id: &str) -> Result<Option<(String, String, i64)>> {
+    async fn last_run_of(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Option<(String, crate::run_queue::RunStatus, i64)>> {
         on_db!(&self.db, |p| {
             let row = sqlx::query(
                 "SELECT id, status, created_at FROM runs WHERE workflow_id = $1 \

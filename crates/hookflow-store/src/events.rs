@@ -266,7 +266,7 @@ impl Store {
                         .bind(&id)
                         .bind(&wid)
                         .bind(&wname)
-                        .bind("schedule")
+                        .bind(crate::run_queue::TriggerKind::Schedule)
                         .bind(None::<String>)
                         .bind(event_id)
                         .bind(Some(due))

@@ -19,6 +19,7 @@ pub mod journal;
 mod migrate;
 pub mod replay;
 pub mod retention;
+pub mod run_queue;
 pub mod runs;
 pub mod secrets;
 pub mod settings;

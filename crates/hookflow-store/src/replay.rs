@@ -110,7 +110,7 @@ impl Store {
                         .bind(&run.id)
                         .bind(&run.workflow_id)
                         .bind(&run.workflow_name)
-                        .bind("replay")
+                        .bind(crate::run_queue::TriggerKind::Replay)
                         .bind(None::<String>)
                         .bind(&run.event_id)
                         .bind(None::<i64>)

@@ -84,7 +84,7 @@ pub(super) async fn run_workflow(
         id: child_id.clone(),
         workflow_id: target.id.clone(),
         workflow_name: target.name.clone(),
-        trigger_kind: "workflow".into(),
+        trigger_kind: hookflow_store::runs::TriggerKind::Workflow,
         delivery_id: None,
         event_id: None,
         scheduled_at: None,

@@ -56,11 +56,10 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let filter = RunFilter {
         workflow_id: q.workflow_id,
-        status: q.status,
+        status: runs::parse_status(q.status.as_deref())?,
         delivery_id: q.delivery_id,
         replay_of: q.replay_of,
     };
-    runs::check_status(filter.status.as_deref())?;
     let page = runs::list(&st, &filter, &page.page()?).await?;
     Ok(Json(to_json(&RunList {
         next_cursor: page.next_cursor(),

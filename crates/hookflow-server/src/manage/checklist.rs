@@ -8,6 +8,7 @@
 
 use hookflow_store::checklist::{ChainEvent, ChainWorkflow, ChecklistFacts};
 use hookflow_store::deliveries::Delivery;
+use hookflow_store::runs::RunStatus;
 use hookflow_store::webhooks::Webhook;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -356,7 +357,7 @@ fn last_run(w: &ChainWorkflow, e: &ChainEvent) -> Item {
             format!("/ui/workflows/{}", w.id),
         ),
         Some((id, status, at)) => (
-            !matches!(status.as_str(), "failed" | "cancelled"),
+            !matches!(status, RunStatus::Failed | RunStatus::Cancelled),
             format!(
                 "the last run of workflow {} ({}) is {status}",
                 w.name,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hookflow_store::runs::NewRun;
+use hookflow_store::runs::{NewRun, TriggerKind};
 use hookflow_store::workflows::WorkflowRecord;
 use hookflow_store::{new_id, now_ms};
 use serde_json::Value;
@@ -68,7 +68,7 @@ pub async fn start(
             id: run_id.clone(),
             workflow_id: w.id.clone(),
             workflow_name: w.name.clone(),
-            trigger_kind: "manual".into(),
+            trigger_kind: TriggerKind::Manual,
             delivery_id: None,
             event_id: None,
             scheduled_at: None,
@@ -94,7 +94,7 @@ pub async fn wait_for(st: &AppState, run_id: &str, wait: f64) -> ManageResult<(b
             .get_run(run_id)
             .await?
             .ok_or_else(|| ManageError::NotFound("the run vanished".into()))?;
-        let done = matches!(run.status.as_str(), "succeeded" | "failed" | "cancelled");
+        let done = run.status.is_finished();
         if done || now_ms() >= deadline {
             let v = run_with_steps(st, &run, &Default::default()).await?;
             return Ok((done, v));

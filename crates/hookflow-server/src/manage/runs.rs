@@ -8,7 +8,7 @@ use hookflow_core::redact::Redactor;
 use hookflow_core::workflow::{VarDecl, VarType, Workflow};
 use hookflow_engine::Engine;
 use hookflow_engine::record::Limit;
-use hookflow_store::runs::{RunFilter, RunRecord, StepRecord};
+use hookflow_store::runs::{RunFilter, RunRecord, RunStatus, StepRecord, TriggerKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -16,9 +16,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::page::{Page, PageRequest};
 use super::{Found, ManageError, ManageResult, rfc3339, to_json};
 use crate::state::AppState;
-
-/// Every status a run answer shows (`waiting` is shown as `running`).
-pub const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
 
 fn json_or_null(s: Option<&str>) -> Value {
     s.and_then(|t| serde_json::from_str(t).ok())
@@ -142,7 +139,7 @@ fn step_view(s: &StepRecord, title: Option<String>) -> StepView {
         id: s.step_id.clone(),
         title,
         step_type: s.step_type.clone(),
-        status: s.status.clone(),
+        status: s.status.as_str().to_string(),
         iteration: s.iteration,
         input: json_or_null(s.input.as_deref()),
         output: json_or_null(s.output.as_deref()),
@@ -283,9 +280,9 @@ fn compact_trigger(r: &RunRecord) -> Value {
     to_json(&RunTrigger {
         // A replay's trigger is the request it replays (`started_by` says it is a replay).
         kind: if r.replay_of.is_some() {
-            "webhook".to_string()
+            TriggerKind::Webhook.as_str().to_string()
         } else {
-            r.trigger_kind.clone()
+            r.trigger_kind.as_str().to_string()
         },
         delivery_id: r.trigger_delivery_id().map(str::to_string),
         event_id: r.event_id.clone(),
@@ -304,13 +301,9 @@ fn run_json(
         workflow: r.workflow_name.clone(),
         workflow_version: r.workflow_version,
         // `waiting` (sleeping, backing off, waiting for a sub-run) is internal: it is running.
-        status: if r.status == "waiting" {
-            "running".to_string()
-        } else {
-            r.status.clone()
-        },
+        status: r.status.public().as_str().to_string(),
         trigger: compact_trigger(r),
-        started_by: r.trigger_kind.clone(),
+        started_by: r.trigger_kind.as_str().to_string(),
         replay_of: r.replay_of.clone(),
         inputs: json_or_null(Some(&r.inputs)),
         outputs: json_or_null(r.outputs.as_deref()),
@@ -406,13 +399,15 @@ pub async fn find(st: &AppState, id: &str) -> ManageResult<RunRecord> {
     st.store.get_run(id).await?.found("run", id)
 }
 
-/// 400 for a run status no run answer shows.
-pub fn check_status(status: Option<&str>) -> ManageResult<()> {
+/// A run status a run answer shows ([`RunStatus::PUBLIC`]); 400 for any other.
+pub fn parse_status(status: Option<&str>) -> ManageResult<Option<RunStatus>> {
     match status {
-        Some(s) if !STATUSES.contains(&s) => Err(ManageError::Malformed(format!(
-            "status must be queued, running, succeeded, failed or cancelled, got {s:?}"
-        ))),
-        _ => Ok(()),
+        None => Ok(None),
+        Some(s) => RunStatus::parse_public(s).map(Some).ok_or_else(|| {
+            ManageError::Malformed(format!(
+                "status must be queued, running, succeeded, failed or cancelled, got {s:?}"
+            ))
+        }),
     }
 }
 
@@ -445,13 +440,13 @@ mod tests {
 
     #[test]
     fn statuses_are_those_answers_show() {
-        for s in STATUSES {
-            assert_eq!(check_status(Some(s)), Ok(()));
+        for s in ["queued", "running", "succeeded", "failed", "cancelled"] {
+            assert_eq!(parse_status(Some(s)).unwrap().unwrap().as_str(), s);
         }
-        assert_eq!(check_status(None), Ok(()));
+        assert_eq!(parse_status(None), Ok(None));
         // `waiting` is stored, never shown: no list asks for it.
         assert_eq!(
-            check_status(Some("waiting")).unwrap_err(),
+            parse_status(Some("waiting")).unwrap_err(),
             ManageError::Malformed(
                 "status must be queued, running, succeeded, failed or cancelled, got \"waiting\""
                     .into()

@@ -4,13 +4,13 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use hookflow_store::runs::RunFilter;
+use hookflow_store::runs::{RunFilter, RunStatus};
 use serde_json::{Value as Json, json};
 
 use super::session::{Form, Visit};
 use super::{CHOICES, UiResult, duration, next_page, options, page, page_of, pretty, see_other};
 use crate::manage::rfc3339;
-use crate::manage::runs::{self, STATUSES};
+use crate::manage::runs;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -27,12 +27,13 @@ fn with_duration(mut r: Json) -> Json {
 
 /// `GET /ui/runs[?status=&workflow_id=]`.
 pub async fn index(Visit { st, session, q }: Visit) -> UiResult {
-    let status = q.non_empty("status");
-    if let Some(s) = &status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(Problem::bad_request(format!("there is no run status {s:?}")).into());
-    }
+    let status = match q.non_empty("status") {
+        None => None,
+        Some(s) => Some(
+            RunStatus::parse_public(&s)
+                .ok_or_else(|| Problem::bad_request(format!("there is no run status {s:?}")))?,
+        ),
+    };
     let filter = RunFilter {
         workflow_id: q.non_empty("workflow_id"),
         status,
@@ -50,8 +51,8 @@ pub async fn index(Visit { st, session, q }: Visit) -> UiResult {
     );
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in [
-        ("status", &filter.status),
-        ("workflow_id", &filter.workflow_id),
+        ("status", filter.status.map(RunStatus::as_str)),
+        ("workflow_id", filter.workflow_id.as_deref()),
     ] {
         if let Some(v) = v {
             query.append_pair(k, v);
@@ -66,7 +67,7 @@ pub async fn index(Visit { st, session, q }: Visit) -> UiResult {
         "runs.html",
         Some(&session),
         json!({
-            "title": "Runs", "section": "runs", "runs": rows, "statuses": STATUSES,
+            "title": "Runs", "section": "runs", "runs": rows, "statuses": RunStatus::PUBLIC,
             "workflows": workflows, "status": filter.status, "workflow_id": filter.workflow_id,
             "next_page": next_page(&base, listed.next), "history": st.retention.sentence(),
         }),
@@ -108,7 +109,7 @@ pub async fn show(Visit { st, session, q }: Visit, Path(id): Path<String>) -> Ui
         Some(e) => st.store.get_event(e).await?.map(|e| e.name),
         None => None,
     };
-    let active = matches!(v["status"].as_str(), Some("queued" | "running"));
+    let active = !run.status.is_finished();
     let diagram = super::pictures::run_diagram(&st, &run).await?;
     Ok(page(
         StatusCode::OK,

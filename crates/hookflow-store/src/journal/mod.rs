@@ -36,7 +36,7 @@ use hookflow_core::ingest::{Rejection, RequestFacts};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Backend;
-use crate::{Result, Store, StoreError, clean, clean_opt};
+use crate::{Result, Store, StoreError, clean_opt};
 
 /// Tunables of the journal (SPEC §8: every limit is configurable).
 #[derive(Debug, Clone)]
@@ -203,7 +203,7 @@ pub enum EngineOp {
     Finish {
         id: String,
         node: String,
-        status: String,
+        status: crate::run_queue::RunStatus,
         outputs: Option<String>,
         error: Option<String>,
     },
@@ -236,13 +236,7 @@ impl EngineOp {
     fn cleaned(mut self) -> EngineOp {
         match &mut self {
             EngineOp::SaveStep(s) => s.clean(),
-            EngineOp::Finish {
-                status,
-                outputs,
-                error,
-                ..
-            } => {
-                clean(status);
+            EngineOp::Finish { outputs, error, .. } => {
                 clean_opt(outputs);
                 clean_opt(error);
             }

@@ -285,7 +285,7 @@ fn commit(
                     r.id,
                     r.workflow_id,
                     r.workflow_name,
-                    "webhook",
+                    crate::run_queue::TriggerKind::Webhook,
                     r.delivery_id,
                     r.event_id,
                     None::<i64>,

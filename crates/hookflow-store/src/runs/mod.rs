@@ -6,6 +6,7 @@
 use sqlx::Row;
 
 use crate::db::on_db;
+pub use crate::run_queue::{RunStatus, StepStatus, TriggerKind};
 use crate::{Result, Store, StoreError, clean, clean_opt, names_nothing, now_ms};
 
 /// A run to enqueue.
@@ -14,8 +15,7 @@ pub struct NewRun {
     pub id: String,
     pub workflow_id: String,
     pub workflow_name: String,
-    /// `webhook`, `schedule`, `manual` or `workflow`.
-    pub trigger_kind: String,
+    pub trigger_kind: TriggerKind,
     pub delivery_id: Option<String>,
     pub event_id: Option<String>,
     pub scheduled_at: Option<i64>,
@@ -37,8 +37,8 @@ pub struct RunRecord {
     /// The version of the workflow the run started on and always executes (SPEC §10); 0 if the
     /// workflow was gone when the run was enqueued.
     pub workflow_version: i64,
-    pub status: String,
-    pub trigger_kind: String,
+    pub status: RunStatus,
+    pub trigger_kind: TriggerKind,
     pub delivery_id: Option<String>,
     pub event_id: Option<String>,
     pub scheduled_at: Option<i64>,
@@ -76,8 +76,7 @@ pub struct StepRecord {
     pub seq: i64,
     pub step_id: String,
     pub step_type: String,
-    /// `running`, `waiting`, `succeeded`, `failed`, `cancelled`.
-    pub status: String,
+    pub status: StepStatus,
     pub iteration: Option<i64>,
     pub input: Option<String>,
     pub output: Option<String>,
@@ -95,7 +94,6 @@ impl NewRun {
     /// Its text free of NUL characters (see [`crate::text`]).
     pub(crate) fn clean(&mut self) {
         clean(&mut self.workflow_name);
-        clean(&mut self.trigger_kind);
         clean(&mut self.inputs);
     }
 }
@@ -106,7 +104,6 @@ impl StepRecord {
         clean(&mut self.path);
         clean(&mut self.step_id);
         clean(&mut self.step_type);
-        clean(&mut self.status);
         clean_opt(&mut self.input);
         clean_opt(&mut self.output);
         clean_opt(&mut self.error);
@@ -197,7 +194,8 @@ macro_rules! step_from_row {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     pub workflow_id: Option<String>,
-    pub status: Option<String>,
+    /// A status as users see it: `running` lists the `waiting` runs too.
+    pub status: Option<RunStatus>,
     pub delivery_id: Option<String>,
     pub replay_of: Option<String>,
 }
@@ -297,7 +295,7 @@ impl Store {
                 .bind(&run.id)
                 .bind(&run.workflow_id)
                 .bind(&run.workflow_name)
-                .bind(&run.trigger_kind)
+                .bind(run.trigger_kind)
                 .bind(&run.delivery_id)
                 .bind(&run.event_id)
                 .bind(run.scheduled_at)
@@ -340,7 +338,6 @@ impl Store {
     ) -> Result<(Vec<RunRecord>, Option<String>)> {
         let keys = [
             filter.workflow_id.as_deref(),
-            filter.status.as_deref(),
             filter.delivery_id.as_deref(),
             filter.replay_of.as_deref(),
             cursor,
@@ -351,17 +348,18 @@ impl Store {
         let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
         let mut binds: Vec<&str> = Vec::new();
         for (col, v) in [
-            ("workflow_id", &filter.workflow_id),
-            ("status", &filter.status),
-            ("delivery_id", &filter.delivery_id),
-            ("replay_of", &filter.replay_of),
+            ("workflow_id", filter.workflow_id.as_deref()),
+            ("status", filter.status.map(RunStatus::as_str)),
+            ("delivery_id", filter.delivery_id.as_deref()),
+            ("replay_of", filter.replay_of.as_deref()),
         ] {
             if let Some(v) = v {
                 binds.push(v);
                 let n = binds.len();
-                if col == "status" && v == "running" {
+                if filter.status == Some(RunStatus::Running) && col == "status" {
                     // A run waiting (sleep, backoff, sub-run) is running to its users.
-                    sql.push_str(&format!(" AND status IN (${n}, 'waiting')"));
+                    let waiting = RunStatus::Waiting.as_str();
+                    sql.push_str(&format!(" AND status IN (${n}, '{waiting}')"));
                 } else {
                     sql.push_str(&format!(" AND {col} = ${n}"));
                 }
