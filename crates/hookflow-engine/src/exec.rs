@@ -131,7 +131,7 @@ impl Engine {
             }
             (Ok(Flow::Suspend(at)), _) => {
                 metrics::counter!("hookflow_runs_suspended_total").increment(1);
-                match self.release_run(&id, at).await {
+                match self.queue.release(&id, &self.node, at).await {
                     // A cancel asked while the run was still running was only flagged; now that
                     // it waits, apply it, or it would sleep (and go on) regardless.
                     Ok(true) => self.cancel_if_requested(&id).await,
@@ -149,8 +149,8 @@ impl Engine {
         match result {
             Ok(true) => {
                 if let Some(parent) = parent {
-                    let _ = self.wake_run(&parent).await;
-                    self.runs_ready.notify_one();
+                    // Woken (and this node's workers told) whatever the answer.
+                    let _ = self.queue.wake(&parent).await;
                 }
             }
             Ok(false) => {}
@@ -174,7 +174,7 @@ impl Engine {
         tokio::spawn(async move {
             loop {
                 let at = hookflow_store::now_ms() + RETRY_AFTER_ERROR_MS;
-                match engine.store.expire_lease(&id, &engine.node, at).await {
+                match engine.queue.give_up(&id, &engine.node, at).await {
                     Ok(()) => return,
                     Err(e) if hookflow_store::now_ms() >= give_up_by => {
                         tracing::warn!(run = %id, error = %e, "could not give the lease up; it runs out by itself");
@@ -192,7 +192,7 @@ impl Engine {
         if !self.store.cancel_requested(id).await? {
             return Ok(false);
         }
-        let run = self.store.cancel_run(id).await?;
+        let run = self.queue.cancel(id).await?;
         let cancelled = run.is_some_and(|r| r.status == RunStatus::Cancelled);
         if cancelled {
             metrics::counter!("hookflow_runs_finished_total", "status" => RunStatus::Cancelled.as_str()).increment(1);
@@ -207,7 +207,10 @@ impl Engine {
         outputs: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = self.finish_run(id, status, outputs, error).await?;
+        let done = self
+            .queue
+            .finish(id, &self.node, status, outputs, error)
+            .await?;
         if done {
             metrics::counter!("hookflow_runs_finished_total", "status" => status.as_str())
                 .increment(1);

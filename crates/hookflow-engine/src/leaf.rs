@@ -116,7 +116,7 @@ impl Engine {
                 rec.output = Some(m);
             }
         }
-        self.save_step(&rec).await?;
+        self.queue.save_step(rec.clone()).await?;
         // What a resumed run needs of a step recorded in this execution: its status (and the
         // sub-run a waiting step started); not the values, which the run holds already.
         if rec.status != StepStatus::Waiting {

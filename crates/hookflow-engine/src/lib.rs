@@ -27,9 +27,8 @@ pub mod worker;
 use std::sync::Arc;
 
 use hookflow_core::expr::{ExprLimits, Sandbox};
-use hookflow_store::journal::{DeliveryJournal, EngineOp, EngineReply};
-use hookflow_store::runs::{NewRun, RunRecord, RunStatus, StepRecord};
-use hookflow_store::{Store, StoreError};
+use hookflow_store::Store;
+use hookflow_store::run_queue::RunQueue;
 
 /// Tunables (SPEC §8: configurable).
 #[derive(Debug, Clone)]
@@ -82,16 +81,15 @@ pub enum EngineError {
 /// What the engine shares between its tasks.
 pub struct Engine {
     pub store: Store,
-    /// Every write of the engine goes through the delivery journal's writer: one writer, one
-    /// fsync per batch, for deliveries and runs alike.
-    pub writer: DeliveryJournal,
+    /// Where runs are claimed, recorded and ended: every write of the engine goes through the
+    /// delivery journal's writer (one writer, one fsync per batch, for deliveries and runs
+    /// alike), and its "runs ready" signal wakes the workers.
+    pub queue: RunQueue,
     pub sandbox: Arc<Sandbox>,
     pub http: reqwest::Client,
     /// This process's id, owner of its leases.
     pub node: String,
     pub opts: EngineOptions,
-    /// Told when runs were enqueued on this node.
-    pub runs_ready: Arc<tokio::sync::Notify>,
     pub(crate) deny: Arc<deny::DenyList>,
     /// Runs executing on this node: the leases the renewal extends.
     pub(crate) executing: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -104,13 +102,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine writing through `writer`, checking expressions with `sandbox`, woken by
-    /// `runs_ready`.
+    /// An engine taking its runs from `queue`, checking expressions with `sandbox`.
     pub fn new(
         store: Store,
-        writer: DeliveryJournal,
+        queue: RunQueue,
         sandbox: Arc<Sandbox>,
-        runs_ready: Arc<tokio::sync::Notify>,
         opts: EngineOptions,
     ) -> Result<Arc<Engine>, EngineError> {
         let deny =
@@ -128,12 +124,11 @@ impl Engine {
             .map_err(|e| EngineError::Invalid(format!("cannot build the HTTP client: {e}")))?;
         Ok(Arc::new(Engine {
             store,
-            writer,
+            queue,
             sandbox,
             http,
             node: uuid::Uuid::now_v7().to_string(),
             opts,
-            runs_ready,
             deny,
             definitions: Default::default(),
             executing: Default::default(),
@@ -144,87 +139,5 @@ impl Engine {
     /// The sandbox every part of the server shares (filters, validation, runs).
     pub fn new_sandbox() -> Arc<Sandbox> {
         Arc::new(Sandbox::new(ExprLimits::default()))
-    }
-
-    async fn write(&self, op: EngineOp) -> Result<u64, StoreError> {
-        match self.writer.engine(op).await? {
-            EngineReply::Affected(n) => Ok(n),
-            EngineReply::Runs(r) => Ok(r.len() as u64),
-            EngineReply::Swept { deleted, .. } => Ok(deleted),
-            EngineReply::LimitReached => Ok(0),
-        }
-    }
-
-    /// Claims up to `n` runs for this node.
-    pub async fn claim(&self, n: i64) -> Result<Vec<RunRecord>, StoreError> {
-        match self
-            .writer
-            .engine(EngineOp::Claim {
-                node: self.node.clone(),
-                n,
-                lease_ms: self.opts.lease_ms,
-            })
-            .await?
-        {
-            EngineReply::Runs(r) => Ok(r),
-            EngineReply::Affected(_) | EngineReply::LimitReached | EngineReply::Swept { .. } => {
-                Ok(Vec::new())
-            }
-        }
-    }
-
-    pub(crate) async fn save_step(&self, rec: &StepRecord) -> Result<(), StoreError> {
-        self.write(EngineOp::SaveStep(rec.clone()))
-            .await
-            .map(|_| ())
-    }
-
-    /// Ends a run this node holds; `false` if another node took it over.
-    pub(crate) async fn finish_run(
-        &self,
-        id: &str,
-        status: RunStatus,
-        outputs: Option<&str>,
-        error: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        self.write(EngineOp::Finish {
-            id: id.into(),
-            node: self.node.clone(),
-            status,
-            outputs: outputs.map(str::to_string),
-            error: error.map(str::to_string),
-        })
-        .await
-        .map(|n| n == 1)
-    }
-
-    /// Puts a run this node holds back in the queue until `at`.
-    pub(crate) async fn release_run(&self, id: &str, at: i64) -> Result<bool, StoreError> {
-        self.write(EngineOp::Release {
-            id: id.into(),
-            node: self.node.clone(),
-            at,
-        })
-        .await
-        .map(|n| n == 1)
-    }
-
-    pub(crate) async fn wake_run(&self, id: &str) -> Result<(), StoreError> {
-        self.write(EngineOp::Wake { id: id.into() })
-            .await
-            .map(|_| ())
-    }
-
-    /// Enqueues a sub-workflow run unless one with its id exists; `false` when its root run's
-    /// tree has started [`EngineOptions::max_runs_per_root`] runs already.
-    pub(crate) async fn insert_sub_run(&self, run: NewRun) -> Result<bool, StoreError> {
-        let op = EngineOp::InsertSubRun {
-            run,
-            max_per_root: self.opts.max_runs_per_root,
-        };
-        Ok(!matches!(
-            self.writer.engine(op).await?,
-            EngineReply::LimitReached
-        ))
     }
 }

@@ -51,7 +51,7 @@ async fn tick(engine: &Engine) -> Result<(), hookflow_store::StoreError> {
             && !runs.is_empty()
         {
             tracing::info!(event = %ev.name, runs = runs.len(), "schedule fired");
-            engine.runs_ready.notify_one();
+            engine.queue.notify_ready();
         }
     }
     Ok(())

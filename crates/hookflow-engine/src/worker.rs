@@ -70,8 +70,8 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                 // A run whose lease could not be kept may be taken over by another node: stop
                 // executing it here at its next step (its end would not be recorded anyway).
                 let lost: Vec<String> = match engine
-                    .store
-                    .renew_leases(&engine.node, &ids, engine.opts.lease_ms)
+                    .queue
+                    .renew(&engine.node, &ids, engine.opts.lease_ms)
                     .await
                 {
                     Ok(held) => {
@@ -111,7 +111,11 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                 break;
             }
             let want = free.min(64) as i64;
-            let claimed = match engine.claim(want).await {
+            let claimed = match engine
+                .queue
+                .claim(&engine.node, want, engine.opts.lease_ms)
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim runs");
@@ -131,7 +135,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                     drop(executing);
                     drop(permit);
                     if saturated.load(Ordering::Acquire) {
-                        engine.runs_ready.notify_one();
+                        engine.queue.notify_ready();
                     }
                 });
             }
@@ -142,7 +146,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
             saturated.store(true, Ordering::Release);
         }
         tokio::select! {
-            _ = engine.runs_ready.notified() => {}
+            _ = engine.queue.ready() => {}
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => {}
         }

@@ -109,19 +109,12 @@ pub async fn serve(
         println!("hookflow admin token (shown only now, keep it safe): {token}");
     }
     let sandbox = hookflow_engine::Engine::new_sandbox();
-    let runs_ready = Arc::new(tokio::sync::Notify::new());
-    let (journal, writer) = DeliveryJournal::start(
-        &store,
-        config.journal.clone(),
-        sandbox.clone(),
-        runs_ready.clone(),
-    )
-    .await?;
+    let (journal, writer) =
+        DeliveryJournal::start(&store, config.journal.clone(), sandbox.clone()).await?;
     let engine = hookflow_engine::Engine::new(
         store.clone(),
-        journal.clone(),
+        journal.run_queue(),
         sandbox,
-        runs_ready,
         config.engine.clone(),
     )?;
     let (stop_engine, engine_stopped) = tokio::sync::watch::channel(false);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hookflow_store::journal::{DeliveryJournal, EngineOp, EngineReply};
+use hookflow_store::journal::{DeliveryJournal, Swept};
 use tokio::sync::watch;
 
 /// Keys deleted by one statement.
@@ -33,19 +33,12 @@ pub async fn run(journal: DeliveryJournal, every: Duration, mut stop: watch::Rec
 pub async fn sweep_dedup_keys(journal: &DeliveryJournal) -> u64 {
     let mut total = 0;
     loop {
-        match journal
-            .engine(EngineOp::SweepDedupKeys { limit: CHUNK })
-            .await
-        {
-            Ok(EngineReply::Swept { deleted, done }) => {
+        match journal.sweep_dedup_keys(CHUNK).await {
+            Ok(Swept { deleted, done }) => {
                 total += deleted;
                 if done {
                     break;
                 }
-            }
-            Ok(other) => {
-                tracing::warn!(reply = ?other, "sweeping expired dedup keys: unexpected answer");
-                break;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "sweeping expired dedup keys failed; retrying later");

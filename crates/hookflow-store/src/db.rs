@@ -155,3 +155,47 @@ pub(crate) fn sqlite_options(data_dir: &std::path::Path) -> SqliteConnectOptions
         .foreign_keys(true)
         .statement_cache_capacity(256)
 }
+
+/// SQLite's explicit-index form of a `$N` query text (`?N`), for the writer's own rusqlite
+/// connection, so parameters bind by number even where they appear out of order or twice.
+pub(crate) fn sqlite_text(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+/// `head`, then `row` `rows` times separated by commas, then `tail`: one statement for many
+/// rows. In `row`, each `?` becomes the row's next parameter and `@k` its `k`-th one again;
+/// the rows' parameters are numbered after the `shared` ones (`$1`…, written as they are).
+pub(crate) fn values_sql(head: &str, row: &str, shared: usize, rows: usize, tail: &str) -> String {
+    let width = row.matches('?').count();
+    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 16) + tail.len());
+    sql.push_str(head);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        let base = shared + r * width;
+        let mut next = 0;
+        let mut chars = row.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '?' => {
+                    next += 1;
+                    sql.push('$');
+                    sql.push_str(&(base + next).to_string());
+                }
+                '@' => {
+                    let mut k = 0;
+                    while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                        k = k * 10 + d as usize;
+                        chars.next();
+                    }
+                    sql.push('$');
+                    sql.push_str(&(base + k).to_string());
+                }
+                c => sql.push(c),
+            }
+        }
+    }
+    sql.push_str(tail);
+    sql
+}

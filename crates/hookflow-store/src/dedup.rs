@@ -16,7 +16,8 @@
 //!   (BENCHMARKS.md, "Duplicate detection").
 //!
 //! The sweeper deletes passed keys in small bounded steps through the journal's writer
-//! (`EngineOp::SweepDedupKeys`: [`SWEEP_SQL`] on PostgreSQL, a walk over the map's parts on
+//! ([`DeliveryJournal::sweep_dedup_keys`](crate::journal::DeliveryJournal::sweep_dedup_keys):
+//! [`SWEEP_SQL`] on PostgreSQL, a walk over the map's parts on
 //! SQLite).
 
 /// Claims key `$2` of webhook `$1` for delivery `$3` until `$4`, unless a claim that has not

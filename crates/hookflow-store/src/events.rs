@@ -4,6 +4,9 @@
 use sqlx::Row;
 
 use crate::db::on_db;
+use crate::run_queue::insert_runs_sqlx;
+use crate::run_queue::sql::OnConflict;
+use crate::runs::{NewRun, TriggerKind};
 use crate::webhooks::page;
 use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms};
 
@@ -260,26 +263,16 @@ impl Store {
                 .bind(&*event_name)
                 .fetch_all(&mut *tx)
                 .await?;
-                for (wid, wname) in targets {
-                    let id = new_id();
-                    sqlx::query(crate::runs::INSERT_RUN_SQL)
-                        .bind(&id)
-                        .bind(&wid)
-                        .bind(&wname)
-                        .bind(crate::run_queue::TriggerKind::Schedule)
-                        .bind(None::<String>)
-                        .bind(event_id)
-                        .bind(Some(due))
-                        .bind("{}")
-                        .bind(None::<String>)
-                        .bind(0i64)
-                        .bind(now)
-                        .bind(None::<String>)
-                        .bind(None::<String>)
-                        .execute(&mut *tx)
-                        .await?;
-                    started.push(id);
-                }
+                let runs: Vec<NewRun> = targets
+                    .into_iter()
+                    .map(|(workflow_id, workflow_name)| NewRun {
+                        event_id: Some(event_id.to_string()),
+                        scheduled_at: Some(due),
+                        ..NewRun::new(new_id(), TriggerKind::Schedule, workflow_id, workflow_name)
+                    })
+                    .collect();
+                insert_runs_sqlx!(&mut *tx, now, &runs, OnConflict::Fresh);
+                started = runs.into_iter().map(|r| r.id).collect();
             }
             tx.commit().await?;
             Ok(Some(started))

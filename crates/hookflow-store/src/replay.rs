@@ -9,7 +9,9 @@ use sqlx::Row;
 use crate::db::on_db;
 use crate::deliveries::Delivery;
 use crate::journal::{ROUTES_SQL, RouteRow, route_row};
-use crate::runs::INSERT_RUN_SQL;
+use crate::run_queue::insert_runs_sqlx;
+use crate::run_queue::sql::OnConflict;
+use crate::runs::{NewRun, TriggerKind};
 use crate::{Result, Store, StoreError, new_id, now_ms};
 use hookflow_core::expr::Sandbox;
 use hookflow_core::routing::{Routed, route};
@@ -103,27 +105,21 @@ impl Store {
             if now_rows != rows {
                 replayed = decide(&now_rows);
             }
-            let now = now_ms();
-            for r in &replayed {
-                for run in &r.runs {
-                    sqlx::query(INSERT_RUN_SQL)
-                        .bind(&run.id)
-                        .bind(&run.workflow_id)
-                        .bind(&run.workflow_name)
-                        .bind(crate::run_queue::TriggerKind::Replay)
-                        .bind(None::<String>)
-                        .bind(&run.event_id)
-                        .bind(None::<i64>)
-                        .bind("{}")
-                        .bind(None::<String>)
-                        .bind(0i64)
-                        .bind(now)
-                        .bind(&r.delivery_id)
-                        .bind(None::<String>)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            let runs: Vec<NewRun> = replayed
+                .iter()
+                .flat_map(|r| r.runs.iter().map(move |run| (r, run)))
+                .map(|(r, run)| NewRun {
+                    event_id: Some(run.event_id.clone()),
+                    replay_of: Some(r.delivery_id.clone()),
+                    ..NewRun::new(
+                        run.id.clone().unwrap_or_default(),
+                        TriggerKind::Replay,
+                        run.workflow_id.clone(),
+                        run.workflow_name.clone(),
+                    )
+                })
+                .collect();
+            insert_runs_sqlx!(&mut *tx, now_ms(), &runs, OnConflict::Fresh);
             tx.commit().await?;
             Ok::<_, StoreError>(replayed)
         })

@@ -4,6 +4,7 @@
 //! crash finds the same child instead of starting a second one.
 
 use hookflow_store::now_ms;
+use hookflow_store::run_queue::SubRunStart;
 use serde_json::{Map, Value, json};
 
 use super::{StepError, StepOut, render};
@@ -81,23 +82,27 @@ pub(super) async fn run_workflow(
     // crash finds the same child instead of starting a second one.
     let child_id = derived_id(&st.run.id, path);
     let new = hookflow_store::runs::NewRun {
-        id: child_id.clone(),
-        workflow_id: target.id.clone(),
-        workflow_name: target.name.clone(),
-        trigger_kind: hookflow_store::runs::TriggerKind::Workflow,
-        delivery_id: None,
-        event_id: None,
-        scheduled_at: None,
         inputs: rendered.to_string(),
         parent_run_id: Some(st.run.id.clone()),
         depth: st.run.depth + 1,
-        replay_of: None,
         // The sub-run's span continues this step's.
         traceparent: st.trace.as_ref().map(crate::trace::header),
+        ..hookflow_store::runs::NewRun::new(
+            child_id.clone(),
+            hookflow_store::runs::TriggerKind::Workflow,
+            target.id.clone(),
+            target.name.clone(),
+        )
     };
-    match engine.insert_sub_run(new).await {
-        Ok(true) => {}
-        Ok(false) => {
+
+    match engine
+        .queue
+        .enqueue_sub_run(new, engine.opts.max_runs_per_root)
+        .await
+    {
+        // Started (this node's workers are told), or started before this step was replayed.
+        Ok(SubRunStart::Started | SubRunStart::Existed) => {}
+        Ok(SubRunStart::LimitReached) => {
             return Err(StepError::new(
                 format!(
                     "the run that started this one (its root) and the runs under it have \
@@ -111,7 +116,6 @@ pub(super) async fn run_workflow(
         }
         Err(e) => return Err(StepError::new(e.to_string(), true, Some(input))),
     }
-    engine.runs_ready.notify_one();
     Ok((
         input,
         StepOut::Wait {

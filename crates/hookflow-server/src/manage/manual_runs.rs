@@ -63,23 +63,18 @@ pub async fn start(
     }
     check_inputs(w, &inputs)?;
     let run_id = new_id();
-    st.store
-        .insert_run(&NewRun {
-            id: run_id.clone(),
-            workflow_id: w.id.clone(),
-            workflow_name: w.name.clone(),
-            trigger_kind: TriggerKind::Manual,
-            delivery_id: None,
-            event_id: None,
-            scheduled_at: None,
+    st.engine
+        .queue
+        .enqueue(vec![NewRun {
             inputs: Value::Object(inputs).to_string(),
-            parent_run_id: None,
-            depth: 0,
-            replay_of: None,
-            traceparent: None,
-        })
+            ..NewRun::new(
+                run_id.clone(),
+                TriggerKind::Manual,
+                w.id.clone(),
+                w.name.clone(),
+            )
+        }])
         .await?;
-    st.engine.runs_ready.notify_one();
     Ok(run_id)
 }
 

@@ -228,7 +228,7 @@ async fn replay(
         )
         .await?;
     if !opts.dry_run && replayed.iter().any(|r| !r.runs.is_empty()) {
-        st.engine.runs_ready.notify_one();
+        st.engine.queue.notify_ready();
     }
     Ok(replayed)
 }

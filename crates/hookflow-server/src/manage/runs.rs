@@ -429,7 +429,7 @@ pub async fn list(
 
 /// Cancels run `id` and the sub-workflow runs it started; answers it as [`runs_json`] shows it.
 pub async fn cancel(st: &AppState, id: &str) -> ManageResult<Value> {
-    let run = st.store.cancel_run(id).await?.found("run", id)?;
+    let run = st.engine.queue.cancel(id).await?.found("run", id)?;
     let mut v = runs_json(st, std::slice::from_ref(&run), None).await?;
     Ok(v.remove(0))
 }

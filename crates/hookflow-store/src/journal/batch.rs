@@ -17,9 +17,11 @@ use hookflow_core::recorded::cap_headers;
 
 use super::sql::RouteRow;
 use super::{
-    EngineOp, EngineReply, IngestRequest, JournalOptions, LastWriteError, Outcome, Work, dedup,
+    IngestRequest, JournalOptions, LastWriteError, Outcome, Work, WriteFailed, WriterAnswer,
+    WriterOp, dedup,
 };
 use crate::Result;
+use crate::runs::{NewRun, TriggerKind};
 
 /// A webhook of the batch as committed, with its current window counts (rows locked until the
 /// transaction ends on PostgreSQL).
@@ -39,26 +41,17 @@ pub(crate) struct Plan {
     pub rejected: Vec<String>,
 }
 
-/// A run the routing of a delivery starts, written in the delivery's transaction.
-pub(crate) struct RoutedRun {
-    pub id: String,
-    pub workflow_id: String,
-    pub workflow_name: String,
-    pub delivery_id: String,
-    pub event_id: String,
-    /// The delivery's routing span (see [`DeliveryTrace`]).
-    pub traceparent: Option<String>,
-}
-
 /// SPEC §1/§4 routing of accepted requests ([`hookflow_core::routing::route`]). Returns the
-/// routing JSON of each request (None for rejected ones) and the runs to insert.
+/// routing JSON of each request (None for rejected ones) and the runs to enqueue in the
+/// delivery's transaction (each continuing the delivery's routing span, see
+/// [`DeliveryTrace`](super::DeliveryTrace)).
 pub(crate) fn route(
     reqs: &[&IngestRequest],
     outcomes: &[Outcome],
     loaded: &HashMap<String, Loaded>,
     routes: &HashMap<String, Vec<RouteRow>>,
     sandbox: &Sandbox,
-) -> (Vec<Option<String>>, Vec<RoutedRun>) {
+) -> (Vec<Option<String>>, Vec<NewRun>) {
     let mut routing = Vec::with_capacity(reqs.len());
     let mut runs = Vec::new();
     for (req, outcome) in reqs.iter().zip(outcomes) {
@@ -83,13 +76,16 @@ pub(crate) fn route(
             None,
             || Some(crate::new_id()),
         );
-        runs.extend(decided.runs.into_iter().map(|r| RoutedRun {
-            id: r.id.unwrap_or_default(),
-            workflow_id: r.workflow_id,
-            workflow_name: r.workflow_name,
-            delivery_id: delivery_id.clone(),
-            event_id: r.event_id,
+        runs.extend(decided.runs.into_iter().map(|r| NewRun {
+            delivery_id: Some(delivery_id.clone()),
+            event_id: Some(r.event_id),
             traceparent: req.trace.as_ref().map(|t| t.routing.clone()),
+            ..NewRun::new(
+                r.id.unwrap_or_default(),
+                TriggerKind::Webhook,
+                r.workflow_id,
+                r.workflow_name,
+            )
         }));
         routing.push(Some(decided.json.to_string()));
     }
@@ -269,18 +265,18 @@ pub(crate) fn rows<'a>(
         .collect()
 }
 
-/// What a batch's transaction returns: the ingest outcomes and the engine replies, each in the
-/// order of their jobs.
-pub(crate) type BatchResult = Result<(Vec<Outcome>, Vec<Result<EngineReply, String>>)>;
+/// What a batch's transaction returns: the ingest outcomes and the other operations' answers,
+/// each in the order of their jobs.
+pub(crate) type BatchResult = Result<(Vec<Outcome>, Vec<Result<WriterAnswer, String>>)>;
 
-/// Splits a batch into its ingest requests and engine ops (each in order).
-pub(crate) fn split(batch: &[Work]) -> (Vec<&IngestRequest>, Vec<&EngineOp>) {
+/// Splits a batch into its ingest requests and other operations (each in order).
+pub(crate) fn split(batch: &[Work]) -> (Vec<&IngestRequest>, Vec<&WriterOp>) {
     let mut reqs = Vec::new();
     let mut ops = Vec::new();
     for w in batch {
         match w {
             Work::Ingest(j) => reqs.push(&j.req),
-            Work::Engine(j) => ops.push(&j.op),
+            Work::Op(j) => ops.push(&j.op),
         }
     }
     (reqs, ops)
@@ -308,11 +304,11 @@ pub(crate) fn finish(
                         let o = outcomes.next().ok_or_else(|| Rejection::overloaded(1));
                         let _ = j.reply.send(o);
                     }
-                    Work::Engine(j) => {
+                    Work::Op(j) => {
                         let r = replies
                             .next()
-                            .unwrap_or_else(|| Err("no reply for an engine write".into()));
-                        let _ = j.reply.send(r);
+                            .unwrap_or_else(|| Err("no reply for a write".into()));
+                        let _ = j.reply.send(r.map_err(WriteFailed::Op));
                     }
                 }
             }
@@ -325,8 +321,9 @@ pub(crate) fn finish(
                     Work::Ingest(j) => {
                         let _ = j.reply.send(Err(Rejection::overloaded(1)));
                     }
-                    Work::Engine(j) => {
-                        let _ = j.reply.send(Err(format!("commit failed: {e}")));
+                    Work::Op(j) => {
+                        let failed = WriteFailed::Batch(format!("commit failed: {e}"));
+                        let _ = j.reply.send(Err(failed));
                     }
                 }
             }

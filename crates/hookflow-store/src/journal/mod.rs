@@ -10,7 +10,8 @@
 //! The journal never sees an API key: only its SHA-256 digest, which is not recorded.
 
 //!
-//! Files by role: this file is the handle (submit, the bounded queue, engine writes) and the
+//! Files by role: this file is the handle (submit, the bounded queue, the writer's other
+//! operations: the run queue's writes, see [`crate::run_queue`], and the dedup key sweep) and the
 //! types requests and answers travel in; `batch.rs` what a batch decides and writes (the same on
 //! both backends), `sqlite.rs` and `postgres.rs` the writers, `sql.rs` the statements,
 //! `cache.rs` the webhooks' check data the HTTP layer reads, `dedup.rs` duplicate detection.
@@ -33,10 +34,11 @@ use bytes::Bytes;
 use hookflow_core::expr::Sandbox;
 use hookflow_core::filters::Recorded;
 use hookflow_core::ingest::{Rejection, RequestFacts};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::db::Backend;
-use crate::{Result, Store, StoreError, clean_opt};
+use crate::run_queue::{QueueAnswer, QueueOp, RunQueue};
+use crate::{Result, Store, StoreError};
 
 /// Tunables of the journal (SPEC §8: every limit is configurable).
 #[derive(Debug, Clone)]
@@ -189,92 +191,56 @@ pub(crate) struct Job {
     queued_at: Instant,
 }
 
-/// A write of the engine's, committed by the same writer as deliveries: on SQLite there is one
-/// writer anyway, and sharing its transactions gives the engine group commit too.
-#[derive(Debug, Clone)]
-pub enum EngineOp {
-    /// Claim up to `n` due or abandoned runs for `node`.
-    Claim {
-        node: String,
-        n: i64,
-        lease_ms: i64,
-    },
-    SaveStep(crate::runs::StepRecord),
-    Finish {
-        id: String,
-        node: String,
-        status: crate::run_queue::RunStatus,
-        outputs: Option<String>,
-        error: Option<String>,
-    },
-    /// Back to the queue until `at` (a sleep, a backoff, a sub-run).
-    Release {
-        id: String,
-        node: String,
-        at: i64,
-    },
-    /// Enqueue a sub-workflow run unless its id exists: [`EngineReply::Affected`] 1 when it was
-    /// inserted, 0 when it existed (a replay), [`EngineReply::LimitReached`] when its root run's
-    /// tree has started `max_per_root` runs already.
-    InsertSubRun {
-        run: crate::runs::NewRun,
-        max_per_root: i64,
-    },
-    /// Make a waiting run due now.
-    Wake {
-        id: String,
-    },
-    /// Delete at most `limit` dedup keys whose window has ended: [`EngineReply::Affected`] with
-    /// how many. Through the writer because on SQLite the keys live in its connection.
-    SweepDedupKeys {
-        limit: i64,
-    },
-}
-
-impl EngineOp {
-    /// The op with the text it records free of NUL characters (see [`crate::text`]).
-    fn cleaned(mut self) -> EngineOp {
-        match &mut self {
-            EngineOp::SaveStep(s) => s.clean(),
-            EngineOp::Finish { outputs, error, .. } => {
-                clean_opt(outputs);
-                clean_opt(error);
-            }
-            EngineOp::InsertSubRun { run, .. } => run.clean(),
-            EngineOp::Claim { .. }
-            | EngineOp::Release { .. }
-            | EngineOp::Wake { .. }
-            | EngineOp::SweepDedupKeys { .. } => {}
-        }
-        self
-    }
-}
-
-/// What an [`EngineOp`] returned.
+/// A write committed by the journal's writer with the next batch besides the deliveries: on
+/// SQLite there is one writer anyway, and sharing its transactions gives them group commit too.
+// Held by value: one op per job, moved once into the writer's queue; a sweep step is rare.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub enum EngineReply {
-    Runs(Vec<crate::runs::RunRecord>),
-    /// Rows changed.
-    Affected(u64),
-    /// A limit refused the write (see the op).
-    LimitReached,
-    /// Keys deleted by a sweep step, and whether the pass is complete.
-    Swept {
-        deleted: u64,
-        done: bool,
-    },
+pub(crate) enum WriterOp {
+    /// A write of the run queue ([`RunQueue`]).
+    Queue(QueueOp),
+    /// Delete at most `limit` dedup keys whose window has ended. Through the writer because on
+    /// SQLite the keys live in its connection.
+    SweepDedupKeys { limit: i64 },
 }
 
-pub(crate) struct EngineJob {
-    op: EngineOp,
-    reply: oneshot::Sender<Result<EngineReply, String>>,
+/// What a [`WriterOp`] returned.
+#[derive(Debug)]
+pub(crate) enum WriterAnswer {
+    Queue(QueueAnswer),
+    Swept(Swept),
+}
+
+/// What one step of the dedup key sweep did ([`DeliveryJournal::sweep_dedup_keys`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Keys deleted.
+    pub deleted: u64,
+    /// Whether the pass is complete (no ended key is left to delete).
+    pub done: bool,
+}
+
+pub(crate) struct OpJob {
+    op: WriterOp,
+    reply: oneshot::Sender<Result<WriterAnswer, WriteFailed>>,
     queued_at: Instant,
 }
 
+/// Why a [`WriterOp`] got no answer.
+#[derive(Debug)]
+pub(crate) enum WriteFailed {
+    /// Its own statement failed (on SQLite, the rest of the batch was committed).
+    Op(String),
+    /// The whole batch could not be committed: the database could not be reached or written.
+    Batch(String),
+}
+
 /// What the writer's queue carries.
+// Held by value: boxing the ingest job would cost an allocation per webhook request.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Work {
     Ingest(Job),
-    Engine(EngineJob),
+    Op(OpJob),
 }
 
 impl Work {
@@ -283,7 +249,7 @@ impl Work {
         match self {
             Work::Ingest(j) if j.req.answered => None,
             Work::Ingest(j) => Some(j.queued_at),
-            Work::Engine(j) => Some(j.queued_at),
+            Work::Op(j) => Some(j.queued_at),
         }
     }
 }
@@ -303,6 +269,8 @@ pub type LastWriteError = Arc<Mutex<Option<String>>>;
 #[derive(Clone)]
 pub struct DeliveryJournal {
     tx: mpsc::Sender<Work>,
+    /// The run queue's "runs ready" signal, told by the writer when a batch enqueued runs.
+    runs_ready: Arc<Notify>,
     cache: AuthCache,
     capacity: usize,
     last_error: LastWriteError,
@@ -317,8 +285,8 @@ impl DeliveryJournal {
         store: &Store,
         opts: JournalOptions,
         sandbox: Arc<Sandbox>,
-        runs_ready: Arc<tokio::sync::Notify>,
     ) -> Result<(DeliveryJournal, oneshot::Receiver<()>)> {
+        let runs_ready = Arc::new(Notify::new());
         let cache: AuthCache = Arc::new(RwLock::new(
             store
                 .all_webhook_auths()
@@ -337,7 +305,7 @@ impl DeliveryJournal {
                     cache: cache.clone(),
                     opts: opts.clone(),
                     sandbox,
-                    runs_ready,
+                    runs_ready: runs_ready.clone(),
                     last_error: last_error.clone(),
                 },
             )?,
@@ -348,7 +316,7 @@ impl DeliveryJournal {
                     cache: cache.clone(),
                     opts: opts.clone(),
                     sandbox,
-                    runs_ready,
+                    runs_ready: runs_ready.clone(),
                     last_error: last_error.clone(),
                 },
             )?,
@@ -356,6 +324,7 @@ impl DeliveryJournal {
         Ok((
             DeliveryJournal {
                 tx,
+                runs_ready,
                 cache,
                 capacity: opts.queue_capacity,
                 last_error,
@@ -398,23 +367,22 @@ impl DeliveryJournal {
             .is_ok()
     }
 
-    /// Commits an engine write with the next batch and returns its result. Waits for room in
-    /// the queue rather than failing (the engine is the one producer that must not give up).
-    pub async fn engine(&self, op: EngineOp) -> Result<EngineReply> {
-        let (reply, answer) = oneshot::channel();
-        let op = op.cleaned();
-        self.tx
-            .send(Work::Engine(EngineJob {
-                op,
-                reply,
-                queued_at: Instant::now(),
-            }))
-            .await
-            .map_err(|_| StoreError::Internal("the journal writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Internal("the journal writer has stopped".into()))?
-            .map_err(StoreError::Internal)
+    /// The run queue, written by this journal's writer.
+    pub fn run_queue(&self) -> RunQueue {
+        RunQueue::new(Writer(self.tx.clone()), self.runs_ready.clone())
+    }
+
+    /// Deletes at most `limit` dedup keys whose window has ended, with the next batch.
+    pub async fn sweep_dedup_keys(&self, limit: i64) -> Result<Swept> {
+        match Writer(self.tx.clone())
+            .write(WriterOp::SweepDedupKeys { limit })
+            .await?
+        {
+            WriterAnswer::Swept(swept) => Ok(swept),
+            other => Err(StoreError::Internal(format!(
+                "the dedup key sweep got an unexpected answer: {other:?}"
+            ))),
+        }
     }
 
     /// Why the last batch could not be committed, if it could not.
@@ -428,6 +396,35 @@ impl DeliveryJournal {
     }
 }
 
+/// A handle that queues [`WriterOp`]s to the writer.
+#[derive(Clone)]
+pub(crate) struct Writer(mpsc::Sender<Work>);
+
+impl Writer {
+    /// Commits `op` with the next batch and returns its answer. Waits for room in the queue
+    /// rather than failing (the engine is the one producer that must not give up).
+    pub(crate) async fn write(&self, op: WriterOp) -> Result<WriterAnswer> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Internal("the journal writer has stopped".into());
+        self.0
+            .send(Work::Op(OpJob {
+                op,
+                reply,
+                queued_at: Instant::now(),
+            }))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(|e| match e {
+            WriteFailed::Op(e) => StoreError::Internal(e),
+            // Answered as the database's unavailability (503, retry), as a write of the pool's
+            // would be.
+            WriteFailed::Batch(e) => {
+                StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(e)))
+            }
+        })
+    }
+}
+
 /// What a journal writer works with.
 pub(crate) struct WriterCtx {
     pub cache: AuthCache,
@@ -435,6 +432,6 @@ pub(crate) struct WriterCtx {
     /// Evaluates event filters and dedup keys ([`hookflow_core::filters`]).
     pub sandbox: Arc<Sandbox>,
     /// Told when a batch enqueued runs, so this node's workers claim them at once.
-    pub runs_ready: Arc<tokio::sync::Notify>,
+    pub runs_ready: Arc<Notify>,
     pub last_error: LastWriteError,
 }

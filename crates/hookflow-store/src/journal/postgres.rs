@@ -18,11 +18,10 @@ use super::sql::{
     INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL,
     WEBHOOK_SQL, WRITE_RATES_SQL, digest,
 };
-use super::{EngineOp, EngineReply, IngestRequest, Work, WriterCtx, dedup, oldest};
-use crate::runs::{
-    COUNT_STARTED_RUN_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_EXISTS_SQL, RUN_INSERT_HEAD,
-    STEP_INSERT_HEAD, STEP_UPSERT_TAIL, WAKE_SQL, claim_sql,
-};
+use super::{IngestRequest, Swept, Work, WriterAnswer, WriterCtx, WriterOp, dedup, oldest};
+use crate::db::values_sql;
+use crate::run_queue::sql::OnConflict;
+use crate::run_queue::{QueueOp, insert_runs_sqlx};
 use crate::{Result, StoreError};
 
 /// Rows per multi-row insert statement.
@@ -89,7 +88,7 @@ async fn writer_loop(pool: &PgPool, mut rx: mpsc::Receiver<Work>, ctx: &WriterCt
 async fn commit(
     pool: &PgPool,
     reqs: &[&IngestRequest],
-    ops: &[&EngineOp],
+    ops: &[&WriterOp],
     ctx: &WriterCtx,
     connect_within: Duration,
 ) -> BatchResult {
@@ -217,23 +216,7 @@ async fn commit(
         }
         q.execute(&mut *tx).await?;
     }
-    for chunk in runs.chunks(RUN_CHUNK) {
-        let sql = values_sql(RUN_INSERT_HEAD, RUN_ROW, chunk.len(), "");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(&r.id)
-                .bind(&r.workflow_id)
-                .bind(&r.workflow_name)
-                .bind(&r.delivery_id)
-                .bind(&r.event_id)
-                .bind(clock.now)
-                .bind(clock.now)
-                .bind(&r.workflow_id)
-                .bind(&r.traceparent);
-        }
-        q.execute(&mut *tx).await?;
-    }
+    insert_runs_sqlx!(&mut *tx, clock.now, &runs, OnConflict::Fresh);
     for id in &plan.rejected {
         sqlx::query(PRUNE_SQL)
             .bind(id)
@@ -241,284 +224,47 @@ async fn commit(
             .execute(&mut *tx)
             .await?;
     }
-    // Engine writes. On PostgreSQL a failed statement aborts the transaction, so these are
-    // written not to fail on expected conditions (ON CONFLICT, guarded UPDATEs); an unexpected
-    // error fails the batch, which the writer answers as a whole.
-    let mut replies: Vec<Option<EngineReply>> = Vec::with_capacity(ops.len());
-    replies.resize_with(ops.len(), || None);
-    save_steps(&mut tx, ops, &mut replies).await?;
-    finish_runs(&mut tx, ops, &mut replies, clock.now).await?;
-    for (op, reply) in ops.iter().zip(replies.iter_mut()) {
-        if reply.is_none() {
-            *reply = Some(engine_op(&mut tx, op, clock.now).await?);
-        }
+    // The other operations. On PostgreSQL a failed statement aborts the transaction, so these
+    // are written not to fail on expected conditions (ON CONFLICT, guarded UPDATEs); an
+    // unexpected error fails the batch, which the writer answers as a whole.
+    let queue_ops: Vec<&QueueOp> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriterOp::Queue(q) => Some(q),
+            WriterOp::SweepDedupKeys { .. } => None,
+        })
+        .collect();
+    let mut answers = crate::run_queue::postgres::apply_all(&mut tx, &queue_ops, clock.now)
+        .await?
+        .into_iter();
+    let mut replies = Vec::with_capacity(ops.len());
+    for op in ops {
+        replies.push(match op {
+            WriterOp::Queue(_) => answers
+                .next()
+                .map(WriterAnswer::Queue)
+                .ok_or_else(|| "a run queue write got no answer".to_string()),
+            WriterOp::SweepDedupKeys { limit } => {
+                let deleted = sqlx::query(crate::dedup::SWEEP_SQL)
+                    .bind(clock.now)
+                    .bind(limit)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let done = deleted < *limit as u64;
+                Ok(WriterAnswer::Swept(Swept { deleted, done }))
+            }
+        });
     }
     tx.commit().await?;
-    let replies = replies
-        .into_iter()
-        .map(|r| r.ok_or_else(|| "an engine write got no answer".to_string()))
-        .collect();
     if !runs.is_empty() {
         ctx.runs_ready.notify_one();
     }
     Ok((plan.outcomes, replies))
 }
 
-async fn engine_op(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    op: &EngineOp,
-    now: i64,
-) -> Result<EngineReply> {
-    Ok(match op {
-        EngineOp::Claim { node, n, lease_ms } => {
-            let sql = claim_sql(" FOR UPDATE SKIP LOCKED");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(node)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(n)
-                .fetch_all(&mut **tx)
-                .await?;
-            let mut runs = Vec::with_capacity(rows.len());
-            for r in &rows {
-                runs.push(crate::runs::run_from_pg(r)?);
-            }
-            EngineReply::Runs(runs)
-        }
-        // Answered before, for the whole batch at once, by `save_steps` and `finish_runs`.
-        EngineOp::SaveStep(_) | EngineOp::Finish { .. } => {
-            return Err(StoreError::Internal(
-                "step records and run ends are written per batch".into(),
-            ));
-        }
-        EngineOp::Release { id, node, at } => EngineReply::Affected(
-            sqlx::query(RELEASE_SQL)
-                .bind(id)
-                .bind(node)
-                .bind(at)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        ),
-        EngineOp::Wake { id } => EngineReply::Affected(
-            sqlx::query(WAKE_SQL)
-                .bind(id)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        ),
-        EngineOp::SweepDedupKeys { limit } => {
-            let deleted = sqlx::query(crate::dedup::SWEEP_SQL)
-                .bind(now)
-                .bind(limit)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-            EngineReply::Swept {
-                deleted,
-                done: deleted < *limit as u64,
-            }
-        }
-        EngineOp::InsertSubRun {
-            run: r,
-            max_per_root,
-        } => {
-            let exists = sqlx::query(RUN_EXISTS_SQL)
-                .bind(&r.id)
-                .fetch_optional(&mut **tx)
-                .await?
-                .is_some();
-            if exists {
-                EngineReply::Affected(0)
-            } else if sqlx::query(COUNT_STARTED_RUN_SQL)
-                .bind(&r.parent_run_id)
-                .bind(max_per_root)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected()
-                == 0
-            {
-                EngineReply::LimitReached
-            } else {
-                EngineReply::Affected(
-                    sqlx::query(INSERT_RUN_IF_ABSENT_SQL)
-                        .bind(&r.id)
-                        .bind(&r.workflow_id)
-                        .bind(&r.workflow_name)
-                        .bind(&r.trigger_kind)
-                        .bind(&r.delivery_id)
-                        .bind(&r.event_id)
-                        .bind(r.scheduled_at)
-                        .bind(&r.inputs)
-                        .bind(&r.parent_run_id)
-                        .bind(r.depth)
-                        .bind(now)
-                        .bind(&r.replay_of)
-                        .bind(&r.traceparent)
-                        .execute(&mut **tx)
-                        .await?
-                        .rows_affected(),
-                )
-            }
-        }
-    })
-}
-
 /// A multi-row insert of deliveries with numbered parameters.
 fn insert_text(rows: usize) -> String {
     let row = format!("({})", vec!["?"; INSERT_WIDTH].join(","));
-    values_sql(INSERT_COLUMNS, &row, rows, "")
-}
-
-/// `head`, then `row` `rows` times separated by commas, then `tail`; every `?` in the rows
-/// becomes the next numbered parameter (`$1`, `$2`, …) — one statement for many rows.
-fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
-    let mut sql = String::with_capacity(head.len() + rows * (row.len() + 16) + tail.len());
-    sql.push_str(head);
-    let mut n = 0;
-    for r in 0..rows {
-        if r > 0 {
-            sql.push(',');
-        }
-        for c in row.chars() {
-            if c == '?' {
-                n += 1;
-                sql.push('$');
-                sql.push_str(&n.to_string());
-            } else {
-                sql.push(c);
-            }
-        }
-    }
-    sql.push_str(tail);
-    sql
-}
-
-/// A run a delivery starts (after [`RUN_INSERT_HEAD`]): queued now, with no inputs.
-const RUN_ROW: &str = concat!(
-    "(?, ?, ?, 'queued', 'webhook', ?, ?, NULL, '{}', NULL, 0, FALSE, ?, 0, ?, ",
-    "COALESCE((SELECT version FROM workflows WHERE id = ?), 0), NULL, ?)"
-);
-/// Rows per statement for runs (9 parameters each).
-const RUN_CHUNK: usize = 1000;
-
-/// Step records (between [`STEP_INSERT_HEAD`] and [`STEP_UPSERT_TAIL`]): one upsert per chunk of
-/// steps with distinct `(run_id, path)` (PostgreSQL cannot update one row twice in a statement;
-/// a run awaits each write, so a batch rarely holds the same step twice — then it goes into the
-/// next chunk).
-const STEP_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-/// Rows per statement for steps (15 parameters each; PostgreSQL allows 65,535).
-const STEP_CHUNK: usize = 1000;
-
-/// Writes every `SaveStep` of the batch with as few statements as possible.
-async fn save_steps(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    ops: &[&EngineOp],
-    replies: &mut [Option<EngineReply>],
-) -> Result<()> {
-    let mut pending: Vec<usize> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, op)| matches!(op, EngineOp::SaveStep(_)))
-        .map(|(i, _)| i)
-        .collect();
-    while !pending.is_empty() {
-        let mut chunk = Vec::new();
-        let mut later = Vec::new();
-        let mut keys = std::collections::HashSet::new();
-        for i in pending {
-            let EngineOp::SaveStep(st) = ops[i] else {
-                continue;
-            };
-            if chunk.len() < STEP_CHUNK && keys.insert((st.run_id.as_str(), st.path.as_str())) {
-                chunk.push(i);
-            } else {
-                later.push(i);
-            }
-        }
-        let sql = values_sql(STEP_INSERT_HEAD, STEP_ROW, chunk.len(), STEP_UPSERT_TAIL);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for &i in &chunk {
-            let EngineOp::SaveStep(st) = ops[i] else {
-                continue;
-            };
-            q = q
-                .bind(&st.run_id)
-                .bind(&st.path)
-                .bind(st.seq)
-                .bind(&st.step_id)
-                .bind(&st.step_type)
-                .bind(&st.status)
-                .bind(st.iteration)
-                .bind(&st.input)
-                .bind(&st.output)
-                .bind(&st.error)
-                .bind(st.attempts)
-                .bind(st.wake_at)
-                .bind(st.started_at)
-                .bind(st.finished_at)
-                .bind(&st.replay);
-        }
-        q.execute(&mut **tx).await?;
-        for &i in &chunk {
-            replies[i] = Some(EngineReply::Affected(1));
-        }
-        pending = later;
-    }
-    Ok(())
-}
-
-/// Ends every run of the batch's `Finish` ops in one statement per chunk, each only if `node`
-/// still holds it; answers 1 for the runs it ended, 0 for the others.
-async fn finish_runs(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    ops: &[&EngineOp],
-    replies: &mut [Option<EngineReply>],
-    now: i64,
-) -> Result<()> {
-    let finishes: Vec<usize> = ops
-        .iter()
-        .enumerate()
-        .filter(|(_, op)| matches!(op, EngineOp::Finish { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    for chunk in finishes.chunks(STEP_CHUNK) {
-        let sql = values_sql(
-            "UPDATE runs SET status = v.status, outputs = v.outputs, error = v.error, \
-             finished_at = v.at, lease_owner = NULL, lease_expires_at = NULL FROM (VALUES ",
-            "(?::TEXT, ?::TEXT, ?::TEXT, ?::TEXT, ?::TEXT, ?::BIGINT)",
-            chunk.len(),
-            ") AS v (id, node, status, outputs, error, at) WHERE runs.id = v.id \
-             AND runs.lease_owner = v.node AND runs.status = 'running' RETURNING runs.id",
-        );
-        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        for &i in chunk {
-            let EngineOp::Finish {
-                id,
-                node,
-                status,
-                outputs,
-                error,
-            } = ops[i]
-            else {
-                continue;
-            };
-            q = q
-                .bind(id)
-                .bind(node)
-                .bind(status)
-                .bind(outputs)
-                .bind(error)
-                .bind(now);
-        }
-        let ended: std::collections::HashSet<String> =
-            q.fetch_all(&mut **tx).await?.into_iter().collect();
-        for &i in chunk {
-            if let EngineOp::Finish { id, .. } = ops[i] {
-                replies[i] = Some(EngineReply::Affected(u64::from(ended.contains(id))));
-            }
-        }
-    }
-    Ok(())
+    values_sql(INSERT_COLUMNS, &row, 0, rows, "")
 }

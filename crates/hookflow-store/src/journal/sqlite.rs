@@ -20,11 +20,9 @@ use super::sql::{
     INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL,
     WEBHOOK_SQL, WRITE_RATES_SQL, digest,
 };
-use super::{EngineOp, EngineReply, IngestRequest, Work, WriterCtx, dedup};
-use crate::runs::{
-    COUNT_STARTED_RUN_SQL, FINISH_SQL, INSERT_RUN_IF_ABSENT_SQL, RELEASE_SQL, RUN_EXISTS_SQL,
-    RunRecord, SAVE_STEP_SQL, WAKE_SQL, claim_sql,
-};
+use super::{IngestRequest, Swept, Work, WriterAnswer, WriterCtx, WriterOp, dedup};
+use crate::db::sqlite_text;
+use crate::run_queue::sql::OnConflict;
 use crate::{Result, StoreError};
 
 /// Rows per multi-row insert statement.
@@ -35,12 +33,6 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
 fn err(e: rusqlite::Error) -> StoreError {
     StoreError::Internal(format!("sqlite: {e}"))
-}
-
-/// SQLite's explicit-index form of a `$N` query text (`?N`), so parameters bind by number even
-/// where they appear out of order.
-fn sqlite_text(sql: &str) -> String {
-    sql.replace('$', "?")
 }
 
 /// Starts the writer thread; fails if the database cannot be opened.
@@ -110,7 +102,7 @@ fn writer_loop(
 fn commit(
     conn: &mut Connection,
     reqs: &[&IngestRequest],
-    ops: &[&EngineOp],
+    ops: &[&WriterOp],
     ctx: &WriterCtx,
     keys: &mut dedup::MemoryKeys,
 ) -> BatchResult {
@@ -276,28 +268,8 @@ fn commit(
             }
             insert.execute(values.as_slice()).map_err(err)?;
         }
-        let mut insert_run = tx
-            .prepare_cached(&sqlite_text(crate::runs::INSERT_RUN_SQL))
+        crate::run_queue::sqlite::insert_runs(&tx, clock.now, &runs, OnConflict::Fresh)
             .map_err(err)?;
-        for r in &runs {
-            insert_run
-                .execute(params![
-                    r.id,
-                    r.workflow_id,
-                    r.workflow_name,
-                    crate::run_queue::TriggerKind::Webhook,
-                    r.delivery_id,
-                    r.event_id,
-                    None::<i64>,
-                    "{}",
-                    None::<String>,
-                    0i64,
-                    clock.now,
-                    None::<String>,
-                    r.traceparent
-                ])
-                .map_err(err)?;
-        }
         let mut prune = tx.prepare_cached(&sqlite_text(PRUNE_SQL)).map_err(err)?;
         for id in &plan.rejected {
             prune
@@ -305,9 +277,9 @@ fn commit(
                 .map_err(err)?;
         }
     }
-    let replies: Vec<Result<EngineReply, String>> = ops
+    let replies: Vec<Result<WriterAnswer, String>> = ops
         .iter()
-        .map(|op| engine_op(&tx, op, clock.now, keys))
+        .map(|op| writer_op(&tx, op, clock.now, keys))
         .collect();
     tx.commit().map_err(err)?;
     keys.commit(&won);
@@ -317,132 +289,24 @@ fn commit(
     Ok((plan.outcomes, replies))
 }
 
-/// One engine write inside the batch's transaction. A failing statement does not end an SQLite
-/// transaction, so one op's error is that op's answer alone.
-fn engine_op(
+/// One operation besides the deliveries inside the batch's transaction (the run queue's in
+/// [`crate::run_queue::sqlite`]). A failing statement does not end an SQLite transaction, so one
+/// op's error is that op's answer alone.
+fn writer_op(
     tx: &rusqlite::Transaction,
-    op: &EngineOp,
+    op: &WriterOp,
     now: i64,
     keys: &mut dedup::MemoryKeys,
-) -> Result<EngineReply, String> {
-    let mut r = || -> rusqlite::Result<EngineReply> {
-        Ok(match op {
-            EngineOp::Claim { node, n, lease_ms } => {
-                let mut stmt = tx.prepare_cached(&sqlite_text(&claim_sql("")))?;
-                let runs = stmt
-                    .query_map(params![node, now + lease_ms, now, n], run_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                EngineReply::Runs(runs)
-            }
-            EngineOp::SaveStep(s) => EngineReply::Affected(
-                tx.prepare_cached(&sqlite_text(SAVE_STEP_SQL))?
-                    .execute(params![
-                        s.run_id,
-                        s.path,
-                        s.seq,
-                        s.step_id,
-                        s.step_type,
-                        s.status,
-                        s.iteration,
-                        s.input,
-                        s.output,
-                        s.error,
-                        s.attempts,
-                        s.wake_at,
-                        s.started_at,
-                        s.finished_at,
-                        s.replay
-                    ])? as u64,
-            ),
-            EngineOp::Finish {
-                id,
-                node,
-                status,
-                outputs,
-                error,
-            } => EngineReply::Affected(
-                tx.prepare_cached(&sqlite_text(FINISH_SQL))?
-                    .execute(params![id, node, status, outputs, error, now])?
-                    as u64,
-            ),
-            EngineOp::Release { id, node, at } => EngineReply::Affected(
-                tx.prepare_cached(&sqlite_text(RELEASE_SQL))?
-                    .execute(params![id, node, at])? as u64,
-            ),
-            EngineOp::Wake { id } => EngineReply::Affected(
-                tx.prepare_cached(&sqlite_text(WAKE_SQL))?
-                    .execute(params![id, now])? as u64,
-            ),
-            EngineOp::SweepDedupKeys { limit } => {
-                let (deleted, done) = keys.sweep(*limit, now);
-                EngineReply::Swept { deleted, done }
-            }
-            EngineOp::InsertSubRun {
-                run: r,
-                max_per_root,
-            } => {
-                if tx
-                    .prepare_cached(&sqlite_text(RUN_EXISTS_SQL))?
-                    .exists(params![r.id])?
-                {
-                    EngineReply::Affected(0)
-                } else if tx
-                    .prepare_cached(&sqlite_text(COUNT_STARTED_RUN_SQL))?
-                    .execute(params![r.parent_run_id, max_per_root])?
-                    == 0
-                {
-                    EngineReply::LimitReached
-                } else {
-                    EngineReply::Affected(
-                        tx.prepare_cached(&sqlite_text(INSERT_RUN_IF_ABSENT_SQL))?
-                            .execute(params![
-                                r.id,
-                                r.workflow_id,
-                                r.workflow_name,
-                                r.trigger_kind,
-                                r.delivery_id,
-                                r.event_id,
-                                r.scheduled_at,
-                                r.inputs,
-                                r.parent_run_id,
-                                r.depth,
-                                now,
-                                r.replay_of,
-                                r.traceparent
-                            ])? as u64,
-                    )
-                }
-            }
-        })
-    };
-    r().map_err(|e| format!("sqlite: {e}"))
-}
-
-fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
-    Ok(RunRecord {
-        id: r.get("id")?,
-        workflow_id: r.get("workflow_id")?,
-        workflow_name: r.get("workflow_name")?,
-        workflow_version: r.get("workflow_version")?,
-        status: r.get("status")?,
-        trigger_kind: r.get("trigger_kind")?,
-        delivery_id: r.get("delivery_id")?,
-        event_id: r.get("event_id")?,
-        scheduled_at: r.get("scheduled_at")?,
-        inputs: r.get("inputs")?,
-        outputs: r.get("outputs")?,
-        error: r.get("error")?,
-        parent_run_id: r.get("parent_run_id")?,
-        depth: r.get("depth")?,
-        cancel_requested: r.get("cancel_requested")?,
-        available_at: r.get("available_at")?,
-        claims: r.get("claims")?,
-        created_at: r.get("created_at")?,
-        started_at: r.get("started_at")?,
-        finished_at: r.get("finished_at")?,
-        replay_of: r.get("replay_of")?,
-        traceparent: r.get("traceparent")?,
-    })
+) -> Result<WriterAnswer, String> {
+    match op {
+        WriterOp::Queue(op) => crate::run_queue::sqlite::apply(tx, op, now)
+            .map(WriterAnswer::Queue)
+            .map_err(|e| format!("sqlite: {e}")),
+        WriterOp::SweepDedupKeys { limit } => {
+            let (deleted, done) = keys.sweep(*limit, now);
+            Ok(WriterAnswer::Swept(Swept { deleted, done }))
+        }
+    }
 }
 
 /// A multi-row insert with anonymous parameters (bound in order).

@@ -1,13 +1,12 @@
-//! Runs and their steps: the run queue. A run is claimed by one node with a lease it keeps
-//! renewing; a run whose lease expired (its node died) is claimed again by any node and resumed
-//! from its recorded steps. Sleeping or backing-off runs are `queued` with a future
-//! `available_at`, so they hold no worker.
+//! Runs and their steps as they are read: one run, lists, a run's steps and what executing it
+//! needs. Every change of a run goes through [`crate::run_queue`].
 
 use sqlx::Row;
 
 use crate::db::on_db;
+use crate::run_queue::sql::RUN_COLUMNS;
 pub use crate::run_queue::{RunStatus, StepStatus, TriggerKind};
-use crate::{Result, Store, StoreError, clean, clean_opt, names_nothing, now_ms};
+use crate::{Result, Store, StoreError, clean, clean_opt, names_nothing};
 
 /// A run to enqueue.
 #[derive(Debug, Clone)]
@@ -91,6 +90,31 @@ pub struct StepRecord {
 }
 
 impl NewRun {
+    /// A run of workflow `(workflow_id, workflow_name)` with id `id`, started by `trigger_kind`,
+    /// with no inputs (`{}`), no parent, no delivery, event or trace: the caller sets those that
+    /// apply.
+    pub fn new(
+        id: String,
+        trigger_kind: TriggerKind,
+        workflow_id: String,
+        workflow_name: String,
+    ) -> NewRun {
+        NewRun {
+            id,
+            workflow_id,
+            workflow_name,
+            trigger_kind,
+            delivery_id: None,
+            event_id: None,
+            scheduled_at: None,
+            inputs: "{}".into(),
+            parent_run_id: None,
+            depth: 0,
+            replay_of: None,
+            traceparent: None,
+        }
+    }
+
     /// Its text free of NUL characters (see [`crate::text`]).
     pub(crate) fn clean(&mut self) {
         clean(&mut self.workflow_name);
@@ -110,59 +134,39 @@ impl StepRecord {
     }
 }
 
-/// `tree`: run `$1` and every run started under it (sub-workflow runs, recursively; the depth is
-/// capped by the sub-workflow depth limit). Prefix of a statement that reads `tree`.
-mod queue_sql;
-
-pub(crate) use queue_sql::{
-    COUNT_STARTED_RUN_SQL, FINISH_SQL, INSERT_RUN_IF_ABSENT_SQL, INSERT_RUN_SQL, RELEASE_SQL,
-    RUN_EXISTS_SQL, RUN_INSERT_HEAD, SAVE_STEP_SQL, STEP_INSERT_HEAD, STEP_UPSERT_TAIL, WAKE_SQL,
-    claim_sql,
-};
-
-const RUN_TREE: &str = "WITH RECURSIVE tree (id) AS (SELECT CAST($1 AS TEXT) UNION ALL \
-    SELECT r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id)";
-
-pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, \
-    status, trigger_kind, \
-    delivery_id, event_id, scheduled_at, inputs, outputs, error, parent_run_id, depth, \
-    cancel_requested, available_at, claims, created_at, started_at, finished_at, replay_of, \
-    traceparent";
-
+/// A [`RunRecord`] from a row of [`RUN_COLUMNS`], read with `$get` (sqlx's `try_get` on either
+/// backend, rusqlite's `get` in the SQLite writer).
 macro_rules! run_from_row {
-    ($r:expr) => {{
+    ($r:expr, $get:ident) => {{
         let r = $r;
-        RunRecord {
-            id: r.try_get("id")?,
-            workflow_id: r.try_get("workflow_id")?,
-            workflow_name: r.try_get("workflow_name")?,
-            workflow_version: r.try_get("workflow_version")?,
-            status: r.try_get("status")?,
-            trigger_kind: r.try_get("trigger_kind")?,
-            delivery_id: r.try_get("delivery_id")?,
-            event_id: r.try_get("event_id")?,
-            scheduled_at: r.try_get("scheduled_at")?,
-            inputs: r.try_get("inputs")?,
-            outputs: r.try_get("outputs")?,
-            error: r.try_get("error")?,
-            parent_run_id: r.try_get("parent_run_id")?,
-            depth: r.try_get("depth")?,
-            cancel_requested: r.try_get("cancel_requested")?,
-            available_at: r.try_get("available_at")?,
-            claims: r.try_get("claims")?,
-            created_at: r.try_get("created_at")?,
-            started_at: r.try_get("started_at")?,
-            finished_at: r.try_get("finished_at")?,
-            replay_of: r.try_get("replay_of")?,
-            traceparent: r.try_get("traceparent")?,
+        $crate::runs::RunRecord {
+            id: r.$get("id")?,
+            workflow_id: r.$get("workflow_id")?,
+            workflow_name: r.$get("workflow_name")?,
+            workflow_version: r.$get("workflow_version")?,
+            status: r.$get("status")?,
+            trigger_kind: r.$get("trigger_kind")?,
+            delivery_id: r.$get("delivery_id")?,
+            event_id: r.$get("event_id")?,
+            scheduled_at: r.$get("scheduled_at")?,
+            inputs: r.$get("inputs")?,
+            outputs: r.$get("outputs")?,
+            error: r.$get("error")?,
+            parent_run_id: r.$get("parent_run_id")?,
+            depth: r.$get("depth")?,
+            cancel_requested: r.$get("cancel_requested")?,
+            available_at: r.$get("available_at")?,
+            claims: r.$get("claims")?,
+            created_at: r.$get("created_at")?,
+            started_at: r.$get("started_at")?,
+            finished_at: r.$get("finished_at")?,
+            replay_of: r.$get("replay_of")?,
+            traceparent: r.$get("traceparent")?,
         }
     }};
 }
 
-/// A run row of PostgreSQL (for the journal's writer).
-pub(crate) fn run_from_pg(r: &sqlx::postgres::PgRow) -> Result<RunRecord, sqlx::Error> {
-    Ok(run_from_row!(r))
-}
+pub(crate) use run_from_row;
 
 const STEP_COLUMNS: &str = "run_id, path, seq, step_id, step_type, status, iteration, input, \
     output, error, attempts, wake_at, started_at, finished_at, replay";
@@ -285,33 +289,6 @@ impl Store {
         })
     }
 
-    /// Enqueues a run (manual runs, sub-workflows, schedules).
-    pub async fn insert_run(&self, run: &NewRun) -> Result<()> {
-        let mut run = run.clone();
-        run.clean();
-        let now = now_ms();
-        on_db!(&self.db, |p| {
-            sqlx::query(INSERT_RUN_SQL)
-                .bind(&run.id)
-                .bind(&run.workflow_id)
-                .bind(&run.workflow_name)
-                .bind(run.trigger_kind)
-                .bind(&run.delivery_id)
-                .bind(&run.event_id)
-                .bind(run.scheduled_at)
-                .bind(&run.inputs)
-                .bind(&run.parent_run_id)
-                .bind(run.depth)
-                .bind(now)
-                .bind(&run.replay_of)
-                .bind(&run.traceparent)
-                .execute(p)
-                .await
-                .map(|_| ())
-        })?;
-        Ok(())
-    }
-
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
         if names_nothing(id) {
             return Ok(None);
@@ -323,7 +300,7 @@ impl Store {
                 .fetch_optional(p)
                 .await?;
             Ok(match row {
-                Some(r) => Some(run_from_row!(&r)),
+                Some(r) => Some(run_from_row!(&r, try_get)),
                 None => None,
             })
         })
@@ -377,7 +354,7 @@ impl Store {
             }
             let rows = q.bind(limit + 1).fetch_all(p).await?;
             rows.iter()
-                .map(|r| Ok(run_from_row!(r)))
+                .map(|r| Ok(run_from_row!(r, try_get)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
         })?;
         crate::webhooks::page(items, limit, |r| r.id.clone()).map_items(Ok)
@@ -433,99 +410,6 @@ impl Store {
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
             Ok::<_, StoreError>((steps, total))
         })
-    }
-
-    /// Extends the leases `node` holds on the runs it is executing (`ids`); returns the ids it
-    /// still holds. Only runs really executing are renewed: a run whose execution ended without
-    /// recording its end lets its lease lapse and is taken over.
-    pub async fn renew_leases(
-        &self,
-        node: &str,
-        ids: &[String],
-        lease_ms: i64,
-    ) -> Result<Vec<String>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list: Vec<String> = (3..ids.len() + 3).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "UPDATE runs SET lease_expires_at = $2 WHERE lease_owner = $1 AND status = 'running' \
-             AND id IN ({}) RETURNING id",
-            list.join(", ")
-        );
-        Ok(on_db!(&self.db, |p| {
-            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
-                .bind(node)
-                .bind(now_ms() + lease_ms);
-            for id in ids {
-                q = q.bind(id);
-            }
-            q.fetch_all(p).await
-        })?)
-    }
-
-    /// Gives up a run this node holds but could not go on with (its store writes failed): any
-    /// node may take it over from `at`.
-    pub async fn expire_lease(&self, id: &str, node: &str, at: i64) -> Result<()> {
-        on_db!(&self.db, |p| {
-            sqlx::query(
-                "UPDATE runs SET lease_expires_at = $3 \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(node)
-            .bind(at)
-            .execute(p)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
-    }
-
-    /// Cancels a run and the sub-workflow runs it started, their own sub-runs included: flags
-    /// each (a running one stops at its next step), and ends a queued or waiting one at once (its
-    /// waiting step ends as cancelled) — in one transaction, so a run moving between running and
-    /// waiting meanwhile cannot miss the cancel. Returns the run as it is now, `None` if unknown.
-    pub async fn cancel_run(&self, id: &str) -> Result<Option<RunRecord>> {
-        if names_nothing(id) {
-            return Ok(None);
-        }
-        let now = now_ms();
-        on_db!(&self.db, |p| {
-            let mut tx = p.begin_with(self.db.begin_write()).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{RUN_TREE} UPDATE runs SET cancel_requested = TRUE \
-                 WHERE id IN (SELECT id FROM tree) AND status IN ('queued', 'waiting', 'running')"
-            )))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            let n = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{RUN_TREE} UPDATE runs SET status = 'cancelled', finished_at = $2, \
-                 error = 'cancelled', lease_owner = NULL, lease_expires_at = NULL \
-                 WHERE id IN (SELECT id FROM tree) AND status IN ('queued', 'waiting')"
-            )))
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n > 0 {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{RUN_TREE} UPDATE run_steps SET status = 'cancelled', finished_at = $2, \
-                     error = 'cancelled' WHERE run_id IN (SELECT id FROM tree) \
-                     AND status IN ('waiting', 'running') \
-                     AND run_id IN (SELECT id FROM runs WHERE status = 'cancelled')"
-                )))
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            Ok::<(), StoreError>(())
-        })?;
-        self.get_run(id).await
     }
 
     /// Whether cancellation of a run was requested.

@@ -1,0 +1,236 @@
+//! The queue against a real database: SQLite in a temporary directory, and PostgreSQL too when
+//! `TEST_DATABASE_URL` is set (a fresh database, dropped afterwards).
+
+use std::sync::Arc;
+
+use hookflow_core::expr::{ExprLimits, Sandbox};
+use sqlx::Connection as _;
+
+use super::*;
+use crate::journal::{DeliveryJournal, JournalOptions};
+use crate::{Store, StoreOptions, new_id, now_ms};
+
+const LEASE: i64 = 60_000;
+
+async fn open(data_dir: &std::path::Path, database_url: Option<String>) -> (Store, RunQueue) {
+    let store = Store::open(&StoreOptions {
+        data_dir: data_dir.to_path_buf(),
+        database_url,
+        master_key: None,
+        max_connections: 4,
+    })
+    .await
+    .unwrap();
+    let sandbox = Arc::new(Sandbox::new(ExprLimits::default()));
+    let (journal, _done) = DeliveryJournal::start(&store, JournalOptions::default(), sandbox)
+        .await
+        .unwrap();
+    let queue = journal.run_queue();
+    (store, queue)
+}
+
+fn manual(workflow: &str) -> NewRun {
+    NewRun {
+        inputs: r#"{"n": 1}"#.into(),
+        ..NewRun::new(new_id(), TriggerKind::Manual, workflow.into(), "wf".into())
+    }
+}
+
+fn step(run_id: &str, status: StepStatus) -> StepRecord {
+    StepRecord {
+        run_id: run_id.into(),
+        path: "a".into(),
+        seq: 0,
+        step_id: "a".into(),
+        step_type: "sleep".into(),
+        status,
+        iteration: None,
+        input: Some("{}".into()),
+        output: None,
+        error: None,
+        attempts: 1,
+        wake_at: None,
+        started_at: now_ms(),
+        finished_at: None,
+        replay: None,
+    }
+}
+
+/// Enqueue, claim with a lease, renew, save a step, release, wake, finish, give up, cancel and
+/// sub-runs: what each answers and what the table holds after.
+async fn lifecycle(store: &Store, queue: &RunQueue) {
+    let ready = queue.ready();
+    let runs: Vec<NewRun> = (0..3).map(|_| manual("w1")).collect();
+    let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    queue.enqueue(runs).await.unwrap();
+    // Enqueueing tells this node's workers.
+    tokio::time::timeout(std::time::Duration::from_secs(5), ready)
+        .await
+        .expect("runs ready");
+    let queued = store.get_run(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(queued.status, RunStatus::Queued);
+    assert_eq!(queued.trigger_kind, TriggerKind::Manual);
+    assert_eq!(queued.inputs, r#"{"n": 1}"#);
+    assert_eq!(queued.workflow_version, 0, "no such workflow: version 0");
+
+    let mut claimed = queue.claim("a", 2, LEASE).await.unwrap();
+    claimed.extend(queue.claim("a", 2, LEASE).await.unwrap());
+    assert!(queue.claim("b", 2, LEASE).await.unwrap().is_empty());
+    let mut got: Vec<String> = claimed.iter().map(|r| r.id.clone()).collect();
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        claimed
+            .iter()
+            .all(|r| r.status == RunStatus::Running && r.claims == 1)
+    );
+
+    // Only the holder renews, and only runs it holds.
+    let mut held = queue.renew("a", &ids, LEASE).await.unwrap();
+    held.sort();
+    assert_eq!(held, want);
+    assert!(queue.renew("b", &ids, LEASE).await.unwrap().is_empty());
+
+    let (r0, r1, r2) = (&ids[0], &ids[1], &ids[2]);
+    queue
+        .save_step(step(r0, StepStatus::Waiting))
+        .await
+        .unwrap();
+    queue
+        .save_step(step(r0, StepStatus::Succeeded))
+        .await
+        .unwrap();
+    let steps = store.run_steps(r0).await.unwrap();
+    assert_eq!(steps.len(), 1, "one step per path");
+    assert_eq!(steps[0].status, StepStatus::Succeeded);
+
+    // Released until later: waiting and not claimable; woken: claimable again.
+    assert!(!queue.release(r0, "b", now_ms() + LEASE).await.unwrap());
+    assert!(queue.release(r0, "a", now_ms() + LEASE).await.unwrap());
+    let waiting = store.get_run(r0).await.unwrap().unwrap();
+    assert_eq!(waiting.status, RunStatus::Waiting);
+    assert!(queue.claim("a", 5, LEASE).await.unwrap().is_empty());
+    assert!(queue.wake(r0).await.unwrap());
+    assert!(!queue.wake(r1).await.unwrap(), "r1 is not waiting");
+    let again = queue.claim("b", 5, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id.as_str(), again[0].claims), (r0.as_str(), 2));
+
+    // Only the holder finishes.
+    assert!(
+        !queue
+            .finish(r0, "a", RunStatus::Succeeded, Some("{}"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        queue
+            .finish(r0, "b", RunStatus::Failed, None, Some("boom\0"))
+            .await
+            .unwrap()
+    );
+    let done = store.get_run(r0).await.unwrap().unwrap();
+    assert_eq!(done.status, RunStatus::Failed);
+    assert_eq!(done.error.as_deref(), Some("boom\u{FFFD}"));
+    assert!(done.finished_at.is_some());
+
+    // A lease given up is taken over by another node.
+    queue.give_up(r1, "a", now_ms() - 1).await.unwrap();
+    let taken = queue.claim("b", 5, LEASE).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, *r1);
+    assert!(
+        !queue
+            .finish(r1, "a", RunStatus::Succeeded, None, None)
+            .await
+            .unwrap()
+    );
+
+    // Sub-runs: started once, found again, refused past the root's limit.
+    let child = NewRun {
+        parent_run_id: Some(r2.clone()),
+        depth: 1,
+        ..NewRun::new(new_id(), TriggerKind::Workflow, "w2".into(), "sub".into())
+    };
+    let start = |run: NewRun| queue.enqueue_sub_run(run, 1);
+    assert_eq!(start(child.clone()).await.unwrap(), SubRunStart::Started);
+    assert_eq!(start(child.clone()).await.unwrap(), SubRunStart::Existed);
+    let other = NewRun {
+        id: new_id(),
+        ..child.clone()
+    };
+    assert_eq!(
+        start(other.clone()).await.unwrap(),
+        SubRunStart::LimitReached
+    );
+    assert!(store.get_run(&other.id).await.unwrap().is_none());
+
+    // Cancel: the running root is flagged, its queued sub-run ends at once.
+    let cancelled = queue.cancel(r2).await.unwrap().unwrap();
+    assert_eq!(cancelled.status, RunStatus::Running);
+    assert!(cancelled.cancel_requested);
+    let sub = store.get_run(&child.id).await.unwrap().unwrap();
+    assert_eq!(sub.status, RunStatus::Cancelled);
+    assert_eq!(sub.error.as_deref(), Some("cancelled"));
+    assert!(queue.cancel("nothing").await.unwrap().is_none());
+    assert!(queue.cancel("no\0thing").await.unwrap().is_none());
+}
+
+/// Many runs in one enqueue: several statements (the chunks), every run queued once.
+async fn many(store: &Store, queue: &RunQueue) {
+    let runs: Vec<NewRun> = (0..75).map(|_| manual("w3")).collect();
+    let last = runs[74].id.clone();
+    queue.enqueue(runs).await.unwrap();
+    assert_eq!(
+        store.get_run(&last).await.unwrap().unwrap().status,
+        RunStatus::Queued
+    );
+    let mut claimed = 0;
+    loop {
+        let got = queue.claim("c", 64, LEASE).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        claimed += got.iter().filter(|r| r.workflow_id == "w3").count();
+    }
+    assert_eq!(claimed, 75);
+}
+
+#[tokio::test]
+async fn queue_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, queue) = open(dir.path(), None).await;
+    lifecycle(&store, &queue).await;
+    many(&store, &queue).await;
+}
+
+#[tokio::test]
+async fn queue_on_postgres() {
+    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
+        return;
+    };
+    let name = format!("hf_rq_{}", new_id().replace('-', ""));
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin.as_str(), String::new()),
+    };
+    let url = format!("{}/{name}{query}", &base[..base.rfind('/').unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, queue) = open(dir.path(), Some(url)).await;
+        lifecycle(&store, &queue).await;
+        many(&store, &queue).await;
+    }
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await;
+}
