@@ -14,6 +14,11 @@
 # signatures (HMAC-SHA256 of the body, enforced), every request carrying a valid
 # X-Hub-Signature-256 computed once over the fixed body (wrk cannot sign per request; github has
 # no timestamp); the `ratio_verify` line is hookflow+verify / hookflow of the same repeat.
+# With DEDUP=1 the requests also carry a unique X-GitHub-Delivery (wrk's per-request Lua call, which
+# is client CPU on the same cores), sent to three more servers: neither verification nor dedup on
+# (hookflow+uniq), verification on (hookflow+verify+uniq), both on (hookflow+verify+dedup).
+# `ratio_dedup` is both / verification alone; `ratio_both` is both / neither, the same requests:
+# what switching both on costs (issue 13: within 15 %).
 # HOOKFLOW_BIN=path uses that binary instead of building the release one.
 # Needs: wrk (apt-get install -y wrk), python3. Loopback only.
 . "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
@@ -46,9 +51,9 @@ load() { # URL DURATION [HEADER VALUE [UNIQUE_HEADER]]
     -s "$HERE/lib/post_signed.lua" "$1"
 }
 
-run_hookflow() { # RUN LABEL SIG_HEADER SIG_VALUE [UNIQUE_HEADER [nodedup]] — one fresh server
+run_hookflow() { # RUN LABEL SIG_HEADER SIG_VALUE [UNIQUE_HEADER [nodedup|neither]] — one fresh server
   local run=$1 label=$2 sigh=$3 sigv=$4 uniq=${5:-} verification='null' dedup='null'
-  [[ -n "$sigh" ]] && verification="{\"scheme\":\"github\",\"secret\":\"$SECRET\"}"
+  [[ -n "$sigh" && "${6:-}" != neither ]] && verification="{\"scheme\":\"github\",\"secret\":\"$SECRET\"}"
   # the github preset: X-GitHub-Delivery, a different value on every request
   [[ -n "$uniq" && -z "${6:-}" ]] && dedup='{"key":"github"}'
   DATA="$WORK/data-$run-$label"; rm -rf "$DATA"
@@ -93,11 +98,15 @@ for run in $(seq 1 "$REPEATS"); do
   fi
   if [[ -n "${DEDUP:-}" ]]; then
     # The same load with a unique X-GitHub-Delivery per request (wrk's per-request Lua call is
-    # client CPU on the same cores) without and with duplicate detection on that header.
+    # client CPU on the same cores): neither check, verification only, both.
+    run_hookflow "$run" hookflow+uniq X-Hub-Signature-256 "$SIG" X-GitHub-Delivery neither
+    NEITHER_RPS=$LAST_RPS
     run_hookflow "$run" hookflow+verify+uniq X-Hub-Signature-256 "$SIG" X-GitHub-Delivery nodedup
     UNIQ_RPS=$LAST_RPS
     run_hookflow "$run" hookflow+verify+dedup X-Hub-Signature-256 "$SIG" X-GitHub-Delivery
     python3 -c "import sys; print(f'{sys.argv[4]}\tratio_dedup\t{float(sys.argv[1])/float(sys.argv[2]):.2f} (of the same load without dedup; {float(sys.argv[1])/float(sys.argv[3]):.2f} of plain)')" \
       "$LAST_RPS" "$UNIQ_RPS" "$PLAIN_RPS" "$run"
+    python3 -c "import sys; print(f'{sys.argv[3]}\tratio_both\t{float(sys.argv[1])/float(sys.argv[2]):.2f} (verification and dedup on / neither, the same requests)')" \
+      "$LAST_RPS" "$NEITHER_RPS" "$run"
   fi
 done
