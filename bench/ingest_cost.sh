@@ -4,10 +4,11 @@
 # disk (/proc/PID/io write_bytes: WAL frames and checkpoints), and the journal's mean commit time
 # and batch size (its own metrics). Less sensitive to a busy machine than req/s alone.
 #
-#   bench/ingest_cost.sh [dedup|nodedup] [DURATION_S=10]
+#   bench/ingest_cost.sh [dedup|nodedup|neither] [DURATION_S=10]
 #
 # One fresh release server (SQLite), a webhook verifying `github` signatures (as bench/ingest.sh
-# DEDUP=1 does), with `dedup: {key: github}` or without; wrk (64 connections, 2 threads) sends
+# DEDUP=1 does), with `dedup: {key: github}` or without (`neither`: no verification either, the
+# same requests); wrk (64 connections, 2 threads) sends
 # the shared 320-byte body with a valid signature and a unique X-GitHub-Delivery per request.
 # HOOKFLOW_BIN=path uses that binary instead of building the release one.
 . "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
@@ -20,8 +21,9 @@ BODY_FILE="$SHARED/lib/body.json"
 SECRET=bench-signing-secret
 SIG="sha256=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2],"rb").read(), hashlib.sha256).hexdigest())' "$SECRET" "$BODY_FILE")"
 dedup='null'; [[ $MODE == dedup ]] && dedup='{"key":"github"}'
+verification="{\"scheme\":\"github\",\"secret\":\"$SECRET\"}"; [[ $MODE == neither ]] && verification=null
 hf_serve_fresh "$PORT" "$DATA" "$DATA.log"
-hf_webhook bench "\"verification\":{\"scheme\":\"github\",\"secret\":\"$SECRET\"},\"dedup\":$dedup"
+hf_webhook bench "\"verification\":$verification,\"dedup\":$dedup"
 TID=$(grep -l hookflow-journa /proc/$PID/task/*/comm | head -1 | cut -d/ -f5)
 ticks() { awk '{print $14+$15}' "$1"; }
 wbytes() { awk '/^write_bytes/ {print $2}' /proc/$PID/io; }
