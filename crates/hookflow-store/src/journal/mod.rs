@@ -14,10 +14,12 @@
 //! operations: the run queue's writes, see [`crate::run_queue`], and the dedup key sweep) and the
 //! types requests and answers travel in; `batch.rs` what a batch decides and writes (the same on
 //! both backends), `sqlite.rs` and `postgres.rs` the writers, `sql.rs` the statements,
-//! `cache.rs` the webhooks' check data the HTTP layer reads, `dedup.rs` duplicate detection.
+//! `cache.rs` the webhooks' check data the HTTP layer reads, `dedup.rs` duplicate detection,
+//! `checkpoint.rs` SQLite's WAL checkpoints beside the writer.
 
 mod batch;
 mod cache;
+mod checkpoint;
 mod dedup;
 mod postgres;
 mod sql;

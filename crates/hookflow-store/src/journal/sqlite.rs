@@ -16,6 +16,7 @@ use hookflow_core::ingest::rate::{RateClock, Windows};
 
 use super::batch::{BatchResult, Loaded, decide, distinct_ids, finish, route, rows, split};
 use super::cache::refresh_cache;
+use super::checkpoint::Checkpoints;
 use super::sql::{
     INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL,
     WEBHOOK_SQL, WRITE_RATES_SQL, digest,
@@ -28,9 +29,6 @@ use crate::{Result, StoreError};
 /// Rows per multi-row insert statement.
 const CHUNK: usize = 32;
 
-/// WAL pages after which the writer's commit checkpoints (see [`open`]).
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
-
 fn err(e: rusqlite::Error) -> StoreError {
     StoreError::Internal(format!("sqlite: {e}"))
 }
@@ -41,7 +39,9 @@ pub(super) fn spawn(
     rx: mpsc::Receiver<Work>,
     ctx: WriterCtx,
 ) -> Result<oneshot::Receiver<()>> {
-    let conn = open(&data_dir.join("hookflow.db")).map_err(err)?;
+    let path = data_dir.join("hookflow.db");
+    let conn = open(&path).map_err(err)?;
+    let checkpoints = Checkpoints::start(&path).map_err(err)?;
     let keys = dedup::MemoryKeys::load(&conn, crate::now_ms()).map_err(err)?;
     if keys.len() > 0 {
         tracing::info!(keys = keys.len(), "dedup keys still in their window loaded");
@@ -50,7 +50,7 @@ pub(super) fn spawn(
     std::thread::Builder::new()
         .name("hookflow-journal".into())
         .spawn(move || {
-            writer_loop(conn, keys, rx, ctx);
+            writer_loop(conn, keys, checkpoints, rx, ctx);
             let _ = done_tx.send(());
         })
         .map_err(|e| StoreError::Internal(format!("cannot start the journal thread: {e}")))?;
@@ -64,13 +64,9 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
-    // Checkpoints run on this connection after a commit that leaves the WAL past this many
-    // pages. SQLite's 1,000 checkpoints a busy webhook every few dozen batches, each copying
-    // and fsyncing the database file inside the ingest path; 10,000 (a WAL of ~40 MB at most)
-    // copies a page that several batches changed (the newest deliveries page, the rate
-    // windows) once instead of once per checkpoint: ~15% fewer bytes written per request,
-    // ~20% shorter commits (BENCHMARKS.md, issue 13).
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    // This connection never checkpoints on its own: the checkpointer thread does, beside it
+    // ([`Checkpoints`]).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }
 
@@ -78,6 +74,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 fn writer_loop(
     mut conn: Connection,
     mut keys: dedup::MemoryKeys,
+    checkpoints: Checkpoints,
     mut rx: mpsc::Receiver<Work>,
     ctx: WriterCtx,
 ) {
@@ -95,6 +92,7 @@ fn writer_loop(
         let (reqs, ops) = split(&batch);
         let result = commit(&mut conn, &reqs, &ops, &ctx, &mut keys);
         finish(&mut batch, result, started, &ctx.last_error);
+        checkpoints.after_commit(&conn);
     }
 }
 
