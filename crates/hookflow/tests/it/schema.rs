@@ -1,5 +1,5 @@
-//! The two migration folders (`crates/hookflow-store/migrations/{sqlite,postgres}`) must describe
-//! one schema: the same tables with the same columns, each nullable on both or on neither, since
+//! The migrations (`crates/hookflow-store/migrations`: shared texts, and a folder of its own texts
+//! for each backend) must describe one schema: the same tables with the same columns, each nullable on both or on neither, since
 //! every query is written once for both backends.
 //!
 //! With `TEST_DATABASE_URL` set, a server migrates a SQLite data directory and another a fresh
@@ -92,18 +92,20 @@ fn migrations_dir(backend: &str) -> PathBuf {
         .join(backend)
 }
 
-/// The tables the migration files of `backend` declare: `CREATE TABLE` statements and
-/// `ALTER TABLE … ADD [COLUMN]`, applied in file order. (`schema_migrations` is created by the
-/// store's code, not by a file.)
+/// The tables the migration files of `backend` (the shared ones and its own) declare: `CREATE
+/// TABLE` statements and `ALTER TABLE … ADD [COLUMN]`, applied in file-name order.
+/// (`schema_migrations` is created by the store's code, not by a file.)
 fn declared_schema(backend: &str) -> Schema {
-    let dir = migrations_dir(backend);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no migrations in {}", dir.display());
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in [migrations_dir(""), migrations_dir(backend)] {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"));
+        files.extend(entries);
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    assert!(!files.is_empty(), "no migrations for {backend}");
     let mut schema = Schema::new();
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read migration");
