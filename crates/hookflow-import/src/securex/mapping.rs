@@ -130,82 +130,27 @@ pub enum Kind {
 }
 
 /// (activity type, output field, what it becomes). `*` matches every field.
+#[rustfmt::skip]
 pub const OUTPUT_FIELDS: &[(&str, &str, Out)] = &[
-    (
-        "web-service.http_request",
-        "response_body",
-        Out::Step("body", Kind::Any),
-    ),
-    (
-        "web-service.http_request",
-        "status_code",
-        Out::Step("status", Kind::Number),
-    ),
-    (
-        "web-service.http_request",
-        "response_headers",
-        Out::Step("headers", Kind::Any),
-    ),
+    ("web-service.http_request", "response_body", Out::Step("body", Kind::Any)),
+    ("web-service.http_request", "status_code", Out::Step("status", Kind::Number)),
+    ("web-service.http_request", "response_headers", Out::Step("headers", Kind::Any)),
     ("python3.script", "script_queries", Out::PythonVariable),
-    (
-        "python3.script",
-        "response_body",
-        Out::Step("stdout", Kind::String),
-    ),
-    (
-        "python3.script",
-        "stdout",
-        Out::Step("stdout", Kind::String),
-    ),
-    (
-        "python3.script",
-        "stderr",
-        Out::Step("stderr", Kind::String),
-    ),
-    (
-        "python3.script",
-        "exit_code",
-        Out::Step("exit_code", Kind::Number),
-    ),
-    (
-        "corejava.jsonpathquery",
-        "jsonpath_queries",
-        Out::JsonPathQuery,
-    ),
+    ("python3.script", "response_body", Out::Step("stdout", Kind::String)),
+    ("python3.script", "stdout", Out::Step("stdout", Kind::String)),
+    ("python3.script", "stderr", Out::Step("stderr", Kind::String)),
+    ("python3.script", "exit_code", Out::Step("exit_code", Kind::Number)),
+    ("corejava.jsonpathquery", "jsonpath_queries", Out::JsonPathQuery),
     ("core.jsonpathquery", "jsonpath_queries", Out::JsonPathQuery),
     ("core.xpathquery", "xpath_queries", Out::PythonVariable),
-    (
-        "core.matchregex",
-        "has_match",
-        Out::Step("matched", Kind::Bool),
-    ),
-    (
-        "core.matchregex",
-        "matching_strings",
-        Out::Step("groups[:1]", Kind::Any),
-    ),
-    (
-        "core.matchregex",
-        "match_groups",
-        Out::Step("groups[1:]", Kind::Any),
-    ),
-    (
-        "core.replacestring",
-        "result_string",
-        Out::Result(Kind::String),
-    ),
+    ("core.matchregex", "has_match", Out::Step("matched", Kind::Bool)),
+    ("core.matchregex", "matching_strings", Out::Step("groups[:1]", Kind::Any)),
+    ("core.matchregex", "match_groups", Out::Step("groups[1:]", Kind::Any)),
+    ("core.replacestring", "result_string", Out::Result(Kind::String)),
     ("core.calculate_date", "result", Out::Result(Kind::String)),
-    (
-        "core.calculate_date_time_difference",
-        "result",
-        Out::Result(Kind::Number),
-    ),
+    ("core.calculate_date_time_difference", "result", Out::Result(Kind::Number)),
     ("core.format_date", "result", Out::Result(Kind::String)),
-    (
-        "core.format_date",
-        "result_string",
-        Out::Result(Kind::String),
-    ),
+    ("core.format_date", "result_string", Out::Result(Kind::String)),
     ("core.parse_date", "result", Out::Result(Kind::String)),
     ("workflow.atomic_workflow", "*", Out::CalleeOutput),
     ("workflow.sub_workflow", "*", Out::CalleeOutput),
