@@ -3,10 +3,8 @@
 //! millisecond timestamps, so one SQL text serves SQLite and PostgreSQL), a workflow's run
 //! duration percentiles, and a run's step statuses per step id.
 
-use sqlx::Row;
-
-use crate::db::on_db;
-use crate::{Result, Store, StoreError, names_nothing};
+use crate::query::Record;
+use crate::{Result, Store, StoreError};
 
 /// A time range cut into `buckets` equal buckets of `bucket_ms`, from `since_ms` (inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +22,7 @@ impl Buckets {
 }
 
 /// How many deliveries of one status (and reason) arrived in one bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeliveryCount {
     /// The bucket's index, `0..buckets`.
     pub bucket: i64,
@@ -32,20 +30,22 @@ pub struct DeliveryCount {
     pub status: String,
     /// A rejected delivery's reason.
     pub reason: Option<String>,
+    #[sqlx(rename = "n")]
     pub count: i64,
 }
 
 /// How many runs of one status were created in one bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RunCount {
     pub bucket: i64,
     /// As stored: `queued`, `running`, `waiting`, `succeeded`, `failed`, `cancelled`.
     pub status: String,
+    #[sqlx(rename = "n")]
     pub count: i64,
 }
 
 /// Nearest-rank percentiles of the durations (ms) of finished runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Percentiles {
     /// How many finished runs they are of.
     pub runs: i64,
@@ -56,10 +56,11 @@ pub struct Percentiles {
 
 /// How many records a step of a run has with one status (a step in a loop has one per
 /// iteration).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StepStatusCount {
     pub step_id: String,
     pub status: String,
+    #[sqlx(rename = "n")]
     pub count: i64,
 }
 
@@ -89,39 +90,18 @@ const RUN_COUNTS_SQL: &str = "SELECT (created_at - $2) / $3 AS bucket, status, \
      WHERE workflow_id = $1 AND id >= $4 AND created_at >= $2 AND created_at < $5 \
      GROUP BY 1, 2";
 
-/// Nearest rank: the `ceil(p/100 * n)`-th smallest, in integer arithmetic.
+/// Nearest rank: the `ceil(p/100 * n)`-th smallest, in integer arithmetic (0 when none finished).
 const PERCENTILES_SQL: &str = "WITH d AS (SELECT finished_at - started_at AS ms, \
      ROW_NUMBER() OVER (ORDER BY finished_at - started_at) AS rn, COUNT(*) OVER () AS n \
      FROM runs WHERE workflow_id = $1 AND id >= $3 AND created_at >= $2 \
      AND finished_at IS NOT NULL AND started_at IS NOT NULL) \
      SELECT COUNT(*) AS runs, \
-     MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN ms END) AS p50, \
-     MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN ms END) AS p95, \
-     MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN ms END) AS p99 FROM d";
+     COALESCE(MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN ms END), 0) AS p50, \
+     COALESCE(MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN ms END), 0) AS p95, \
+     COALESCE(MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN ms END), 0) AS p99 FROM d";
 
 const STEP_STATUSES_SQL: &str = "SELECT step_id, status, COUNT(*) AS n FROM run_steps \
      WHERE run_id = $1 GROUP BY step_id, status ORDER BY step_id, status";
-
-/// Runs a per-bucket count query (`$1` the webhook's or workflow's id, then the range as
-/// [`DELIVERY_COUNTS_SQL`] and [`RUN_COUNTS_SQL`] take it) and maps each row with `$make`.
-macro_rules! bucket_counts {
-    ($store:expr, $sql:expr, $id:expr, $range:expr, |$r:ident| $make:expr) => {
-        on_db!(&$store.db, |p| {
-            let rows = sqlx::query($sql)
-                .bind($id)
-                .bind($range.since_ms)
-                .bind($range.bucket_ms)
-                .bind(v7_floor($range.since_ms - ID_SLACK_MS))
-                .bind($range.until_ms())
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|$r| Ok($make))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
-    };
-}
 
 impl Store {
     /// Webhook `webhook_id`'s deliveries in `range`, counted per bucket, status and reason.
@@ -130,31 +110,33 @@ impl Store {
         webhook_id: &str,
         range: Buckets,
     ) -> Result<Vec<DeliveryCount>> {
-        check(range)?;
-        if names_nothing(webhook_id) {
-            return Ok(Vec::new());
-        }
-        bucket_counts!(self, DELIVERY_COUNTS_SQL, webhook_id, range, |r| {
-            DeliveryCount {
-                bucket: r.try_get("bucket")?,
-                status: r.try_get("status")?,
-                reason: r.try_get("reason")?,
-                count: r.try_get("n")?,
-            }
-        })
+        self.bucket_counts(DELIVERY_COUNTS_SQL, webhook_id, range)
+            .await
     }
 
     /// Workflow `workflow_id`'s runs created in `range`, counted per bucket and status.
     pub async fn run_counts(&self, workflow_id: &str, range: Buckets) -> Result<Vec<RunCount>> {
+        self.bucket_counts(RUN_COUNTS_SQL, workflow_id, range).await
+    }
+
+    /// Runs a per-bucket count query: `$1` the webhook's or workflow's id, then the range as
+    /// [`DELIVERY_COUNTS_SQL`] and [`RUN_COUNTS_SQL`] take it.
+    async fn bucket_counts<T: Record>(
+        &self,
+        sql: &'static str,
+        id: &str,
+        range: Buckets,
+    ) -> Result<Vec<T>> {
         check(range)?;
-        if names_nothing(workflow_id) {
-            return Ok(Vec::new());
-        }
-        bucket_counts!(self, RUN_COUNTS_SQL, workflow_id, range, |r| RunCount {
-            bucket: r.try_get("bucket")?,
-            status: r.try_get("status")?,
-            count: r.try_get("n")?,
-        })
+        let floor = v7_floor(range.since_ms - ID_SLACK_MS);
+        let args = [
+            id.into(),
+            range.since_ms.into(),
+            range.bucket_ms.into(),
+            (&floor).into(),
+            range.until_ms().into(),
+        ];
+        self.all(sql, &args).await
     }
 
     /// Duration percentiles of workflow `workflow_id`'s finished runs created since `since_ms`;
@@ -164,50 +146,15 @@ impl Store {
         workflow_id: &str,
         since_ms: i64,
     ) -> Result<Option<Percentiles>> {
-        if names_nothing(workflow_id) {
-            return Ok(None);
-        }
-        on_db!(&self.db, |p| {
-            let r = sqlx::query(PERCENTILES_SQL)
-                .bind(workflow_id)
-                .bind(since_ms)
-                .bind(v7_floor(since_ms - ID_SLACK_MS))
-                .fetch_one(p)
-                .await?;
-            let runs: i64 = r.try_get("runs")?;
-            let get = |c: &str| -> Result<i64, sqlx::Error> {
-                Ok(r.try_get::<Option<i64>, _>(c)?.unwrap_or(0))
-            };
-            Ok::<_, StoreError>((runs > 0).then_some(Percentiles {
-                runs,
-                p50: get("p50")?,
-                p95: get("p95")?,
-                p99: get("p99")?,
-            }))
-        })
+        let floor = v7_floor(since_ms - ID_SLACK_MS);
+        let args = [workflow_id.into(), since_ms.into(), (&floor).into()];
+        let p: Option<Percentiles> = self.one(PERCENTILES_SQL, &args).await?;
+        Ok(p.filter(|p| p.runs > 0))
     }
 
     /// How many step records of run `run_id` have each status, per step id.
     pub async fn step_status_counts(&self, run_id: &str) -> Result<Vec<StepStatusCount>> {
-        if names_nothing(run_id) {
-            return Ok(Vec::new());
-        }
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(STEP_STATUSES_SQL)
-                .bind(run_id)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(StepStatusCount {
-                        step_id: r.try_get("step_id")?,
-                        status: r.try_get("status")?,
-                        count: r.try_get("n")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
+        self.all(STEP_STATUSES_SQL, &[run_id.into()]).await
     }
 }
 

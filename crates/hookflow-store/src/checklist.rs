@@ -3,18 +3,18 @@
 //! and the chain behind it — its events, the workflows whose triggers name them (the same join
 //! routing uses), and each workflow's last run. A handful of indexed reads; no writes.
 
-use sqlx::Row;
-
 use crate::db::on_db;
 use crate::deliveries::{Delivery, StatusFilter};
-use crate::journal::ROUTES_SQL;
-use crate::{Result, Store, names_nothing};
+use crate::journal::route_rows;
+use crate::run_queue::RunStatus;
+use crate::{Result, Store, StoreError, names_nothing};
 
 /// Rejections of one kind (same status and reason) since the period's start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RejectionCount {
     pub http_status: i64,
     pub reason: Option<String>,
+    #[sqlx(rename = "n")]
     pub count: i64,
 }
 
@@ -27,7 +27,7 @@ pub struct ChainWorkflow {
     pub enabled: bool,
     pub trigger_disabled: bool,
     /// `(run id, status, created_at)` of its newest run, whatever started it.
-    pub last_run: Option<(String, crate::run_queue::RunStatus, i64)>,
+    pub last_run: Option<(String, RunStatus, i64)>,
 }
 
 /// One event bound to the webhook and what it triggers.
@@ -72,113 +72,71 @@ impl Store {
             last(StatusFilter::Accepted).await?,
             last(StatusFilter::Rejected).await?,
         );
-        let mut facts = on_db!(&self.db, |p| {
-            let rows = sqlx::query(
+        let rejections = self
+            .all(
                 "SELECT http_status, reason, COUNT(*) AS n FROM deliveries \
                  WHERE webhook_id = $1 AND status = 'rejected' AND received_at >= $2 \
                  GROUP BY http_status, reason ORDER BY n DESC, http_status LIMIT $3",
+                &[webhook_id.into(), since.into(), TOP_REJECTIONS.into()],
             )
-            .bind(webhook_id)
-            .bind(since)
-            .bind(TOP_REJECTIONS)
-            .fetch_all(p)
             .await?;
-            let rejections = rows
-                .iter()
-                .map(|r| {
-                    Ok(RejectionCount {
-                        http_status: r.try_get("http_status")?,
-                        reason: r.try_get("reason")?,
-                        count: r.try_get("n")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            let rows = sqlx::query(ROUTES_SQL)
-                .bind(webhook_id)
-                .fetch_all(p)
-                .await?;
-            let mut events: Vec<ChainEvent> = Vec::new();
-            for r in &rows {
-                let id: String = r.try_get("event_id")?;
-                if events.last().is_none_or(|e| e.id != id) {
-                    events.push(ChainEvent {
-                        id,
-                        name: r.try_get("event_name")?,
-                        filter: r.try_get("filter")?,
-                        workflows: Vec::new(),
-                    });
-                }
-                let Some(wf_id) = r.try_get::<Option<String>, _>("workflow_id")? else {
-                    continue; // an event no trigger names, or a trigger of a deleted workflow
-                };
-                let Some(name) = r.try_get::<Option<String>, _>("workflow_name")? else {
-                    continue;
-                };
-                let event = events.last_mut().expect("pushed above");
-                event.workflows.push(ChainWorkflow {
-                    id: wf_id,
-                    name,
-                    valid: r.try_get::<Option<bool>, _>("valid")?.unwrap_or(false),
-                    enabled: r.try_get::<Option<bool>, _>("enabled")?.unwrap_or(false),
-                    trigger_disabled: r.try_get::<Option<bool>, _>("disabled")?.unwrap_or(false),
-                    last_run: None,
+        let routes = on_db!(&self.db, |p| Ok::<_, StoreError>(route_rows!(
+            p, webhook_id
+        )))?;
+        let mut events: Vec<ChainEvent> = Vec::new();
+        for r in routes {
+            if events.last().is_none_or(|e| e.id != r.event_id) {
+                events.push(ChainEvent {
+                    id: r.event_id,
+                    name: r.event_name,
+                    filter: r.filter,
+                    workflows: Vec::new(),
                 });
             }
-            // The newest requests whatever their verdict (bounded, by the webhook's index).
-            let rows = sqlx::query(
-                "SELECT verification FROM deliveries WHERE webhook_id = $1 \
-                 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(webhook_id)
-            .bind(VERDICT_SAMPLE)
-            .fetch_all(p)
+            // None: an event no trigger names, or a trigger of a deleted workflow.
+            let Some((id, name, valid, enabled, trigger_disabled)) = r.target else {
+                continue;
+            };
+            let last_run = self.last_run_of(&id).await?;
+            let event = events.last_mut().expect("pushed above");
+            event.workflows.push(ChainWorkflow {
+                id,
+                name,
+                valid,
+                enabled,
+                trigger_disabled,
+                last_run,
+            });
+        }
+        // The newest requests whatever their verdict (bounded, by the webhook's index).
+        let sql = "SELECT verification FROM deliveries WHERE webhook_id = $1 \
+            ORDER BY id DESC LIMIT $2";
+        let recorded: Vec<(Option<String>,)> = self
+            .all(sql, &[webhook_id.into(), VERDICT_SAMPLE.into()])
             .await?;
-            let mut verdicts = Vec::new();
-            for r in &rows {
-                let Some(text) = r.try_get::<Option<String>, _>("verification")? else {
-                    continue;
-                };
-                let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                verdicts.push((
+        let verdicts = recorded
+            .into_iter()
+            .filter_map(|(text,)| {
+                let v: serde_json::Value = serde_json::from_str(&text?).unwrap_or_default();
+                Some((
                     v["verdict"].as_str().unwrap_or("?").to_string(),
                     v["detail"].as_str().unwrap_or_default().to_string(),
-                ));
-            }
-            Ok::<_, sqlx::Error>(ChecklistFacts {
-                last_accepted: accepted,
-                last_rejected: rejected,
-                rejections,
-                events,
-                verdicts,
+                ))
             })
-        })?;
-        for wf in facts.events.iter_mut().flat_map(|e| e.workflows.iter_mut()) {
-            wf.last_run = self.last_run_of(&wf.id).await?;
-        }
-        Ok(facts)
+            .collect();
+        Ok(ChecklistFacts {
+            last_accepted: accepted,
+            last_rejected: rejected,
+            rejections,
+            events,
+            verdicts,
+        })
     }
 
     /// `(id, status, created_at)` of a workflow's newest run.
-    async fn last_run_of(
-        &self,
-        workflow_id: &str,
-    ) -> Result<Option<(String, crate::run_queue::RunStatus, i64)>> {
-        on_db!(&self.db, |p| {
-            let row = sqlx::query(
-                "SELECT id, status, created_at FROM runs WHERE workflow_id = $1 \
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .bind(workflow_id)
-            .fetch_optional(p)
-            .await?;
-            Ok(match row {
-                Some(r) => Some((
-                    r.try_get("id")?,
-                    r.try_get("status")?,
-                    r.try_get("created_at")?,
-                )),
-                None => None,
-            })
-        })
+    async fn last_run_of(&self, workflow_id: &str) -> Result<Option<(String, RunStatus, i64)>> {
+        let sql = "SELECT id, status, created_at FROM runs WHERE workflow_id = $1 \
+            ORDER BY id DESC LIMIT 1";
+        self.one(sql, &[workflow_id.into()]).await
     }
 }

@@ -1,14 +1,13 @@
 //! Deliveries as the management API reads them: every request a known webhook received,
 //! accepted, rejected or duplicate, newest first.
 
-use sqlx::Row;
+use sqlx::AssertSqlSafe;
 
-use crate::db::on_db;
-use crate::webhooks::page;
-use crate::{Result, Store, names_nothing};
+use crate::query::Arg;
+use crate::{Result, Store};
 
 /// One recorded request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
     pub id: String,
     pub webhook_id: String,
@@ -24,6 +23,7 @@ pub struct Delivery {
     /// JSON object of the query parameters without `api_key`.
     pub query: String,
     /// The body (cut to the retention limit for rejected requests); only on single reads.
+    #[sqlx(default)]
     pub body: Option<Vec<u8>>,
     pub body_size: i64,
     pub body_truncated: bool,
@@ -56,32 +56,19 @@ const LIST_COLUMNS: &str = "id, webhook_id, received_at, status, http_status, re
     content_type, headers, query, body_size, body_truncated, routing, duplicate_of, \
     verification";
 
-macro_rules! delivery_from_row {
-    ($r:expr, $with_body:expr) => {{
-        let r = $r;
-        Delivery {
-            id: r.try_get("id")?,
-            webhook_id: r.try_get("webhook_id")?,
-            received_at: r.try_get("received_at")?,
-            status: r.try_get("status")?,
-            http_status: r.try_get("http_status")?,
-            reason: r.try_get("reason")?,
-            method: r.try_get("method")?,
-            content_type: r.try_get("content_type")?,
-            headers: r.try_get("headers")?,
-            query: r.try_get("query")?,
-            body: if $with_body {
-                Some(r.try_get("body")?)
-            } else {
-                None
-            },
-            body_size: r.try_get("body_size")?,
-            body_truncated: r.try_get("body_truncated")?,
-            routing: r.try_get("routing")?,
-            duplicate_of: r.try_get("duplicate_of")?,
-            verification: r.try_get("verification")?,
-        }
-    }};
+/// The deliveries of webhook `$1` that match `cond`, newest first: below id `$2` if `before`,
+/// and `LIMIT` the last parameter. Two texts rather than `($2 = '' OR id < $2)`, so both planners
+/// use the index range.
+fn newest_first(columns: &str, cond: &str, before: bool) -> String {
+    let (below, limit) = if before {
+        (" AND id < $2", "$3")
+    } else {
+        ("", "$2")
+    };
+    format!(
+        "SELECT {columns} FROM deliveries WHERE webhook_id = $1{cond}{below} \
+         ORDER BY id DESC LIMIT {limit}"
+    )
 }
 
 /// Which deliveries of a webhook to list.
@@ -102,39 +89,20 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<Delivery>, Option<String>)> {
-        if names_nothing(webhook_id) || cursor.is_some_and(names_nothing) {
-            return Ok((Vec::new(), None));
-        }
         let status = match filter {
             StatusFilter::All => "",
             StatusFilter::Accepted => " AND status = 'accepted'",
             StatusFilter::Rejected => " AND status = 'rejected'",
             StatusFilter::Duplicate => " AND status = 'duplicate'",
         };
-        // Two texts rather than `($2 = '' OR id < $2)`, so both planners use the index range.
-        let sql = match cursor {
-            None => format!(
-                "SELECT {LIST_COLUMNS} FROM deliveries WHERE webhook_id = $1{status} \
-                 ORDER BY id DESC LIMIT $2"
-            ),
-            Some(_) => format!(
-                "SELECT {LIST_COLUMNS} FROM deliveries WHERE webhook_id = $1{status} \
-                 AND id < $3 ORDER BY id DESC LIMIT $2"
-            ),
-        };
-        let items: Vec<Delivery> = on_db!(&self.db, |p| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(webhook_id)
-                .bind(limit + 1);
-            if let Some(c) = cursor {
-                q = q.bind(c);
-            }
-            let rows = q.fetch_all(p).await?;
-            rows.iter()
-                .map(|r| Ok(delivery_from_row!(r, false)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?;
-        page(items, limit, |d| d.id.clone()).map_items(Ok)
+        let sql = newest_first(LIST_COLUMNS, status, cursor.is_some());
+        let args: Vec<Arg> = [Some(webhook_id), cursor]
+            .into_iter()
+            .flatten()
+            .map(Arg::from)
+            .collect();
+        let key = |d: &Delivery| d.id.clone();
+        self.page(AssertSqlSafe(sql), &args, limit, key).await
     }
 
     /// A webhook's accepted deliveries with their bodies, newest first: up to `limit` older than
@@ -145,32 +113,15 @@ impl Store {
         limit: i64,
         before: Option<&str>,
     ) -> Result<Vec<Delivery>> {
-        if names_nothing(webhook_id) || before.is_some_and(names_nothing) {
-            return Ok(Vec::new());
-        }
-        let sql = match before {
-            None => format!(
-                "SELECT {LIST_COLUMNS}, body FROM deliveries WHERE webhook_id = $1 \
-                 AND status = 'accepted' ORDER BY id DESC LIMIT $2"
-            ),
-            Some(_) => format!(
-                "SELECT {LIST_COLUMNS}, body FROM deliveries WHERE webhook_id = $1 \
-                 AND status = 'accepted' AND id < $3 ORDER BY id DESC LIMIT $2"
-            ),
-        };
-        on_db!(&self.db, |p| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(webhook_id)
-                .bind(limit);
-            if let Some(c) = before {
-                q = q.bind(c);
-            }
-            let rows = q.fetch_all(p).await?;
-            rows.iter()
-                .map(|r| Ok(delivery_from_row!(r, true)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(crate::StoreError::from)
-        })
+        let columns = format!("{LIST_COLUMNS}, body");
+        let sql = newest_first(&columns, " AND status = 'accepted'", before.is_some());
+        let mut args: Vec<Arg> = [Some(webhook_id), before]
+            .into_iter()
+            .flatten()
+            .map(Arg::from)
+            .collect();
+        args.push(limit.into());
+        self.all(AssertSqlSafe(sql), &args).await
     }
 
     /// How many accepted deliveries webhook `webhook_id` received from `from` (included) to `to`
@@ -181,20 +132,12 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<i64> {
-        if names_nothing(webhook_id) {
-            return Ok(0);
-        }
         let sql = "SELECT COUNT(*) FROM deliveries WHERE webhook_id = $1 AND status = 'accepted' \
             AND id >= $2 AND received_at >= $3 AND received_at < $4";
-        Ok(on_db!(&self.db, |p| {
-            sqlx::query_scalar::<_, i64>(sql)
-                .bind(webhook_id)
-                .bind(id_floor(from))
-                .bind(from)
-                .bind(to)
-                .fetch_one(p)
-                .await
-        })?)
+        let floor = id_floor(from);
+        let args = [webhook_id.into(), (&floor).into(), from.into(), to.into()];
+        let n: Option<(i64,)> = self.one(sql, &args).await?;
+        Ok(n.map_or(0, |(n,)| n))
     }
 
     /// Up to `limit` accepted deliveries of webhook `webhook_id` received from `from` (included)
@@ -207,9 +150,6 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Delivery>> {
-        if names_nothing(webhook_id) || after.is_some_and(names_nothing) {
-            return Ok(Vec::new());
-        }
         let sql = format!(
             "SELECT {LIST_COLUMNS}, body FROM deliveries WHERE webhook_id = $1 \
              AND status = 'accepted' AND id > $2 AND received_at >= $3 AND received_at < $4 \
@@ -221,38 +161,20 @@ impl Store {
             floor.pop();
             floor
         });
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(webhook_id)
-                .bind(&start)
-                .bind(from)
-                .bind(to)
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(delivery_from_row!(r, true)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(crate::StoreError::from)
-        })
+        let args = [
+            webhook_id.into(),
+            (&start).into(),
+            from.into(),
+            to.into(),
+            limit.into(),
+        ];
+        self.all(AssertSqlSafe(sql), &args).await
     }
 
     /// One delivery with its body.
     pub async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> {
-        if names_nothing(id) {
-            return Ok(None);
-        }
         let sql = format!("SELECT {LIST_COLUMNS}, body FROM deliveries WHERE id = $1");
-        on_db!(&self.db, |p| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_optional(p)
-                .await?;
-            Ok(match row {
-                Some(r) => Some(delivery_from_row!(&r, true)),
-                None => None,
-            })
-        })
+        self.one(AssertSqlSafe(sql), &[id.into()]).await
     }
 }
 

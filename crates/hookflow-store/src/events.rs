@@ -1,16 +1,16 @@
 //! Events: "this webhook received data" (with an optional filter) or "this schedule fired".
 //! Schedules keep their next due time here, so exactly one node fires each due time.
 
-use sqlx::Row;
+use sqlx::AssertSqlSafe;
 
 use crate::db::on_db;
+use crate::query::{created, found, name_taken, not_found};
 use crate::run_queue::insert_runs_sqlx;
 use crate::run_queue::sql::OnConflict;
 use crate::runs::{NewRun, TriggerKind};
-use crate::webhooks::page;
-use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms};
+use crate::{Result, Store, names_nothing, new_id, no_nul, now_ms};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Event {
     pub id: String,
     pub name: String,
@@ -38,97 +38,64 @@ pub struct NewEvent {
 const COLUMNS: &str =
     "id, name, webhook_id, schedule, timezone, filter, next_fire_at, created_at, updated_at";
 
-macro_rules! event_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        Event {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            webhook_id: r.try_get("webhook_id")?,
-            schedule: r.try_get("schedule")?,
-            timezone: r.try_get("timezone")?,
-            filter: r.try_get("filter")?,
-            next_fire_at: r.try_get("next_fire_at")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        }
-    }};
-}
-
 /// Refuses an event whose user-chosen text holds a NUL (see [`crate::no_nul`]).
-fn check_text(
-    name: &str,
-    webhook_id: Option<&str>,
-    schedule: Option<&str>,
-    timezone: Option<&str>,
-    filter: Option<&str>,
-) -> Result<()> {
-    no_nul("an event name", name)?;
-    no_nul("a webhook_id", webhook_id.unwrap_or(""))?;
-    no_nul("a schedule", schedule.unwrap_or(""))?;
-    no_nul("a timezone", timezone.unwrap_or(""))?;
-    no_nul("a filter", filter.unwrap_or(""))
+fn check_text(e: &Event) -> Result<()> {
+    no_nul("an event name", &e.name)?;
+    no_nul("a webhook_id", e.webhook_id.as_deref().unwrap_or(""))?;
+    no_nul("a schedule", e.schedule.as_deref().unwrap_or(""))?;
+    no_nul("a timezone", e.timezone.as_deref().unwrap_or(""))?;
+    no_nul("a filter", e.filter.as_deref().unwrap_or(""))
 }
 
-fn conflict(e: sqlx::Error, name: &str) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Conflict(_) => {
-            StoreError::Conflict(format!("an event named {name:?} already exists"))
-        }
-        other => other,
-    }
-}
+/// Creates an event: `$1` its id, `$2`…`$7` name, webhook_id, schedule, timezone, filter and
+/// next_fire_at, `$8` now.
+const INSERT_SQL: &str = "INSERT INTO events (id, name, webhook_id, schedule, timezone, \
+    filter, next_fire_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+
+/// Replaces event `$1`'s fields, as [`INSERT_SQL`] takes them.
+const UPDATE_SQL: &str = "UPDATE events SET name = $2, webhook_id = $3, schedule = $4, \
+    timezone = $5, filter = $6, next_fire_at = $7, updated_at = $8 WHERE id = $1";
 
 impl Store {
     pub async fn create_event(&self, new: NewEvent) -> Result<Event> {
-        check_text(
-            &new.name,
-            new.webhook_id.as_deref(),
-            new.schedule.as_deref(),
-            new.timezone.as_deref(),
-            new.filter.as_deref(),
-        )?;
-        let id = new_id();
         let now = now_ms();
-        on_db!(&self.db, |p| {
-            sqlx::query(
-                "INSERT INTO events (id, name, webhook_id, schedule, timezone, filter, \
-                 next_fire_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-            )
-            .bind(&id)
-            .bind(&new.name)
-            .bind(&new.webhook_id)
-            .bind(&new.schedule)
-            .bind(&new.timezone)
-            .bind(&new.filter)
-            .bind(new.next_fire_at)
-            .bind(now)
-            .execute(p)
+        let event = Event {
+            id: new_id(),
+            name: new.name,
+            webhook_id: new.webhook_id,
+            schedule: new.schedule,
+            timezone: new.timezone,
+            filter: new.filter,
+            next_fire_at: new.next_fire_at,
+            created_at: now,
+            updated_at: now,
+        };
+        self.write_event(INSERT_SQL, &event, now).await?;
+        created(self.get_event(&event.id).await?, "event")
+    }
+
+    /// Writes `e` with `sql` ([`INSERT_SQL`] or [`UPDATE_SQL`]) at `now`: how many rows changed.
+    async fn write_event(&self, sql: &'static str, e: &Event, now: i64) -> Result<u64> {
+        check_text(e)?;
+        let args = [
+            (&e.id).into(),
+            (&e.name).into(),
+            (&e.webhook_id).into(),
+            (&e.schedule).into(),
+            (&e.timezone).into(),
+            (&e.filter).into(),
+            e.next_fire_at.into(),
+            now.into(),
+        ];
+        self.execute(sql, &args)
             .await
-            .map(|_| ())
-        })
-        .map_err(|e| conflict(e, &new.name))?;
-        self.get_event(&id)
-            .await?
-            .ok_or_else(|| StoreError::Internal("created event vanished".into()))
+            .map_err(name_taken("an event", &e.name))
     }
 
     /// By id, or by name.
     pub async fn get_event(&self, id_or_name: &str) -> Result<Option<Event>> {
-        if names_nothing(id_or_name) {
-            return Ok(None);
-        }
         let sql = format!("SELECT {COLUMNS} FROM events WHERE id = $1 OR name = $1");
-        on_db!(&self.db, |p| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id_or_name)
-                .fetch_optional(p)
-                .await?;
-            Ok(match row {
-                Some(r) => Some(event_from_row!(&r)),
-                None => None,
-            })
-        })
+        self.one(AssertSqlSafe(sql), &[id_or_name.into()]).await
     }
 
     pub async fn list_events(
@@ -136,89 +103,31 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<Event>, Option<String>)> {
-        if cursor.is_some_and(names_nothing) {
-            return Ok((Vec::new(), None));
-        }
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE ($1 = '' OR id < $1) ORDER BY id DESC LIMIT $2"
-        );
-        let items: Vec<Event> = on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(cursor.unwrap_or(""))
-                .bind(limit + 1)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(event_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?;
-        page(items, limit, |e| e.id.clone()).map_items(Ok)
+        let select = format!("SELECT {COLUMNS} FROM events");
+        let key = |e: &Event| e.id.clone();
+        self.newest(&select, "id", cursor, limit, key).await
     }
 
     /// Replaces the mutable fields of an event (the caller merges a patch into the current one).
     pub async fn update_event(&self, e: &Event) -> Result<Event> {
         if names_nothing(&e.id) {
-            return Err(StoreError::NotFound(format!(
-                "there is no event with id {}",
-                e.id
-            )));
+            return Err(not_found("event", &e.id));
         }
-        check_text(
-            &e.name,
-            e.webhook_id.as_deref(),
-            e.schedule.as_deref(),
-            e.timezone.as_deref(),
-            e.filter.as_deref(),
-        )?;
-        let n = on_db!(&self.db, |p| {
-            sqlx::query(
-                "UPDATE events SET name = $2, webhook_id = $3, schedule = $4, timezone = $5, \
-                 filter = $6, next_fire_at = $7, updated_at = $8 WHERE id = $1",
-            )
-            .bind(&e.id)
-            .bind(&e.name)
-            .bind(&e.webhook_id)
-            .bind(&e.schedule)
-            .bind(&e.timezone)
-            .bind(&e.filter)
-            .bind(e.next_fire_at)
-            .bind(now_ms())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })
-        .map_err(|err| conflict(err, &e.name))?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!(
-                "there is no event with id {}",
-                e.id
-            )));
-        }
+        let n = self.write_event(UPDATE_SQL, e, now_ms()).await?;
+        found(n, "event", &e.id)?;
         self.get_event(&e.id)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("there is no event with id {}", e.id)))
+            .ok_or_else(|| not_found("event", &e.id))
     }
 
     pub async fn delete_event(&self, id: &str) -> Result<bool> {
-        if names_nothing(id) {
-            return Ok(false);
-        }
-        Ok(on_db!(&self.db, |p| {
-            sqlx::query("DELETE FROM events WHERE id = $1")
-                .bind(id)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })? > 0)
+        self.delete_with(id, &["DELETE FROM events WHERE id = $1"])
+            .await
     }
 
     /// Names and ids of every event (for validating workflow triggers).
     pub async fn event_refs(&self) -> Result<Vec<(String, String)>> {
-        Ok(on_db!(&self.db, |p| {
-            sqlx::query_as::<_, (String, String)>("SELECT id, name FROM events")
-                .fetch_all(p)
-                .await
-        })?)
+        self.all("SELECT id, name FROM events", &[]).await
     }
 
     /// Fires one due time of a schedule event: moves `next_fire_at` from `due` to `next` and, if
@@ -284,15 +193,6 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM events WHERE schedule IS NOT NULL AND next_fire_at <= $1"
         );
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(now)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(event_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(StoreError::from)
-        })
+        self.all(AssertSqlSafe(sql), &[now.into()]).await
     }
 }

@@ -3,8 +3,10 @@
 //! — behind [`Store`], on SQLite (one node, the default) or PostgreSQL (several nodes).
 //!
 //! Each query is written once, with `$N` parameters that both dialects accept, and run on either
-//! pool through [`on_db!`]. Integers are `BIGINT`, times are unix milliseconds, JSON is `TEXT`,
-//! so rows decode the same way on both. Nothing above this crate sees a pool or a dialect.
+//! pool through the shapes of `query.rs` (one row, every row, a page, a statement, a delete) or,
+//! for a transaction, [`on_db!`]. Integers are `BIGINT`, times are unix milliseconds, JSON is
+//! `TEXT`, so rows decode the same way on both: one `#[derive(sqlx::FromRow)]` per row type.
+//! Nothing above this crate sees a pool or a dialect.
 #![forbid(unsafe_code)]
 
 pub mod backup;
@@ -17,12 +19,15 @@ pub mod deliveries;
 pub mod events;
 pub mod journal;
 mod migrate;
+mod query;
 pub mod replay;
 pub mod retention;
 pub mod run_queue;
 pub mod runs;
 pub mod secrets;
 pub mod settings;
+#[cfg(test)]
+mod testing;
 pub mod ui;
 pub mod verification;
 pub mod versions;

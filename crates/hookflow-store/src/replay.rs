@@ -4,11 +4,10 @@
 //! in one transaction per call. A dry run decides the same and writes nothing.
 
 use serde_json::Value;
-use sqlx::Row;
 
 use crate::db::on_db;
 use crate::deliveries::Delivery;
-use crate::journal::{ROUTES_SQL, RouteRow, route_row};
+use crate::journal::{RouteRow, route_rows};
 use crate::run_queue::insert_runs_sqlx;
 use crate::run_queue::sql::OnConflict;
 use crate::runs::{NewRun, TriggerKind};
@@ -85,23 +84,13 @@ impl Store {
                 .collect()
         };
         on_db!(&self.db, |p| {
-            let mut rows = Vec::new();
-            for r in sqlx::query(ROUTES_SQL).bind(webhook.0).fetch_all(p).await? {
-                rows.push(route_row!(&r, try_get));
-            }
+            let rows = route_rows!(p, webhook.0);
             let mut replayed = decide(&rows);
             if opts.dry_run || replayed.iter().all(|r| r.runs.is_empty()) {
                 return Ok(replayed);
             }
             let mut tx = p.begin_with(self.db.begin_write()).await?;
-            let mut now_rows = Vec::new();
-            for r in sqlx::query(ROUTES_SQL)
-                .bind(webhook.0)
-                .fetch_all(&mut *tx)
-                .await?
-            {
-                now_rows.push(route_row!(&r, try_get));
-            }
+            let now_rows = route_rows!(&mut *tx, webhook.0);
             if now_rows != rows {
                 replayed = decide(&now_rows);
             }

@@ -16,6 +16,8 @@
 //! On PostgreSQL several nodes prune at once: each batch locks the rows it picked with `SKIP
 //! LOCKED`, so two nodes never pick the same rows and every delete is of rows still there.
 
+use sqlx::AssertSqlSafe;
+
 use crate::db::{Backend, on_db};
 use crate::versions::VERSIONS_KEPT;
 use crate::{Result, Store, StoreError};
@@ -59,7 +61,7 @@ impl Store {
         let candidates =
             format!("SELECT r.id FROM runs r WHERE {prunable} ORDER BY r.finished_at LIMIT $2");
         on_db!(&self.db, |p| {
-            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(candidates))
+            let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(candidates))
                 .bind(cutoff)
                 .bind(limit)
                 .fetch_all(p)
@@ -75,7 +77,7 @@ impl Store {
                 "SELECT r.id FROM runs r WHERE r.id IN ({list}) AND {prunable}{}",
                 self.skip_locked()
             );
-            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(recheck)).bind(cutoff);
+            let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(recheck)).bind(cutoff);
             for id in &ids {
                 q = q.bind(id);
             }
@@ -86,7 +88,7 @@ impl Store {
                 let list = list.join(", ");
                 for (table, column) in [("run_steps", "run_id"), ("runs", "id")] {
                     let sql = format!("DELETE FROM {table} WHERE {column} IN ({list})");
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
                     for id in &ids {
                         q = q.bind(id);
                     }
@@ -115,15 +117,8 @@ impl Store {
              ORDER BY d.received_at LIMIT $2{})",
             self.skip_locked()
         );
-        on_db!(&self.db, |p| {
-            Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(cutoff)
-                .bind(limit)
-                .bind(crate::now_ms())
-                .execute(p)
-                .await?
-                .rows_affected())
-        })
+        let args = [cutoff.into(), limit.into(), crate::now_ms().into()];
+        self.execute(AssertSqlSafe(sql), &args).await
     }
 
     /// Deletes up to `limit` workflow versions that no run refers to and that are not among
@@ -139,13 +134,7 @@ impl Store {
              AND r.workflow_version = v.version) LIMIT $2{})",
             self.skip_locked()
         );
-        on_db!(&self.db, |p| {
-            Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(VERSIONS_KEPT)
-                .bind(limit)
-                .execute(p)
-                .await?
-                .rows_affected())
-        })
+        let args = [VERSIONS_KEPT.into(), limit.into()];
+        self.execute(AssertSqlSafe(sql), &args).await
     }
 }

@@ -1,7 +1,6 @@
 //! Installation-wide settings: today, the admin token's digest.
 
 use crate::crypto::{digest, new_token};
-use crate::db::on_db;
 use crate::{Result, Store};
 
 const ADMIN_TOKEN: &str = "admin_token_sha256";
@@ -18,28 +17,19 @@ impl Store {
         let generated = configured.is_none().then(new_token);
         let token = configured.map(str::to_string).or(generated.clone());
         let hex = hex(&digest(token.as_deref().unwrap_or_default()));
-        let inserted = on_db!(&self.db, |p| {
-            sqlx::query(
-                "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(ADMIN_TOKEN)
-            .bind(&hex)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
+        let sql =
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+        let inserted = self
+            .execute(sql, &[ADMIN_TOKEN.into(), (&hex).into()])
+            .await?;
         Ok(if inserted == 1 { generated } else { None })
     }
 
     /// The stored digest of the admin token, if any.
     pub async fn admin_token_digest(&self) -> Result<Option<[u8; 32]>> {
-        let v: Option<String> = on_db!(&self.db, |p| {
-            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
-                .bind(ADMIN_TOKEN)
-                .fetch_optional(p)
-                .await
-        })?;
-        Ok(v.and_then(|h| unhex(&h)))
+        let sql = "SELECT value FROM settings WHERE name = $1";
+        let v: Option<(String,)> = self.one(sql, &[ADMIN_TOKEN.into()]).await?;
+        Ok(v.and_then(|(h,)| unhex(&h)))
     }
 }
 

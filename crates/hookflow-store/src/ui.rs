@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
+use sqlx::AssertSqlSafe;
 
-use crate::db::on_db;
+use crate::query::Arg;
 use crate::{Result, Store, names_nothing};
 
 /// What a session cookie is bound to, so a sealed value cannot be used as anything else.
@@ -35,17 +35,9 @@ impl Store {
             "SELECT id, name FROM webhooks WHERE id IN ({})",
             marks.join(", ")
         );
-        on_db!(&self.db, |p| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in &ids {
-                q = q.bind(*id);
-            }
-            let rows = q.fetch_all(p).await?;
-            rows.iter()
-                .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
-                .collect::<Result<HashMap<_, _>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
+        let args: Vec<Arg> = ids.into_iter().map(Arg::from).collect();
+        let names: Vec<(String, String)> = self.all(AssertSqlSafe(sql), &args).await?;
+        Ok(names.into_iter().collect())
     }
 
     /// `(id, name)` of at most `limit` webhooks by name (the unique index on names), for a
@@ -68,12 +60,6 @@ impl Store {
     }
 
     async fn choices(&self, sql: &'static str, limit: i64) -> Result<Vec<(String, String)>> {
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(sql).bind(limit).fetch_all(p).await?;
-            rows.iter()
-                .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(Into::into)
-        })
+        self.all(sql, &[limit.into()]).await
     }
 }

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use hookflow_core::verify::{Secrets, Settings, Spec};
-use sqlx::Row;
 
-use crate::db::on_db;
+use crate::query::{found, not_found};
 use crate::webhooks::Webhook;
 use crate::{Result, Store, StoreError, names_nothing, now_ms};
 
@@ -42,20 +41,8 @@ impl Store {
 
     /// A webhook's verification with its secrets opened: what a change starts from.
     pub async fn webhook_verification(&self, id: &str) -> Result<Option<(Settings, Secrets)>> {
-        if names_nothing(id) {
-            return Ok(None);
-        }
-        let row: Option<(Option<String>, Option<Vec<u8>>)> = on_db!(&self.db, |p| {
-            let r =
-                sqlx::query("SELECT verification, verification_sealed FROM webhooks WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(p)
-                    .await?;
-            match r {
-                Some(r) => Ok::<_, sqlx::Error>(Some((r.try_get(0)?, r.try_get(1)?))),
-                None => Ok::<_, sqlx::Error>(None),
-            }
-        })?;
+        let sql = "SELECT verification, verification_sealed FROM webhooks WHERE id = $1";
+        let row: Option<(Option<String>, Option<Vec<u8>>)> = self.one(sql, &[id.into()]).await?;
         let Some((Some(settings), Some(sealed))) = row else {
             return Ok(None);
         };
@@ -74,9 +61,8 @@ impl Store {
         id: &str,
         v: Option<(&Settings, &Secrets)>,
     ) -> Result<Webhook> {
-        let not_found = || StoreError::NotFound(format!("there is no webhook with id {id}"));
         if names_nothing(id) {
-            return Err(not_found());
+            return Err(not_found("webhook", id));
         }
         let (settings, sealed) = match v {
             Some((s, secrets)) => {
@@ -88,22 +74,21 @@ impl Store {
             }
             None => (None, None),
         };
-        let n = on_db!(&self.db, |p| {
-            sqlx::query(
+        let n = self
+            .execute(
                 "UPDATE webhooks SET verification = $2, verification_sealed = $3, \
                  version = version + 1, updated_at = $4 WHERE id = $1",
+                &[
+                    id.into(),
+                    settings.as_deref().into(),
+                    sealed.as_deref().into(),
+                    now_ms().into(),
+                ],
             )
-            .bind(id)
-            .bind(settings)
-            .bind(sealed)
-            .bind(now_ms())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        if n == 0 {
-            return Err(not_found());
-        }
-        self.get_webhook(id).await?.ok_or_else(not_found)
+            .await?;
+        found(n, "webhook", id)?;
+        self.get_webhook(id)
+            .await?
+            .ok_or_else(|| not_found("webhook", id))
     }
 }

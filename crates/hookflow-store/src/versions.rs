@@ -6,10 +6,9 @@
 //! refers to (runs are never deleted, so a version a run started on stays). Deleting a workflow
 //! deletes its versions no run refers to.
 
-use sqlx::Row;
+use sqlx::AssertSqlSafe;
 
-use crate::db::on_db;
-use crate::{Result, Store, names_nothing};
+use crate::{Result, Store};
 
 /// How many of a workflow's newest versions are kept whether or not a run refers to them.
 pub const VERSIONS_KEPT: i64 = 50;
@@ -34,7 +33,7 @@ pub(crate) const DELETE_UNUSED_VERSIONS_SQL: &str = "DELETE FROM workflow_versio
     AND r.workflow_version = workflow_versions.version)";
 
 /// One saved version of a workflow's document.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WorkflowVersion {
     pub workflow_id: String,
     pub version: i64,
@@ -56,23 +55,6 @@ pub struct WorkflowVersion {
 const COLUMNS: &str = "workflow_id, version, name, source, source_format, definition, valid, \
     errors, created_at";
 
-macro_rules! version_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        WorkflowVersion {
-            workflow_id: r.try_get("workflow_id")?,
-            version: r.try_get("version")?,
-            name: r.try_get("name")?,
-            source: r.try_get("source")?,
-            source_format: r.try_get("source_format")?,
-            definition: r.try_get("definition")?,
-            valid: r.try_get("valid")?,
-            errors: r.try_get("errors")?,
-            created_at: r.try_get("created_at")?,
-        }
-    }};
-}
-
 impl Store {
     /// The versions of workflow `workflow_id`, newest first: up to `limit` older than `before`
     /// (all when `None`), and the version to pass as `before` for the next page.
@@ -82,32 +64,13 @@ impl Store {
         limit: i64,
         before: Option<i64>,
     ) -> Result<(Vec<WorkflowVersion>, Option<i64>)> {
-        if names_nothing(workflow_id) {
-            return Ok((Vec::new(), None));
-        }
         let sql = format!(
             "SELECT {COLUMNS} FROM workflow_versions WHERE workflow_id = $1 AND version < $2 \
              ORDER BY version DESC LIMIT $3"
         );
-        let mut items: Vec<WorkflowVersion> = on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(workflow_id)
-                .bind(before.unwrap_or(i64::MAX))
-                .bind(limit + 1)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(version_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?;
-        let more = items.len() as i64 > limit;
-        items.truncate(limit.max(0) as usize);
-        let next = if more {
-            items.last().map(|v| v.version)
-        } else {
-            None
-        };
-        Ok((items, next))
+        let args = [workflow_id.into(), before.unwrap_or(i64::MAX).into()];
+        let key = |v: &WorkflowVersion| v.version;
+        self.page(AssertSqlSafe(sql), &args, limit, key).await
     }
 
     /// Version `version` of workflow `workflow_id`, if it is kept.
@@ -116,22 +79,10 @@ impl Store {
         workflow_id: &str,
         version: i64,
     ) -> Result<Option<WorkflowVersion>> {
-        if names_nothing(workflow_id) {
-            return Ok(None);
-        }
         let sql = format!(
             "SELECT {COLUMNS} FROM workflow_versions WHERE workflow_id = $1 AND version = $2"
         );
-        on_db!(&self.db, |p| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(workflow_id)
-                .bind(version)
-                .fetch_optional(p)
-                .await?;
-            Ok(match row {
-                Some(r) => Some(version_from_row!(&r)),
-                None => None,
-            })
-        })
+        let args = [workflow_id.into(), version.into()];
+        self.one(AssertSqlSafe(sql), &args).await
     }
 }

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use hookflow_core::dedup::Dedup;
 use hookflow_core::ingest::WebhookAuth;
 use hookflow_core::ingest::rate::{DAY_MS, MINUTE_MS, RateClock};
-use sqlx::Row;
+use sqlx::AssertSqlSafe;
 
 use crate::crypto::{digest, new_webhook_key};
-use crate::db::on_db;
+use crate::query::{created, found, name_taken};
 use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms};
 
 /// Accepted requests in the current windows, and when a limit last refused one.
@@ -71,51 +71,58 @@ const FROM: &str = "webhooks w \
     LEFT JOIN rate_windows m ON m.webhook_id = w.id AND m.period = 'minute' \
     LEFT JOIN rate_windows d ON d.webhook_id = w.id AND d.period = 'day'";
 
-/// A raw webhook row, before the key is unsealed.
-pub(crate) struct Raw {
-    pub(crate) auth: WebhookAuth,
-    pub(crate) key_sealed: Vec<u8>,
-    pub(crate) last_limited_at: Option<i64>,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
-    pub(crate) minute: (Option<i64>, Option<i64>),
-    pub(crate) day: (Option<i64>, Option<i64>),
+/// What the ingest path checks a request against, as its columns hold it (the columns of
+/// `journal::sql::WEBHOOK_SQL`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuthColumns {
+    id: String,
+    name: String,
+    version: i64,
+    content_type: String,
+    key_hash: Vec<u8>,
+    prev_key_hash: Option<Vec<u8>>,
+    prev_key_expires_at: Option<i64>,
+    rate_limit_per_minute: i64,
+    rate_limit_per_day: i64,
+    dedup_key: Option<String>,
+    dedup_window_seconds: Option<i64>,
+    verification: Option<String>,
+    verification_sealed: Option<Vec<u8>>,
 }
 
-macro_rules! raw_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        $crate::webhooks::Raw {
-            auth: hookflow_core::ingest::WebhookAuth {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                version: r.try_get("version")?,
-                content_type: r.try_get("content_type")?,
-                key_hash: $crate::webhooks::to_digest(r.try_get("key_hash")?)?,
-                prev_key_hash: r
-                    .try_get::<Option<Vec<u8>>, _>("prev_key_hash")?
-                    .map($crate::webhooks::to_digest)
-                    .transpose()?,
-                prev_key_expires_at: r.try_get("prev_key_expires_at")?,
-                rate_limit_per_minute: r.try_get("rate_limit_per_minute")?,
-                rate_limit_per_day: r.try_get("rate_limit_per_day")?,
-                dedup: $crate::webhooks::dedup_of(
-                    r.try_get("dedup_key")?,
-                    r.try_get("dedup_window_seconds")?,
-                ),
-                verification: $crate::verification::spec(
-                    r.try_get("verification")?,
-                    r.try_get("verification_sealed")?,
-                )?,
-            },
-            key_sealed: r.try_get("key_sealed")?,
-            last_limited_at: r.try_get("last_limited_at")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-            minute: (r.try_get("m_start")?, r.try_get("m_count")?),
-            day: (r.try_get("d_start")?, r.try_get("d_count")?),
-        }
-    }};
+impl TryFrom<AuthColumns> for WebhookAuth {
+    type Error = sqlx::Error;
+
+    fn try_from(c: AuthColumns) -> Result<WebhookAuth, sqlx::Error> {
+        Ok(WebhookAuth {
+            key_hash: to_digest(c.key_hash)?,
+            prev_key_hash: c.prev_key_hash.map(to_digest).transpose()?,
+            dedup: dedup_of(c.dedup_key, c.dedup_window_seconds),
+            verification: crate::verification::spec(c.verification, c.verification_sealed)?,
+            id: c.id,
+            name: c.name,
+            version: c.version,
+            content_type: c.content_type,
+            prev_key_expires_at: c.prev_key_expires_at,
+            rate_limit_per_minute: c.rate_limit_per_minute,
+            rate_limit_per_day: c.rate_limit_per_day,
+        })
+    }
+}
+
+/// A webhook row with its rate windows, before the key is unsealed.
+#[derive(sqlx::FromRow)]
+struct Raw {
+    #[sqlx(flatten, try_from = "AuthColumns")]
+    auth: WebhookAuth,
+    key_sealed: Vec<u8>,
+    last_limited_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    m_start: Option<i64>,
+    m_count: Option<i64>,
+    d_start: Option<i64>,
+    d_count: Option<i64>,
 }
 
 /// A webhook's `dedup` from its two columns.
@@ -126,7 +133,7 @@ pub(crate) fn dedup_of(key: Option<String>, window_seconds: Option<i64>) -> Opti
     })
 }
 
-pub(crate) fn to_digest(v: Vec<u8>) -> Result<[u8; 32], sqlx::Error> {
+fn to_digest(v: Vec<u8>) -> Result<[u8; 32], sqlx::Error> {
     v.try_into()
         .map_err(|_| sqlx::Error::Decode("a key digest is not 32 bytes".into()))
 }
@@ -146,8 +153,8 @@ impl Store {
         let key = self.key.open(&raw.key_sealed, &raw.auth.id)?;
         Ok(Webhook {
             usage: Usage {
-                minute: current(raw.minute, &clock, MINUTE_MS),
-                day: current(raw.day, &clock, DAY_MS),
+                minute: current((raw.m_start, raw.m_count), &clock, MINUTE_MS),
+                day: current((raw.d_start, raw.d_count), &clock, DAY_MS),
                 last_limited_at: raw.last_limited_at,
             },
             api_key: String::from_utf8(key)
@@ -166,20 +173,8 @@ impl Store {
     }
 
     async fn raw_webhook(&self, id: &str) -> Result<Option<Raw>> {
-        if names_nothing(id) {
-            return Ok(None);
-        }
         let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE w.id = $1");
-        on_db!(&self.db, |p| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_optional(p)
-                .await?;
-            Ok(match row {
-                Some(r) => Some(raw_from_row!(&r)),
-                None => None,
-            })
-        })
+        self.one(AssertSqlSafe(sql), &[id.into()]).await
     }
 
     /// Creates a webhook with a fresh key. 409 (`Conflict`) on a duplicate name.
@@ -192,32 +187,28 @@ impl Store {
         let id = new_id();
         let key = new_webhook_key();
         let sealed = self.key.seal(key.as_bytes(), &id);
-        let now = now_ms();
-        let res = on_db!(&self.db, |p| {
-            sqlx::query(
-                "INSERT INTO webhooks (id, name, content_type, rate_limit_per_minute, \
-                 rate_limit_per_day, key_hash, key_sealed, version, created_at, updated_at, \
-                 dedup_key, dedup_window_seconds) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10)",
-            )
-            .bind(&id)
-            .bind(&new.name)
-            .bind(&new.content_type)
-            .bind(new.rate_limit_per_minute)
-            .bind(new.rate_limit_per_day)
-            .bind(digest(&key).to_vec())
-            .bind(sealed)
-            .bind(now)
-            .bind(new.dedup.as_ref().map(|d| d.key.as_str()))
-            .bind(new.dedup.as_ref().map(|d| d.window_seconds))
-            .execute(p)
-            .await
-            .map(|_| ())
-        });
-        res.map_err(|e| name_conflict(e, &new.name))?;
-        self.get_webhook(&id)
-            .await?
-            .ok_or_else(|| StoreError::Internal("created webhook vanished".into()))
+        let dedup = new.dedup.as_ref();
+        self.execute(
+            "INSERT INTO webhooks (id, name, content_type, rate_limit_per_minute, \
+             rate_limit_per_day, key_hash, key_sealed, version, created_at, updated_at, \
+             dedup_key, dedup_window_seconds) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10)",
+            &[
+                (&id).into(),
+                (&new.name).into(),
+                (&new.content_type).into(),
+                new.rate_limit_per_minute.into(),
+                new.rate_limit_per_day.into(),
+                digest(&key).as_slice().into(),
+                sealed.as_slice().into(),
+                now_ms().into(),
+                dedup.map(|d| d.key.as_str()).into(),
+                dedup.map(|d| d.window_seconds).into(),
+            ],
+        )
+        .await
+        .map_err(name_taken("a webhook", &new.name))?;
+        created(self.get_webhook(&id).await?, "webhook")
     }
 
     /// One webhook, or `None`.
@@ -234,25 +225,11 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<Webhook>, Option<String>)> {
-        if cursor.is_some_and(names_nothing) {
-            return Ok((Vec::new(), None));
-        }
-        let sql = format!(
-            "SELECT {COLUMNS} FROM {FROM} WHERE ($1 = '' OR w.id < $1) ORDER BY w.id DESC LIMIT $2"
-        );
-        let after = cursor.unwrap_or("");
-        let raws: Vec<Raw> = on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(after)
-                .bind(limit + 1)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(raw_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?;
-        page(raws, limit, |r| r.auth.id.clone())
-            .map_items(|raws| raws.into_iter().map(|r| self.finish(r)).collect())
+        let select = format!("SELECT {COLUMNS} FROM {FROM}");
+        let key = |r: &Raw| r.auth.id.clone();
+        let (raws, next) = self.newest(&select, "w.id", cursor, limit, key).await?;
+        let hooks = raws.into_iter().map(|r| self.finish(r));
+        Ok((hooks.collect::<Result<_>>()?, next))
     }
 
     /// Applies `patch`; `NotFound` if there is no such webhook.
@@ -268,10 +245,10 @@ impl Store {
         if let Some(Some(d)) = &patch.dedup {
             no_nul("a dedup key", &d.key)?;
         }
-        let name = patch.name.clone();
-        let dedup = patch.dedup.clone();
-        let res = on_db!(&self.db, |p| {
-            sqlx::query(
+        // `Some(None)` removes duplicate detection: `$7` says whether `dedup` changes.
+        let dedup = patch.dedup.as_ref().map(Option::as_ref);
+        let n = self
+            .execute(
                 "UPDATE webhooks SET name = COALESCE($2, name), \
                  content_type = COALESCE($3, content_type), \
                  rate_limit_per_minute = COALESCE($4, rate_limit_per_minute), \
@@ -279,32 +256,21 @@ impl Store {
                  dedup_key = CASE WHEN $7 THEN $8 ELSE dedup_key END, \
                  dedup_window_seconds = CASE WHEN $7 THEN $9 ELSE dedup_window_seconds END, \
                  version = version + 1, updated_at = $6 WHERE id = $1",
+                &[
+                    id.into(),
+                    (&patch.name).into(),
+                    (&patch.content_type).into(),
+                    patch.rate_limit_per_minute.into(),
+                    patch.rate_limit_per_day.into(),
+                    now_ms().into(),
+                    dedup.is_some().into(),
+                    dedup.flatten().map(|d| d.key.as_str()).into(),
+                    dedup.flatten().map(|d| d.window_seconds).into(),
+                ],
             )
-            .bind(id)
-            .bind(patch.name)
-            .bind(patch.content_type)
-            .bind(patch.rate_limit_per_minute)
-            .bind(patch.rate_limit_per_day)
-            .bind(now_ms())
-            .bind(dedup.is_some())
-            .bind(
-                dedup
-                    .as_ref()
-                    .and_then(|d| d.as_ref().map(|d| d.key.clone())),
-            )
-            .bind(
-                dedup
-                    .as_ref()
-                    .and_then(|d| d.as_ref().map(|d| d.window_seconds)),
-            )
-            .execute(p)
             .await
-            .map(|r| r.rows_affected())
-        });
-        let n = res.map_err(|e| name_conflict(e, name.as_deref().unwrap_or("")))?;
-        if n == 0 {
-            return Err(not_found(id));
-        }
+            .map_err(name_taken("a webhook", patch.name.as_deref().unwrap_or("")))?;
+        found(n, "webhook", id)?;
         self.get_webhook(id).await?.ok_or_else(|| not_found(id))
     }
 
@@ -317,56 +283,35 @@ impl Store {
         let sealed = self.key.seal(key.as_bytes(), id);
         let now = now_ms();
         let until = (grace_seconds > 0).then(|| now + (grace_seconds as i64) * 1000);
-        let n = on_db!(&self.db, |p| {
-            sqlx::query(
+        let n = self
+            .execute(
                 "UPDATE webhooks SET \
                  prev_key_hash = CASE WHEN $4 IS NULL THEN NULL ELSE key_hash END, \
                  prev_key_expires_at = $4, key_hash = $2, key_sealed = $3, \
                  version = version + 1, updated_at = $5 WHERE id = $1",
+                &[
+                    id.into(),
+                    digest(&key).as_slice().into(),
+                    sealed.as_slice().into(),
+                    until.into(),
+                    now.into(),
+                ],
             )
-            .bind(id)
-            .bind(digest(&key).to_vec())
-            .bind(sealed)
-            .bind(until)
-            .bind(now)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        if n == 0 {
-            return Err(not_found(id));
-        }
+            .await?;
+        found(n, "webhook", id)?;
         self.get_webhook(id).await?.ok_or_else(|| not_found(id))
     }
 
     /// Deletes a webhook with its deliveries, rate windows and remembered dedup keys. `false` if
     /// it did not exist.
     pub async fn delete_webhook(&self, id: &str) -> Result<bool> {
-        if names_nothing(id) {
-            return Ok(false);
-        }
-        on_db!(&self.db, |p| {
-            let mut tx = p.begin_with(self.db.begin_write()).await?;
-            let n = sqlx::query("DELETE FROM webhooks WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query("DELETE FROM deliveries WHERE webhook_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM rate_windows WHERE webhook_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM dedup_keys WHERE webhook_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(n > 0)
-        })
+        let statements = [
+            "DELETE FROM webhooks WHERE id = $1",
+            "DELETE FROM deliveries WHERE webhook_id = $1",
+            "DELETE FROM rate_windows WHERE webhook_id = $1",
+            "DELETE FROM dedup_keys WHERE webhook_id = $1",
+        ];
+        self.delete_with(id, &statements).await
     }
 
     /// What the ingest path checks a request against, straight from the database.
@@ -377,50 +322,14 @@ impl Store {
     /// All webhooks' check data, for warming the ingest cache at start.
     pub async fn all_webhook_auths(&self) -> Result<HashMap<String, WebhookAuth>> {
         let sql = format!("SELECT {COLUMNS} FROM {FROM}");
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?;
-            let mut out = HashMap::with_capacity(rows.len());
-            for r in &rows {
-                let raw = raw_from_row!(r);
-                out.insert(raw.auth.id.clone(), raw.auth);
-            }
-            Ok(out)
-        })
+        let raws: Vec<Raw> = self.all(AssertSqlSafe(sql), &[]).await?;
+        Ok(raws
+            .into_iter()
+            .map(|r| (r.auth.id.clone(), r.auth))
+            .collect())
     }
 }
 
 fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound(format!("there is no webhook with id {id}"))
-}
-
-fn name_conflict(e: sqlx::Error, name: &str) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Conflict(_) => {
-            StoreError::Conflict(format!("a webhook named {name:?} already exists"))
-        }
-        other => other,
-    }
-}
-
-/// One page of a newest-first list: at most `limit` items and the cursor of the next page.
-pub(crate) struct Page<T> {
-    pub items: Vec<T>,
-    pub next: Option<String>,
-}
-
-impl<T> Page<T> {
-    pub(crate) fn map_items<U>(
-        self,
-        f: impl FnOnce(Vec<T>) -> Result<Vec<U>>,
-    ) -> Result<(Vec<U>, Option<String>)> {
-        Ok((f(self.items)?, self.next))
-    }
-}
-
-/// Cuts a result fetched with `LIMIT limit + 1` into a page.
-pub(crate) fn page<T>(mut items: Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Page<T> {
-    let more = items.len() as i64 > limit;
-    items.truncate(limit.max(0) as usize);
-    let next = if more { items.last().map(&id) } else { None };
-    Page { items, next }
+    crate::query::not_found("webhook", id)
 }

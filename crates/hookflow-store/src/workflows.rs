@@ -2,13 +2,14 @@
 //! and whether it is enabled. The triggers of a definition are also kept in their own table, so
 //! routing a delivery is one indexed read inside the delivery's transaction.
 
-use sqlx::Row;
+use sqlx::AssertSqlSafe;
 
 use crate::db::on_db;
-use crate::webhooks::page;
+use crate::query::{created, found, name_taken};
+use crate::versions::{DELETE_UNUSED_VERSIONS_SQL, PRUNE_VERSIONS_SQL, SAVE_VERSION_SQL};
 use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms, text};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WorkflowRecord {
     pub id: String,
     pub name: String,
@@ -44,36 +45,8 @@ pub struct SaveWorkflow {
 const COLUMNS: &str = "id, name, source, source_format, definition, valid, errors, enabled, \
     version, created_at, updated_at";
 
-macro_rules! workflow_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        WorkflowRecord {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            source: r.try_get("source")?,
-            source_format: r.try_get("source_format")?,
-            definition: r.try_get("definition")?,
-            valid: r.try_get("valid")?,
-            errors: r.try_get("errors")?,
-            enabled: r.try_get("enabled")?,
-            version: r.try_get("version")?,
-            created_at: r.try_get("created_at")?,
-            updated_at: r.try_get("updated_at")?,
-        }
-    }};
-}
-
-fn conflict(e: sqlx::Error, name: &str) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Conflict(_) => {
-            StoreError::Conflict(format!("a workflow named {name:?} already exists"))
-        }
-        other => other,
-    }
-}
-
 fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound(format!("there is no workflow with id {id}"))
+    crate::query::not_found("workflow", id)
 }
 
 impl Store {
@@ -81,9 +54,7 @@ impl Store {
     pub async fn create_workflow(&self, w: SaveWorkflow) -> Result<WorkflowRecord> {
         let id = new_id();
         self.write_workflow(&id, &w, true).await?;
-        self.get_workflow(&id)
-            .await?
-            .ok_or_else(|| StoreError::Internal("created workflow vanished".into()))
+        created(self.get_workflow(&id).await?, "workflow")
     }
 
     /// Replaces a workflow's document (keeps `enabled`).
@@ -104,28 +75,16 @@ impl Store {
         let now = now_ms();
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
-            let n = if create {
-                sqlx::query(
-                    "INSERT INTO workflows (id, name, source, source_format, definition, valid, \
-                     errors, enabled, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, 1, $8, $8)",
-                )
-                .bind(id)
-                .bind(&w.name)
-                .bind(&*source)
-                .bind(&w.source_format)
-                .bind(definition.as_deref())
-                .bind(w.valid)
-                .bind(&*errors)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
+            let sql = if create {
+                "INSERT INTO workflows (id, name, source, source_format, definition, valid, \
+                 errors, enabled, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, 1, $8, $8)"
             } else {
-                sqlx::query(
-                    "UPDATE workflows SET name = $2, source = $3, source_format = $4, \
-                     definition = $5, valid = $6, errors = $7, version = version + 1, \
-                     updated_at = $8 WHERE id = $1",
-                )
+                "UPDATE workflows SET name = $2, source = $3, source_format = $4, \
+                 definition = $5, valid = $6, errors = $7, version = version + 1, \
+                 updated_at = $8 WHERE id = $1"
+            };
+            let n = sqlx::query(sql)
                 .bind(id)
                 .bind(&w.name)
                 .bind(&*source)
@@ -136,17 +95,16 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await
-            }
-            .map_err(|e| conflict(e, &w.name))?
-            .rows_affected();
+                .map_err(name_taken("a workflow", &w.name))?
+                .rows_affected();
             if n == 0 {
                 return Err(not_found(id));
             }
-            sqlx::query(crate::versions::SAVE_VERSION_SQL)
+            sqlx::query(SAVE_VERSION_SQL)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(crate::versions::PRUNE_VERSIONS_SQL)
+            sqlx::query(PRUNE_VERSIONS_SQL)
                 .bind(id)
                 .bind(crate::versions::VERSIONS_KEPT)
                 .execute(&mut *tx)
@@ -177,56 +135,28 @@ impl Store {
         if names_nothing(id) {
             return Ok(());
         }
-        on_db!(&self.db, |p| {
-            sqlx::query(
-                "UPDATE workflows SET valid = $2, errors = $3, updated_at = $4 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(valid)
-            .bind(&*text(errors))
-            .bind(now_ms())
-            .execute(p)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
+        let sql = "UPDATE workflows SET valid = $2, errors = $3, updated_at = $4 WHERE id = $1";
+        let errors = text(errors);
+        let args = [id.into(), valid.into(), (&*errors).into(), now_ms().into()];
+        self.execute(sql, &args).await.map(|_| ())
     }
 
     pub async fn set_workflow_enabled(&self, id: &str, enabled: bool) -> Result<WorkflowRecord> {
         if names_nothing(id) {
             return Err(not_found(id));
         }
-        let n = on_db!(&self.db, |p| {
-            sqlx::query("UPDATE workflows SET enabled = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(enabled)
-                .bind(now_ms())
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        if n == 0 {
-            return Err(not_found(id));
-        }
+        let sql = "UPDATE workflows SET enabled = $2, updated_at = $3 WHERE id = $1";
+        let n = self
+            .execute(sql, &[id.into(), enabled.into(), now_ms().into()])
+            .await?;
+        found(n, "workflow", id)?;
         self.get_workflow(id).await?.ok_or_else(|| not_found(id))
     }
 
     /// By id, or by name.
     pub async fn get_workflow(&self, id_or_name: &str) -> Result<Option<WorkflowRecord>> {
-        if names_nothing(id_or_name) {
-            return Ok(None);
-        }
         let sql = format!("SELECT {COLUMNS} FROM workflows WHERE id = $1 OR name = $1");
-        on_db!(&self.db, |p| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id_or_name)
-                .fetch_optional(p)
-                .await?;
-            Ok(match row {
-                Some(r) => Some(workflow_from_row!(&r)),
-                None => None,
-            })
-        })
+        self.one(AssertSqlSafe(sql), &[id_or_name.into()]).await
     }
 
     pub async fn list_workflows(
@@ -234,60 +164,25 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<WorkflowRecord>, Option<String>)> {
-        if cursor.is_some_and(names_nothing) {
-            return Ok((Vec::new(), None));
-        }
-        let sql = format!(
-            "SELECT {COLUMNS} FROM workflows WHERE ($1 = '' OR id < $1) ORDER BY id DESC LIMIT $2"
-        );
-        let items: Vec<WorkflowRecord> = on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(cursor.unwrap_or(""))
-                .bind(limit + 1)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(workflow_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?;
-        page(items, limit, |w| w.id.clone()).map_items(Ok)
+        let select = format!("SELECT {COLUMNS} FROM workflows");
+        let key = |w: &WorkflowRecord| w.id.clone();
+        self.newest(&select, "id", cursor, limit, key).await
     }
 
     /// Every workflow (for re-validation after events or secrets change).
     pub async fn all_workflows(&self) -> Result<Vec<WorkflowRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM workflows ORDER BY id");
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(p).await?;
-            rows.iter()
-                .map(|r| Ok(workflow_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(StoreError::from)
-        })
+        self.all(AssertSqlSafe(sql), &[]).await
     }
 
     /// Deletes a workflow, its triggers, and its versions no run refers to (the runs' pages
     /// keep showing the version they ran).
     pub async fn delete_workflow(&self, id: &str) -> Result<bool> {
-        if names_nothing(id) {
-            return Ok(false);
-        }
-        on_db!(&self.db, |p| {
-            let mut tx = p.begin_with(self.db.begin_write()).await?;
-            let n = sqlx::query("DELETE FROM workflows WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query("DELETE FROM triggers WHERE workflow_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(crate::versions::DELETE_UNUSED_VERSIONS_SQL)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(n > 0)
-        })
+        let statements = [
+            "DELETE FROM workflows WHERE id = $1",
+            "DELETE FROM triggers WHERE workflow_id = $1",
+            DELETE_UNUSED_VERSIONS_SQL,
+        ];
+        self.delete_with(id, &statements).await
     }
 }

@@ -215,15 +215,12 @@ pub(crate) fn rows<'a>(
             let held = held.get(i).copied().flatten();
             let rec = &req.record;
             let (status, http_status, reason, body, headers) = match outcome {
-                Outcome::Accepted { .. } => (
-                    "accepted",
-                    202,
-                    None,
-                    rec.body.clone(),
-                    Cow::Borrowed(rec.headers.as_str()),
-                ),
-                Outcome::Duplicate { .. } => (
-                    "duplicate",
+                // A duplicate is recorded whole, as the request it repeats was.
+                Outcome::Accepted { .. } | Outcome::Duplicate { .. } => (
+                    match outcome {
+                        Outcome::Accepted { .. } => "accepted",
+                        _ => "duplicate",
+                    },
                     202,
                     None,
                     rec.body.clone(),

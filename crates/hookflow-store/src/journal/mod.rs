@@ -27,7 +27,7 @@ mod sqlite;
 
 pub use cache::AuthCache;
 pub use sql::RouteRow;
-pub(crate) use sql::{ROUTES_SQL, route_row};
+pub(crate) use sql::{ROUTES_SQL, route_row, route_rows};
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -299,29 +299,16 @@ impl DeliveryJournal {
         ));
         let (tx, rx) = mpsc::channel(opts.queue_capacity);
         let last_error = LastWriteError::default();
+        let ctx = WriterCtx {
+            cache: cache.clone(),
+            opts: opts.clone(),
+            sandbox,
+            runs_ready: runs_ready.clone(),
+            last_error: last_error.clone(),
+        };
         let done = match &store.db {
-            Backend::Sqlite(_) => sqlite::spawn(
-                &store.data_dir,
-                rx,
-                WriterCtx {
-                    cache: cache.clone(),
-                    opts: opts.clone(),
-                    sandbox,
-                    runs_ready: runs_ready.clone(),
-                    last_error: last_error.clone(),
-                },
-            )?,
-            Backend::Postgres(pool) => postgres::spawn(
-                pool,
-                rx,
-                WriterCtx {
-                    cache: cache.clone(),
-                    opts: opts.clone(),
-                    sandbox,
-                    runs_ready: runs_ready.clone(),
-                    last_error: last_error.clone(),
-                },
-            )?,
+            Backend::Sqlite(_) => sqlite::spawn(&store.data_dir, rx, ctx)?,
+            Backend::Postgres(pool) => postgres::spawn(pool, rx, ctx)?,
         };
         Ok((
             DeliveryJournal {
@@ -339,13 +326,9 @@ impl DeliveryJournal {
     /// the queue is full or the database could not commit; nothing was recorded.
     pub async fn submit(&self, req: IngestRequest) -> Result<Outcome, Rejection> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(Work::Ingest(Job {
-                req,
-                reply,
-                queued_at: Instant::now(),
-            }))
-            .map_err(|_| Rejection::overloaded(1))?;
+        if !self.queue(req, reply) {
+            return Err(Rejection::overloaded(1));
+        }
         metrics::gauge!("hookflow_journal_queue_depth")
             .set((self.capacity - self.tx.capacity()) as f64);
         answer.await.unwrap_or(Err(Rejection::overloaded(1)))
@@ -360,13 +343,21 @@ impl DeliveryJournal {
             return false;
         }
         let (reply, _answer) = oneshot::channel();
-        self.tx
-            .try_send(Work::Ingest(Job {
-                req,
-                reply,
-                queued_at: Instant::now(),
-            }))
-            .is_ok()
+        self.queue(req, reply)
+    }
+
+    /// Hands `req` to the writer, its decision to go to `reply`; `false` if the queue is full.
+    fn queue(
+        &self,
+        req: IngestRequest,
+        reply: oneshot::Sender<Result<Outcome, Rejection>>,
+    ) -> bool {
+        let job = Job {
+            req,
+            reply,
+            queued_at: Instant::now(),
+        };
+        self.tx.try_send(Work::Ingest(job)).is_ok()
     }
 
     /// The run queue, written by this journal's writer.

@@ -15,13 +15,14 @@ use tokio::sync::{mpsc, oneshot};
 use super::batch::{BatchResult, Loaded, decide, distinct_ids, finish, route, rows, split};
 use super::cache::refresh_cache;
 use super::sql::{
-    INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL,
-    WEBHOOK_SQL, WRITE_RATES_SQL, digest,
+    INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, RouteRow, TOUCH_RATES_SQL, WEBHOOK_SQL,
+    WRITE_RATES_SQL,
 };
 use super::{IngestRequest, Swept, Work, WriterAnswer, WriterCtx, WriterOp, dedup, oldest};
 use crate::db::values_sql;
 use crate::run_queue::sql::OnConflict;
 use crate::run_queue::{QueueOp, insert_runs_sqlx};
+use crate::webhooks::AuthColumns;
 use crate::{Result, StoreError};
 
 /// Rows per multi-row insert statement.
@@ -100,35 +101,14 @@ async fn commit(
     let ids = distinct_ids(reqs);
     let mut loaded: HashMap<String, Loaded> = HashMap::with_capacity(ids.len());
     for id in &ids {
-        let Some(r) = sqlx::query(WEBHOOK_SQL)
+        let Some(columns) = sqlx::query_as::<_, AuthColumns>(WEBHOOK_SQL)
             .bind(*id)
             .fetch_optional(&mut *tx)
             .await?
         else {
             continue;
         };
-        let auth = WebhookAuth {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            version: r.try_get("version")?,
-            content_type: r.try_get("content_type")?,
-            key_hash: digest(r.try_get("key_hash")?)?,
-            prev_key_hash: r
-                .try_get::<Option<Vec<u8>>, _>("prev_key_hash")?
-                .map(digest)
-                .transpose()?,
-            prev_key_expires_at: r.try_get("prev_key_expires_at")?,
-            rate_limit_per_minute: r.try_get("rate_limit_per_minute")?,
-            rate_limit_per_day: r.try_get("rate_limit_per_day")?,
-            dedup: crate::webhooks::dedup_of(
-                r.try_get("dedup_key")?,
-                r.try_get("dedup_window_seconds")?,
-            ),
-            verification: crate::verification::spec(
-                r.try_get("verification")?,
-                r.try_get("verification_sealed")?,
-            )?,
-        };
+        let auth = WebhookAuth::try_from(columns)?;
         let (mut minute, mut day) = (0, 0);
         for r in sqlx::query(TOUCH_RATES_SQL)
             .bind(*id)
@@ -156,10 +136,7 @@ async fn commit(
     refresh_cache(&ctx.cache, &ids, &loaded);
     let mut routes: HashMap<String, Vec<RouteRow>> = HashMap::new();
     for id in loaded.keys() {
-        let mut rows = Vec::new();
-        for r in sqlx::query(ROUTES_SQL).bind(id).fetch_all(&mut *tx).await? {
-            rows.push(super::route_row!(&r, try_get));
-        }
+        let rows = super::route_rows!(&mut *tx, id);
         if !rows.is_empty() {
             routes.insert(id.clone(), rows);
         }

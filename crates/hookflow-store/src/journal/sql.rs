@@ -30,6 +30,21 @@ macro_rules! route_row {
 }
 pub(crate) use route_row;
 
+/// The [`RouteRow`]s of webhook `$id` ([`ROUTES_SQL`]) through sqlx executor `$e` (a pool,
+/// connection or transaction of either backend).
+macro_rules! route_rows {
+    ($e:expr, $id:expr) => {{
+        use sqlx::Row as _;
+        let mut rows: Vec<$crate::journal::RouteRow> = Vec::new();
+        let sql = $crate::journal::ROUTES_SQL;
+        for r in sqlx::query(sql).bind($id).fetch_all($e).await? {
+            rows.push($crate::journal::route_row!(&r, try_get));
+        }
+        rows
+    }};
+}
+pub(crate) use route_rows;
+
 /// The SQL that keeps only the newest `$2` rejected deliveries of webhook `$1`.
 pub(crate) const PRUNE_SQL: &str = "DELETE FROM deliveries WHERE webhook_id = $1 \
     AND status = 'rejected' AND id <= (SELECT id FROM deliveries WHERE webhook_id = $1 \

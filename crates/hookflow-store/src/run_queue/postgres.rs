@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use sqlx::{PgConnection, Row as _};
+use sqlx::PgConnection;
 
 use super::insert_runs_sqlx;
 use super::op::{QueueAnswer, QueueOp, SubRunStart};
@@ -81,17 +81,13 @@ async fn apply(conn: &mut PgConnection, op: &QueueOp, now: i64) -> Result<QueueA
             })
         }
         QueueOp::Claim { node, n, lease_ms } => {
-            let rows = sqlx::query(CLAIM_POSTGRES.as_str())
+            let runs = sqlx::query_as::<_, RunRecord>(CLAIM_POSTGRES.as_str())
                 .bind(node)
                 .bind(now + lease_ms)
                 .bind(now)
                 .bind(n)
                 .fetch_all(&mut *conn)
                 .await?;
-            let mut runs = Vec::with_capacity(rows.len());
-            for r in &rows {
-                runs.push(run_from_pg(r)?);
-            }
             QueueAnswer::Runs(runs)
         }
         // Answered before, for the whole batch at once, by `save_steps` and `finish_runs`.
@@ -155,18 +151,13 @@ async fn apply(conn: &mut PgConnection, op: &QueueOp, now: i64) -> Result<QueueA
                     .execute(&mut *conn)
                     .await?;
             }
-            let row = sqlx::query(GET_RUN_SQL.as_str())
+            let run = sqlx::query_as::<_, RunRecord>(GET_RUN_SQL.as_str())
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?;
-            QueueAnswer::Run(row.as_ref().map(run_from_pg).transpose()?.map(Box::new))
+            QueueAnswer::Run(run.map(Box::new))
         }
     })
-}
-
-/// A run row of PostgreSQL.
-fn run_from_pg(r: &sqlx::postgres::PgRow) -> Result<RunRecord, sqlx::Error> {
-    Ok(crate::runs::run_from_row!(r, try_get))
 }
 
 /// Writes every `SaveStep` of the batch with as few statements as possible.

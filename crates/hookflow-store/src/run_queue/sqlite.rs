@@ -161,6 +161,31 @@ pub(crate) fn apply(tx: &Transaction, op: &QueueOp, now: i64) -> rusqlite::Resul
     }
 }
 
+/// A [`RunRecord`] from a row of [`RUN_COLUMNS`](super::sql::RUN_COLUMNS) (through sqlx, its
+/// `FromRow` derive reads the same columns).
 fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
-    Ok(crate::runs::run_from_row!(r, get))
+    Ok(RunRecord {
+        id: r.get("id")?,
+        workflow_id: r.get("workflow_id")?,
+        workflow_name: r.get("workflow_name")?,
+        workflow_version: r.get("workflow_version")?,
+        status: r.get("status")?,
+        trigger_kind: r.get("trigger_kind")?,
+        delivery_id: r.get("delivery_id")?,
+        event_id: r.get("event_id")?,
+        scheduled_at: r.get("scheduled_at")?,
+        inputs: r.get("inputs")?,
+        outputs: r.get("outputs")?,
+        error: r.get("error")?,
+        parent_run_id: r.get("parent_run_id")?,
+        depth: r.get("depth")?,
+        cancel_requested: r.get("cancel_requested")?,
+        available_at: r.get("available_at")?,
+        claims: r.get("claims")?,
+        created_at: r.get("created_at")?,
+        started_at: r.get("started_at")?,
+        finished_at: r.get("finished_at")?,
+        replay_of: r.get("replay_of")?,
+        traceparent: r.get("traceparent")?,
+    })
 }

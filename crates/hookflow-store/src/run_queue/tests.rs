@@ -4,23 +4,16 @@
 use std::sync::Arc;
 
 use hookflow_core::expr::{ExprLimits, Sandbox};
-use sqlx::Connection as _;
 
 use super::*;
 use crate::journal::{DeliveryJournal, JournalOptions};
-use crate::{Store, StoreOptions, new_id, now_ms};
+use crate::testing::{FreshPg, open_store};
+use crate::{Store, new_id, now_ms};
 
 const LEASE: i64 = 60_000;
 
 async fn open(data_dir: &std::path::Path, database_url: Option<String>) -> (Store, RunQueue) {
-    let store = Store::open(&StoreOptions {
-        data_dir: data_dir.to_path_buf(),
-        database_url,
-        master_key: None,
-        max_connections: 4,
-    })
-    .await
-    .unwrap();
+    let store = open_store(data_dir, database_url).await;
     let sandbox = Arc::new(Sandbox::new(ExprLimits::default()));
     let (journal, _done) = DeliveryJournal::start(&store, JournalOptions::default(), sandbox)
         .await
@@ -208,29 +201,14 @@ async fn queue_on_sqlite() {
 
 #[tokio::test]
 async fn queue_on_postgres() {
-    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
+    let Some(pg) = FreshPg::create().await else {
         return;
     };
-    let name = format!("hf_rq_{}", new_id().replace('-', ""));
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (admin.as_str(), String::new()),
-    };
-    let url = format!("{}/{name}{query}", &base[..base.rfind('/').unwrap()]);
     let dir = tempfile::tempdir().unwrap();
     {
-        let (store, queue) = open(dir.path(), Some(url)).await;
+        let (store, queue) = open(dir.path(), Some(pg.url.clone())).await;
         lifecycle(&store, &queue).await;
         many(&store, &queue).await;
     }
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await;
+    pg.drop().await;
 }

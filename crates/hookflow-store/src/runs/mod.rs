@@ -1,12 +1,14 @@
 //! Runs and their steps as they are read: one run, lists, a run's steps and what executing it
 //! needs. Every change of a run goes through [`crate::run_queue`].
 
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, FromRow};
 
 use crate::db::on_db;
-use crate::run_queue::sql::RUN_COLUMNS;
+use crate::deliveries::Delivery;
+use crate::query::Arg;
+use crate::run_queue::sql::{GET_RUN_SQL, RUN_COLUMNS};
 pub use crate::run_queue::{RunStatus, StepStatus, TriggerKind};
-use crate::{Result, Store, StoreError, clean, clean_opt, names_nothing};
+use crate::{Result, Store, StoreError, clean, clean_opt};
 
 /// A run to enqueue.
 #[derive(Debug, Clone)]
@@ -28,7 +30,7 @@ pub struct NewRun {
     pub traceparent: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRecord {
     pub id: String,
     pub workflow_id: String,
@@ -67,7 +69,7 @@ impl RunRecord {
 }
 
 /// One executed step (a step in a loop is recorded once per iteration).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StepRecord {
     pub run_id: String,
     /// Where the step is in the definition, with loop iterations: stable across replays.
@@ -134,65 +136,8 @@ impl StepRecord {
     }
 }
 
-/// A [`RunRecord`] from a row of [`RUN_COLUMNS`], read with `$get` (sqlx's `try_get` on either
-/// backend, rusqlite's `get` in the SQLite writer).
-macro_rules! run_from_row {
-    ($r:expr, $get:ident) => {{
-        let r = $r;
-        $crate::runs::RunRecord {
-            id: r.$get("id")?,
-            workflow_id: r.$get("workflow_id")?,
-            workflow_name: r.$get("workflow_name")?,
-            workflow_version: r.$get("workflow_version")?,
-            status: r.$get("status")?,
-            trigger_kind: r.$get("trigger_kind")?,
-            delivery_id: r.$get("delivery_id")?,
-            event_id: r.$get("event_id")?,
-            scheduled_at: r.$get("scheduled_at")?,
-            inputs: r.$get("inputs")?,
-            outputs: r.$get("outputs")?,
-            error: r.$get("error")?,
-            parent_run_id: r.$get("parent_run_id")?,
-            depth: r.$get("depth")?,
-            cancel_requested: r.$get("cancel_requested")?,
-            available_at: r.$get("available_at")?,
-            claims: r.$get("claims")?,
-            created_at: r.$get("created_at")?,
-            started_at: r.$get("started_at")?,
-            finished_at: r.$get("finished_at")?,
-            replay_of: r.$get("replay_of")?,
-            traceparent: r.$get("traceparent")?,
-        }
-    }};
-}
-
-pub(crate) use run_from_row;
-
 const STEP_COLUMNS: &str = "run_id, path, seq, step_id, step_type, status, iteration, input, \
     output, error, attempts, wake_at, started_at, finished_at, replay";
-
-macro_rules! step_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        StepRecord {
-            run_id: r.try_get("run_id")?,
-            path: r.try_get("path")?,
-            seq: r.try_get("seq")?,
-            step_id: r.try_get("step_id")?,
-            step_type: r.try_get("step_type")?,
-            status: r.try_get("status")?,
-            iteration: r.try_get("iteration")?,
-            input: r.try_get("input")?,
-            output: r.try_get("output")?,
-            error: r.try_get("error")?,
-            attempts: r.try_get("attempts")?,
-            wake_at: r.try_get("wake_at")?,
-            started_at: r.try_get("started_at")?,
-            finished_at: r.try_get("finished_at")?,
-            replay: r.try_get("replay")?,
-        }
-    }};
-}
 
 /// Filters of `GET /runs`.
 #[derive(Debug, Clone, Default)]
@@ -214,8 +159,19 @@ pub struct RunContext {
     pub workflow: Option<Option<String>>,
     /// `(id, name)`.
     pub event: Option<(String, String)>,
-    pub delivery: Option<crate::deliveries::Delivery>,
+    pub delivery: Option<Delivery>,
     pub webhook_name: Option<String>,
+}
+
+/// [`RunContext`]'s columns besides its delivery's (which decode as a [`Delivery`]).
+#[derive(FromRow)]
+struct ContextColumns {
+    w_version: Option<i64>,
+    w_definition: Option<String>,
+    e_id: Option<String>,
+    e_name: Option<String>,
+    d_id: Option<String>,
+    h_name: Option<String>,
 }
 
 impl Store {
@@ -234,9 +190,9 @@ impl Store {
     pub async fn run_context(&self, run: &RunRecord) -> Result<RunContext> {
         let sql = "SELECT v.version AS w_version, v.definition AS w_definition, \
             e.id AS e_id, e.name AS e_name, \
-            d.id AS d_id, d.webhook_id, d.received_at, d.status, d.http_status, d.reason, \
+            d.id AS d_id, d.id, d.webhook_id, d.received_at, d.status, d.http_status, d.reason, \
             d.method, d.content_type, d.headers, d.query, d.body, d.body_size, \
-            d.body_truncated, d.routing, d.verification, h.name AS h_name \
+            d.body_truncated, d.routing, d.duplicate_of, d.verification, h.name AS h_name \
             FROM (SELECT 1 AS one) AS x \
             LEFT JOIN workflows w ON w.id = $1 \
             LEFT JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = $4 \
@@ -251,59 +207,21 @@ impl Store {
                 .bind(run.workflow_version)
                 .fetch_one(p)
                 .await?;
-            let version: Option<i64> = r.try_get("w_version")?;
-            let event_id: Option<String> = r.try_get("e_id")?;
-            let delivery_id: Option<String> = r.try_get("d_id")?;
+            let c = ContextColumns::from_row(&r)?;
             Ok(RunContext {
-                workflow: match version {
-                    Some(_) => Some(r.try_get("w_definition")?),
+                workflow: c.w_version.map(|_| c.w_definition),
+                event: c.e_id.zip(c.e_name),
+                delivery: match c.d_id {
+                    Some(_) => Some(Delivery::from_row(&r)?),
                     None => None,
                 },
-                event: match event_id {
-                    Some(id) => Some((id, r.try_get("e_name")?)),
-                    None => None,
-                },
-                delivery: match delivery_id {
-                    Some(id) => Some(crate::deliveries::Delivery {
-                        id,
-                        webhook_id: r.try_get("webhook_id")?,
-                        received_at: r.try_get("received_at")?,
-                        status: r.try_get("status")?,
-                        http_status: r.try_get("http_status")?,
-                        reason: r.try_get("reason")?,
-                        method: r.try_get("method")?,
-                        content_type: r.try_get("content_type")?,
-                        headers: r.try_get("headers")?,
-                        query: r.try_get("query")?,
-                        body: Some(r.try_get("body")?),
-                        body_size: r.try_get("body_size")?,
-                        body_truncated: r.try_get("body_truncated")?,
-                        routing: r.try_get("routing")?,
-                        duplicate_of: None,
-                        verification: r.try_get("verification")?,
-                    }),
-                    None => None,
-                },
-                webhook_name: r.try_get("h_name")?,
+                webhook_name: c.h_name,
             })
         })
     }
 
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
-        if names_nothing(id) {
-            return Ok(None);
-        }
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
-        on_db!(&self.db, |p| {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_optional(p)
-                .await?;
-            Ok(match row {
-                Some(r) => Some(run_from_row!(&r, try_get)),
-                None => None,
-            })
-        })
+        self.one(GET_RUN_SQL.as_str(), &[id.into()]).await
     }
 
     /// Newest first, filtered.
@@ -313,17 +231,8 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<RunRecord>, Option<String>)> {
-        let keys = [
-            filter.workflow_id.as_deref(),
-            filter.delivery_id.as_deref(),
-            filter.replay_of.as_deref(),
-            cursor,
-        ];
-        if keys.into_iter().flatten().any(names_nothing) {
-            return Ok((Vec::new(), None));
-        }
         let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1");
-        let mut binds: Vec<&str> = Vec::new();
+        let mut args: Vec<Arg> = Vec::new();
         for (col, v) in [
             ("workflow_id", filter.workflow_id.as_deref()),
             ("status", filter.status.map(RunStatus::as_str)),
@@ -331,8 +240,8 @@ impl Store {
             ("replay_of", filter.replay_of.as_deref()),
         ] {
             if let Some(v) = v {
-                binds.push(v);
-                let n = binds.len();
+                args.push(v.into());
+                let n = args.len();
                 if filter.status == Some(RunStatus::Running) && col == "status" {
                     // A run waiting (sleep, backoff, sub-run) is running to its users.
                     let waiting = RunStatus::Waiting.as_str();
@@ -343,39 +252,18 @@ impl Store {
             }
         }
         if let Some(c) = cursor {
-            binds.push(c);
-            sql.push_str(&format!(" AND id < ${}", binds.len()));
+            args.push(c.into());
+            sql.push_str(&format!(" AND id < ${}", args.len()));
         }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", binds.len() + 1));
-        let items: Vec<RunRecord> = on_db!(&self.db, |p| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for b in &binds {
-                q = q.bind(*b);
-            }
-            let rows = q.bind(limit + 1).fetch_all(p).await?;
-            rows.iter()
-                .map(|r| Ok(run_from_row!(r, try_get)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-        })?;
-        crate::webhooks::page(items, limit, |r| r.id.clone()).map_items(Ok)
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len() + 1));
+        let key = |r: &RunRecord| r.id.clone();
+        self.page(AssertSqlSafe(sql), &args, limit, key).await
     }
 
     /// A run's steps in start order.
     pub async fn run_steps(&self, run_id: &str) -> Result<Vec<StepRecord>> {
-        if names_nothing(run_id) {
-            return Ok(Vec::new());
-        }
         let sql = format!("SELECT {STEP_COLUMNS} FROM run_steps WHERE run_id = $1 ORDER BY seq");
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(run_id)
-                .fetch_all(p)
-                .await?;
-            rows.iter()
-                .map(|r| Ok(step_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(StoreError::from)
-        })
+        self.all(AssertSqlSafe(sql), &[run_id.into()]).await
     }
 
     /// One page of a run's steps in start order: up to `limit` after the step with sequence
@@ -386,43 +274,21 @@ impl Store {
         after: Option<i64>,
         limit: i64,
     ) -> Result<(Vec<StepRecord>, i64)> {
-        if names_nothing(run_id) {
-            return Ok((Vec::new(), 0));
-        }
         let sql = format!(
             "SELECT {STEP_COLUMNS} FROM run_steps WHERE run_id = $1 AND seq > $2 \
              ORDER BY seq LIMIT $3"
         );
-        on_db!(&self.db, |p| {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(run_id)
-                .bind(after.unwrap_or(-1))
-                .bind(limit)
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_steps WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_one(p)
-                .await?;
-            let steps = rows
-                .iter()
-                .map(|r| Ok(step_from_row!(r)))
-                .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            Ok::<_, StoreError>((steps, total))
-        })
+        let args = [run_id.into(), after.unwrap_or(-1).into(), limit.into()];
+        let steps = self.all(AssertSqlSafe(sql), &args).await?;
+        let count = "SELECT COUNT(*) FROM run_steps WHERE run_id = $1";
+        let total: Option<(i64,)> = self.one(count, &[run_id.into()]).await?;
+        Ok((steps, total.map_or(0, |(n,)| n)))
     }
 
     /// Whether cancellation of a run was requested.
     pub async fn cancel_requested(&self, id: &str) -> Result<bool> {
-        if names_nothing(id) {
-            return Ok(false);
-        }
-        let v: Option<bool> = on_db!(&self.db, |p| {
-            sqlx::query_scalar("SELECT cancel_requested FROM runs WHERE id = $1")
-                .bind(id)
-                .fetch_optional(p)
-                .await
-        })?;
-        Ok(v.unwrap_or(false))
+        let sql = "SELECT cancel_requested FROM runs WHERE id = $1";
+        let v: Option<(bool,)> = self.one(sql, &[id.into()]).await?;
+        Ok(v.is_some_and(|(v,)| v))
     }
 }

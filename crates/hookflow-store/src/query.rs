@@ -1,0 +1,384 @@
+//! The shapes the tables' reads and writes share, each written once for both pools: one row,
+//! every row, a newest-first page, a statement's count of changed rows, and a delete of one row
+//! with what hangs off it. Rows decode through `#[derive(sqlx::FromRow)]` ([`Record`]: one derive
+//! serves both backends, which read the same column types: see the crate's doc); values bind as
+//! [`Arg`]s. A read that needs more (a transaction, a join decoded in parts) uses `on_db!`.
+
+use sqlx::error::BoxDynError;
+use sqlx::postgres::PgRow;
+use sqlx::query::{Query, QueryAs};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Database, Encode, FromRow, SqlSafeStr, SqlStr, Type};
+
+use crate::db::on_db;
+use crate::{Result, Store, StoreError, names_nothing};
+
+/// A row type both backends decode (`#[derive(sqlx::FromRow)]`).
+pub(crate) trait Record:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+impl<T> Record for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+/// A value bound to a statement's next `$N`: text, an integer, a flag or bytes (`None`: NULL),
+/// bound as the type the value itself would bind as. A read given text holding a NUL answers
+/// nothing without a query: no stored text holds one (see [`crate::names_nothing`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Bool(bool),
+    Bytes(Option<&'a [u8]>),
+}
+
+impl Arg<'_> {
+    /// Whether this is text no stored row can hold.
+    fn names_nothing(&self) -> bool {
+        matches!(self, Arg::Text(Some(t)) if names_nothing(t))
+    }
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl<'a> From<&'a Option<String>> for Arg<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        Arg::Text(v.as_deref())
+    }
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<bool> for Arg<'_> {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
+    }
+}
+
+impl<'a> From<&'a [u8]> for Arg<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Arg::Bytes(Some(v))
+    }
+}
+
+impl<'a> From<Option<&'a [u8]>> for Arg<'a> {
+    fn from(v: Option<&'a [u8]>) -> Self {
+        Arg::Bytes(v)
+    }
+}
+
+impl<'a, DB: Database> Encode<'a, DB> for Arg<'a>
+where
+    Option<&'a str>: Encode<'a, DB>,
+    Option<i64>: Encode<'a, DB>,
+    bool: Encode<'a, DB>,
+    Option<&'a [u8]>: Encode<'a, DB>,
+    str: Type<DB>,
+    i64: Type<DB>,
+    bool: Type<DB>,
+    [u8]: Type<DB>,
+{
+    fn encode_by_ref(
+        &self,
+        buf: &mut <DB as Database>::ArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, BoxDynError> {
+        match *self {
+            Arg::Text(v) => v.encode_by_ref(buf),
+            Arg::Int(v) => v.encode_by_ref(buf),
+            Arg::Bool(v) => v.encode_by_ref(buf),
+            Arg::Bytes(v) => v.encode_by_ref(buf),
+        }
+    }
+
+    fn produces(&self) -> Option<DB::TypeInfo> {
+        Some(match self {
+            Arg::Text(_) => <str as Type<DB>>::type_info(),
+            Arg::Int(_) => <i64 as Type<DB>>::type_info(),
+            Arg::Bool(_) => <bool as Type<DB>>::type_info(),
+            Arg::Bytes(_) => <[u8] as Type<DB>>::type_info(),
+        })
+    }
+}
+
+/// The declared type is text's; each value says its own ([`Encode::produces`]).
+impl<DB: Database> Type<DB> for Arg<'_>
+where
+    str: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <str as Type<DB>>::type_info()
+    }
+}
+
+/// `sql` with `args` bound, as a query of `T` rows on backend `DB`.
+fn query_as<'a, DB, T>(sql: SqlStr, args: &[Arg<'a>]) -> QueryAs<'a, DB, T, DB::Arguments>
+where
+    DB: Database,
+    T: for<'r> FromRow<'r, DB::Row>,
+    Arg<'a>: Encode<'a, DB> + Type<DB>,
+{
+    args.iter().fold(sqlx::query_as(sql), |q, a| q.bind(*a))
+}
+
+/// `sql` with `args` bound, as a statement on backend `DB`.
+fn statement<'a, DB>(sql: SqlStr, args: &[Arg<'a>]) -> Query<'a, DB, DB::Arguments>
+where
+    DB: Database,
+    Arg<'a>: Encode<'a, DB> + Type<DB>,
+{
+    args.iter().fold(sqlx::query(sql), |q, a| q.bind(*a))
+}
+
+impl Store {
+    /// Every row `sql` answers with `args`.
+    pub(crate) async fn all<T: Record>(
+        &self,
+        sql: impl SqlSafeStr,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<T>> {
+        if args.iter().any(Arg::names_nothing) {
+            return Ok(Vec::new());
+        }
+        let sql = sql.into_sql_str();
+        Ok(on_db!(&self.db, |p| query_as(sql, args)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// The row `sql` answers with `args` (a key's), if any.
+    pub(crate) async fn one<T: Record>(
+        &self,
+        sql: impl SqlSafeStr,
+        args: &[Arg<'_>],
+    ) -> Result<Option<T>> {
+        Ok(self.all(sql, args).await?.into_iter().next())
+    }
+
+    /// One page of a list: `sql` takes `args`, then its `LIMIT` as the last parameter (bound to
+    /// `limit + 1`, which tells whether there is a next page). Answers at most `limit` rows and,
+    /// if more follow, the `key` of the last one: where the next page starts.
+    pub(crate) async fn page<T: Record, K>(
+        &self,
+        sql: impl SqlSafeStr,
+        args: &[Arg<'_>],
+        limit: i64,
+        key: impl Fn(&T) -> K,
+    ) -> Result<(Vec<T>, Option<K>)> {
+        let mut all = args.to_vec();
+        all.push(Arg::from(limit + 1));
+        let mut items: Vec<T> = self.all(sql, &all).await?;
+        let more = items.len() as i64 > limit;
+        items.truncate(limit.max(0) as usize);
+        let next = if more { items.last().map(key) } else { None };
+        Ok((items, next))
+    }
+
+    /// A newest-first page of what `select` (`SELECT … FROM …`) reads: up to `limit` rows whose
+    /// `id` column sorts below `cursor` (from the newest when `None`), and the cursor of the
+    /// next page (the `key` of its last row) if there is one.
+    pub(crate) async fn newest<T: Record>(
+        &self,
+        select: &str,
+        id: &str,
+        cursor: Option<&str>,
+        limit: i64,
+        key: impl Fn(&T) -> String,
+    ) -> Result<(Vec<T>, Option<String>)> {
+        let sql = format!("{select} WHERE ($1 = '' OR {id} < $1) ORDER BY {id} DESC LIMIT $2");
+        let after = cursor.unwrap_or("");
+        self.page(AssertSqlSafe(sql), &[after.into()], limit, key)
+            .await
+    }
+
+    /// Runs statement `sql` with `args`; answers how many rows it changed.
+    pub(crate) async fn execute(&self, sql: impl SqlSafeStr, args: &[Arg<'_>]) -> Result<u64> {
+        let sql = sql.into_sql_str();
+        Ok(on_db!(&self.db, |p| {
+            statement(sql, args)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })?)
+    }
+
+    /// Deletes row `id` and what refers to it: `statements`, each with `$1` bound to `id`, in
+    /// one write transaction. Whether the first one (the row itself) deleted anything.
+    pub(crate) async fn delete_with(&self, id: &str, statements: &[&'static str]) -> Result<bool> {
+        if names_nothing(id) {
+            return Ok(false);
+        }
+        on_db!(&self.db, |p| {
+            let mut tx = p.begin_with(self.db.begin_write()).await?;
+            let mut first = None;
+            for sql in statements {
+                let n = sqlx::query(*sql).bind(id).execute(&mut *tx).await?;
+                first.get_or_insert(n.rows_affected());
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(first.is_some_and(|n| n > 0))
+        })
+    }
+}
+
+/// A row just written, as read back: `Internal` if it is not there.
+pub(crate) fn created<T>(row: Option<T>, what: &str) -> Result<T> {
+    row.ok_or_else(|| StoreError::Internal(format!("created {what} vanished")))
+}
+
+/// "there is no `what` with id `id`".
+pub(crate) fn not_found(what: &str, id: &str) -> StoreError {
+    StoreError::NotFound(format!("there is no {what} with id {id}"))
+}
+
+/// What a statement that changed `n` rows of `what` `id` means: `NotFound` if none.
+pub(crate) fn found(n: u64, what: &str, id: &str) -> Result<()> {
+    if n == 0 {
+        return Err(not_found(what, id));
+    }
+    Ok(())
+}
+
+/// A unique-name violation said as "`what` named `name` already exists" (409); other errors as
+/// they are.
+pub(crate) fn name_taken<E: Into<StoreError>>(
+    what: &str,
+    name: &str,
+) -> impl FnOnce(E) -> StoreError {
+    let message = format!("{what} named {name:?} already exists");
+    move |e| match e.into() {
+        StoreError::Conflict(_) => StoreError::Conflict(message),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::NewEvent;
+    use crate::testing::{FreshPg, open_store};
+
+    fn event(i: i64) -> NewEvent {
+        NewEvent {
+            name: format!("e{i}"),
+            webhook_id: None,
+            schedule: Some("* * * * *".into()),
+            timezone: (i % 2 == 0).then(|| "UTC".into()),
+            filter: None,
+            next_fire_at: (i > 2).then_some(i),
+        }
+    }
+
+    /// Each shape through real tables: values of every kind (NULL too) bind and read back as
+    /// written, pages follow each other to the end, a key holding a NUL answers nothing,
+    /// statements and deletes say what they changed.
+    async fn shapes(store: &Store) {
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(store.create_event(event(i)).await.unwrap().id);
+        }
+        let e = store.get_event("e3").await.unwrap().unwrap();
+        assert_eq!(
+            (e.id.as_str(), e.webhook_id, e.timezone),
+            (ids[3].as_str(), None, None)
+        );
+        assert_eq!(
+            (e.schedule.as_deref(), e.next_fire_at),
+            (Some("* * * * *"), Some(3))
+        );
+        assert_eq!(store.get_event(&ids[0]).await.unwrap().unwrap().name, "e0");
+
+        // Newest first, two at a time, to the end.
+        ids.sort();
+        let (mut seen, mut cursor) = (Vec::new(), None);
+        loop {
+            let (page, next) = store.list_events(2, cursor.as_deref()).await.unwrap();
+            assert!(page.len() <= 2);
+            seen.extend(page.into_iter().map(|e| e.id));
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids.iter().rev().cloned().collect::<Vec<_>>());
+
+        // A NUL names nothing: no row, no page, no delete.
+        assert!(store.get_event("e\0").await.unwrap().is_none());
+        assert!(store.list_events(9, Some("\0")).await.unwrap().0.is_empty());
+        assert!(!store.delete_event("\0").await.unwrap());
+
+        // Flags and bytes, NULL or not.
+        let count = "SELECT COUNT(*) FROM events WHERE $1 AND $2 IS NULL";
+        let n: Option<(i64,)> = store
+            .one(count, &[true.into(), Arg::Bytes(None)])
+            .await
+            .unwrap();
+        assert_eq!(n, Some((5,)));
+        store.put_secret("s", "v").await.unwrap();
+        assert_eq!(
+            store.secret_values().await.unwrap(),
+            [("s".into(), "v".into())]
+        );
+
+        // A taken name, a changed row, a missing one.
+        let taken = store.create_event(event(1)).await.unwrap_err();
+        assert_eq!(taken.to_string(), r#"an event named "e1" already exists"#);
+        let mut e = store.get_event("e1").await.unwrap().unwrap();
+        e.filter = Some("true".into());
+        let changed = store.update_event(&e).await.unwrap();
+        assert_eq!(changed.filter.as_deref(), Some("true"));
+        e.id = "nope".into();
+        let missing = store.update_event(&e).await.unwrap_err();
+        assert_eq!(missing.to_string(), "there is no event with id nope");
+        assert!(store.delete_event(&changed.id).await.unwrap());
+        assert!(!store.delete_event(&changed.id).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn shapes_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        shapes(&open_store(dir.path(), None).await).await;
+    }
+
+    #[tokio::test]
+    async fn shapes_on_postgres() {
+        let Some(pg) = FreshPg::create().await else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open_store(dir.path(), Some(pg.url.clone())).await;
+            shapes(&store).await;
+            store.close().await;
+        }
+        pg.drop().await;
+    }
+}
