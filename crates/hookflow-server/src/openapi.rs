@@ -35,31 +35,88 @@ pub struct ProblemDocument<'a> {
     pub kind: &'a str,
 }
 
-/// Declares problem+json answers of the document, each one's doc comment its description.
+/// Declares problem+json answers of the document, each one's doc comment its description and
+/// each with the status it is sent with. An operation lists them by name among its responses
+/// (`responses((status = 200, ...), BadRequest, NotFound)`): each is an `IntoResponses` of its
+/// one status, referring to the shared component.
 macro_rules! problem_answers {
-    ($($(#[$doc:meta])* $name:ident;)+) => {$(
+    ($($(#[$doc:meta])* $name:ident = $status:literal;)+) => {$(
         $(#[$doc])*
         #[derive(utoipa::ToResponse)]
         #[response(content_type = "application/problem+json")]
         #[allow(dead_code)]
         pub struct $name($crate::openapi::ProblemDocument<'static>);
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<
+                String,
+                utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+            > {
+                $crate::openapi::refer_to::<$name>($status)
+            }
+        }
     )+};
 }
 pub(crate) use problem_answers;
 
+/// The responses map of one shared answer `A` sent with `status`: a reference to its component.
+pub(crate) fn refer_to<A: for<'r> utoipa::ToResponse<'r>>(
+    status: u16,
+) -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+    let (name, _) = A::response();
+    [(
+        status.to_string(),
+        RefOr::Ref(Ref::from_response_name(name)),
+    )]
+    .into()
+}
+
 problem_answers! {
     /// Malformed JSON, an unknown field, or a bad query parameter (`limit`, `cursor`, `status`).
-    BadRequest;
+    BadRequest = 400;
     /// Missing or wrong admin token.
-    Unauthorized;
+    Unauthorized = 401;
     /// No such resource.
-    NotFound;
+    NotFound = 404;
     /// The request body is larger than the API's limit.
-    TooLarge;
+    TooLarge = 413;
     /// A field has a value that is not allowed; `detail` says which and what is expected.
-    Invalid;
+    Invalid = 422;
     /// The name is taken: names are unique.
-    NameTaken;
+    NameTaken = 409;
+}
+
+/// Declares the path parameters that name one thing (`{id}`, `{name}`), each one's doc comment
+/// its description; an operation lists them in `params(...)`.
+macro_rules! path_params {
+    ($($(#[$doc:meta])* $name:ident { $field:ident };)+) => {$(
+        #[derive(utoipa::IntoParams)]
+        #[into_params(parameter_in = Path)]
+        #[allow(dead_code)]
+        pub struct $name {
+            $(#[$doc])*
+            $field: String,
+        }
+    )+};
+}
+
+path_params! {
+    /// The webhook's id.
+    WebhookPath { id };
+    /// The event's id or name.
+    EventPath { id };
+    /// The workflow's id or name.
+    WorkflowPath { id };
+    /// The workflow's id or name (a deleted workflow's id while runs refer to its versions).
+    VersionsPath { id };
+    /// The run's id.
+    RunPath { id };
+    /// The delivery's id.
+    DeliveryPath { id };
+    /// The delivery id (the `X-Delivery-Id` of the 202).
+    ReceivedPath { id };
+    /// Letters, digits and `_`, not starting with a digit (workflows read it as `secrets.<name>`).
+    SecretPath { name };
 }
 
 /// What no handler owns: the document's info, its tags and the shared answers.

@@ -3,12 +3,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::Answer;
 use crate::manage::checklist::{self, Checklist};
 use crate::manage::to_json;
-use crate::openapi::NotFound;
-use crate::problem::ApiResult;
+use crate::openapi::{NotFound, WebhookPath};
 use crate::state::AppState;
 
 /// Why is nothing running? The webhook's troubleshooting checklist
@@ -20,11 +21,13 @@ use crate::state::AppState;
 /// the last accepted request started. Each item links to the UI page where it is fixed.
 #[utoipa::path(get, path = "/webhooks/{id}/checklist", tag = "webhooks",
     operation_id = "getWebhookChecklist",
-    params(("id" = String, Path, description = "The webhook's id.")),
-    responses(
-        (status = 200, description = "The checklist.", body = Checklist),
-        (status = 404, response = NotFound),
-    ))]
-pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    params(WebhookPath),
+    responses((status = 200, description = "The checklist.", body = Checklist), NotFound))]
+pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> Answer {
     Ok(Json(to_json(&checklist::of(&st, &id).await?)))
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show))
 }

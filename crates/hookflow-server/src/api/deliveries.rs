@@ -4,14 +4,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiQuery, PageQuery};
+use super::{Answer, ApiQuery, PageQuery};
 use crate::manage::deliveries::{self, DeliveryView};
 use crate::manage::to_json;
-use crate::openapi::{BadRequest, NotFound};
-use crate::problem::ApiResult;
+use crate::openapi::{BadRequest, NotFound, ReceivedPath, WebhookPath};
 use crate::retention::RetentionView;
 use crate::state::AppState;
 
@@ -38,17 +38,15 @@ pub struct DeliveryList {
 /// Accepted and rejected requests, without bodies (see `GET /api/v1/deliveries/{id}`).
 #[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "deliveries",
     operation_id = "listDeliveries",
-    params(("id" = String, Path, description = "The webhook's id."), PageQuery, StatusQuery),
-    responses(
-        (status = 200, description = "One page of deliveries.", body = DeliveryList),
-        (status = 400, response = BadRequest), (status = 404, response = NotFound),
-    ))]
+    params(WebhookPath, PageQuery, StatusQuery),
+    responses((status = 200, description = "One page of deliveries.", body = DeliveryList),
+        BadRequest, NotFound))]
 pub async fn list(
     State(st): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
     ApiQuery(q): ApiQuery<StatusQuery>,
-) -> ApiResult<Json<Value>> {
+) -> Answer {
     let page = deliveries::list(&st, &id, q.status.as_deref(), &page).await?;
     Ok(Json(to_json(&DeliveryList {
         next_cursor: page.next_cursor(),
@@ -61,12 +59,16 @@ pub async fn list(
 ///
 /// With the runs it started and the runs its replays started.
 #[utoipa::path(get, path = "/deliveries/{id}", tag = "deliveries", operation_id = "getDelivery",
-    params(("id" = String, Path,
-        description = "The delivery id (the `X-Delivery-Id` of the 202).")),
-    responses(
-        (status = 200, description = "The delivery, with `body`.", body = DeliveryView),
-        (status = 404, response = NotFound),
-    ))]
-pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    params(ReceivedPath),
+    responses((status = 200, description = "The delivery, with `body`.", body = DeliveryView),
+        NotFound))]
+pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> Answer {
     Ok(Json(to_json(&deliveries::show(&st, &id).await?)))
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
 }

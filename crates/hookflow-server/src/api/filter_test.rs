@@ -3,16 +3,15 @@
 //! without saving anything ([`crate::manage::filter_test`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::JsonBody;
+use super::{Answer, Call};
 use crate::manage::filter_test::{self, FilterTest};
 use crate::manage::{events, to_json};
-use crate::openapi::{BadRequest, Invalid, NotFound};
-use crate::problem::ApiResult;
+use crate::openapi::{BadRequest, EventPath, Invalid, NotFound};
 use crate::state::AppState;
 
 /// A filter to try.
@@ -32,21 +31,20 @@ pub struct TestFilter {
 /// `trigger.event`) against the newest `last` (default 100, at most 1,000) accepted deliveries of
 /// the event's webhook, newest first. Nothing is saved.
 #[utoipa::path(post, path = "/events/{id}/test", tag = "events", operation_id = "testEventFilter",
-    params(("id" = String, Path, description = "The event's id or name.")),
+    params(EventPath),
     request_body = TestFilter,
     responses(
         (status = 200, description = "Per delivery, matched or not, or why the filter could not \
             be evaluated.", body = FilterTest),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
-        (status = 422, response = Invalid),
+        BadRequest, NotFound, Invalid,
     ))]
-pub async fn test(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<TestFilter>,
-) -> ApiResult<Json<Value>> {
+pub async fn test(Call { st, id, body }: Call<TestFilter>) -> Answer {
     let event = events::find(&st, &id).await?;
     let answer = filter_test::test(&st, &event, body.filter, body.last).await?;
     Ok(Json(to_json(&answer)))
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(test))
 }

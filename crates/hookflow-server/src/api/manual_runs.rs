@@ -2,17 +2,18 @@
 //! inputs checked against the workflow's declarations, queued, and optionally waited for.
 
 use axum::Json;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiQuery, JsonBody};
+use super::{ApiQuery, Call};
 use crate::manage::runs::RunView;
 use crate::manage::{manual_runs, workflows};
-use crate::openapi::{BadRequest, Invalid, NotFound, ProblemDocument};
+use crate::openapi::{BadRequest, Invalid, NotFound, ProblemDocument, WorkflowPath};
 use crate::problem::ApiResult;
 use crate::state::AppState;
 
@@ -41,22 +42,19 @@ pub struct WaitQuery {
 /// With `?wait=SECONDS` the answer is the finished run if it ends in time (200), else the queued
 /// or running run (202).
 #[utoipa::path(post, path = "/workflows/{id}/runs", tag = "workflows", operation_id = "startRun",
-    params(("id" = String, Path, description = "The workflow's id or name."), WaitQuery),
+    params(WorkflowPath, WaitQuery),
     request_body(content = Option<StartRun>),
     responses(
         (status = 200, description = "The finished run (with `?wait=`).", body = RunView),
         (status = 202, description = "The run, not finished yet.", body = RunView),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        BadRequest, NotFound,
         (status = 409, description = "Invalid or disabled workflow.", body = ProblemDocument,
             content_type = "application/problem+json"),
-        (status = 422, response = Invalid),
+        Invalid,
     ))]
 pub async fn start_run(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
     ApiQuery(q): ApiQuery<WaitQuery>,
-    JsonBody(body): JsonBody<StartRun>,
+    Call { st, id, body }: Call<StartRun>,
 ) -> ApiResult<Response> {
     let w = workflows::find(&st, &id).await?;
     let run_id = manual_runs::start(&st, &w, body.inputs).await?;
@@ -67,4 +65,9 @@ pub async fn start_run(
         StatusCode::ACCEPTED
     };
     Ok((code, Json(run)).into_response())
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(start_run))
 }

@@ -13,7 +13,7 @@ pub(crate) mod versions;
 pub(crate) mod webhooks;
 pub(crate) mod workflows;
 
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,44 +21,31 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub use crate::manage::page::PageQuery;
-use crate::problem::Problem;
+use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
-/// Every management route with its OpenAPI operation: [`router`] serves them and
-/// [`crate::openapi::document`] describes them, both from this one list (paths relative to
-/// `/api/v1`).
+/// Every management route with its OpenAPI operation, each module's own [`routes`]: [`router`]
+/// serves them and [`crate::openapi::document`] describes them, both from this one list (paths
+/// relative to `/api/v1`).
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(webhooks::create, webhooks::list))
-        .routes(routes!(webhooks::show, webhooks::update, webhooks::delete))
-        .routes(routes!(webhooks::rotate_key))
-        .routes(routes!(checklist::show))
-        .routes(routes!(deliveries::list))
-        .routes(routes!(replay::range))
-        .routes(routes!(deliveries::show))
-        .routes(routes!(replay::one))
-        .routes(routes!(events::create, events::list))
-        .routes(routes!(events::show, events::update, events::delete))
-        .routes(routes!(filter_test::test))
-        .routes(routes!(workflows::create, workflows::list))
-        .routes(routes!(
-            workflows::show,
-            workflows::replace,
-            workflows::patch,
-            workflows::delete
-        ))
-        .routes(routes!(workflows::revalidate))
-        .routes(routes!(manual_runs::start_run))
-        .routes(routes!(versions::list))
-        .routes(routes!(versions::show))
-        .routes(routes!(runs::list))
-        .routes(routes!(runs::show))
-        .routes(routes!(runs::cancel))
-        .routes(routes!(secrets::list))
-        .routes(routes!(secrets::put, secrets::delete))
+    let modules = [
+        webhooks::routes,
+        checklist::routes,
+        deliveries::routes,
+        replay::routes,
+        events::routes,
+        filter_test::routes,
+        workflows::routes,
+        manual_runs::routes,
+        versions::routes,
+        runs::routes,
+        secrets::routes,
+    ];
+    modules
+        .into_iter()
+        .fold(OpenApiRouter::new(), |all, routes| all.merge(routes()))
 }
 
 /// The management API: [`routes`] behind the admin token.
@@ -125,6 +112,34 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// A call on one thing with a body: the state, the thing's `{id}` (or `{name}`) from the path,
+/// and the JSON body (as [`JsonBody`] reads it).
+pub struct Call<B> {
+    pub st: AppState,
+    pub id: String,
+    pub body: B,
+}
+
+impl<B: DeserializeOwned> FromRequest<AppState> for Call<B> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path(id) = Path::<String>::from_request_parts(&mut parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let req = Request::from_parts(parts, body);
+        let JsonBody(body) = JsonBody::from_request(req, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Call {
+            st: st.clone(),
+            id,
+            body,
+        })
+    }
+}
+
 /// Query parameters, with problem+json answers when they do not parse.
 pub struct ApiQuery<T>(pub T);
 
@@ -140,6 +155,32 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
             .map_err(|e| Problem::bad_request(format!("bad query parameters: {}", e.body_text())))
     }
 }
+
+/// The answer of most calls: a JSON value or a problem.
+pub(crate) type Answer = ApiResult<Json<Value>>;
+
+/// Declares `delete`, the `DELETE` operation of a kind of thing, its doc comment the summary:
+/// `$deletion` (a service's deletion by id or name), then `204` (described as `$said`, by default
+/// `Deleted.`), or `404` when nothing has that id.
+macro_rules! delete_operation {
+    ($(#[$doc:meta])* $path:literal, $tag:literal, $id:literal, $param:ident, $deletion:path) => {
+        $crate::api::delete_operation!($(#[$doc])* $path, $tag, $id, $param, $deletion, "Deleted.");
+    };
+    ($(#[$doc:meta])* $path:literal, $tag:literal, $id:literal, $param:ident, $deletion:path,
+     $said:literal) => {
+        $(#[$doc])*
+        #[utoipa::path(delete, path = $path, tag = $tag, operation_id = $id, params($param),
+            responses((status = 204, description = $said), crate::openapi::NotFound))]
+        pub async fn delete(
+            axum::extract::State(st): axum::extract::State<crate::state::AppState>,
+            axum::extract::Path(id): axum::extract::Path<String>,
+        ) -> crate::problem::ApiResult<axum::http::StatusCode> {
+            $deletion(&st, &id).await?;
+            Ok(axum::http::StatusCode::NO_CONTENT)
+        }
+    };
+}
+pub(crate) use delete_operation;
 
 /// `201 Created` with `body`.
 pub(crate) fn created(body: Value) -> Response {

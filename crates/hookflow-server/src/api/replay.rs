@@ -3,14 +3,15 @@
 //! /api/v1/webhooks/{id}/replay` does it for a time range, in bounded batches (the rules are
 //! [`crate::manage::replay`]).
 
-use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{JsonBody, ok_or_created};
+use super::{Call, ok_or_created};
 use crate::manage::replay::{self, Replay, ReplaySummary};
-use crate::openapi::{BadRequest, Invalid, NotFound, ProblemDocument};
+use crate::openapi::{BadRequest, DeliveryPath, Invalid, NotFound, ProblemDocument, WebhookPath};
 use crate::problem::ApiResult;
 use crate::state::AppState;
 
@@ -57,24 +58,19 @@ pub struct ReplayRange {
 /// `routing` and, in `runs`, each run that would start with the trigger variables it would see.
 #[utoipa::path(post, path = "/deliveries/{id}/replay", tag = "deliveries",
     operation_id = "replayDelivery",
-    params(("id" = String, Path, description = "The delivery's id.")),
+    params(DeliveryPath),
     request_body(content = Option<ReplayOne>),
     responses(
         (status = 200, description = "Dry run: what a replay would start.", body = Replay),
         (status = 201, description = "Replayed: the routing and the runs started.", body = Replay),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        BadRequest, NotFound,
         (status = 409, description = "The delivery cannot be replayed: it is a duplicate \
             (duplicates are never replayed), it was rejected (only accepted deliveries are \
             replayed), or its webhook is gone.", body = ProblemDocument,
             content_type = "application/problem+json"),
-        (status = 422, response = Invalid),
+        Invalid,
     ))]
-pub async fn one(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<ReplayOne>,
-) -> ApiResult<Response> {
+pub async fn one(Call { st, id, body }: Call<ReplayOne>) -> ApiResult<Response> {
     let answer = replay::replay_delivery(&st, &id, body.workflows.as_deref(), body.dry_run).await?;
     Ok(ok_or_created(body.dry_run, answer))
 }
@@ -88,19 +84,14 @@ pub async fn one(
 /// would.
 #[utoipa::path(post, path = "/webhooks/{id}/replay", tag = "webhooks",
     operation_id = "replayWebhookDeliveries",
-    params(("id" = String, Path, description = "The webhook's id.")),
+    params(WebhookPath),
     request_body = ReplayRange,
     responses(
         (status = 200, description = "Dry run: what the replay would start.", body = ReplaySummary),
         (status = 201, description = "Replayed.", body = ReplaySummary),
-        (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 422, response = Invalid),
+        BadRequest, NotFound, Invalid,
     ))]
-pub async fn range(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<ReplayRange>,
-) -> ApiResult<Response> {
+pub async fn range(Call { st, id, body }: Call<ReplayRange>) -> ApiResult<Response> {
     let from = replay::instant("from", &body.from)?;
     let to = replay::instant("to", &body.to)?;
     let answer = replay::replay_range(
@@ -112,4 +103,11 @@ pub async fn range(
     )
     .await?;
     Ok(ok_or_created(body.dry_run, answer))
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(range))
+        .routes(routes!(one))
 }

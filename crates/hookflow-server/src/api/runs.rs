@@ -7,12 +7,13 @@ use hookflow_store::runs::RunFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiQuery, PageQuery};
+use super::{Answer, ApiQuery, PageQuery};
 use crate::manage::runs::{self, RunView, StepsQuery};
 use crate::manage::to_json;
-use crate::openapi::{BadRequest, NotFound};
-use crate::problem::ApiResult;
+use crate::openapi::{BadRequest, NotFound, RunPath};
 use crate::retention::RetentionView;
 use crate::state::AppState;
 
@@ -45,15 +46,12 @@ pub struct RunsQuery {
 /// List runs, newest first
 #[utoipa::path(get, path = "/runs", tag = "runs", operation_id = "listRuns",
     params(PageQuery, RunsQuery),
-    responses(
-        (status = 200, description = "A page of runs.", body = RunList),
-        (status = 400, response = BadRequest),
-    ))]
+    responses((status = 200, description = "A page of runs.", body = RunList), BadRequest))]
 pub async fn list(
     State(st): State<AppState>,
     ApiQuery(page): ApiQuery<PageQuery>,
     ApiQuery(q): ApiQuery<RunsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> Answer {
     let filter = RunFilter {
         workflow_id: q.workflow_id,
         status: runs::parse_status(q.status.as_deref())?,
@@ -74,16 +72,13 @@ pub async fn list(
 /// `steps_limit` says otherwise); `steps_total` counts them all and `steps_next_cursor`, passed
 /// as `steps_cursor`, gives the next page.
 #[utoipa::path(get, path = "/runs/{id}", tag = "runs", operation_id = "getRun",
-    params(("id" = String, Path, description = "The run's id."), StepsQuery),
-    responses(
-        (status = 200, description = "The run.", body = RunView),
-        (status = 400, response = BadRequest), (status = 404, response = NotFound),
-    ))]
+    params(RunPath, StepsQuery),
+    responses((status = 200, description = "The run.", body = RunView), BadRequest, NotFound))]
 pub async fn show(
     State(st): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<StepsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> Answer {
     let run = runs::find(&st, &id).await?;
     Ok(Json(runs::run_with_steps(&st, &run, &q).await?))
 }
@@ -93,11 +88,16 @@ pub async fn show(
 /// Cancels the run and the sub-workflow runs it started (recursively): a queued or waiting run
 /// ends at once, a running one stops at its next step.
 #[utoipa::path(post, path = "/runs/{id}/cancel", tag = "runs", operation_id = "cancelRun",
-    params(("id" = String, Path, description = "The run's id.")),
-    responses(
-        (status = 200, description = "The run.", body = RunView),
-        (status = 404, response = NotFound),
-    ))]
-pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    params(RunPath),
+    responses((status = 200, description = "The run.", body = RunView), NotFound))]
+pub async fn cancel(State(st): State<AppState>, Path(id): Path<String>) -> Answer {
     Ok(Json(runs::cancel(&st, &id).await?))
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(cancel))
 }

@@ -2,18 +2,17 @@
 //! rules are [`crate::manage::secrets`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::JsonBody;
+use super::{Answer, Call};
 use crate::manage::page::Page;
 use crate::manage::secrets::{self, Secret};
 use crate::manage::to_json;
-use crate::openapi::{BadRequest, Invalid, NotFound};
-use crate::problem::ApiResult;
+use crate::openapi::{BadRequest, Invalid, SecretPath};
 use crate::state::AppState;
 
 /// A secret's value.
@@ -40,17 +39,11 @@ super::page!(
 ///
 /// Workflows are validated again: one that names a secret that did not exist may become valid.
 #[utoipa::path(put, path = "/secrets/{name}", tag = "secrets", operation_id = "putSecret",
-    params(("name" = String, Path, description = "Letters, digits and `_`, not starting with a digit (workflows read it as `secrets.<name>`).")),
+    params(SecretPath),
     request_body = PutSecret,
-    responses(
-        (status = 200, description = "The secret's name.", body = SecretName),
-        (status = 400, response = BadRequest), (status = 422, response = Invalid),
-    ))]
-pub async fn put(
-    State(st): State<AppState>,
-    Path(name): Path<String>,
-    JsonBody(body): JsonBody<PutSecret>,
-) -> ApiResult<Json<Value>> {
+    responses((status = 200, description = "The secret's name.", body = SecretName),
+        BadRequest, Invalid))]
+pub async fn put(Call { st, id: name, body }: Call<PutSecret>) -> Answer {
     secrets::put(&st, &name, &body.value).await?;
     Ok(Json(to_json(&SecretName { name })))
 }
@@ -58,18 +51,21 @@ pub async fn put(
 /// List secret names (never values)
 #[utoipa::path(get, path = "/secrets", tag = "secrets", operation_id = "listSecrets",
     responses((status = 200, description = "Secret names.", body = SecretList)))]
-pub async fn list(State(st): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn list(State(st): State<AppState>) -> Answer {
     Ok(SecretList::answer(Page {
         items: secrets::list(&st).await?,
         next: None,
     }))
 }
 
-/// Delete a secret
-#[utoipa::path(delete, path = "/secrets/{name}", tag = "secrets", operation_id = "deleteSecret",
-    params(("name" = String, Path, description = "Letters, digits and `_`, not starting with a digit (workflows read it as `secrets.<name>`).")),
-    responses((status = 204, description = "Deleted."), (status = 404, response = NotFound)))]
-pub async fn delete(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    secrets::delete(&st, &name).await?;
-    Ok(StatusCode::NO_CONTENT)
+super::delete_operation!(
+    /// Delete a secret
+    "/secrets/{name}", "secrets", "deleteSecret", SecretPath, secrets::delete
+);
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(put, delete))
 }

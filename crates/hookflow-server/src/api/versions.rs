@@ -3,14 +3,15 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiQuery, PageQuery};
+use super::{Answer, ApiQuery, PageQuery};
 use crate::manage::page::{self, NOT_ISSUED, version_after, version_cursor};
 use crate::manage::to_json;
 use crate::manage::versions::{self, VersionView};
-use crate::openapi::{BadRequest, NotFound};
-use crate::problem::{ApiResult, Problem};
+use crate::openapi::{BadRequest, NotFound, VersionsPath};
+use crate::problem::Problem;
 use crate::state::AppState;
 
 super::page!(
@@ -25,18 +26,17 @@ super::page!(
 /// every version a run refers to.
 #[utoipa::path(get, path = "/workflows/{id}/versions", tag = "workflows",
     operation_id = "listWorkflowVersions",
-    params(("id" = String, Path, description = "The workflow's id or name (a deleted workflow's id while runs refer to its versions)."), PageQuery),
+    params(VersionsPath, PageQuery),
     responses(
         (status = 200, description = "A page of versions (without their documents).",
             body = WorkflowVersionList),
-        (status = 400, response = BadRequest),
-        (status = 404, response = NotFound),
+        BadRequest, NotFound,
     ))]
 pub async fn list(
     State(st): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> Answer {
     let limit = page::limit(q.limit)?;
     let before = q
         .cursor
@@ -55,17 +55,19 @@ pub async fn list(
 /// One version of a workflow, with its document
 #[utoipa::path(get, path = "/workflows/{id}/versions/{n}", tag = "workflows",
     operation_id = "getWorkflowVersion",
-    params(("id" = String, Path, description = "The workflow's id or name (a deleted workflow's id while runs refer to its versions)."), ("n" = i64, Path, minimum = 1, description = "The version number.")),
-    responses(
-        (status = 200, description = "The version.", body = VersionView),
-        (status = 400, response = BadRequest), (status = 404, response = NotFound),
-    ))]
-pub async fn show(
-    State(st): State<AppState>,
-    Path((id, n)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+    params(VersionsPath, ("n" = i64, Path, minimum = 1, description = "The version number.")),
+    responses((status = 200, description = "The version.", body = VersionView),
+        BadRequest, NotFound))]
+pub async fn show(State(st): State<AppState>, Path((id, n)): Path<(String, String)>) -> Answer {
     Ok(Json(versions::json(
         &versions::get(&st, &id, &n).await?,
         true,
     )))
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
 }

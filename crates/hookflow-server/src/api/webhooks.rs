@@ -3,13 +3,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiQuery, JsonBody, PageQuery, created};
+use super::{Answer, ApiQuery, Call, JsonBody, PageQuery, created};
 use crate::manage::webhooks::{self, CreateWebhook, RotateKey, UpdateWebhook, WebhookView};
-use crate::openapi::{BadRequest, Invalid, NotFound, ProblemDocument, TooLarge};
+use crate::openapi::{BadRequest, Invalid, NotFound, ProblemDocument, TooLarge, WebhookPath};
 use crate::problem::ApiResult;
 use crate::state::AppState;
 
@@ -23,9 +23,9 @@ super::page!(
     request_body = CreateWebhook,
     responses(
         (status = 201, description = "Created; `url` is the full Webhook URL with its key.", body = WebhookView),
-        (status = 400, response = BadRequest),
+        BadRequest,
         (status = 409, description = "A webhook with this name exists.", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, response = TooLarge), (status = 422, response = Invalid),
+        TooLarge, Invalid,
     ))]
 pub async fn create(
     State(st): State<AppState>,
@@ -38,25 +38,17 @@ pub async fn create(
 /// List webhooks, newest first
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks", operation_id = "listWebhooks",
     params(PageQuery),
-    responses(
-        (status = 200, description = "One page of webhooks.", body = WebhookList),
-        (status = 400, response = BadRequest),
-    ))]
-pub async fn list(
-    State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    responses((status = 200, description = "One page of webhooks.", body = WebhookList),
+        BadRequest))]
+pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<PageQuery>) -> Answer {
     Ok(WebhookList::answer(webhooks::list(&st, &q.page()?).await?))
 }
 
 /// Show a webhook
 #[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", operation_id = "getWebhook",
-    params(("id" = String, Path, description = "The webhook's id.")),
-    responses(
-        (status = 200, description = "The webhook.", body = WebhookView),
-        (status = 404, response = NotFound),
-    ))]
-pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    params(WebhookPath),
+    responses((status = 200, description = "The webhook.", body = WebhookView), NotFound))]
+pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> Answer {
     Ok(Json(webhooks::json(&st, &webhooks::find(&st, &id).await?)))
 }
 
@@ -64,52 +56,45 @@ pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
 ///
 /// Only the fields sent change. Unknown fields are refused (400).
 #[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks", operation_id = "updateWebhook",
-    params(("id" = String, Path, description = "The webhook's id.")),
+    params(WebhookPath),
     request_body = UpdateWebhook,
     responses(
         (status = 200, description = "The changed webhook.", body = WebhookView),
-        (status = 400, response = BadRequest), (status = 404, response = NotFound),
+        BadRequest, NotFound,
         (status = 409, description = "Another webhook has this name.", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, response = TooLarge), (status = 422, response = Invalid),
+        TooLarge, Invalid,
     ))]
-pub async fn update(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<UpdateWebhook>,
-) -> ApiResult<Json<Value>> {
+pub async fn update(Call { st, id, body }: Call<UpdateWebhook>) -> Answer {
     let w = webhooks::update(&st, &id, body).await?;
     Ok(Json(webhooks::json(&st, &w)))
 }
 
-/// Delete a webhook and its deliveries
-#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", operation_id = "deleteWebhook",
-    params(("id" = String, Path, description = "The webhook's id.")),
-    responses(
-        (status = 204, description = "Deleted; its URL answers 401 from now on."),
-        (status = 404, response = NotFound),
-    ))]
-pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    webhooks::delete(&st, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
+super::delete_operation!(
+    /// Delete a webhook and its deliveries
+    "/webhooks/{id}", "webhooks", "deleteWebhook", WebhookPath, webhooks::delete,
+    "Deleted; its URL answers 401 from now on."
+);
 
 /// Replace a webhook's key
 ///
 /// The old key stops working at once, unless `grace_seconds` keeps it valid that much longer.
 /// The body may be empty.
 #[utoipa::path(post, path = "/webhooks/{id}/rotate-key", tag = "webhooks", operation_id = "rotateWebhookKey",
-    params(("id" = String, Path, description = "The webhook's id.")),
+    params(WebhookPath),
     request_body(content = Option<RotateKey>),
     responses(
         (status = 200, description = "The webhook with its new `api_key` and `url`.", body = WebhookView),
-        (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 422, response = Invalid),
+        BadRequest, NotFound, Invalid,
     ))]
-pub async fn rotate_key(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<RotateKey>,
-) -> ApiResult<Json<Value>> {
+pub async fn rotate_key(Call { st, id, body }: Call<RotateKey>) -> Answer {
     let w = webhooks::rotate_key(&st, &id, body).await?;
     Ok(Json(webhooks::json(&st, &w)))
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, update, delete))
+        .routes(routes!(rotate_key))
 }

@@ -7,13 +7,14 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use hookflow_core::workflow::Format;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiQuery, JsonBody, PageQuery, created};
+use super::{Answer, ApiQuery, Call, PageQuery, created};
 use crate::manage::to_json;
 use crate::manage::workflows::{self, Revalidated, Validation, WorkflowView};
-use crate::openapi::{BadRequest, NameTaken, NotFound, TooLarge};
+use crate::openapi::{BadRequest, NameTaken, NotFound, TooLarge, WorkflowPath};
 use crate::problem::{ApiResult, Problem};
 use crate::state::AppState;
 
@@ -24,9 +25,9 @@ super::page!(
 
 crate::openapi::problem_answers! {
     /// Not JSON or YAML.
-    NotJsonOrYaml;
+    NotJsonOrYaml = 415;
     /// The document cannot be read (not JSON or YAML, or no `name`); `errors` lists why.
-    UnreadableDocument;
+    UnreadableDocument = 422;
 }
 
 /// A request's document: its text, its format from `Content-Type`.
@@ -61,9 +62,7 @@ async fn document(st: &AppState, req: Request) -> ApiResult<(String, Format)> {
         content((Object = "application/json"), (String = "application/yaml"))),
     responses(
         (status = 201, description = "The workflow with its validation.", body = WorkflowView),
-        (status = 400, response = BadRequest), (status = 409, response = NameTaken),
-        (status = 413, response = TooLarge), (status = 415, response = NotJsonOrYaml),
-        (status = 422, response = UnreadableDocument),
+        BadRequest, NameTaken, TooLarge, NotJsonOrYaml, UnreadableDocument,
     ))]
 pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Response> {
     let (text, format) = document(&st, req).await?;
@@ -75,21 +74,13 @@ pub async fn create(State(st): State<AppState>, req: Request) -> ApiResult<Respo
 ///
 /// Makes a new version; runs already started keep executing theirs.
 #[utoipa::path(put, path = "/workflows/{id}", tag = "workflows", operation_id = "replaceWorkflow",
-    params(("id" = String, Path, description = "The workflow's id or name.")),
+    params(WorkflowPath),
     request_body(description = "The workflow document (SPEC §3): JSON or YAML, as `Content-Type` \
         says; stored as written.",
         content((Object = "application/json"), (String = "application/yaml"))),
-    responses(
-        (status = 200, description = "The workflow.", body = WorkflowView),
-        (status = 400, response = BadRequest), (status = 404, response = NotFound),
-        (status = 409, response = NameTaken), (status = 413, response = TooLarge),
-        (status = 415, response = NotJsonOrYaml), (status = 422, response = UnreadableDocument),
-    ))]
-pub async fn replace(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    req: Request,
-) -> ApiResult<Json<Value>> {
+    responses((status = 200, description = "The workflow.", body = WorkflowView),
+        BadRequest, NotFound, NameTaken, TooLarge, NotJsonOrYaml, UnreadableDocument))]
+pub async fn replace(State(st): State<AppState>, Path(id): Path<String>, req: Request) -> Answer {
     let existing = workflows::find(&st, &id).await?;
     let (text, format) = document(&st, req).await?;
     let w = workflows::save(&st, Some(&existing.id), text, format).await?;
@@ -98,26 +89,18 @@ pub async fn replace(
 
 /// Show a workflow (id or name)
 #[utoipa::path(get, path = "/workflows/{id}", tag = "workflows", operation_id = "getWorkflow",
-    params(("id" = String, Path, description = "The workflow's id or name.")),
-    responses(
-        (status = 200, description = "The workflow.", body = WorkflowView),
-        (status = 404, response = NotFound),
-    ))]
-pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    params(WorkflowPath),
+    responses((status = 200, description = "The workflow.", body = WorkflowView), NotFound))]
+pub async fn show(State(st): State<AppState>, Path(id): Path<String>) -> Answer {
     Ok(Json(workflows::json(&workflows::find(&st, &id).await?)))
 }
 
 /// List workflows, newest first
 #[utoipa::path(get, path = "/workflows", tag = "workflows", operation_id = "listWorkflows",
     params(PageQuery),
-    responses(
-        (status = 200, description = "A page of workflows.", body = WorkflowList),
-        (status = 400, response = BadRequest),
-    ))]
-pub async fn list(
-    State(st): State<AppState>,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Value>> {
+    responses((status = 200, description = "A page of workflows.", body = WorkflowList),
+        BadRequest))]
+pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<PageQuery>) -> Answer {
     Ok(WorkflowList::answer(
         workflows::list(&st, &q.page()?).await?.map(workflows::view),
     ))
@@ -135,49 +118,41 @@ pub struct Patch {
 /// Enable or disable a workflow
 #[utoipa::path(patch, path = "/workflows/{id}", tag = "workflows",
     operation_id = "setWorkflowEnabled",
-    params(("id" = String, Path, description = "The workflow's id or name.")),
+    params(WorkflowPath),
     request_body = Patch,
-    responses(
-        (status = 200, description = "The workflow.", body = WorkflowView),
-        (status = 400, response = BadRequest), (status = 404, response = NotFound),
-    ))]
-pub async fn patch(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Patch>,
-) -> ApiResult<Json<Value>> {
+    responses((status = 200, description = "The workflow.", body = WorkflowView),
+        BadRequest, NotFound))]
+pub async fn patch(Call { st, id, body }: Call<Patch>) -> Answer {
     let w = workflows::set_enabled(&st, &id, body.enabled).await?;
     Ok(Json(workflows::json(&w)))
 }
 
-/// Delete a workflow
-///
-/// Its versions that runs refer to are kept; other workflows are validated again.
-#[utoipa::path(delete, path = "/workflows/{id}", tag = "workflows", operation_id = "deleteWorkflow",
-    params(("id" = String, Path, description = "The workflow's id or name.")),
-    responses((status = 204, description = "Deleted."), (status = 404, response = NotFound)))]
-pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    workflows::delete(&st, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
+super::delete_operation!(
+    /// Delete a workflow
+    ///
+    /// Its versions that runs refer to are kept; other workflows are validated again.
+    "/workflows/{id}", "workflows", "deleteWorkflow", WorkflowPath, workflows::delete
+);
 
 /// Validate a stored workflow again
 ///
 /// Events, secrets or other workflows it names may have changed since it was saved.
 #[utoipa::path(post, path = "/workflows/{id}/validate", tag = "workflows",
     operation_id = "validateWorkflow",
-    params(("id" = String, Path, description = "The workflow's id or name.")),
-    responses(
-        (status = 200, description = "Its validation.", body = Revalidated),
-        (status = 404, response = NotFound),
-    ))]
-pub async fn revalidate(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+    params(WorkflowPath),
+    responses((status = 200, description = "Its validation.", body = Revalidated), NotFound))]
+pub async fn revalidate(State(st): State<AppState>, Path(id): Path<String>) -> Answer {
     let w = workflows::revalidate(&st, &id).await?;
     Ok(Json(to_json(&Revalidated {
         validation: Validation::of(w.valid, &w.errors),
         id: w.id,
     })))
+}
+
+/// This module's operations, each with its route.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, replace, patch, delete))
+        .routes(routes!(revalidate))
 }
