@@ -83,6 +83,8 @@ pub(crate) struct Analysis {
     pub uses: Vec<Use>,
     /// What is known of a bare expression's value (`Unknown` for a text template).
     pub result: Option<Operand>,
+    /// The source holds a statement expressions do not have (a macro, an include, …).
+    pub unsupported: bool,
 }
 
 impl Analysis {
@@ -393,7 +395,7 @@ impl<'a> Walker<'a> {
     }
 
     fn stmt(&mut self, stmt: &ast::Stmt<'a>) {
-        #[allow(unreachable_patterns)] // variants of minijinja features this crate does not enable
+        #[allow(unreachable_patterns)] // without the server, minijinja has no macros or includes
         match stmt {
             ast::Stmt::Template(t) => self.body(&t.children),
             ast::Stmt::EmitExpr(e) => {
@@ -449,10 +451,11 @@ impl<'a> Walker<'a> {
                 self.call(&d.call);
             }
             ast::Stmt::Continue(_) | ast::Stmt::Break(_) => {}
-            // Not reachable with the features this crate enables (no macros, includes,
-            // blocks). Should another crate enable them, stay safe: everything is needed and
-            // the depth is unknown.
+            // Macros, calls, includes, imports, extends and blocks: parsed only because the
+            // server's templates enable them; refused by `accept`. Should that ever be skipped,
+            // stay safe: everything is needed and the depth is unknown.
             _ => {
+                self.out.unsupported = true;
                 self.out.needs.full = true;
                 self.out.max_depth = usize::MAX;
             }

@@ -242,6 +242,16 @@ impl Sandbox {
     }
 
     pub(super) fn accept(&self, c: &mut Compiled, analysis: Analysis) -> Result<(), ExprError> {
+        if analysis.unsupported {
+            return Err(c.message(
+                &format!(
+                    "the {} uses a statement workflows do not have (macro, call, include, \
+                     import, extends or block)",
+                    c.kind()
+                ),
+                None,
+            ));
+        }
         if analysis.max_depth > MAX_STATIC_DEPTH {
             return Err(c.message(
                 &format!(

@@ -37,8 +37,9 @@
 //!   recursively, so a very deep value could overflow the stack): the `namespace()` global is
 //!   removed, so nothing accumulates across loop iterations, and compiling refuses a source that
 //!   could build values nested deeper than 256 levels (context values count as 128).
-//! * There is no I/O: no template loader, no `include`/`import`/`extends` (minijinja's
-//!   `multi_template` feature is off), no macros, no `debug()`.
+//! * There is no I/O: no template loader, no `include`/`import`/`extends`, no macros (minijinja
+//!   parses them, as the server's own page templates use them, but compiling refuses a source
+//!   that holds one), no `debug()`.
 //!
 //! Performance: compiled sources are cached per [`Sandbox`] (bounded: when 4096 entries or an
 //! estimated 32 MiB are reached the cache starts over), and only the parts of the context a

@@ -27,10 +27,11 @@ use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get};
 use minijinja::{Environment, Value};
 use serde_json::{Value as Json, json};
 
@@ -48,53 +49,28 @@ const CHOICES: i64 = 500;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
-        .route(
-            "/sign-in",
-            get(session::sign_in_page).post(session::sign_in),
-        )
-        .route("/sign-out", post(session::sign_out))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
-        .route("/events-webhooks", get(webhooks::index))
-        .route(
-            "/webhooks/new",
-            get(webhooks::new_form).post(webhooks::create),
-        )
-        .route("/webhooks/{id}", get(webhooks::show))
-        .route(
-            "/webhooks/{id}/edit",
-            get(webhooks::edit_form).post(webhooks::update),
-        )
-        .route("/webhooks/{id}/rotate-key", post(webhooks::rotate_key))
-        .route("/webhooks/{id}/delete", post(webhooks::delete))
-        .route("/webhooks/{id}/replay", post(replay::webhook))
-        .route("/deliveries/{id}", get(webhooks::delivery))
-        .route("/deliveries/{id}/replay", post(replay::delivery))
-        .route(
-            "/events/new",
-            get(webhooks::new_event).post(webhooks::create_event),
-        )
-        .route("/events/{id}/delete", post(webhooks::delete_event))
-        .route("/workflows", get(workflows::index))
-        .route(
-            "/workflows/new",
-            get(workflows::new_form).post(workflows::create),
-        )
-        .route(
-            "/workflows/{id}",
-            get(workflows::show).post(workflows::submit),
-        )
-        .route("/workflows/{id}/enabled", post(workflows::set_enabled))
-        .route("/workflows/{id}/run", post(workflows::run))
-        .route("/workflows/{id}/delete", post(workflows::delete))
-        .route("/workflows/{id}/versions", get(versions::index))
-        .route("/workflows/{id}/versions/{n}", get(versions::show))
-        .route("/runs", get(runs::index))
-        .route("/runs/{id}", get(runs::show))
-        .route("/runs/{id}/cancel", post(runs::cancel))
+        .merge(session::routes())
+        .merge(webhooks::routes())
+        .merge(replay::routes())
+        .merge(workflows::routes())
+        .merge(versions::routes())
+        .merge(runs::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state, finish))
+}
+
+/// A page with a form: `GET` shows it, `POST` submits it.
+pub(crate) fn form<G, TG, P, TP>(show: G, submit: P) -> MethodRouter<AppState>
+where
+    G: Handler<TG, AppState>,
+    P: Handler<TP, AppState>,
+    TG: 'static,
+    TP: 'static,
+{
+    get(show).post(submit)
 }
 
 /// What every UI answer goes through: an error raised anywhere (a handler, an extractor, a
@@ -187,62 +163,30 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     // A field a page does not have renders as nothing rather than failing the page.
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-    for (name, source) in [
-        (
-            "layout.html",
-            include_str!("../../ui/templates/layout.html"),
-        ),
-        ("error.html", include_str!("../../ui/templates/error.html")),
-        (
-            "versions_table.html",
-            include_str!("../../ui/templates/versions_table.html"),
-        ),
-        (
-            "routing_events.html",
-            include_str!("../../ui/templates/routing_events.html"),
-        ),
-        (
-            "sign_in.html",
-            include_str!("../../ui/templates/sign_in.html"),
-        ),
-        (
-            "events_webhooks.html",
-            include_str!("../../ui/templates/events_webhooks.html"),
-        ),
-        (
-            "webhook_form.html",
-            include_str!("../../ui/templates/webhook_form.html"),
-        ),
-        (
-            "webhook.html",
-            include_str!("../../ui/templates/webhook.html"),
-        ),
-        (
-            "delivery.html",
-            include_str!("../../ui/templates/delivery.html"),
-        ),
-        (
-            "event_form.html",
-            include_str!("../../ui/templates/event_form.html"),
-        ),
-        (
-            "workflows.html",
-            include_str!("../../ui/templates/workflows.html"),
-        ),
-        (
-            "workflow.html",
-            include_str!("../../ui/templates/workflow.html"),
-        ),
-        ("runs.html", include_str!("../../ui/templates/runs.html")),
-        ("run.html", include_str!("../../ui/templates/run.html")),
-        (
-            "versions.html",
-            include_str!("../../ui/templates/versions.html"),
-        ),
-        (
-            "version.html",
-            include_str!("../../ui/templates/version.html"),
-        ),
+    // Each template with its source, read at build time from ui/templates.
+    macro_rules! sources {
+        ($($name:literal),+ $(,)?) => {
+            [$(($name, include_str!(concat!("../../ui/templates/", $name)))),+]
+        };
+    }
+    for (name, source) in sources![
+        "layout.html",
+        "error.html",
+        "parts.html",
+        "versions_table.html",
+        "routing_events.html",
+        "sign_in.html",
+        "events_webhooks.html",
+        "webhook_form.html",
+        "webhook.html",
+        "delivery.html",
+        "event_form.html",
+        "workflows.html",
+        "workflow.html",
+        "runs.html",
+        "run.html",
+        "versions.html",
+        "version.html",
     ] {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("UI template {name} does not compile: {e}"));

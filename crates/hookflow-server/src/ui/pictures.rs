@@ -100,19 +100,13 @@ impl Rows {
         self.rows.get(series).map(|r| r.iter().sum()).unwrap_or(0)
     }
 
-    /// The chart of `series` (`(name, colour)`), rows that were never added drawn empty.
-    fn chart(
-        &self,
-        id: &str,
-        title: String,
-        desc: &str,
-        w: &Window,
-        series: &[(String, String)],
-    ) -> Chart {
-        Chart {
-            id: id.to_string(),
-            title,
-            desc: desc.to_string(),
+    /// The SVG chart of `what` in window `w`, of `series` (`(name, colour)`), rows that were never
+    /// added drawn empty.
+    fn svg(&self, what: &Counted, w: &Window, series: &[(String, String)]) -> Json {
+        let chart = Chart {
+            id: format!("{}-{}", what.id, w.name),
+            title: format!("{} {}", what.title, w.title),
+            desc: what.desc.to_string(),
             buckets: w.labels(),
             tick_every: w.tick_every,
             x_label: w.x_label.to_string(),
@@ -132,9 +126,29 @@ impl Rows {
                         .unwrap_or_else(|| vec![0; w.range.buckets as usize])
                 })
                 .collect(),
-        }
+        };
+        json!(stacked_bars(&chart))
     }
 }
+
+/// What a set of charts counts: the start of their ids and titles, and their description.
+struct Counted {
+    id: &'static str,
+    title: &'static str,
+    desc: &'static str,
+}
+
+const DELIVERIES: Counted = Counted {
+    id: "deliveries",
+    title: "Deliveries",
+    desc: "Deliveries of this webhook by status, rejected ones by reason.",
+};
+
+const RUNS: Counted = Counted {
+    id: "runs",
+    title: "Runs",
+    desc: "Runs of this workflow by status, counted when they were created.",
+};
 
 /// The name of a rejected delivery's series: one per reason.
 fn rejected_series(reason: Option<&str>) -> String {
@@ -173,14 +187,7 @@ pub async fn webhook_charts(st: &AppState, id: &str) -> Result<Json, UiError> {
             series.push(((*r).clone(), colour.to_string()));
         }
         series.push(("duplicate".into(), "#90a4ae".into()));
-        let chart = rows.chart(
-            &format!("deliveries-{}", w.name),
-            format!("Deliveries {}", w.title),
-            "Deliveries of this webhook by status, rejected ones by reason.",
-            &w,
-            &series,
-        );
-        out[w.name] = json!(stacked_bars(&chart));
+        out[w.name] = rows.svg(&DELIVERIES, &w, &series);
     }
     Ok(out)
 }
@@ -214,14 +221,7 @@ pub async fn workflow_charts(st: &AppState, id: &str) -> Result<Json, UiError> {
             };
             rows.add(status, c.bucket, c.count, w.range.buckets);
         }
-        let chart = rows.chart(
-            &format!("runs-{}", w.name),
-            format!("Runs {}", w.title),
-            "Runs of this workflow by status, counted when they were created.",
-            &w,
-            &series,
-        );
-        out[w.name] = json!(stacked_bars(&chart));
+        out[w.name] = rows.svg(&RUNS, &w, &series);
     }
     out["percentiles"] = match st.store.run_duration_percentiles(id, since).await? {
         None => Json::Null,

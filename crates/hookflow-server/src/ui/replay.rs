@@ -2,8 +2,10 @@
 //! replay form on a webhook's page (first the count of deliveries it would replay, then, once
 //! confirmed, the summary). The work is [`crate::manage::replay`]'s.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing::post;
 use serde_json::json;
 
 use super::session::Form;
@@ -94,4 +96,11 @@ pub async fn webhook(State(st): State<AppState>, Path(id): Path<String>, form: F
         json!({ "replay": replay }),
     )
     .await
+}
+
+/// This module's pages and forms, each with its route.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/{id}/replay", post(webhook))
+        .route("/deliveries/{id}/replay", post(delivery))
 }

@@ -2,8 +2,10 @@
 //! timing (200 steps a page) — redacted exactly as the API shows them (no secret value ever
 //! reaches a page).
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing::{get, post};
 use hookflow_store::runs::{RunFilter, RunStatus};
 use serde_json::{Value as Json, json};
 
@@ -162,4 +164,12 @@ fn python_view(s: &mut Json) {
         s["output_text"] = json!(pretty(&rest));
     }
     s["python"] = view;
+}
+
+/// This module's pages and forms, each with its route.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/runs", get(index))
+        .route("/runs/{id}", get(show))
+        .route("/runs/{id}/cancel", post(cancel))
 }

@@ -9,17 +9,19 @@
 //! Every POST form carries the session's CSRF secret in a hidden `csrf` field; a POST without
 //! it, or from another site (`Origin`, `Sec-Fetch-Site`), is refused with 403.
 
+use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hookflow_store::crypto::{ct_eq, digest, random_bytes};
 use hookflow_store::now_ms;
 use serde_json::json;
 
-use super::{Fields, UiError, page, see_other};
+use super::{Fields, UiError, form, page, see_other};
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -260,6 +262,13 @@ pub async fn sign_out(_: Form) -> Response {
         HeaderValue::from_static("hookflow_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
     );
     res
+}
+
+/// This module's pages and forms, each with its route.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sign-in", form(sign_in_page, sign_in))
+        .route("/sign-out", post(sign_out))
 }
 
 #[cfg(test)]

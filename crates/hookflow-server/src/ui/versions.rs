@@ -1,8 +1,10 @@
 //! A workflow's versions (SPEC §10): the list, newest first, and one old version with a line
 //! diff of its document against the current one. Read-only: a version never changes.
 
+use axum::Router;
 use axum::extract::Path;
 use axum::http::StatusCode;
+use axum::routing::get;
 use serde_json::{Value as Json, json};
 use similar::{ChangeTag, TextDiff};
 
@@ -128,6 +130,13 @@ pub fn line_diff(old: &str, new: &str) -> Json {
         })
         .collect();
     json!({"lines": lines, "added": added, "removed": removed})
+}
+
+/// This module's pages and forms, each with its route.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/workflows/{id}/versions", get(index))
+        .route("/workflows/{id}/versions/{n}", get(show))
 }
 
 #[cfg(test)]

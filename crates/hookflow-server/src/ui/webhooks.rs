@@ -1,14 +1,16 @@
 //! Events & Webhooks: the two tabs, a webhook's form and details (Webhook URL, curl example,
 //! usage, key rotation, deliveries), one delivery, and the event form.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::{get, post};
 use serde_json::{Value as Json, json};
 
 use super::session::{Form, Session, Visit};
 use super::{
-    CHOICES, Fields, PAGE, UiResult, next_page, options, page, page_of, pretty, see_other,
+    CHOICES, Fields, PAGE, UiResult, form, next_page, options, page, page_of, pretty, see_other,
 };
 use crate::manage::page::PageQuery;
 use crate::manage::{ManageError, checklist, deliveries, events, filter_test, to_json, webhooks};
@@ -437,4 +439,18 @@ pub async fn create_event(State(st): State<AppState>, form: Form) -> UiResult {
 pub async fn delete_event(State(st): State<AppState>, Path(id): Path<String>, _: Form) -> UiResult {
     events::delete(&st, &id).await?;
     Ok(see_other("/ui/events-webhooks?tab=events"))
+}
+
+/// This module's pages and forms, each with its route.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/events-webhooks", get(index))
+        .route("/webhooks/new", form(new_form, create))
+        .route("/webhooks/{id}", get(show))
+        .route("/webhooks/{id}/edit", form(edit_form, update))
+        .route("/webhooks/{id}/rotate-key", post(rotate_key))
+        .route("/webhooks/{id}/delete", post(delete))
+        .route("/deliveries/{id}", get(delivery))
+        .route("/events/new", form(new_event, create_event))
+        .route("/events/{id}/delete", post(delete_event))
 }

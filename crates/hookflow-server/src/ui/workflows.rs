@@ -2,9 +2,11 @@
 //! error at its line; Save stores as the API does), enable/disable, triggers, run history and
 //! manual runs.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::{get, post};
 use hookflow_core::workflow::{Format, ValidationError};
 use hookflow_store::runs::RunFilter;
 use hookflow_store::workflows::WorkflowRecord;
@@ -12,7 +14,7 @@ use serde_json::{Value as Json, json};
 
 use super::locate::{line_in_message, line_of_path};
 use super::session::{Form, Session, Visit};
-use super::{UiError, UiResult, next_page, page, page_of, see_other};
+use super::{UiError, UiResult, form, next_page, page, page_of, see_other};
 use crate::manage::{ManageError, manual_runs, runs, workflows};
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -307,4 +309,15 @@ pub async fn delete(State(st): State<AppState>, Path(id): Path<String>, _: Form)
         Ok(()) => see_other("/ui/workflows"),
         Err(p) => axum::response::IntoResponse::into_response(UiError::from(p)),
     }
+}
+
+/// This module's pages and forms, each with its route.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/workflows", get(index))
+        .route("/workflows/new", form(new_form, create))
+        .route("/workflows/{id}", form(show, submit))
+        .route("/workflows/{id}/enabled", post(set_enabled))
+        .route("/workflows/{id}/run", post(run))
+        .route("/workflows/{id}/delete", post(delete))
 }

@@ -134,6 +134,8 @@ fn no_io_or_escape_hatches() {
         "{% import 'x' as y %}",
         "{% extends 'x' %}",
         "{% macro m() %}{% endmacro %}",
+        "{% call m() %}{% endcall %}",
+        "{% block b %}{% endblock %}",
         "{{ debug() }}",
         "{{ namespace() }}",
     ] {
