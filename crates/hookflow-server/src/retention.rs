@@ -89,14 +89,7 @@ pub async fn run(store: Store, retention: Retention, mut stop: watch::Receiver<b
         return;
     }
     let mut wait = FIRST;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
+    while crate::sweep::waited(wait, &mut stop).await {
         prune(&store, retention, &stop).await;
         wait = retention.every;
     }

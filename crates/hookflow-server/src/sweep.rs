@@ -15,16 +15,19 @@ const PAUSE: Duration = Duration::from_millis(20);
 
 /// Sweeps expired dedup keys every `every` until `stop` turns true.
 pub async fn run(journal: DeliveryJournal, every: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
+    while waited(every, &mut stop).await {
         sweep_dedup_keys(&journal).await;
     }
+}
+
+/// Waits `wait` between two passes of a background task: true when the wait is over, false as
+/// soon as `stop` changes (or is true).
+pub(crate) async fn waited(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = stop.changed() => return false,
+    }
+    !*stop.borrow()
 }
 
 /// One pass: deletes expired keys chunk by chunk until none is left (or an error).
