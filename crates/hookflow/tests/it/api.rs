@@ -277,9 +277,7 @@ async fn openapi_document_describes_the_router() {
     let hook = s.unlimited_webhook("documented", JSON).await;
     assert_eq!(schema_props(&doc, "Webhook"), keys(&hook), "Webhook fields");
     assert!(schema_required(&doc, "Webhook").is_subset(&keys(&hook)));
-    s.post_hook(&hook, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
+    s.post_empty(&hook).await.expect_status(202);
     let listed = s.deliveries(id(&hook)).await;
     let one = s.delivery(id(&listed[0])).await;
     let props = schema_props(&doc, "Delivery");
@@ -487,7 +485,7 @@ async fn webhook_list_pages_newest_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn list_parameters_are_checked() {
     let s = Server::start().await;
-    let hook = s.create_webhook("params", JSON, None, None).await;
+    let hook = s.json_webhook("params").await;
     let deliveries = format!("/api/v1/webhooks/{}/deliveries", id(&hook));
     for base in ["/api/v1/webhooks", deliveries.as_str()] {
         for q in ["limit=0", "limit=501", "limit=-1", "limit=ten"] {
@@ -538,7 +536,7 @@ async fn unknown_routes_and_methods_are_problems() {
 async fn webhook_input_errors() {
     let s = Server::start().await;
     let hook = s.create_webhook("inputs", JSON, Some(7), Some(70)).await;
-    s.create_webhook("taken", JSON, None, None).await;
+    s.json_webhook("taken").await;
     let path = format!("/api/v1/webhooks/{}", id(&hook));
 
     let p = s.api_patch(&path, json!({"nmae": "typo"})).await;
@@ -557,12 +555,9 @@ async fn webhook_input_errors() {
         s.api_patch(&path, json!({ field: -1 }))
             .await
             .expect_problem_saying(422, field);
-        s.api_post(
-            "/api/v1/webhooks",
-            json!({"name": format!("neg-{field}"), "content_type": JSON, field: -5}),
-        )
-        .await
-        .expect_problem_saying(422, field);
+        s.post_webhook(json!({"name": format!("neg-{field}"), "content_type": JSON, field: -5}))
+            .await
+            .expect_problem_saying(422, field);
     }
     s.api_patch(&path, json!({"name": "   "}))
         .await
@@ -736,14 +731,12 @@ async fn public_url_is_the_base_of_webhook_urls() {
     );
     // The public URL only changes what is shown; the server still listens where it did.
     let rotated = rotated.json();
-    s.post_hook(&rotated, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
+    s.post_empty(&rotated).await.expect_status(202);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn empty_public_url_means_the_listen_address() {
     let s = Server::start_with(&["--public-url", ""]).await;
-    let hook = s.create_webhook("default-base", JSON, None, None).await;
+    let hook = s.json_webhook("default-base").await;
     assert_eq!(hook["url"], json!(s.hook_url(&hook)));
 }

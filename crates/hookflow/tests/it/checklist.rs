@@ -286,7 +286,7 @@ async fn a_reached_rate_limit_is_a_failed_check() {
     assert_eq!(rate["ok"], false, "{rate}");
     assert!(detail(rate).contains("1 of 1 this minute"), "{rate}");
     assert!(detail(rate).contains("never limited"), "{rate}");
-    let a = s.post_hook(&hook, JSON, b"{}".to_vec()).await;
+    let a = s.post_empty(&hook).await;
     a.expect_status(429);
     let items = eventually(Duration::from_secs(10), || async {
         let items = checklist(&s, &hook).await;

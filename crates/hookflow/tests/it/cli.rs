@@ -148,7 +148,7 @@ async fn cli_create_with_limits_and_bad_input() {
     let r = client(&s, &words(create)).await;
     expect_ok(&r);
     let id = webhook_id_of(r.stdout.trim());
-    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let hook = s.webhook(&id).await;
     assert_eq!(hook["content_type"], json!("application/xml"));
     assert_eq!(hook["rate_limit_per_minute"], json!(2));
     assert_eq!(hook["rate_limit_per_day"], json!(20));
@@ -218,7 +218,7 @@ async fn cli_sets_changes_and_removes_verification() {
     let r = hookflow(&e, &words(create)).await;
     expect_ok(&r);
     let id = webhook_id_of(r.stdout.trim());
-    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let hook = s.webhook(&id).await;
     assert_eq!(hook["verification"]["scheme"], "hmac");
     assert_eq!(hook["verification"]["header"], "X-Sig");
     assert_eq!(hook["verification"]["algorithm"], "sha1");
@@ -257,7 +257,7 @@ async fn cli_sets_changes_and_removes_verification() {
     );
     let r = client(&s, &["webhook", "verify", &id, "--remove"]).await;
     expect_ok(&r);
-    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let hook = s.webhook(&id).await;
     assert_eq!(hook["verification"], Value::Null);
 }
 

@@ -45,7 +45,7 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_through_the_cli() {
     let s = Server::start().await;
-    let hook = s.create_webhook("gh", "application/json", None, None).await;
+    let hook = s.json_webhook("gh").await;
     let hook_id = hook["id"].as_str().expect("id");
 
     // A webhook event with a filter: stdout is exactly its id.

@@ -52,10 +52,7 @@ async fn extra_content_types_are_configurable_and_parsed() {
     );
     let text = s.unlimited_webhook("plain", "text/plain").await;
     let refused = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "ndjson", "content_type": "application/x-ndjson"}),
-        )
+        .post_webhook(json!({"name": "ndjson", "content_type": "application/x-ndjson"}))
         .await;
     let p = refused.expect_problem(422);
     let detail = p["detail"].as_str().unwrap();
@@ -110,10 +107,7 @@ async fn extra_content_types_are_configurable_and_parsed() {
 async fn without_the_flag_extra_types_are_refused() {
     let s = Server::start().await;
     let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "plain", "content_type": "text/plain"}),
-        )
+        .post_webhook(json!({"name": "plain", "content_type": "text/plain"}))
         .await;
     a.expect_problem(422);
 }

@@ -445,8 +445,7 @@ async fn presets_rate_limits_and_saving() {
         a.expect_problem_saying(400, says);
     }
     let a = s
-        .api_post(
-            "/api/v1/webhooks",
+        .post_webhook(
             json!({"name": "bad", "content_type": "application/json", "dedup": {"key": "("}}),
         )
         .await;
@@ -494,32 +493,18 @@ async fn a_request_failing_verification_claims_no_key() {
         hex(&mac("sha256", b"gh-secret", body.to_string().as_bytes()))
     );
     let id = ("X-GitHub-Delivery", "b3f1c0de-0000-4000-8000-000000000001");
-    let forged = post(
-        &s.client,
-        &url,
-        &body,
-        &[id, ("X-Hub-Signature-256", "sha256=00")],
-    )
-    .await;
+    let (client, url, body) = (&s.client, &url, &body);
+    let signed = |sig: String| async move {
+        post(client, url, body, &[id, ("X-Hub-Signature-256", &sig)]).await
+    };
+    let forged = signed("sha256=00".into()).await;
     assert!(forged.duplicate_of().is_none());
-    let genuine = post(
-        &s.client,
-        &url,
-        &body,
-        &[id, ("X-Hub-Signature-256", &good)],
-    )
-    .await;
+    let genuine = signed(good.clone()).await;
     assert!(
         genuine.duplicate_of().is_none(),
         "the forged request must not hold the key"
     );
-    let repeat = post(
-        &s.client,
-        &url,
-        &body,
-        &[id, ("X-Hub-Signature-256", &good)],
-    )
-    .await;
+    let repeat = signed(good).await;
     assert_eq!(
         repeat.duplicate_of(),
         genuine.header("x-delivery-id"),

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 use crate::dedup::post;
-use crate::ui_http::{Ui, element, location, text_of, unescape};
+use crate::ui_http::{Ui, created_id, element, redirected, text_of, unescape};
 
 /// The webhook form's duplicate fields through the UI: set on create, shown on the webhook page
 /// and filled in its edit form; a bad key is shown in the form with the value entered;
@@ -32,9 +32,8 @@ async fn the_webhook_form_sets_shows_and_removes_duplicate_detection() {
     let a = ui
         .post("/ui/webhooks/new", &fields("trigger.body.id", "3600"))
         .await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    let id = location(&a).rsplit('/').next().unwrap().to_string();
-    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let id = created_id(&a);
+    let hook = s.webhook(&id).await;
     assert_eq!(
         hook["dedup"],
         json!({"key": "trigger.body.id", "window_seconds": 3600})
@@ -87,13 +86,13 @@ async fn the_webhook_form_sets_shows_and_removes_duplicate_detection() {
     assert!(text.contains(r#"value="trigger.body.(""#), "{text}");
     let error = text_of(&a.text(), "form-error").expect("the form's error");
     assert!(error.contains("dedup"), "{error}");
-    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let hook = s.webhook(&id).await;
     assert_eq!(hook["dedup"]["key"], "trigger.body.id");
 
     // An empty key removes detection: the same key is accepted again.
     let a = ui.edit_webhook(&id, &fields("", "")).await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    redirected(&a);
+    let hook = s.webhook(&id).await;
     assert_eq!(hook["dedup"], Value::Null);
     let third = post(&s.client, &url, &json!({"id": "k-1"}), &[]).await;
     assert_eq!(third.duplicate_of(), None);

@@ -1392,78 +1392,52 @@ steps:
 // ---------------------------------------------------------------------------------------------
 // Expression tests
 
+/// The `when` tests of [`condition_tests_in_when`]: each step's id and its test. The first four
+/// hold for the matching inputs of that test and not for the others; the `is not` ones the
+/// other way round.
+const WHEN_TESTS: [(&str, &str); 7] = [
+    ("eqi", r#"inputs.title is eqi("SECURITY ALERT: Disk")"#),
+    ("wildcard", r#"inputs.title is matches_wildcard("*alert*")"#),
+    ("qmark", r#"inputs.cve is matches_wildcard("CVE-????-*")"#),
+    ("regex", r#"inputs.cve is matches_regex("^CVE-\\d+")"#),
+    (
+        "not_eqi",
+        r#"inputs.title is not eqi("security alert: disk")"#,
+    ),
+    (
+        "not_wildcard",
+        r#"inputs.title is not matches_wildcard("*alert*")"#,
+    ),
+    (
+        "not_regex",
+        r#"inputs.cve is not matches_regex("^CVE-\\d+")"#,
+    ),
+];
+
 /// `is eqi`, `is matches_wildcard`, `is matches_regex` and their `is not` forms in `when`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn condition_tests_in_when() {
-    let (s, wf) = server_with_workflow(
-        r#"
-name: tests-in-when
-inputs: [{name: title, type: string}, {name: cve, type: string}]
-steps:
-  - id: eqi
-    type: condition
-    branches: [{when: 'inputs.title is eqi("SECURITY ALERT: Disk")', steps: []}]
-  - id: wildcard
-    type: condition
-    branches: [{when: 'inputs.title is matches_wildcard("*alert*")', steps: []}]
-  - id: qmark
-    type: condition
-    branches: [{when: 'inputs.cve is matches_wildcard("CVE-????-*")', steps: []}]
-  - id: regex
-    type: condition
-    branches: [{when: 'inputs.cve is matches_regex("^CVE-\\d+")', steps: []}]
-  - id: not_eqi
-    type: condition
-    branches: [{when: 'inputs.title is not eqi("security alert: disk")', steps: []}]
-  - id: not_wildcard
-    type: condition
-    branches: [{when: 'inputs.title is not matches_wildcard("*alert*")', steps: []}]
-  - id: not_regex
-    type: condition
-    branches: [{when: 'inputs.cve is not matches_regex("^CVE-\\d+")', steps: []}]
-"#,
-    )
-    .await;
-    let branch = |run: &Value, id: &str| step(run, id)["output"]["branch"].clone();
-    let yes = json!(0);
-    let no = json!("else");
-
-    let run = run_to_end(
-        &s,
-        &wf,
-        json!({"title": "security alert: disk", "cve": "CVE-2024-1"}),
-    )
-    .await;
-    expect_status(&run, "succeeded");
-    for (id, want) in [
-        ("eqi", &yes),
-        ("wildcard", &yes),
-        ("qmark", &yes),
-        ("regex", &yes),
-        ("not_eqi", &no),
-        ("not_wildcard", &no),
-        ("not_regex", &no),
-    ] {
-        assert_eq!(&branch(&run, id), want, "{id}: {run}");
+    let mut yaml = String::from(
+        "name: tests-in-when\ninputs: [{name: title, type: string}, {name: cve, type: string}]\n\
+         steps:\n",
+    );
+    for (id, when) in WHEN_TESTS {
+        yaml += &format!(
+            "  - id: {id}\n    type: condition\n    branches: [{{when: '{when}', steps: []}}]\n"
+        );
     }
-
-    let run = run_to_end(
-        &s,
-        &wf,
-        json!({"title": "all quiet (ALERT-free)", "cve": "cve-2024"}),
-    )
-    .await;
-    expect_status(&run, "succeeded");
-    for (id, want) in [
-        ("eqi", &no),
-        ("wildcard", &no),
-        ("qmark", &no),
-        ("regex", &no),
-        ("not_eqi", &yes),
-        ("not_wildcard", &yes),
-        ("not_regex", &yes),
-    ] {
-        assert_eq!(&branch(&run, id), want, "{id}: {run}");
+    let (s, wf) = server_with_workflow(&yaml).await;
+    let matching = json!({"title": "security alert: disk", "cve": "CVE-2024-1"});
+    let not_matching = json!({"title": "all quiet (ALERT-free)", "cve": "cve-2024"});
+    for (inputs, held) in [(matching, true), (not_matching, false)] {
+        let run = run_to_end(&s, &wf, inputs).await;
+        expect_status(&run, "succeeded");
+        for (n, (id, _)) in WHEN_TESTS.iter().enumerate() {
+            // The first four tests hold for the matching inputs, the `is not` ones do not.
+            let taken = held == (n < 4);
+            let want = if taken { json!(0) } else { json!("else") };
+            assert_eq!(step(&run, id)["output"]["branch"], want, "{id}: {run}");
+        }
     }
 }
 
@@ -1908,12 +1882,9 @@ steps:
         .expect_status(202);
 
     // Names holding a NUL are refused.
-    s.api_post(
-        "/api/v1/webhooks",
-        json!({"name": "x\u{0}y", "content_type": "application/json"}),
-    )
-    .await
-    .expect_problem(422);
+    s.post_webhook(json!({"name": "x\u{0}y", "content_type": "application/json"}))
+        .await
+        .expect_problem(422);
     s.patch_webhook(hook["id"].as_str().unwrap(), json!({"name": "x\u{0}y"}))
         .await
         .expect_problem(422);

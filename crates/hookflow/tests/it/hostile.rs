@@ -108,6 +108,15 @@ fn problem_of(bytes: &[u8]) -> (u16, Value) {
     (status, doc)
 }
 
+/// The status of the problem answer in `bytes`, whose `detail` must name `option`, the option
+/// that sets the limit hit.
+fn problem_naming(bytes: &[u8], option: &str) -> u16 {
+    let (status, doc) = problem_of(bytes);
+    let detail = doc["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(option), "{option} not named: {doc}");
+    status
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Header sections that never end.
 
@@ -135,14 +144,7 @@ async fn endless_header_sections_get_431_and_memory_stays_bounded() {
     for t in tasks {
         let got = t.await.expect("task");
         if !got.is_empty() {
-            let (status, doc) = problem_of(&got);
-            assert_eq!(status, 431);
-            assert!(
-                doc["detail"]
-                    .as_str()
-                    .unwrap()
-                    .contains("--max-header-bytes")
-            );
+            assert_eq!(problem_naming(&got, "--max-header-bytes"), 431);
             answered += 1;
         }
     }
@@ -198,14 +200,7 @@ async fn a_body_that_stops_coming_gets_408_and_is_not_accepted() {
         .await
         .unwrap();
     let got = closed_within(&mut c, Duration::from_secs(10)).await;
-    let (status, doc) = problem_of(&got);
-    assert_eq!(status, 408, "{doc}");
-    assert!(
-        doc["detail"]
-            .as_str()
-            .unwrap()
-            .contains("--body-timeout-seconds")
-    );
+    assert_eq!(problem_naming(&got, "--body-timeout-seconds"), 408);
     assert!(
         String::from_utf8_lossy(&got)
             .to_ascii_lowercase()
@@ -218,9 +213,7 @@ async fn a_body_that_stops_coming_gets_408_and_is_not_accepted() {
             .all(|d| d["status"] != "accepted")
     );
     // A whole request still works.
-    s.post_hook(&hook, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
+    s.post_empty(&hook).await.expect_status(202);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,15 +233,7 @@ async fn connections_over_the_per_client_limit_get_503_naming_it() {
         .await
         .unwrap();
     let got = closed_within(&mut fourth, Duration::from_secs(10)).await;
-    let (status, doc) = problem_of(&got);
-    assert_eq!(status, 503);
-    assert!(
-        doc["detail"]
-            .as_str()
-            .unwrap()
-            .contains("--max-connections-per-client"),
-        "{doc}"
-    );
+    assert_eq!(problem_naming(&got, "--max-connections-per-client"), 503);
     // Other addresses are not affected.
     s.api_get("/healthz").await.expect_status(200);
     // Once one closes, that address may connect again.
@@ -295,14 +280,7 @@ async fn connections_over_the_total_limit_get_503_and_the_fd_limit_is_raised() {
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         held.push(c);
     };
-    let (_, doc) = problem_of(&refused);
-    assert!(
-        doc["detail"]
-            .as_str()
-            .unwrap()
-            .contains("--max-connections"),
-        "{doc}"
-    );
+    problem_naming(&refused, "--max-connections");
     // The soft open-files limit was raised to the hard one at start.
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", s.pid())).unwrap();
     let line = limits
@@ -343,18 +321,33 @@ async fn one_valid_post(s: &Server, hook: &Value) -> u16 {
         .unwrap_or(0)
 }
 
+/// A server of 20 connections at most (20 per client too) started with the options `more`, and
+/// a webhook of it named `name`.
+async fn twenty_slots(more: &str, name: &str) -> (Server, Value) {
+    let args = format!("--max-connections 20 --max-connections-per-client 20 {more}");
+    let s = Server::start_with(&words(&args)).await;
+    let hook = s.unlimited_webhook(name, JSON).await;
+    (s, hook)
+}
+
+/// The `i`-th connection's address among five, 127.0.0.2..=6.
+fn spread(i: usize) -> String {
+    format!("127.0.0.{}", 2 + i % 5)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connections_waiting_for_a_request_make_room_when_the_total_is_full() {
     // A long header timeout, so that only eviction can free a slot during the test.
-    let args = "--max-connections 20 --max-connections-per-client 20 \
-                --header-timeout-seconds 120 --evict-idle-after-ms 300";
-    let s = Server::start_with(&words(args)).await;
-    let hook = s.unlimited_webhook("evict", JSON).await;
+    let (s, hook) = twenty_slots(
+        "--header-timeout-seconds 120 --evict-idle-after-ms 300",
+        "evict",
+    )
+    .await;
     // Every slot is held by attackers spread over addresses 127.0.0.2..=6 (under the per-client
     // limit, so the total is what is full): silent connections and half header sections.
     let mut idle = Vec::new();
     for i in 0..24 {
-        let mut c = connect_from(&format!("127.0.0.{}", 2 + i % 5), &s.addr).await;
+        let mut c = connect_from(&spread(i), &s.addr).await;
         if i % 2 == 1 {
             c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Half: ")
                 .await
@@ -377,13 +370,11 @@ async fn connections_waiting_for_a_request_make_room_when_the_total_is_full() {
 
     // Connections in the middle of a request are never evicted: with every slot held by half-sent
     // bodies (valid key, 100 bytes announced), a new connection is refused with 503 instead.
-    let args = "--max-connections 20 --max-connections-per-client 20 \
-                --body-timeout-seconds 120 --evict-idle-after-ms 0";
-    let s = Server::start_with(&words(args)).await;
-    let hook = s.unlimited_webhook("busy", JSON).await;
+    let (s, hook) =
+        twenty_slots("--body-timeout-seconds 120 --evict-idle-after-ms 0", "busy").await;
     let mut busy = Vec::new();
     for i in 0..20 {
-        busy.push(half_sent_post(&format!("127.0.0.{}", 2 + i % 5), &s, &hook).await);
+        busy.push(half_sent_post(&spread(i), &s, &hook).await);
     }
     // All 20 are in a request: a 21st connection is refused, as none may make room.
     assert_eq!(one_valid_post(&s, &hook).await, 503);
@@ -562,14 +553,7 @@ async fn one_client_cannot_take_the_whole_body_budget() {
         "{}",
         String::from_utf8_lossy(&second)
     );
-    let (_, doc) = problem_of(&second);
-    assert!(
-        doc["detail"]
-            .as_str()
-            .unwrap()
-            .contains("--ingest-memory-per-client-mb"),
-        "{doc}"
-    );
+    problem_naming(&second, "--ingest-memory-per-client-mb");
     // while other clients are served.
     s.post_hook(
         &hook,

@@ -130,27 +130,17 @@ async fn wrong_method_is_405_with_allow_post_and_recorded() {
     }
 
     // Check 1 comes before the key check: a GET without any key is still a 405.
-    let resp = s
-        .client
-        .get(s.url(&format!("/webhooks/{}", id(&hook))))
-        .header("accept", JSON)
-        .send()
-        .await
-        .expect("send");
-    let a = Answer::from_response(resp).await;
+    let a = get_json(&s, &format!("/webhooks/{}", id(&hook))).await;
     a.expect_problem(405);
     assert_eq!(a.header("allow").map(str::trim), Some("POST"));
 
     // An unknown id: 405 as well, and nothing recorded on the known webhook.
     let unknown = unknown_id_like(id(&hook));
-    let resp = s
-        .client
-        .get(s.url(&format!("/webhooks/{unknown}?api_key={}", pct(key(&hook)))))
-        .header("accept", JSON)
-        .send()
-        .await
-        .expect("send");
-    let a = Answer::from_response(resp).await;
+    let a = get_json(
+        &s,
+        &format!("/webhooks/{unknown}?api_key={}", pct(key(&hook))),
+    )
+    .await;
     a.expect_problem(405);
     assert_eq!(a.header("allow").map(str::trim), Some("POST"));
 
@@ -212,17 +202,7 @@ async fn wrong_key_and_unknown_webhook_get_the_same_401() {
     );
 
     // A wrong key in the X-Api-Key header: the same answer.
-    let resp = s
-        .client
-        .post(s.url(&format!("/webhooks/{}", id(&hook))))
-        .header("accept", JSON)
-        .header("content-type", JSON)
-        .header("x-api-key", &wrong_header)
-        .body("{\"x\":2}")
-        .send()
-        .await
-        .expect("send");
-    let a_header = Answer::from_response(resp).await;
+    let a_header = post_key_header(&s, &hook, &wrong_header, "{\"x\":2}").await;
     let p_header = a_header.expect_problem(401);
     assert_eq!(p_header["detail"], p_wrong["detail"]);
 
@@ -324,32 +304,11 @@ async fn api_key_works_raw_percent_encoded_and_in_header() {
     let target = format!("/webhooks/{}?api_key={k}", id(&hook));
     let body = b"{\"via\":\"raw\"}";
     let len = body.len().to_string();
-    let a = s
-        .raw(
-            "POST",
-            &target,
-            &[
-                ("Accept", JSON),
-                ("Content-Type", JSON),
-                ("Content-Length", &len),
-            ],
-            body,
-        )
-        .await;
+    let a = raw_json_post(&s, &target, ("Content-Length", &len), body).await;
     a.expect_status(202);
 
     // In the X-Api-Key header.
-    let resp = s
-        .client
-        .post(s.url(&format!("/webhooks/{}", id(&hook))))
-        .header("accept", JSON)
-        .header("content-type", JSON)
-        .header("x-api-key", &k)
-        .body("{\"via\":\"header\"}")
-        .send()
-        .await
-        .expect("send");
-    let a = Answer::from_response(resp).await;
+    let a = post_key_header(&s, &hook, &k, "{\"via\":\"header\"}").await;
     let d = s.delivery(&a.accepted_id()).await;
     let h = d["headers"]
         .get("x-api-key")
@@ -381,29 +340,52 @@ async fn rotate_key_revokes_old_key_unless_grace() {
     assert_eq!(second["id"], first["id"]);
     assert_ne!(key(&second), key(&first), "rotation changes the key");
     assert_ne!(second["url"], first["url"]);
-    s.post_hook(&first, JSON, b"{}".to_vec())
-        .await
-        .expect_problem(401);
-    s.post_hook(&second, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
+    s.post_empty(&first).await.expect_problem(401);
+    s.post_empty(&second).await.expect_status(202);
 
     let a = s.api_post(&path, json!({"grace_seconds": 120})).await;
     a.expect_status(200);
     let third = a.json();
-    s.post_hook(&second, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
-    s.post_hook(&third, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
-    s.post_hook(&first, JSON, b"{}".to_vec())
-        .await
-        .expect_problem(401);
+    s.post_empty(&second).await.expect_status(202);
+    s.post_empty(&third).await.expect_status(202);
+    s.post_empty(&first).await.expect_problem(401);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Check 3: Accept.
+
+/// A raw JSON POST to `target` (`Accept` and `Content-Type` JSON) framed by the header `framing`
+/// (its `Content-Length` or `Transfer-Encoding`).
+async fn raw_json_post(s: &Server, target: &str, framing: (&str, &str), body: &[u8]) -> Answer {
+    let headers = [("Accept", JSON), ("Content-Type", JSON), framing];
+    s.raw("POST", target, &headers, body).await
+}
+
+/// The bytes of a JSON POST to `target` that announces a 2,000,000-byte body and sends none.
+fn announcing_two_million(s: &Server, target: &str) -> Vec<u8> {
+    let headers = [
+        ("Accept", JSON),
+        ("Content-Type", JSON),
+        ("Content-Length", "2000000"),
+    ];
+    raw_bytes("POST", target, &s.addr, &headers, b"")
+}
+
+/// `GET path` asking for JSON.
+async fn get_json(s: &Server, path: &str) -> Answer {
+    Answer::send(s.client.get(s.url(path)).header("accept", JSON)).await
+}
+
+/// POSTs `body` as JSON to `hook` with `key` in the `X-Api-Key` header (none in the URL).
+async fn post_key_header(s: &Server, hook: &Value, key: &str, body: &'static str) -> Answer {
+    let url = s.url(&format!("/webhooks/{}", id(hook)));
+    let req = s
+        .client
+        .post(url)
+        .header("accept", JSON)
+        .header("content-type", JSON);
+    Answer::send(req.header("x-api-key", key).body(body)).await
+}
 
 /// POSTs `{}` as JSON to `hook` with this `Accept`.
 async fn post_accepting(s: &Server, hook: &Value, accept: &str) -> Answer {
@@ -493,9 +475,7 @@ async fn content_type_must_match_415() {
         "415 detail names both types: {p}"
     );
     s.expect_rejection_recorded(id(&hook), &a).await;
-    s.post_hook(&hook, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
+    s.post_empty(&hook).await.expect_status(202);
 
     // `application/json; charset=utf-8`: case and whitespace do not matter, the parameter does.
     let utf8 = s.unlimited_webhook("ct-utf8", JSON_UTF8).await;
@@ -507,18 +487,14 @@ async fn content_type_must_match_415() {
         let a = s.post_hook(&utf8, ct, b"{\"a\":1}".to_vec()).await;
         assert_eq!(a.status, 202, "{ct} matches {JSON_UTF8}: {a:?}");
     }
-    s.post_hook(&utf8, JSON, b"{}".to_vec())
-        .await
-        .expect_problem(415);
+    s.post_empty(&utf8).await.expect_problem(415);
 
     // The two other configurable types.
     let form = s.unlimited_webhook("ct-form", FORM).await;
     s.post_hook(&form, FORM, b"a=1&b=two&b=three".to_vec())
         .await
         .expect_status(202);
-    s.post_hook(&form, JSON, b"{}".to_vec())
-        .await
-        .expect_problem(415);
+    s.post_empty(&form).await.expect_problem(415);
     let xml = s.unlimited_webhook("ct-xml", XML).await;
     s.post_hook(&xml, XML, b"<a><b>1</b></a>".to_vec())
         .await
@@ -554,17 +530,7 @@ async fn body_over_1_mib_is_413() {
     let started = Instant::now();
     let a = raw_request_within(
         &s.addr,
-        &raw_bytes(
-            "POST",
-            &target,
-            &s.addr,
-            &[
-                ("Accept", JSON),
-                ("Content-Type", JSON),
-                ("Content-Length", "2000000"),
-            ],
-            b"",
-        ),
+        &announcing_two_million(&s, &target),
         Duration::from_secs(10),
     )
     .await;
@@ -587,24 +553,11 @@ async fn body_over_1_mib_is_413() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"1\r\n\"\r\n0\r\n\r\n");
-    let a = s
-        .raw(
-            "POST",
-            &target,
-            &[
-                ("Accept", JSON),
-                ("Content-Type", JSON),
-                ("Transfer-Encoding", "chunked"),
-            ],
-            &chunked,
-        )
-        .await;
+    let a = raw_json_post(&s, &target, ("Transfer-Encoding", "chunked"), &chunked).await;
     a.expect_problem(413);
 
     // The server is fine afterwards.
-    s.post_hook(&hook, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
+    s.post_empty(&hook).await.expect_status(202);
 }
 
 /// An answer to a request the server refuses without reading its whole body must say
@@ -618,21 +571,7 @@ async fn oversized_body_answer_closes_the_connection() {
     // A keep-alive request declaring 2,000,000 bytes and sending none: the server cannot go on
     // reading requests from this connection, so its answer must announce the close.
     let target = Server::hook_target(&hook, key(&hook));
-    let a = raw_request(
-        &s.addr,
-        &keep_alive(raw_bytes(
-            "POST",
-            &target,
-            &s.addr,
-            &[
-                ("Accept", JSON),
-                ("Content-Type", JSON),
-                ("Content-Length", "2000000"),
-            ],
-            b"",
-        )),
-    )
-    .await;
+    let a = raw_request(&s.addr, &keep_alive(announcing_two_million(&s, &target))).await;
     a.expect_problem(413);
     assert!(
         a.header("connection")
@@ -1014,7 +953,7 @@ async fn checks_run_in_spec_order() {
 async fn rejected_retention_keeps_newest_1000() {
     // Every refusal recorded (the default records at most 100 a second per webhook).
     let s = Server::start_with(&["--rejected-records-per-second", "0"]).await;
-    let hook = s.create_webhook("retention", JSON, None, None).await;
+    let hook = s.json_webhook("retention").await;
     let url = s.hook_url_with_key(&hook, &format!("{}wrongwrongw", random_hex(33)));
     let answers = post_many(
         &s.client,
@@ -1029,9 +968,7 @@ async fn rejected_retention_keeps_newest_1000() {
     assert!(answers.iter().all(|a| a.status == 401));
 
     // One accepted request on top: accepted deliveries are not subject to that bound.
-    s.post_hook(&hook, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
+    s.post_empty(&hook).await.expect_status(202);
 
     let all = eventually(Duration::from_secs(30), || async {
         let all = s.deliveries(id(&hook)).await;
@@ -1140,17 +1077,11 @@ async fn webhook_resource_crud() {
     assert_eq!(hook["url"], json!(s.hook_url(&hook)));
 
     // Duplicate name → 409; unsupported content type → a 4xx problem.
-    s.api_post(
-        "/api/v1/webhooks",
-        json!({"name": "crud", "content_type": JSON}),
-    )
-    .await
-    .expect_problem(409);
+    s.post_webhook(json!({"name": "crud", "content_type": JSON}))
+        .await
+        .expect_problem(409);
     let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "bad-ct", "content_type": "text/plain"}),
-        )
+        .post_webhook(json!({"name": "bad-ct", "content_type": "text/plain"}))
         .await;
     assert!((400..500).contains(&a.status), "text/plain webhook: {a:?}");
     a.expect_problem(a.status);
@@ -1204,7 +1135,5 @@ async fn graceful_restart_keeps_webhooks_keys_and_deliveries() {
     let w = w.json();
     assert_eq!(w["api_key"], hook["api_key"], "the key survives a restart");
     assert_eq!(w["url"], json!(s.hook_url(&hook)), "url names the new port");
-    s.post_hook(&hook, JSON, b"{}".to_vec())
-        .await
-        .expect_status(202);
+    s.post_empty(&hook).await.expect_status(202);
 }

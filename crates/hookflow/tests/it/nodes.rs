@@ -150,25 +150,10 @@ async fn changes_through_one_node_take_effect_on_the_other_at_once() {
         "the answer names the secret only"
     );
     let sink = FlakyServer::start(0, Duration::ZERO).await;
-    valid_workflow(
-        &b,
-        &format!(
-            r#"name: shared-flow
-outputs: [{{name: path, type: string}}]
-triggers: [{{event: shared-event}}]
-steps:
-  - id: call
-    type: http_request
-    method: GET
-    url: "http://{}/{{{{ secrets.shared_secret }}}}"
-  - id: done
-    type: complete
-    outputs: {{path: "{{{{ steps.call.output.body.path }}}}"}}
-"#,
-            sink.addr
-        ),
-    )
-    .await;
+    let url = format!("http://{}/{{{{ secrets.shared_secret }}}}", sink.addr);
+    let call = call_step("GET", &url, &[]);
+    let shared = triggered_yaml("shared-flow", "shared-event", &[&call], SINK_PATH);
+    valid_workflow(&b, &shared).await;
     let (status, delivery) = post_json(&a.client, &a.hook_url(&rotated), "{}".into()).await;
     assert_eq!(status, 202);
     let delivery = delivery.expect("X-Delivery-Id");
@@ -200,26 +185,10 @@ async fn a_thousand_deliveries_over_two_nodes_run_once_each() {
     let b = a.start_peer(&[]).await;
     let sc = Scenario::new(&a, "many").event("many").await;
     let hook = &sc.hook;
-    let wf = valid_workflow(
-        &b,
-        &format!(
-            r#"name: once
-outputs: [{{name: n, type: integer}}]
-triggers: [{{event: many}}]
-steps:
-  - id: call
-    type: http_request
-    method: POST
-    url: "http://{}/d/{{{{ trigger.delivery_id }}}}"
-    body: {{n: "{{{{ trigger.body.n }}}}"}}
-  - id: done
-    type: complete
-    outputs: {{n: "{{{{ trigger.body.n }}}}"}}
-"#,
-            sink.addr
-        ),
-    )
-    .await;
+    let url = format!("http://{}/d/{{{{ trigger.delivery_id }}}}", sink.addr);
+    let call = call_step("POST", &url, &[r#"body: {n: "{{ trigger.body.n }}"}"#]);
+    let n = ("n", "integer", "{{ trigger.body.n }}");
+    let wf = valid_workflow(&b, &triggered_yaml("once", "many", &[&call], n)).await;
 
     // 16 senders, request n to node n % 2.
     let urls = [a.hook_url(hook), b.hook_url(hook)];
@@ -303,24 +272,14 @@ async fn runs_of_a_killed_node_are_finished_by_the_other() {
     let b = a
         .start_peer(&["--run-lease-seconds", "3", "--workers", "8"])
         .await;
+    let url = format!("http://{}/k/{{{{ trigger.body.n }}}}", sink.addr);
+    let steps = [
+        &*call_step("GET", &url, &[]),
+        "- {id: nap, type: sleep, duration: 1s}",
+    ];
     let sc = Scenario::new(&a, "work")
         .event("work")
-        .workflow(&format!(
-            r#"name: slow
-outputs: [{{name: path, type: string}}]
-triggers: [{{event: work}}]
-steps:
-  - id: call
-    type: http_request
-    method: GET
-    url: "http://{}/k/{{{{ trigger.body.n }}}}"
-  - {{id: nap, type: sleep, duration: 1s}}
-  - id: done
-    type: complete
-    outputs: {{path: "{{{{ steps.call.output.body.path }}}}"}}
-"#,
-            sink.addr
-        ))
+        .workflow(&triggered_yaml("slow", "work", &steps, SINK_PATH))
         .await;
     let (hook, wf) = (&sc.hook, sc.workflow());
     for n in 0..N {

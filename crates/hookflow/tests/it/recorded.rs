@@ -75,7 +75,7 @@ async fn rejected_headers_are_cut_to_the_budget_and_the_record_says_so() {
         "--rejected-header-bytes 2048 --rejected-keep 40 --rejected-records-per-second 0",
     ))
     .await;
-    let hook = s.create_webhook("big-headers", JSON, None, None).await;
+    let hook = s.json_webhook("big-headers").await;
     // 12 KB of headers each (under the HTTP layer's header limit), 60 requests: without the cap
     // the 40 kept deliveries would hold 480 KB of headers.
     for _ in 0..60 {
@@ -146,7 +146,7 @@ async fn rejected_headers_are_cut_to_the_budget_and_the_record_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rejected_headers_default_budget_is_8_kib() {
     let s = Server::start().await;
-    let hook = s.create_webhook("default-cut", JSON, None, None).await;
+    let hook = s.json_webhook("default-cut").await;
     let a = wrong_key_with_big_headers(&s, &hook, "kept", 12, 1000).await;
     a.expect_problem(401);
     let d = s.expect_rejection_recorded(id(&hook), &a).await;

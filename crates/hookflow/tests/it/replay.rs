@@ -31,6 +31,15 @@ steps:
     )
 }
 
+/// The webhook `name` with its event `name-in` and, on it, the workflow `workflow` of
+/// [`echo_yaml`]; more may be added before it is built.
+fn echo_scenario<'a>(s: &'a Server, name: &str, workflow: &str) -> Scenario<'a> {
+    let event = format!("{name}-in");
+    Scenario::new(s, name)
+        .event(&event)
+        .workflow(&echo_yaml(workflow, &event))
+}
+
 /// Waits until run `id` has finished; returns it (with steps).
 async fn finished_run(s: &Server, id: &str) -> Value {
     wait_run_within(s, id, RUN_DEADLINE).await
@@ -59,10 +68,7 @@ fn without_run_ids(routing: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_delivery_starts_a_new_run_and_leaves_its_own_alone() {
     let s = Server::start().await;
-    let sc = Scenario::new(&s, "again")
-        .event("again-in")
-        .workflow(&echo_yaml("again-wf", "again-in"))
-        .await;
+    let sc = echo_scenario(&s, "again", "again-wf").await;
     let (hook, wf) = (&sc.hook, sc.workflow());
     let delivery_id = sc.send(&s, &json!({"n": 7})).await;
     let original_id = first_run_id(&s, &delivery_id).await;
@@ -158,9 +164,7 @@ async fn a_replayed_delivery_starts_a_new_run_and_leaves_its_own_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_to_a_named_workflow_starts_only_that_one() {
     let s = Server::start().await;
-    let sc = Scenario::new(&s, "fan")
-        .event("fan-in")
-        .workflow(&echo_yaml("fan-a", "fan-in"))
+    let sc = echo_scenario(&s, "fan", "fan-a")
         .workflow(&echo_yaml("fan-b", "fan-in"))
         .await;
     let (a, b) = (&sc.workflows[0], &sc.workflows[1]);
@@ -357,10 +361,7 @@ async fn a_dry_run_gives_the_reasons_the_delivery_recorded_and_writes_nothing() 
 async fn a_thousand_deliveries_replayed_while_webhooks_keep_arriving() {
     const N: usize = 1000;
     let s = Server::start().await;
-    let sc = Scenario::new(&s, "bulk")
-        .event("bulk-in")
-        .workflow(&echo_yaml("bulk-wf", "bulk-in"))
-        .await;
+    let sc = echo_scenario(&s, "bulk", "bulk-wf").await;
     let (hook, hook_id, wf) = (&sc.hook, sc.hook_id.clone(), sc.workflow());
     let from = chrono::Utc::now() - chrono::Duration::seconds(1);
     let ids = send_numbered(&s, hook, N, 25).await;
@@ -447,10 +448,7 @@ async fn a_thousand_deliveries_replayed_while_webhooks_keep_arriving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_keeps_the_delivery_an_unfinished_replay_needs() {
     let mut s = Server::start_with(&["--retain-days", "0"]).await;
-    let sc = Scenario::new(&s, "keep")
-        .event("keep-in")
-        .workflow(&echo_yaml("keep-quick", "keep-in"))
-        .await;
+    let sc = echo_scenario(&s, "keep", "keep-quick").await;
     let (hook, quick) = (&sc.hook, sc.workflow());
     let replayed = send(&s, hook, &json!({"n": 1}), &[]).await;
     let pruned = send(&s, hook, &json!({"n": 2}), &[]).await;
@@ -530,10 +528,7 @@ async fn send_numbered(s: &Server, hook: &Value, count: usize, at_once: usize) -
 async fn a_range_of_more_than_ten_thousand_deliveries_is_refused() {
     const N: usize = 10_001;
     let s = Server::start().await;
-    let sc = Scenario::new(&s, "over")
-        .event("over-in")
-        .workflow(&echo_yaml("over-wf", "over-in"))
-        .await;
+    let sc = echo_scenario(&s, "over", "over-wf").await;
     let (hook, hook_id) = (&sc.hook, sc.hook_id.clone());
     let from = chrono::Utc::now() - chrono::Duration::seconds(1);
     send_numbered(&s, hook, N, 100).await;

@@ -347,14 +347,11 @@ async fn retain_days_0_keeps_everything() {
 async fn a_delivery_holding_a_live_dedup_key_is_kept() {
     let mut s = Server::start_with(&["--retain-days", "0"]).await;
     let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({
-                "name": "ret-dedup", "content_type": "application/json",
-                "rate_limit_per_minute": 0, "rate_limit_per_day": 0,
-                "dedup": {"key": "trigger.body.id", "window_seconds": 30 * 86_400},
-            }),
-        )
+        .post_webhook(json!({
+            "name": "ret-dedup", "content_type": "application/json",
+            "rate_limit_per_minute": 0, "rate_limit_per_day": 0,
+            "dedup": {"key": "trigger.body.id", "window_seconds": 30 * 86_400},
+        }))
         .await;
     a.expect_status(201);
     let hook = a.json();

@@ -614,35 +614,22 @@ fn duplicate_succeeded_steps(run: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn runs_interrupted_by_kill9_finish_after_restart() {
     let flaky = FlakyServer::start(2, Duration::from_millis(500)).await;
+    let url = format!("http://{}/b/{{{{ trigger.body.n }}}}", flaky.addr);
+    let body = r#"body: {n: "{{ trigger.body.n }}"}"#;
+    let call = call_step(
+        "POST",
+        &url,
+        &[body, "retry: {max_attempts: 5, backoff: 1s}"],
+    );
+    let (nap, n) = (
+        "- {id: nap, type: sleep, duration: 3s}",
+        ("n", "integer", "{{ trigger.body.n }}"),
+    );
     let mut s = Server::start_with(&["--run-lease-seconds", "2"]).await;
     let sc = Scenario::new(&s, "load")
         .event("load")
-        .workflow(
-            r#"name: sleeper
-outputs: [{name: n, type: integer}]
-triggers: [{event: load}]
-steps:
-  - {id: nap, type: sleep, duration: 3s}
-  - {id: done, type: complete, outputs: {n: "{{ trigger.body.n }}"}}
-"#,
-        )
-        .workflow(&format!(
-            r#"name: caller
-outputs: [{{name: path, type: string}}]
-triggers: [{{event: load}}]
-steps:
-  - id: call
-    type: http_request
-    method: POST
-    url: "http://{}/b/{{{{ trigger.body.n }}}}"
-    body: {{n: "{{{{ trigger.body.n }}}}"}}
-    retry: {{max_attempts: 5, backoff: 1s}}
-  - id: done
-    type: complete
-    outputs: {{path: "{{{{ steps.call.output.body.path }}}}"}}
-"#,
-            flaky.addr
-        ))
+        .workflow(&triggered_yaml("sleeper", "load", &[nap], n))
+        .workflow(&triggered_yaml("caller", "load", &[&call], SINK_PATH))
         .workflow(
             r#"name: setter
 variables: [{name: seen, type: integer}]

@@ -116,9 +116,7 @@ async fn generated_admin_token_is_printed_once_and_works() {
 #[tokio::test]
 async fn webhook_keys_are_not_stored_in_the_clear() {
     let mut s = Server::start().await;
-    let hook = s
-        .create_webhook("sealed", "application/json", None, None)
-        .await;
+    let hook = s.json_webhook("sealed").await;
     let key = hook["api_key"].as_str().expect("key").to_string();
     s.stop().await;
     match &s.pg {

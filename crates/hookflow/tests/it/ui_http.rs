@@ -60,6 +60,18 @@ pub(crate) fn location(a: &Answer) -> String {
     a.header("location").unwrap_or("").to_string()
 }
 
+/// The `Location` of a form's `303 See Other` (the page shown when it is something else).
+pub(crate) fn redirected(a: &Answer) -> String {
+    assert_eq!(a.status, 303, "{}", a.text());
+    location(a)
+}
+
+/// What a form created: the id ending the `Location` of its 303.
+pub(crate) fn created_id(a: &Answer) -> String {
+    let to = redirected(a);
+    to.rsplit('/').next().unwrap_or_default().to_string()
+}
+
 impl<'a> Ui<'a> {
     fn new(s: &'a Server) -> Ui<'a> {
         let client = reqwest::Client::builder()
@@ -113,11 +125,31 @@ impl<'a> Ui<'a> {
         self.send(Method::POST, path, Some(body)).await
     }
 
+    /// `GET` of each of `paths`, which must each answer `status`: the paths with their answers.
+    pub(crate) async fn get_each<'p>(
+        &self,
+        paths: &[&'p str],
+        status: u16,
+    ) -> Vec<(&'p str, Answer)> {
+        let mut answers = Vec::new();
+        for &path in paths {
+            let a = self.get(path).await;
+            assert_eq!(a.status, status, "{path}");
+            answers.push((path, a));
+        }
+        answers
+    }
+
     /// A form POST with the session's CSRF secret.
     pub(crate) async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> Answer {
         let mut all = vec![("csrf", self.csrf.as_str())];
         all.extend_from_slice(pairs);
         self.post_raw(path, form(&all)).await
+    }
+
+    /// The new-webhook form posted with these fields.
+    pub(crate) async fn new_webhook(&self, pairs: &[(&str, &str)]) -> Answer {
+        self.post("/ui/webhooks/new", pairs).await
     }
 
     /// The webhook edit form of webhook `id` posted with these fields.
@@ -166,15 +198,14 @@ fn assert_page_headers(a: &Answer) {
 async fn sign_in_sets_a_strict_cookie_and_pages_need_it() {
     let s = Server::start().await;
     let ui = Ui::new(&s);
-    for path in [
+    let pages = [
         "/",
         "/ui/events-webhooks",
         "/ui/workflows",
         "/ui/runs/x",
         "/ui/nowhere",
-    ] {
-        let a = ui.get(path).await;
-        assert_eq!(a.status, 303, "{path}");
+    ];
+    for (path, a) in ui.get_each(&pages, 303).await {
         assert_eq!(location(&a), "/ui/sign-in", "{path}");
     }
     let a = ui.get("/ui/sign-in").await;
@@ -232,15 +263,14 @@ async fn sign_in_sets_a_strict_cookie_and_pages_need_it() {
         assert!(html.contains(nav), "{nav} in\n{html}");
     }
     // Unknown ids answer a 404 page; static files are cached long.
-    for path in [
+    let unknown = [
         "/ui/webhooks/0190c0de-0000-7000-8000-000000000000",
         "/ui/workflows/nope",
         "/ui/runs/nope",
         "/ui/deliveries/nope",
         "/ui/nowhere",
-    ] {
-        let a = ui.get(path).await;
-        assert_eq!(a.status, 404, "{path}");
+    ];
+    for (_, a) in ui.get_each(&unknown, 404).await {
         assert_page_headers(&a);
     }
     let css = ui.get("/ui/static/app.css").await;
@@ -352,21 +382,17 @@ async fn new_webhook_form_creates_it_and_its_page_shows_url_and_deliveries() {
         ],
     );
     let a = ui
-        .post(
-            "/ui/webhooks/new",
-            &[
-                ("name", "alerts"),
-                ("content_type", "application/json"),
-                ("rate_limit_per_minute", "0"),
-            ],
-        )
+        .new_webhook(&[
+            ("name", "alerts"),
+            ("content_type", "application/json"),
+            ("rate_limit_per_minute", "0"),
+        ])
         .await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    let id = location(&a)
+    let id = redirected(&a)
         .strip_prefix("/ui/webhooks/")
         .expect("redirect to the webhook")
         .to_string();
-    let hook = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let hook = s.webhook(&id).await;
     assert_eq!(hook["name"], "alerts");
     assert_eq!(hook["rate_limit_per_minute"], 0);
 
@@ -425,10 +451,7 @@ async fn new_webhook_form_creates_it_and_its_page_shows_url_and_deliveries() {
 
     // Errors re-render the form with the values kept.
     let dup = ui
-        .post(
-            "/ui/webhooks/new",
-            &[("name", "alerts"), ("content_type", "application/xml")],
-        )
+        .new_webhook(&[("name", "alerts"), ("content_type", "application/xml")])
         .await;
     assert_eq!(dup.status, 409);
     let html = dup.text();
@@ -438,10 +461,7 @@ async fn new_webhook_form_creates_it_and_its_page_shows_url_and_deliveries() {
         "{html}"
     );
     let bad = ui
-        .post(
-            "/ui/webhooks/new",
-            &[("name", "x"), ("content_type", "text/plain")],
-        )
+        .new_webhook(&[("name", "x"), ("content_type", "text/plain")])
         .await;
     assert_eq!(bad.status, 422);
     assert!(bad.text().contains("is not supported"));
@@ -455,7 +475,7 @@ async fn new_webhook_form_creates_it_and_its_page_shows_url_and_deliveries() {
         .await;
     assert_eq!(a.status, 303);
     let html = ui.page(&location(&a)).await;
-    let rotated = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let rotated = s.webhook(&id).await;
     assert_ne!(rotated["url"], hook["url"]);
     assert_eq!(
         text_of(&html, "webhook-url").as_deref(),
@@ -469,10 +489,7 @@ async fn names_are_escaped() {
     let ui = Ui::signed_in(&s).await;
     let name = "<script>x</script>";
     let a = ui
-        .post(
-            "/ui/webhooks/new",
-            &[("name", name), ("content_type", "application/json")],
-        )
+        .new_webhook(&[("name", name), ("content_type", "application/json")])
         .await;
     assert_eq!(a.status, 303);
     for path in [location(&a), "/ui/events-webhooks".to_string()] {
@@ -489,10 +506,7 @@ async fn names_are_escaped() {
 async fn events_tab_lists_events_made_with_the_form() {
     let s = Server::start().await;
     let ui = Ui::signed_in(&s).await;
-    let hook = s
-        .create_webhook("source", "application/json", None, None)
-        .await;
-    let hook_id = hook["id"].as_str().unwrap();
+    let hook_id = &s.json_webhook_id("source").await;
     let html = ui.page("/ui/events/new").await;
     for label in ["Name", "Webhook", "Schedule", "Timezone", "Filter"] {
         assert!(html.contains(&format!(">{label}</label>")), "{label}");
@@ -519,8 +533,7 @@ async fn events_tab_lists_events_made_with_the_form() {
             ],
         )
         .await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    assert_eq!(location(&a), "/ui/events-webhooks?tab=events");
+    assert_eq!(redirected(&a), "/ui/events-webhooks?tab=events");
     ui.post(
         "/ui/events/new",
         &[
@@ -602,8 +615,7 @@ async fn validate_shows_errors_at_their_line_and_save_stores() {
             .contains(r#"id="validation-result" role="status">Validated</p>"#)
     );
     let a = ui.workflow_form("new", good, "save").await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    let id = location(&a)
+    let id = redirected(&a)
         .strip_prefix("/ui/workflows/")
         .unwrap()
         .to_string();
@@ -659,8 +671,7 @@ steps:
     let a = ui
         .post(&format!("/ui/workflows/{wf}/run"), &[("inputs", "{}")])
         .await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    let run_path = location(&a);
+    let run_path = redirected(&a);
     assert!(run_path.starts_with("/ui/runs/"), "{run_path}");
     let html = eventually(Duration::from_secs(20), || async {
         let html = ui.page(&run_path).await;
@@ -791,8 +802,8 @@ async fn webhooks_are_edited_and_deleted_through_forms() {
             ],
         )
         .await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    let w = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    redirected(&a);
+    let w = s.webhook(id).await;
     assert_eq!(
         (
             &w["name"],
@@ -829,10 +840,7 @@ fn has_navigation(html: &str) -> bool {
 async fn error_pages_keep_the_navigation_and_every_answer_has_the_headers() {
     let s = Server::start().await;
     let ui = Ui::signed_in(&s).await;
-    let hook = s
-        .create_webhook("errors", "application/json", None, None)
-        .await;
-    let id = hook["id"].as_str().unwrap();
+    let id = &s.json_webhook_id("errors").await;
     // Errors raised inside handlers and extractors, not only the fallback.
     for (what, a, status) in [
         ("unknown run", ui.get("/ui/runs/nope").await, 404),
@@ -907,8 +915,7 @@ async fn a_taken_name_links_to_its_workflow_and_its_page_saves_in_place() {
     assert!(has_navigation(&html));
     // On its own page: saved in place, no second workflow.
     let a = ui.save_workflow(&id, second).await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    assert_eq!(location(&a), format!("/ui/workflows/{id}"));
+    assert_eq!(redirected(&a), format!("/ui/workflows/{id}"));
     let w = s.api_get(&format!("/api/v1/workflows/{id}")).await.json();
     assert_eq!(w["description"], "again", "{w}");
     let all = s.api_get("/api/v1/workflows").await.json();
@@ -1010,8 +1017,7 @@ async fn a_delivery_page_shows_its_events_and_the_runs_it_started_or_not() {
 async fn the_webhook_edit_form_shows_errors_with_the_values_entered() {
     let s = Server::start().await;
     let ui = Ui::signed_in(&s).await;
-    s.create_webhook("taken", "application/json", None, None)
-        .await;
+    s.json_webhook("taken").await;
     let hook = s
         .create_webhook("mine", "application/json", Some(7), Some(70))
         .await;
@@ -1082,7 +1088,7 @@ async fn the_webhook_edit_form_shows_errors_with_the_values_entered() {
         );
     }
     // Nothing changed.
-    let w = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let w = s.webhook(id).await;
     assert_eq!(
         (&w["name"], &w["rate_limit_per_minute"]),
         (&json!("mine"), &json!(7))
@@ -1127,10 +1133,7 @@ async fn a_tampered_session_cookie_is_no_session() {
         // A form with the session's own CSRF secret does nothing without the real cookie.
         other.csrf = ui.csrf.clone();
         let a = other
-            .post(
-                "/ui/webhooks/new",
-                &[("name", "x"), ("content_type", "application/json")],
-            )
+            .new_webhook(&[("name", "x"), ("content_type", "application/json")])
             .await;
         assert_eq!(
             (a.status, location(&a).as_str()),
@@ -1149,9 +1152,7 @@ async fn a_tampered_session_cookie_is_no_session() {
 async fn every_form_needs_the_csrf_secret() {
     let s = Server::start().await;
     let ui = Ui::signed_in(&s).await;
-    let hook = s
-        .create_webhook("guarded", "application/json", None, None)
-        .await;
+    let hook = s.json_webhook("guarded").await;
     let hook_id = hook["id"].as_str().unwrap();
     let event = crate::common::create_event(&s, json!({"name": "ev", "webhook_id": hook_id})).await;
     let event_id = event["id"].as_str().unwrap();
@@ -1276,28 +1277,24 @@ async fn the_webhook_form_sets_keeps_and_removes_signature_verification() {
     let html = ui.page("/ui/webhooks/new").await;
     assert!(html.contains("Signature verification") && html.contains(r#"name="verify_secret""#));
     let a = ui
-        .post(
-            "/ui/webhooks/new",
-            &[
-                ("name", "signed"),
-                ("content_type", "application/json"),
-                ("rate_limit_per_minute", "0"),
-                ("rate_limit_per_day", "0"),
-                ("verify_scheme", "github"),
-                ("verify_secret", "ui-secret-1"),
-                ("verify_mode", "log_only"),
-                ("verify_tolerance", ""),
-                ("verify_require_api_key", "true"),
-                ("verify_header", ""),
-                ("verify_algorithm", "sha256"),
-                ("verify_encoding", "hex"),
-                ("verify_prefix", ""),
-            ],
-        )
+        .new_webhook(&[
+            ("name", "signed"),
+            ("content_type", "application/json"),
+            ("rate_limit_per_minute", "0"),
+            ("rate_limit_per_day", "0"),
+            ("verify_scheme", "github"),
+            ("verify_secret", "ui-secret-1"),
+            ("verify_mode", "log_only"),
+            ("verify_tolerance", ""),
+            ("verify_require_api_key", "true"),
+            ("verify_header", ""),
+            ("verify_algorithm", "sha256"),
+            ("verify_encoding", "hex"),
+            ("verify_prefix", ""),
+        ])
         .await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    let id = location(&a).rsplit('/').next().unwrap().to_string();
-    let w = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    let id = created_id(&a);
+    let w = s.webhook(&id).await;
     assert_eq!(w["verification"]["scheme"], "github");
     assert_eq!(w["verification"]["mode"], "log_only");
     let html = ui.page(&format!("/ui/webhooks/{id}")).await;
@@ -1324,7 +1321,7 @@ async fn the_webhook_form_sets_keeps_and_removes_signature_verification() {
         ]
     };
     let a = ui.edit_webhook(&id, &edit("enforce", "github")).await;
-    assert_eq!(a.status, 303, "{}", a.text());
+    redirected(&a);
     let body = br#"{"n":1}"#;
     let sig = |secret: &str| {
         vec![(
@@ -1346,7 +1343,7 @@ async fn the_webhook_form_sets_keeps_and_removes_signature_verification() {
     assert!(unescape(&a.text()).contains("only with mode enforce"));
     // No scheme: removed.
     let a = ui.edit_webhook(&id, &edit("enforce", "")).await;
-    assert_eq!(a.status, 303, "{}", a.text());
-    let w = s.api_get(&format!("/api/v1/webhooks/{id}")).await.json();
+    redirected(&a);
+    let w = s.webhook(&id).await;
     assert_eq!(w["verification"], serde_json::Value::Null);
 }

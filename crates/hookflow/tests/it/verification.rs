@@ -60,33 +60,29 @@ impl Case {
             sig_header,
             timestamped,
         };
+        let scheme = |name: &str| json!({ "scheme": name });
         vec![
             mk(
-                json!({"scheme": "standard_webhooks"}),
+                scheme("standard_webhooks"),
                 whsec,
                 "webhook-signature",
                 true,
             ),
             mk(
-                json!({"scheme": "github"}),
+                scheme("github"),
                 random_hex(20),
                 "x-hub-signature-256",
                 false,
             ),
             mk(
-                json!({"scheme": "stripe"}),
+                scheme("stripe"),
                 format!("whsec_{}", random_hex(16)),
                 "stripe-signature",
                 true,
             ),
+            mk(scheme("slack"), random_hex(16), "x-slack-signature", true),
             mk(
-                json!({"scheme": "slack"}),
-                random_hex(16),
-                "x-slack-signature",
-                true,
-            ),
-            mk(
-                json!({"scheme": "shopify"}),
+                scheme("shopify"),
                 random_hex(16),
                 "x-shopify-hmac-sha256",
                 false,
@@ -238,12 +234,9 @@ async fn every_scheme_valid_wrong_missing_stale_changed_and_several() {
     for (i, case) in Case::all().into_iter().enumerate() {
         let scheme = case.scheme().to_string();
         let a = s
-            .api_post(
-                "/api/v1/webhooks",
-                json!({"name": format!("v{i}"), "content_type": JSON,
+            .post_webhook(json!({"name": format!("v{i}"), "content_type": JSON,
                        "rate_limit_per_minute": 0, "rate_limit_per_day": 0,
-                       "verification": case.verification}),
-            )
+                       "verification": case.verification}))
             .await;
         a.expect_status(201);
         let hook = a.json();
@@ -458,12 +451,9 @@ async fn require_api_key_false_lets_signed_requests_in_without_a_key() {
     let s = Server::start().await;
     // Refused with log_only, on create and on change.
     let a = s
-        .api_post(
-            "/api/v1/webhooks",
-            json!({"name": "nokey-shadow", "content_type": JSON,
+        .post_webhook(json!({"name": "nokey-shadow", "content_type": JSON,
                    "verification": {"scheme": "github", "secret": "k", "mode": "log_only",
-                                    "require_api_key": false}}),
-        )
+                                    "require_api_key": false}}))
         .await;
     a.expect_problem_saying(400, "only with mode enforce");
     let hook = s

@@ -65,7 +65,7 @@ impl Server {
     /// `POST /api/v1/webhooks` with this body (201 expected); returns the webhook, which has an
     /// id and an API key.
     pub async fn create_webhook_from(&self, body: Value) -> Value {
-        let a = self.api_post("/api/v1/webhooks", body).await;
+        let a = self.post_webhook(body).await;
         a.expect_status(201);
         let hook = a.json();
         assert!(hook["id"].is_string(), "webhook without id: {hook}");
@@ -74,6 +74,11 @@ impl Server {
             "webhook without api_key: {hook}"
         );
         hook
+    }
+
+    /// `POST /api/v1/webhooks` with this body, whatever the answer.
+    pub async fn post_webhook(&self, body: Value) -> Answer {
+        self.api_post("/api/v1/webhooks", body).await
     }
 
     /// A webhook with no rate limits, for tests that send more than 5 accepted requests.
@@ -100,6 +105,24 @@ impl Server {
     /// POSTs `body` to the webhook with its key, `Accept: application/json` and `content_type`.
     pub async fn post_hook(&self, hook: &Value, content_type: &str, body: Vec<u8>) -> Answer {
         post_to(&self.client, &self.hook_url(hook), content_type, body).await
+    }
+
+    /// A JSON webhook named `name`, with the default rate limits.
+    pub async fn json_webhook(&self, name: &str) -> Value {
+        self.create_webhook(name, "application/json", None, None)
+            .await
+    }
+
+    /// The id of a new [`Server::json_webhook`].
+    pub async fn json_webhook_id(&self, name: &str) -> String {
+        let hook = self.json_webhook(name).await;
+        hook["id"].as_str().expect("webhook id").to_string()
+    }
+
+    /// POSTs `{}` as JSON to the webhook with its key: the smallest valid delivery.
+    pub async fn post_empty(&self, hook: &Value) -> Answer {
+        self.post_hook(hook, "application/json", b"{}".to_vec())
+            .await
     }
 
     /// Like [`Server::post_hook`], with `key` as the API key (a wrong one, say).
@@ -305,15 +328,6 @@ pub fn many_steps_yaml(name: &str, n: usize) -> String {
     format!(
         "name: {name}\nsteps:\n  - id: each\n    type: for_each\n    items: {items:?}\n    \
          steps:\n      - {{id: one, type: set_variables, values: {{}}}}\n"
-    )
-}
-
-/// A workflow triggered by `event` whose one step completes it, with output `output` (of type
-/// `ty`) set to the template `value`.
-pub fn completing_yaml(name: &str, event: &str, output: &str, ty: &str, value: &str) -> String {
-    format!(
-        "name: {name}\noutputs: [{{name: {output}, type: {ty}}}]\ntriggers: [{{event: {event}}}]\n\
-         steps:\n  - {{id: done, type: complete, outputs: {{{output}: \"{value}\"}}}}\n"
     )
 }
 

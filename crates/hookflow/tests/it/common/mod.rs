@@ -15,6 +15,7 @@
 //! - `raw`: requests over a raw TCP socket;
 //! - `runs`: manual runs and what a run record holds;
 //! - `scenario`: the webhook → event → workflow setup most routing tests start from;
+//! - `documents`: workflow documents built from parts (a triggered workflow, an HTTP call step);
 //! - `poll`: [`eventually`] and the wall clock;
 //! - `metrics`: the `/metrics` text;
 //! - `fixtures`: random names, unknown ids, local HTTP servers (an axum app, a flaky destination).
@@ -22,6 +23,7 @@
 mod api;
 mod cli;
 mod database;
+mod documents;
 mod fixtures;
 mod http;
 mod metrics;
@@ -34,6 +36,7 @@ mod server;
 pub use api::*;
 pub use cli::*;
 pub use database::*;
+pub use documents::*;
 pub use fixtures::*;
 pub use http::*;
 pub use metrics::*;
