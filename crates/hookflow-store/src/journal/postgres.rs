@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use hookflow_core::ingest::WebhookAuth;
 use hookflow_core::ingest::rate::{RateClock, Windows};
-use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
@@ -110,15 +109,13 @@ async fn commit(
         };
         let auth = WebhookAuth::try_from(columns)?;
         let (mut minute, mut day) = (0, 0);
-        for r in sqlx::query(TOUCH_RATES_SQL)
+        for (period, count) in sqlx::query_as::<_, (String, i64)>(TOUCH_RATES_SQL)
             .bind(*id)
             .bind(clock.minute_start)
             .bind(clock.day_start)
             .fetch_all(&mut *tx)
             .await?
         {
-            let period: String = r.try_get(0)?;
-            let count: i64 = r.try_get(1)?;
             if period == "minute" {
                 minute = count;
             } else {
