@@ -92,19 +92,7 @@ pub struct RequestHeader {
 /// A delivery as the API shows it, with its body (text, or base64 if not UTF-8) when `d` has it.
 pub fn view(d: &Delivery) -> DeliveryView {
     let pairs: Vec<(String, String)> = serde_json::from_str(&d.headers).unwrap_or_default();
-    let mut headers = Map::new();
-    for (n, v) in &pairs {
-        let n = n.to_ascii_lowercase();
-        match headers.get_mut(&n) {
-            Some(Value::String(prev)) => {
-                prev.push_str(", ");
-                prev.push_str(v);
-            }
-            _ => {
-                headers.insert(n, Value::String(v.clone()));
-            }
-        }
-    }
+    let headers = hookflow_core::trigger::headers_object(&pairs);
     let body = d.body.as_ref().map(|body| match std::str::from_utf8(body) {
         Ok(t) => (t.to_string(), "utf-8"),
         Err(_) => (

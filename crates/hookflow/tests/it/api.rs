@@ -361,13 +361,10 @@ async fn metrics_count_requests_by_status_and_carry_no_keys() {
     let hook = s.unlimited_webhook("metered", JSON).await;
     let key = hook["api_key"].as_str().expect("api_key").to_string();
     for _ in 0..2 {
-        s.post_hook(&hook, JSON, b"{\"n\":1}".to_vec())
-            .await
-            .expect_status(202);
+        s.post_accepted(&hook, JSON, b"{\"n\":1}".to_vec()).await;
     }
-    s.post_hook(&hook, "text/plain", b"hi".to_vec())
-        .await
-        .expect_problem(415);
+    s.post_refused(&hook, "text/plain", b"hi".to_vec(), 415)
+        .await;
     let wrong = s
         .post_hook_with_key(&hook, "not-the-key", JSON, b"{}")
         .await;
@@ -625,12 +622,9 @@ async fn deliveries_filter_by_status() {
                 .to_string(),
         );
     }
-    s.post_hook(&hook, "application/xml", b"<a/>".to_vec())
-        .await
-        .expect_problem(415);
-    s.post_hook(&hook, JSON, b"{oops".to_vec())
-        .await
-        .expect_problem(400);
+    s.post_refused(&hook, "application/xml", b"<a/>".to_vec(), 415)
+        .await;
+    s.post_refused(&hook, JSON, b"{oops".to_vec(), 400).await;
 
     let base = format!("/api/v1/webhooks/{}/deliveries", id(&hook));
     let by = |status: &'static str| {
@@ -715,22 +709,15 @@ async fn public_url_is_the_base_of_webhook_urls() {
     assert_eq!(shown.json()["url"], json!(want));
     let listed = s.api_get("/api/v1/webhooks").await.json();
     assert_eq!(listed["items"][0]["url"], json!(want));
-    let rotated = s
-        .api_post(
-            &format!("/api/v1/webhooks/{}/rotate-key", id(&hook)),
-            json!({}),
-        )
-        .await;
-    rotated.expect_status(200);
+    let rotated = s.rotate_key(&hook).await;
     assert!(
-        rotated.json()["url"]
+        rotated["url"]
             .as_str()
             .unwrap_or("")
             .starts_with(&format!("{public}/webhooks/")),
-        "{rotated:?}"
+        "{rotated}"
     );
     // The public URL only changes what is shown; the server still listens where it did.
-    let rotated = rotated.json();
     s.post_empty(&rotated).await.expect_status(202);
 }
 

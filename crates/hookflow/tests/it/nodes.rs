@@ -102,17 +102,7 @@ async fn changes_through_one_node_take_effect_on_the_other_at_once() {
     assert_eq!(status, 202, "a webhook created on A works on B at once");
 
     // A key rotated through B: the old key stops working on A at once, the new one works.
-    let rotated = b
-        .api_post(
-            &format!(
-                "/api/v1/webhooks/{}/rotate-key",
-                hook["id"].as_str().unwrap()
-            ),
-            json!({}),
-        )
-        .await;
-    rotated.expect_status(200);
-    let rotated = rotated.json();
+    let rotated = b.rotate_key(&hook).await;
     let (old, _) = post_json(&a.client, &a.hook_url(&hook), "{}".into()).await;
     assert_eq!(old, 401, "the old key fails on A right after rotation on B");
     let (new, _) = post_json(&a.client, &a.hook_url(&rotated), "{}".into()).await;

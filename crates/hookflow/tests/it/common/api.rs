@@ -76,6 +76,14 @@ impl Server {
         hook
     }
 
+    /// `a` must be a problem with `status`, recorded as a rejected delivery of `hook`: the
+    /// problem and the delivery.
+    pub async fn expect_refused(&self, hook: &Value, a: &Answer, status: u16) -> (Value, Value) {
+        let problem = a.expect_problem(status);
+        let id = hook["id"].as_str().expect("webhook id");
+        (problem, self.expect_rejection_recorded(id, a).await)
+    }
+
     /// `POST /api/v1/webhooks` with this body, whatever the answer.
     pub async fn post_webhook(&self, body: Value) -> Answer {
         self.api_post("/api/v1/webhooks", body).await
@@ -119,6 +127,26 @@ impl Server {
         hook["id"].as_str().expect("webhook id").to_string()
     }
 
+    /// [`Server::post_hook`], which must be accepted (202).
+    pub async fn post_accepted(&self, hook: &Value, content_type: &str, body: Vec<u8>) -> Answer {
+        let a = self.post_hook(hook, content_type, body).await;
+        a.expect_status(202);
+        a
+    }
+
+    /// [`Server::post_hook`], which must be refused with a problem of `status`: the problem.
+    pub async fn post_refused(
+        &self,
+        hook: &Value,
+        content_type: &str,
+        body: Vec<u8>,
+        status: u16,
+    ) -> Value {
+        self.post_hook(hook, content_type, body)
+            .await
+            .expect_problem(status)
+    }
+
     /// POSTs `{}` as JSON to the webhook with its key: the smallest valid delivery.
     pub async fn post_empty(&self, hook: &Value) -> Answer {
         self.post_hook(hook, "application/json", b"{}".to_vec())
@@ -141,6 +169,17 @@ impl Server {
     pub async fn patch_webhook(&self, id: &str, body: Value) -> Answer {
         self.api_patch(&format!("/api/v1/webhooks/{id}"), body)
             .await
+    }
+
+    /// `POST /api/v1/webhooks/{id}/rotate-key` without a grace period (200 expected): the
+    /// webhook with its new key.
+    pub async fn rotate_key(&self, hook: &Value) -> Value {
+        let id = hook["id"].as_str().expect("webhook id");
+        let a = self
+            .api_post(&format!("/api/v1/webhooks/{id}/rotate-key"), json!({}))
+            .await;
+        a.expect_status(200);
+        a.json()
     }
 
     /// `GET /api/v1/webhooks/{id}` (200 expected): the webhook.
