@@ -76,12 +76,7 @@ impl JournalSpans {
 
     /// Ends both with the journal's decision.
     pub(super) fn finish(mut self, outcome: Option<&Outcome>) {
-        let status = match outcome {
-            Some(Outcome::Accepted { .. }) => "accepted",
-            Some(Outcome::Duplicate { .. }) => "duplicate",
-            Some(Outcome::Rejected { .. }) => "rejected",
-            None => "overloaded",
-        };
+        let status = outcome.map_or("overloaded", Outcome::status);
         for span in [&mut self.routing, &mut self.delivery] {
             span.set(Attribute::new("hookflow.delivery.status", status));
         }

@@ -214,13 +214,9 @@ pub(crate) fn rows<'a>(
         .filter_map(|(i, ((req, outcome), routing))| {
             let held = held.get(i).copied().flatten();
             let rec = &req.record;
-            let (status, http_status, reason, body, headers) = match outcome {
+            let (http_status, reason, body, headers) = match outcome {
                 // A duplicate is recorded whole, as the request it repeats was.
                 Outcome::Accepted { .. } | Outcome::Duplicate { .. } => (
-                    match outcome {
-                        Outcome::Accepted { .. } => "accepted",
-                        _ => "duplicate",
-                    },
                     202,
                     None,
                     rec.body.clone(),
@@ -230,7 +226,6 @@ pub(crate) fn rows<'a>(
                     delivery_id: Some(_),
                     rejection,
                 } => (
-                    "rejected",
                     rejection.status as i64,
                     Some(crate::text(&rejection.detail)),
                     rec.body.slice(..rec.body.len().min(opts.rejected_body_max)),
@@ -247,7 +242,7 @@ pub(crate) fn rows<'a>(
                     _ => None,
                 },
                 routing: routing.take(),
-                status,
+                status: outcome.status(),
                 http_status,
                 reason,
                 truncated: (body.len() as i64) < rec.body_size,

@@ -187,6 +187,18 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The delivery's status as recorded and answered: `accepted`, `duplicate` or `rejected`
+    /// (SPEC §9).
+    pub fn status(&self) -> &'static str {
+        match self {
+            Outcome::Accepted { .. } => "accepted",
+            Outcome::Duplicate { .. } => "duplicate",
+            Outcome::Rejected { .. } => "rejected",
+        }
+    }
+}
+
 pub(crate) struct Job {
     req: IngestRequest,
     reply: oneshot::Sender<Result<Outcome, Rejection>>,
