@@ -6,8 +6,10 @@
 //! at full load, that wait was the ingest latency's tail (BENCHMARKS.md, issue 12).
 //!
 //! So the writer's connection never checkpoints by itself: a thread of its own with its own
-//! connection runs a `PASSIVE` checkpoint every [`EVERY`], which takes no lock the writer needs,
-//! so batches keep committing meanwhile. SQLite starts the WAL over at the first write after a
+//! connection runs a `PASSIVE` checkpoint every [`EVERY`] while there is something to copy (the
+//! writer committed since its last look, or its last checkpoint did not copy the whole WAL), which
+//! takes no lock the writer needs, so batches keep committing meanwhile; an idle server runs
+//! none. SQLite starts the WAL over at the first write after a
 //! checkpoint has copied all of it; under sustained load the writer commits again before the
 //! checkpointer catches up, so the WAL could keep growing. It is bounded: past [`WRITER_CATCH_UP`]
 //! frames the writer copies the few frames the last checkpoint left itself (a short pause, once
@@ -15,11 +17,14 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use rusqlite::Connection;
+
+use super::sqlite::err;
+use crate::{Result, StoreError};
 
 /// How often the checkpointer copies what the WAL has gained.
 const EVERY: Duration = Duration::from_millis(100);
@@ -27,12 +32,23 @@ const EVERY: Duration = Duration::from_millis(100);
 /// WAL frames (pages) past which the writer catches the checkpoint up itself (~160 MB of WAL).
 const WRITER_CATCH_UP: i64 = 40_000;
 
-/// The writer's side: what the checkpointer last saw, and the line that stops it.
+/// The writer's side: what it shares with the checkpointer, and the line that stops it.
 pub(super) struct Checkpoints {
-    /// Frames in the WAL at the checkpointer's last look (0 once the writer has caught up).
-    wal_frames: Arc<AtomicI64>,
+    shared: Arc<Shared>,
     /// Dropped with the writer: the checkpointer then ends.
     _stop: mpsc::Sender<()>,
+}
+
+/// What the writer and the checkpointer tell each other.
+#[derive(Default)]
+struct Shared {
+    /// Frames in the WAL at the checkpointer's last checkpoint (0 once the writer has caught up).
+    wal_frames: AtomicI64,
+    /// Whether the writer committed since the checkpointer's last look.
+    committed: AtomicBool,
+    /// The checkpointer's looks, and the checkpoints it ran at them.
+    looks: AtomicU64,
+    checkpoints: AtomicU64,
 }
 
 /// One `PRAGMA wal_checkpoint(PASSIVE)`: (frames in the WAL, frames copied to the database).
@@ -44,41 +60,54 @@ fn passive(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
 
 impl Checkpoints {
     /// Starts the checkpointer thread on the database at `path` (already in WAL mode).
-    pub(super) fn start(path: &Path) -> rusqlite::Result<Checkpoints> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let wal_frames = Arc::new(AtomicI64::new(0));
+    pub(super) fn start(path: &Path) -> Result<Checkpoints> {
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        let shared = Arc::new(Shared::default());
         let (stop, stopped) = mpsc::channel::<()>();
-        let seen = wal_frames.clone();
+        let seen = shared.clone();
         std::thread::Builder::new()
             .name("hookflow-checkpoint".into())
             .spawn(move || {
+                // The WAL may hold writes from before the writer started: the first look copies
+                // them.
+                let mut behind = true;
                 // Ends when the writer drops its sender (the journal has shut down).
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
-                    match passive(&conn) {
-                        Ok((frames, _)) => seen.store(frames, Ordering::Relaxed),
-                        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                    if seen.committed.swap(false, Ordering::Relaxed) || behind {
+                        seen.checkpoints.fetch_add(1, Ordering::Relaxed);
+                        match passive(&conn) {
+                            Ok((frames, copied)) => {
+                                seen.wal_frames.store(frames, Ordering::Relaxed);
+                                behind = copied < frames;
+                            }
+                            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                        }
                     }
+                    seen.looks.fetch_add(1, Ordering::Relaxed);
                 }
             })
             .map_err(|e| {
-                rusqlite::Error::ToSqlConversionFailure(format!("checkpoint thread: {e}").into())
+                StoreError::Internal(format!("cannot start the checkpoint thread: {e}"))
             })?;
         Ok(Checkpoints {
-            wal_frames,
+            shared,
             _stop: stop,
         })
     }
 
-    /// After the writer's commit on `conn`: past [`WRITER_CATCH_UP`] frames, copy the rest of
-    /// the WAL now, so that the next write starts it over.
+    /// After the writer's commit on `conn`: tells the checkpointer there is something to copy;
+    /// past [`WRITER_CATCH_UP`] frames, copies the rest of the WAL now, so that the next write
+    /// starts it over.
     pub(super) fn after_commit(&self, conn: &Connection) {
-        if self.wal_frames.load(Ordering::Relaxed) <= WRITER_CATCH_UP {
+        self.shared.committed.store(true, Ordering::Relaxed);
+        if self.shared.wal_frames.load(Ordering::Relaxed) <= WRITER_CATCH_UP {
             return;
         }
         // Once until the checkpointer looks again, whatever the outcome (a reader holding an old
         // snapshot can keep a checkpoint from finishing; the next look decides anew).
-        self.wal_frames.store(0, Ordering::Relaxed);
+        self.shared.wal_frames.store(0, Ordering::Relaxed);
         let started = std::time::Instant::now();
         match passive(conn) {
             Ok((frames, copied)) => {
@@ -97,13 +126,16 @@ mod tests {
 
     use super::*;
 
-    /// A connection like the journal writer's: WAL, never checkpointing by itself.
-    fn writer(path: &Path) -> Connection {
-        let conn = Connection::open(path).unwrap();
+    /// A database `t.db` in a new directory (kept while the first value lives), its path, and a
+    /// connection to it like the journal writer's: WAL, never checkpointing by itself.
+    fn writer() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         conn.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
-        conn
+        (dir, path, conn)
     }
 
     fn write_pages(conn: &Connection, n: usize) {
@@ -117,37 +149,71 @@ mod tests {
         std::fs::metadata(path).unwrap().len()
     }
 
-    #[test]
-    fn the_checkpointer_copies_what_the_writer_commits_into_the_database_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = writer(&path);
-        let _checkpoints = Checkpoints::start(&path).unwrap();
-        write_pages(&conn, 200);
-        // The writer never checkpoints: only the checkpointer can grow the database file to
-        // hold the 200 pages.
+    /// Waits until `done` holds (20 s at most).
+    fn until(what: &str, done: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while len(&path) < 200 * 4096 {
-            assert!(
-                Instant::now() < deadline,
-                "the database file never received the WAL's pages"
-            );
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     #[test]
+    fn the_checkpointer_copies_what_the_writer_commits_into_the_database_file() {
+        let (_dir, path, conn) = writer();
+        let checkpoints = Checkpoints::start(&path).unwrap();
+        write_pages(&conn, 200);
+        checkpoints.after_commit(&conn);
+        // The writer never checkpoints: only the checkpointer can grow the database file to
+        // hold the 200 pages.
+        until("the database file never received the WAL's pages", || {
+            len(&path) >= 200 * 4096
+        });
+    }
+
+    #[test]
+    fn an_idle_checkpointer_runs_no_checkpoint() {
+        let (_dir, path, conn) = writer();
+        let checkpoints = Checkpoints::start(&path).unwrap();
+        let shared = &checkpoints.shared;
+        let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let looked_to = |n: u64| {
+            until("the checkpointer stopped looking", || {
+                count(&shared.looks) >= n
+            })
+        };
+        write_pages(&conn, 10);
+        checkpoints.after_commit(&conn);
+        // Two more looks: the second began after the commit, which it (or the first) copied.
+        looked_to(count(&shared.looks) + 2);
+        let ran = count(&shared.checkpoints);
+        assert!(ran >= 1, "the commit was not checkpointed");
+        assert!(len(&path) >= 10 * 4096);
+        // Nothing committed since: looks, but no checkpoint.
+        looked_to(count(&shared.looks) + 5);
+        assert_eq!(
+            count(&shared.checkpoints),
+            ran,
+            "an idle checkpointer ran checkpoints"
+        );
+        // The next commit is checkpointed again.
+        write_pages(&conn, 1);
+        checkpoints.after_commit(&conn);
+        until("the next commit was not checkpointed", || {
+            count(&shared.checkpoints) > ran
+        });
+    }
+
+    #[test]
     fn past_the_bound_the_writer_catches_up_and_the_wal_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let conn = writer(&path);
+        let (_dir, path, conn) = writer();
         // No checkpointer thread: what happens is the writer's doing alone.
         let (stop, _) = mpsc::channel();
         let checkpoints = Checkpoints {
-            wal_frames: Arc::new(AtomicI64::new(0)),
+            shared: Arc::new(Shared::default()),
             _stop: stop,
         };
-        let wal = dir.path().join("t.db-wal");
+        let wal = path.with_extension("db-wal");
         write_pages(&conn, 50);
         checkpoints.after_commit(&conn);
         assert!(
@@ -155,6 +221,7 @@ mod tests {
             "below the bound the writer does not checkpoint"
         );
         checkpoints
+            .shared
             .wal_frames
             .store(WRITER_CATCH_UP + 1, Ordering::Relaxed);
         checkpoints.after_commit(&conn);
@@ -167,6 +234,6 @@ mod tests {
         let wal_len = len(&wal);
         write_pages(&conn, 1);
         assert_eq!(len(&wal), wal_len, "the WAL did not start over");
-        assert_eq!(checkpoints.wal_frames.load(Ordering::Relaxed), 0);
+        assert_eq!(checkpoints.shared.wal_frames.load(Ordering::Relaxed), 0);
     }
 }

@@ -29,7 +29,7 @@ use crate::{Result, StoreError};
 /// Rows per multi-row insert statement.
 const CHUNK: usize = 32;
 
-fn err(e: rusqlite::Error) -> StoreError {
+pub(super) fn err(e: rusqlite::Error) -> StoreError {
     StoreError::Internal(format!("sqlite: {e}"))
 }
 
@@ -41,7 +41,7 @@ pub(super) fn spawn(
 ) -> Result<oneshot::Receiver<()>> {
     let path = data_dir.join("hookflow.db");
     let conn = open(&path).map_err(err)?;
-    let checkpoints = Checkpoints::start(&path).map_err(err)?;
+    let checkpoints = Checkpoints::start(&path)?;
     let keys = dedup::MemoryKeys::load(&conn, crate::now_ms()).map_err(err)?;
     if keys.len() > 0 {
         tracing::info!(keys = keys.len(), "dedup keys still in their window loaded");
