@@ -24,6 +24,50 @@ impl<T> Record for T where
 {
 }
 
+/// A row type whose fields are its columns, one to one, read by column name through either
+/// library: defined with [`record!`].
+pub(crate) trait Columns: Sized {
+    /// The columns, in field order (what a `SELECT` reads).
+    const COLUMNS: &'static str;
+
+    /// The row as the SQLite writer's own connection (rusqlite) reads it.
+    fn from_sqlite(r: &rusqlite::Row) -> rusqlite::Result<Self>;
+}
+
+/// Defines a struct whose fields are columns of the same names: `#[derive(sqlx::FromRow)]` for
+/// the pools, and [`Columns`] (the column list, and the mapping for rusqlite's rows) from the
+/// same field list, so a column is added in one place. For plain fields only (no `#[sqlx(…)]`
+/// attributes: the rusqlite side would not follow them).
+macro_rules! record {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $(#[$first_meta:meta])* $first_vis:vis $first:ident: $first_ty:ty
+            $(, $(#[$field_meta:meta])* $field_vis:vis $field:ident: $field_ty:ty)* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(sqlx::FromRow)]
+        $vis struct $name {
+            $(#[$first_meta])* $first_vis $first: $first_ty,
+            $($(#[$field_meta])* $field_vis $field: $field_ty,)*
+        }
+
+        impl $crate::query::Columns for $name {
+            const COLUMNS: &'static str =
+                concat!(stringify!($first) $(, ", ", stringify!($field))*);
+
+            fn from_sqlite(r: &rusqlite::Row) -> rusqlite::Result<Self> {
+                Ok($name {
+                    $first: r.get(stringify!($first))?,
+                    $($field: r.get(stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use record;
+
 /// A value bound to a statement's next `$N`: text, an integer, a flag or bytes (`None`: NULL),
 /// bound as the type the value itself would bind as. A read given text holding a NUL answers
 /// nothing without a query: no stored text holds one (see [`crate::names_nothing`]).

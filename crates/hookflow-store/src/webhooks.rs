@@ -11,7 +11,7 @@ use hookflow_core::ingest::rate::{DAY_MS, MINUTE_MS, RateClock};
 use sqlx::AssertSqlSafe;
 
 use crate::crypto::{digest, new_webhook_key};
-use crate::query::{created, found, name_taken};
+use crate::query::{created, found, name_taken, record};
 use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms};
 
 /// Accepted requests in the current windows, and when a limit last refused one.
@@ -71,23 +71,24 @@ const FROM: &str = "webhooks w \
     LEFT JOIN rate_windows m ON m.webhook_id = w.id AND m.period = 'minute' \
     LEFT JOIN rate_windows d ON d.webhook_id = w.id AND d.period = 'day'";
 
-/// What the ingest path checks a request against, as its columns hold it (the columns of
-/// `journal::sql::WEBHOOK_SQL`).
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuthColumns {
-    id: String,
-    name: String,
-    version: i64,
-    content_type: String,
-    key_hash: Vec<u8>,
-    prev_key_hash: Option<Vec<u8>>,
-    prev_key_expires_at: Option<i64>,
-    rate_limit_per_minute: i64,
-    rate_limit_per_day: i64,
-    dedup_key: Option<String>,
-    dedup_window_seconds: Option<i64>,
-    verification: Option<String>,
-    verification_sealed: Option<Vec<u8>>,
+record! {
+    /// What the ingest path checks a request against, as its columns hold it (the columns of
+    /// `journal::sql::WEBHOOK_SQL`), read by either journal writer.
+    pub(crate) struct AuthColumns {
+        id: String,
+        name: String,
+        version: i64,
+        content_type: String,
+        key_hash: Vec<u8>,
+        prev_key_hash: Option<Vec<u8>>,
+        prev_key_expires_at: Option<i64>,
+        rate_limit_per_minute: i64,
+        rate_limit_per_day: i64,
+        dedup_key: Option<String>,
+        dedup_window_seconds: Option<i64>,
+        verification: Option<String>,
+        verification_sealed: Option<Vec<u8>>,
+    }
 }
 
 impl TryFrom<AuthColumns> for WebhookAuth {

@@ -1,8 +1,6 @@
 //! The journal's SQL, the same text on both backends (`$N` parameters; the SQLite writer turns
 //! them into `?N`).
 
-use crate::{Result, StoreError};
-
 pub use hookflow_core::routing::RouteRow;
 
 /// A [`RouteRow`] from a row of [`ROUTES_SQL`], read with `$get` (sqlx's `try_get`, rusqlite's
@@ -83,8 +81,3 @@ pub(crate) const ROUTES_SQL: &str = "SELECT e.id AS event_id, e.name AS event_na
     FROM events e LEFT JOIN triggers t ON (t.event_ref = e.id OR t.event_ref = e.name) \
     LEFT JOIN workflows w ON w.id = t.workflow_id WHERE e.webhook_id = $1 \
     ORDER BY e.id, t.workflow_id, t.position";
-
-pub(crate) fn digest(v: Vec<u8>) -> Result<[u8; 32]> {
-    v.try_into()
-        .map_err(|_| StoreError::Internal("a key digest is not 32 bytes".into()))
-}

@@ -19,11 +19,13 @@ use super::cache::refresh_cache;
 use super::checkpoint::Checkpoints;
 use super::sql::{
     INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL,
-    WEBHOOK_SQL, WRITE_RATES_SQL, digest,
+    WEBHOOK_SQL, WRITE_RATES_SQL,
 };
 use super::{IngestRequest, Swept, Work, WriterAnswer, WriterCtx, WriterOp, dedup};
 use crate::db::sqlite_text;
+use crate::query::Columns;
 use crate::run_queue::sql::OnConflict;
+use crate::webhooks::AuthColumns;
 use crate::{Result, StoreError};
 
 /// Rows per multi-row insert statement.
@@ -118,45 +120,14 @@ fn commit(
             .prepare_cached(&sqlite_text(TOUCH_RATES_SQL))
             .map_err(err)?;
         for id in &ids {
-            let auth = hook_stmt
-                .query_row([id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, Vec<u8>>(5)?,
-                        r.get::<_, Option<Vec<u8>>>(6)?,
-                        r.get::<_, Option<i64>>(7)?,
-                        r.get::<_, i64>(8)?,
-                        r.get::<_, Option<String>>(9)?,
-                        r.get::<_, Option<i64>>(10)?,
-                        (
-                            r.get::<_, Option<String>>(11)?,
-                            r.get::<_, Option<Vec<u8>>>(12)?,
-                        ),
-                    ))
-                })
+            let columns = hook_stmt
+                .query_row([id], AuthColumns::from_sqlite)
                 .optional()
                 .map_err(err)?;
-            let Some((
-                id,
-                name,
-                content_type,
-                per_minute,
-                per_day,
-                key,
-                prev,
-                prev_until,
-                version,
-                dedup_key,
-                dedup_window,
-                (verification, sealed),
-            )) = auth
-            else {
+            let Some(columns) = columns else {
                 continue;
             };
+            let auth = WebhookAuth::try_from(columns)?;
             let (mut minute, mut day) = (0, 0);
             let mut counts = touch
                 .query(params![id, clock.minute_start, clock.day_start])
@@ -170,22 +141,8 @@ fn commit(
                     day = count;
                 }
             }
-            let auth = WebhookAuth {
-                id: id.clone(),
-                name,
-                version,
-                content_type,
-                key_hash: digest(key)?,
-                prev_key_hash: prev.map(digest).transpose()?,
-                prev_key_expires_at: prev_until,
-                rate_limit_per_minute: per_minute,
-                rate_limit_per_day: per_day,
-                dedup: crate::webhooks::dedup_of(dedup_key, dedup_window),
-                verification: crate::verification::spec(verification, sealed)
-                    .map_err(|e| StoreError::Internal(e.to_string()))?,
-            };
             loaded.insert(
-                id,
+                id.to_string(),
                 Loaded {
                     auth: Arc::new(auth),
                     windows: Windows { minute, day },

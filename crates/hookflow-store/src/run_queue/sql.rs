@@ -6,13 +6,10 @@
 use std::sync::LazyLock;
 
 use crate::db::values_sql;
+use crate::query::Columns;
 
-/// The columns of a run as read ([`super::RunRecord`]).
-pub(crate) const RUN_COLUMNS: &str = "id, workflow_id, workflow_name, workflow_version, \
-    status, trigger_kind, \
-    delivery_id, event_id, scheduled_at, inputs, outputs, error, parent_run_id, depth, \
-    cancel_requested, available_at, claims, created_at, started_at, finished_at, replay_of, \
-    traceparent";
+/// The columns of a run as read ([`super::RunRecord`]'s fields).
+pub(crate) const RUN_COLUMNS: &str = <super::RunRecord as Columns>::COLUMNS;
 
 /// The head of every insert into `runs`: [`insert_runs_sql`] writes it with one or many rows.
 const RUN_INSERT_HEAD: &str = "INSERT INTO runs (id, workflow_id, workflow_name, status, \

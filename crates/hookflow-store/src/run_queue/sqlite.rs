@@ -12,6 +12,7 @@ use super::sql::{
 };
 use super::{NewRun, RunRecord};
 use crate::db::sqlite_text;
+use crate::query::Columns;
 
 /// Most runs per insert statement (12 parameters each). Statements are cached by text, and
 /// [`chunk_sizes`] keeps the texts to a handful.
@@ -88,7 +89,10 @@ pub(crate) fn apply(tx: &Transaction, op: &QueueOp, now: i64) -> rusqlite::Resul
         QueueOp::Claim { node, n, lease_ms } => {
             let mut stmt = tx.prepare_cached(&CLAIM_SQLITE)?;
             let runs = stmt
-                .query_map(params![node, now + lease_ms, now, n], run_from_row)?
+                .query_map(
+                    params![node, now + lease_ms, now, n],
+                    RunRecord::from_sqlite,
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(QueueAnswer::Runs(runs))
         }
@@ -153,39 +157,10 @@ pub(crate) fn apply(tx: &Transaction, op: &QueueOp, now: i64) -> rusqlite::Resul
             }
             let mut stmt = tx.prepare_cached(&sqlite_text(&GET_RUN_SQL))?;
             let run = stmt
-                .query_map(params![id], run_from_row)?
+                .query_map(params![id], RunRecord::from_sqlite)?
                 .next()
                 .transpose()?;
             Ok(QueueAnswer::Run(run.map(Box::new)))
         }
     }
-}
-
-/// A [`RunRecord`] from a row of [`RUN_COLUMNS`](super::sql::RUN_COLUMNS) (through sqlx, its
-/// `FromRow` derive reads the same columns).
-fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunRecord> {
-    Ok(RunRecord {
-        id: r.get("id")?,
-        workflow_id: r.get("workflow_id")?,
-        workflow_name: r.get("workflow_name")?,
-        workflow_version: r.get("workflow_version")?,
-        status: r.get("status")?,
-        trigger_kind: r.get("trigger_kind")?,
-        delivery_id: r.get("delivery_id")?,
-        event_id: r.get("event_id")?,
-        scheduled_at: r.get("scheduled_at")?,
-        inputs: r.get("inputs")?,
-        outputs: r.get("outputs")?,
-        error: r.get("error")?,
-        parent_run_id: r.get("parent_run_id")?,
-        depth: r.get("depth")?,
-        cancel_requested: r.get("cancel_requested")?,
-        available_at: r.get("available_at")?,
-        claims: r.get("claims")?,
-        created_at: r.get("created_at")?,
-        started_at: r.get("started_at")?,
-        finished_at: r.get("finished_at")?,
-        replay_of: r.get("replay_of")?,
-        traceparent: r.get("traceparent")?,
-    })
 }

@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, FromRow};
 
 use crate::db::on_db;
 use crate::deliveries::Delivery;
-use crate::query::Arg;
+use crate::query::{Arg, record};
 use crate::run_queue::sql::{GET_RUN_SQL, RUN_COLUMNS};
 pub use crate::run_queue::{RunStatus, StepStatus, TriggerKind};
 use crate::{Result, Store, StoreError, clean, clean_opt};
@@ -30,34 +30,36 @@ pub struct NewRun {
     pub traceparent: Option<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RunRecord {
-    pub id: String,
-    pub workflow_id: String,
-    pub workflow_name: String,
-    /// The version of the workflow the run started on and always executes (SPEC §10); 0 if the
-    /// workflow was gone when the run was enqueued.
-    pub workflow_version: i64,
-    pub status: RunStatus,
-    pub trigger_kind: TriggerKind,
-    pub delivery_id: Option<String>,
-    pub event_id: Option<String>,
-    pub scheduled_at: Option<i64>,
-    pub inputs: String,
-    pub outputs: Option<String>,
-    pub error: Option<String>,
-    pub parent_run_id: Option<String>,
-    pub depth: i64,
-    pub cancel_requested: bool,
-    pub available_at: i64,
-    pub claims: i64,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    /// The delivery a replay run replays (SPEC §10).
-    pub replay_of: Option<String>,
-    /// The W3C `traceparent` of the span the run's span continues (README, "Traces").
-    pub traceparent: Option<String>,
+record! {
+    #[derive(Debug, Clone)]
+    pub struct RunRecord {
+        pub id: String,
+        pub workflow_id: String,
+        pub workflow_name: String,
+        /// The version of the workflow the run started on and always executes (SPEC §10); 0 if
+        /// the workflow was gone when the run was enqueued.
+        pub workflow_version: i64,
+        pub status: RunStatus,
+        pub trigger_kind: TriggerKind,
+        pub delivery_id: Option<String>,
+        pub event_id: Option<String>,
+        pub scheduled_at: Option<i64>,
+        pub inputs: String,
+        pub outputs: Option<String>,
+        pub error: Option<String>,
+        pub parent_run_id: Option<String>,
+        pub depth: i64,
+        pub cancel_requested: bool,
+        pub available_at: i64,
+        pub claims: i64,
+        pub created_at: i64,
+        pub started_at: Option<i64>,
+        pub finished_at: Option<i64>,
+        /// The delivery a replay run replays (SPEC §10).
+        pub replay_of: Option<String>,
+        /// The W3C `traceparent` of the span the run's span continues (README, "Traces").
+        pub traceparent: Option<String>,
+    }
 }
 
 impl RunRecord {
