@@ -30,6 +30,25 @@ pub(crate) struct Loaded {
     pub windows: Windows,
 }
 
+impl Loaded {
+    /// Webhook `auth` with the `(period, count)` rows of its current windows
+    /// (`sql::TOUCH_RATES_SQL`).
+    pub fn new(auth: WebhookAuth, windows: impl IntoIterator<Item = (String, i64)>) -> Loaded {
+        let (mut minute, mut day) = (0, 0);
+        for (period, count) in windows {
+            if period == "minute" {
+                minute = count;
+            } else {
+                day = count;
+            }
+        }
+        Loaded {
+            auth: Arc::new(auth),
+            windows: Windows { minute, day },
+        }
+    }
+}
+
 /// What a batch writes, decided from what it read.
 pub(crate) struct Plan {
     pub outcomes: Vec<Outcome>,

@@ -3,11 +3,10 @@
 //! by the batch's upsert until commit, which keeps limits exact when several nodes write.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookflow_core::ingest::WebhookAuth;
-use hookflow_core::ingest::rate::{RateClock, Windows};
+use hookflow_core::ingest::rate::RateClock;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot};
 
@@ -108,27 +107,13 @@ async fn commit(
             continue;
         };
         let auth = WebhookAuth::try_from(columns)?;
-        let (mut minute, mut day) = (0, 0);
-        for (period, count) in sqlx::query_as::<_, (String, i64)>(TOUCH_RATES_SQL)
+        let windows = sqlx::query_as::<_, (String, i64)>(TOUCH_RATES_SQL)
             .bind(*id)
             .bind(clock.minute_start)
             .bind(clock.day_start)
             .fetch_all(&mut *tx)
-            .await?
-        {
-            if period == "minute" {
-                minute = count;
-            } else {
-                day = count;
-            }
-        }
-        loaded.insert(
-            id.to_string(),
-            Loaded {
-                auth: Arc::new(auth),
-                windows: Windows { minute, day },
-            },
-        );
+            .await?;
+        loaded.insert(id.to_string(), Loaded::new(auth, windows));
     }
     refresh_cache(&ctx.cache, &ids, &loaded);
     let mut routes: HashMap<String, Vec<RouteRow>> = HashMap::new();

@@ -5,14 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use hookflow_core::ingest::WebhookAuth;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use hookflow_core::ingest::rate::{RateClock, Windows};
+use hookflow_core::ingest::rate::RateClock;
 
 use super::batch::{BatchResult, Loaded, decide, distinct_ids, finish, route, rows, split};
 use super::cache::refresh_cache;
@@ -128,26 +127,14 @@ fn commit(
                 continue;
             };
             let auth = WebhookAuth::try_from(columns)?;
-            let (mut minute, mut day) = (0, 0);
-            let mut counts = touch
-                .query(params![id, clock.minute_start, clock.day_start])
+            let windows = touch
+                .query_map(params![id, clock.minute_start, clock.day_start], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(err)?;
-            while let Some(r) = counts.next().map_err(err)? {
-                let period: String = r.get(0).map_err(err)?;
-                let count: i64 = r.get(1).map_err(err)?;
-                if period == "minute" {
-                    minute = count;
-                } else {
-                    day = count;
-                }
-            }
-            loaded.insert(
-                id.to_string(),
-                Loaded {
-                    auth: Arc::new(auth),
-                    windows: Windows { minute, day },
-                },
-            );
+            loaded.insert(id.to_string(), Loaded::new(auth, windows));
         }
     }
     refresh_cache(&ctx.cache, &ids, &loaded);
