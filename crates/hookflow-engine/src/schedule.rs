@@ -30,13 +30,13 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: tokio::sync::watch::Receiver
 async fn tick(engine: &Engine) -> Result<(), hookflow_store::StoreError> {
     let now = now_ms();
     for ev in engine.store.due_schedules(now).await? {
-        let (Some(expr), Some(due)) = (ev.schedule.as_deref(), ev.next_fire_at) else {
+        let (Some(expr), Some(due)) = (ev.spec.schedule.as_deref(), ev.spec.next_fire_at) else {
             continue;
         };
-        let sched = match Schedule::parse(expr, ev.timezone.as_deref()) {
+        let sched = match Schedule::parse(expr, ev.spec.timezone.as_deref()) {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(event = %ev.name, error = %e, "bad schedule");
+                tracing::warn!(event = %ev.spec.name, error = %e, "bad schedule");
                 continue;
             }
         };
@@ -46,11 +46,11 @@ async fn tick(engine: &Engine) -> Result<(), hookflow_store::StoreError> {
         let fire = now - due <= MISSED_AFTER_MS;
         if let Some(runs) = engine
             .store
-            .fire_schedule(&ev.id, &ev.name, due, next, fire)
+            .fire_schedule(&ev.id, &ev.spec.name, due, next, fire)
             .await?
             && !runs.is_empty()
         {
-            tracing::info!(event = %ev.name, runs = runs.len(), "schedule fired");
+            tracing::info!(event = %ev.spec.name, runs = runs.len(), "schedule fired");
             engine.queue.notify_ready();
         }
     }

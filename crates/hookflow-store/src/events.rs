@@ -4,7 +4,7 @@
 use sqlx::AssertSqlSafe;
 
 use crate::db::on_db;
-use crate::query::{created, found, name_taken, not_found};
+use crate::query::{Listed, created, found, name_taken, not_found};
 use crate::run_queue::insert_runs_sqlx;
 use crate::run_queue::sql::OnConflict;
 use crate::runs::{NewRun, TriggerKind};
@@ -13,6 +13,16 @@ use crate::{Result, Store, names_nothing, new_id, no_nul, now_ms};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Event {
     pub id: String,
+    #[sqlx(flatten)]
+    pub spec: EventSpec,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What an event is, as created and changed: its name, and what makes it happen (validated by
+/// the caller: exactly one of webhook/schedule).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventSpec {
     pub name: String,
     pub webhook_id: Option<String>,
     pub schedule: Option<String>,
@@ -20,26 +30,21 @@ pub struct Event {
     pub filter: Option<String>,
     /// Schedules: the next due time (unix ms).
     pub next_fire_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
-/// A new event (validated by the caller: exactly one of webhook/schedule).
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub name: String,
-    pub webhook_id: Option<String>,
-    pub schedule: Option<String>,
-    pub timezone: Option<String>,
-    pub filter: Option<String>,
-    pub next_fire_at: Option<i64>,
-}
+const SELECT: &str = "SELECT id, name, webhook_id, schedule, timezone, filter, next_fire_at, \
+    created_at, updated_at FROM events";
 
-const COLUMNS: &str =
-    "id, name, webhook_id, schedule, timezone, filter, next_fire_at, created_at, updated_at";
+impl Listed for Event {
+    const SELECT: &'static str = SELECT;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
 
 /// Refuses an event whose user-chosen text holds a NUL (see [`crate::no_nul`]).
-fn check_text(e: &Event) -> Result<()> {
+fn check_text(e: &EventSpec) -> Result<()> {
     no_nul("an event name", &e.name)?;
     no_nul("a webhook_id", e.webhook_id.as_deref().unwrap_or(""))?;
     no_nul("a schedule", e.schedule.as_deref().unwrap_or(""))?;
@@ -57,28 +62,24 @@ const UPDATE_SQL: &str = "UPDATE events SET name = $2, webhook_id = $3, schedule
     timezone = $5, filter = $6, next_fire_at = $7, updated_at = $8 WHERE id = $1";
 
 impl Store {
-    pub async fn create_event(&self, new: NewEvent) -> Result<Event> {
-        let now = now_ms();
-        let event = Event {
-            id: new_id(),
-            name: new.name,
-            webhook_id: new.webhook_id,
-            schedule: new.schedule,
-            timezone: new.timezone,
-            filter: new.filter,
-            next_fire_at: new.next_fire_at,
-            created_at: now,
-            updated_at: now,
-        };
-        self.write_event(INSERT_SQL, &event, now).await?;
-        created(self.get_event(&event.id).await?, "event")
+    pub async fn create_event(&self, spec: EventSpec) -> Result<Event> {
+        let id = new_id();
+        self.write_event(INSERT_SQL, &id, &spec, now_ms()).await?;
+        created(self.get_event(&id).await?, "event")
     }
 
-    /// Writes `e` with `sql` ([`INSERT_SQL`] or [`UPDATE_SQL`]) at `now`: how many rows changed.
-    async fn write_event(&self, sql: &'static str, e: &Event, now: i64) -> Result<u64> {
+    /// Writes event `id` as `e` with `sql` ([`INSERT_SQL`] or [`UPDATE_SQL`]) at `now`: how many
+    /// rows changed.
+    async fn write_event(
+        &self,
+        sql: &'static str,
+        id: &str,
+        e: &EventSpec,
+        now: i64,
+    ) -> Result<u64> {
         check_text(e)?;
         let args = [
-            (&e.id).into(),
+            id.into(),
             (&e.name).into(),
             (&e.webhook_id).into(),
             (&e.schedule).into(),
@@ -94,8 +95,7 @@ impl Store {
 
     /// By id, or by name.
     pub async fn get_event(&self, id_or_name: &str) -> Result<Option<Event>> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE id = $1 OR name = $1");
-        self.one(AssertSqlSafe(sql), &[id_or_name.into()]).await
+        self.named(id_or_name).await
     }
 
     pub async fn list_events(
@@ -103,9 +103,7 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<Event>, Option<String>)> {
-        let select = format!("SELECT {COLUMNS} FROM events");
-        let key = |e: &Event| e.id.clone();
-        self.newest(&select, "id", cursor, limit, key).await
+        self.newest(limit, cursor).await
     }
 
     /// Replaces the mutable fields of an event (the caller merges a patch into the current one).
@@ -113,7 +111,9 @@ impl Store {
         if names_nothing(&e.id) {
             return Err(not_found("event", &e.id));
         }
-        let n = self.write_event(UPDATE_SQL, e, now_ms()).await?;
+        let n = self
+            .write_event(UPDATE_SQL, &e.id, &e.spec, now_ms())
+            .await?;
         found(n, "event", &e.id)?;
         self.get_event(&e.id)
             .await?
@@ -190,9 +190,7 @@ impl Store {
 
     /// Schedule events due at `now`.
     pub async fn due_schedules(&self, now: i64) -> Result<Vec<Event>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE schedule IS NOT NULL AND next_fire_at <= $1"
-        );
+        let sql = format!("{SELECT} WHERE schedule IS NOT NULL AND next_fire_at <= $1");
         self.all(AssertSqlSafe(sql), &[now.into()]).await
     }
 }

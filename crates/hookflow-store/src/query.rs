@@ -68,6 +68,16 @@ macro_rules! record {
 }
 pub(crate) use record;
 
+/// A row type listed newest first by its time-ordered id (events, workflows, webhooks).
+pub(crate) trait Listed: Record {
+    /// `SELECT … FROM …`: what reads a row (the table may be a join).
+    const SELECT: &'static str;
+    /// The id column, as [`SELECT`](Self::SELECT) names it.
+    const ID: &'static str = "id";
+
+    fn id(&self) -> &str;
+}
+
 /// A value bound to a statement's next `$N`: text, an integer, a flag or bytes (`None`: NULL),
 /// bound as the type the value itself would bind as. A read given text holding a NUL answers
 /// nothing without a query: no stored text holds one (see [`crate::names_nothing`]).
@@ -246,21 +256,26 @@ impl Store {
         Ok((items, next))
     }
 
-    /// A newest-first page of what `select` (`SELECT … FROM …`) reads: up to `limit` rows whose
-    /// `id` column sorts below `cursor` (from the newest when `None`), and the cursor of the
-    /// next page (the `key` of its last row) if there is one.
-    pub(crate) async fn newest<T: Record>(
+    /// A newest-first page of `T` rows: up to `limit` whose id sorts below `cursor` (from the
+    /// newest when `None`), and the cursor of the next page (the id of its last row) if there is
+    /// one.
+    pub(crate) async fn newest<T: Listed>(
         &self,
-        select: &str,
-        id: &str,
-        cursor: Option<&str>,
         limit: i64,
-        key: impl Fn(&T) -> String,
+        cursor: Option<&str>,
     ) -> Result<(Vec<T>, Option<String>)> {
+        let (select, id) = (T::SELECT, T::ID);
         let sql = format!("{select} WHERE ($1 = '' OR {id} < $1) ORDER BY {id} DESC LIMIT $2");
         let after = cursor.unwrap_or("");
+        let key = |row: &T| row.id().to_string();
         self.page(AssertSqlSafe(sql), &[after.into()], limit, key)
             .await
+    }
+
+    /// The `T` row whose id or name is `key`.
+    pub(crate) async fn named<T: Listed>(&self, key: &str) -> Result<Option<T>> {
+        let sql = format!("{} WHERE {} = $1 OR name = $1", T::SELECT, T::ID);
+        self.one(AssertSqlSafe(sql), &[key.into()]).await
     }
 
     /// Runs statement `sql` with `args`; answers how many rows it changed.
@@ -327,11 +342,11 @@ pub(crate) fn name_taken<E: Into<StoreError>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::NewEvent;
+    use crate::events::EventSpec;
     use crate::testing::{FreshPg, open_store};
 
-    fn event(i: i64) -> NewEvent {
-        NewEvent {
+    fn event(i: i64) -> EventSpec {
+        EventSpec {
             name: format!("e{i}"),
             webhook_id: None,
             schedule: Some("* * * * *".into()),
@@ -351,14 +366,17 @@ mod tests {
         }
         let e = store.get_event("e3").await.unwrap().unwrap();
         assert_eq!(
-            (e.id.as_str(), e.webhook_id, e.timezone),
+            (e.id.as_str(), e.spec.webhook_id, e.spec.timezone),
             (ids[3].as_str(), None, None)
         );
         assert_eq!(
-            (e.schedule.as_deref(), e.next_fire_at),
+            (e.spec.schedule.as_deref(), e.spec.next_fire_at),
             (Some("* * * * *"), Some(3))
         );
-        assert_eq!(store.get_event(&ids[0]).await.unwrap().unwrap().name, "e0");
+        assert_eq!(
+            store.get_event(&ids[0]).await.unwrap().unwrap().spec.name,
+            "e0"
+        );
 
         // Newest first, two at a time, to the end.
         ids.sort();
@@ -396,9 +414,9 @@ mod tests {
         let taken = store.create_event(event(1)).await.unwrap_err();
         assert_eq!(taken.to_string(), r#"an event named "e1" already exists"#);
         let mut e = store.get_event("e1").await.unwrap().unwrap();
-        e.filter = Some("true".into());
+        e.spec.filter = Some("true".into());
         let changed = store.update_event(&e).await.unwrap();
-        assert_eq!(changed.filter.as_deref(), Some("true"));
+        assert_eq!(changed.spec.filter.as_deref(), Some("true"));
         e.id = "nope".into();
         let missing = store.update_event(&e).await.unwrap_err();
         assert_eq!(missing.to_string(), "there is no event with id nope");

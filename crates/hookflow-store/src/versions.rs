@@ -8,6 +8,7 @@
 
 use sqlx::AssertSqlSafe;
 
+use crate::workflows::WorkflowDocument;
 use crate::{Result, Store};
 
 /// How many of a workflow's newest versions are kept whether or not a run refers to them.
@@ -37,18 +38,9 @@ pub(crate) const DELETE_UNUSED_VERSIONS_SQL: &str = "DELETE FROM workflow_versio
 pub struct WorkflowVersion {
     pub workflow_id: String,
     pub version: i64,
-    /// The workflow's name when this version was saved.
-    pub name: String,
-    pub source: String,
-    /// `yaml` or `json`.
-    pub source_format: String,
-    /// The parsed definition as JSON (`None` when the document did not parse).
-    pub definition: Option<String>,
-    /// Its validation when it was saved (a workflow is validated again when what it refers to
-    /// changes; a version keeps what it was saved with).
-    pub valid: bool,
-    /// JSON array of `{path, message}`.
-    pub errors: String,
+    /// The document as it was saved (its name the workflow's then, its validation as saved).
+    #[sqlx(flatten)]
+    pub document: WorkflowDocument,
     pub created_at: i64,
 }
 

@@ -11,7 +11,7 @@ use hookflow_core::ingest::rate::{DAY_MS, MINUTE_MS, RateClock};
 use sqlx::AssertSqlSafe;
 
 use crate::crypto::{digest, new_webhook_key};
-use crate::query::{created, found, name_taken, record};
+use crate::query::{Listed, created, found, name_taken, record};
 use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms};
 
 /// Accepted requests in the current windows, and when a limit last refused one.
@@ -62,12 +62,13 @@ pub struct WebhookPatch {
     pub dedup: Option<Option<Dedup>>,
 }
 
-const COLUMNS: &str = "w.id, w.name, w.content_type, w.rate_limit_per_minute, \
+/// A webhook row with its rate windows ([`Raw`]).
+const SELECT: &str = "SELECT w.id, w.name, w.content_type, w.rate_limit_per_minute, \
     w.rate_limit_per_day, w.key_hash, w.key_sealed, w.prev_key_hash, w.prev_key_expires_at, \
     w.version, w.last_limited_at, w.created_at, w.updated_at, w.dedup_key, w.dedup_window_seconds, \
     w.verification, w.verification_sealed, \
-    m.window_start AS m_start, m.count AS m_count, d.window_start AS d_start, d.count AS d_count";
-const FROM: &str = "webhooks w \
+    m.window_start AS m_start, m.count AS m_count, d.window_start AS d_start, d.count AS d_count \
+    FROM webhooks w \
     LEFT JOIN rate_windows m ON m.webhook_id = w.id AND m.period = 'minute' \
     LEFT JOIN rate_windows d ON d.webhook_id = w.id AND d.period = 'day'";
 
@@ -126,6 +127,15 @@ struct Raw {
     d_count: Option<i64>,
 }
 
+impl Listed for Raw {
+    const SELECT: &'static str = SELECT;
+    const ID: &'static str = "w.id";
+
+    fn id(&self) -> &str {
+        &self.auth.id
+    }
+}
+
 /// A webhook's `dedup` from its two columns.
 pub(crate) fn dedup_of(key: Option<String>, window_seconds: Option<i64>) -> Option<Dedup> {
     Some(Dedup {
@@ -174,7 +184,7 @@ impl Store {
     }
 
     async fn raw_webhook(&self, id: &str) -> Result<Option<Raw>> {
-        let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE w.id = $1");
+        let sql = format!("{SELECT} WHERE w.id = $1");
         self.one(AssertSqlSafe(sql), &[id.into()]).await
     }
 
@@ -226,9 +236,7 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<Webhook>, Option<String>)> {
-        let select = format!("SELECT {COLUMNS} FROM {FROM}");
-        let key = |r: &Raw| r.auth.id.clone();
-        let (raws, next) = self.newest(&select, "w.id", cursor, limit, key).await?;
+        let (raws, next) = self.newest::<Raw>(limit, cursor).await?;
         let hooks = raws.into_iter().map(|r| self.finish(r));
         Ok((hooks.collect::<Result<_>>()?, next))
     }
@@ -322,8 +330,7 @@ impl Store {
 
     /// All webhooks' check data, for warming the ingest cache at start.
     pub async fn all_webhook_auths(&self) -> Result<HashMap<String, WebhookAuth>> {
-        let sql = format!("SELECT {COLUMNS} FROM {FROM}");
-        let raws: Vec<Raw> = self.all(AssertSqlSafe(sql), &[]).await?;
+        let raws: Vec<Raw> = self.all(SELECT, &[]).await?;
         Ok(raws
             .into_iter()
             .map(|r| (r.auth.id.clone(), r.auth))

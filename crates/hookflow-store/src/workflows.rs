@@ -5,22 +5,33 @@
 use sqlx::AssertSqlSafe;
 
 use crate::db::on_db;
-use crate::query::{created, found, name_taken};
+use crate::query::{Listed, created, found, name_taken};
 use crate::versions::{DELETE_UNUSED_VERSIONS_SQL, PRUNE_VERSIONS_SQL, SAVE_VERSION_SQL};
 use crate::{Result, Store, StoreError, names_nothing, new_id, no_nul, now_ms, text};
 
+/// A workflow's document as saved: the document as the user wrote it, its parse and its
+/// validation. A workflow holds its latest; each save also keeps it as a version.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct WorkflowRecord {
-    pub id: String,
+pub struct WorkflowDocument {
+    /// The name the document gives the workflow.
     pub name: String,
     pub source: String,
     /// `yaml` or `json`.
     pub source_format: String,
     /// The parsed definition as JSON (`None` when the document does not parse).
     pub definition: Option<String>,
+    /// A workflow is validated again when what it refers to changes; a version keeps the
+    /// validation it was saved with.
     pub valid: bool,
     /// JSON array of `{path, message}`.
     pub errors: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WorkflowRecord {
+    pub id: String,
+    #[sqlx(flatten)]
+    pub document: WorkflowDocument,
     pub enabled: bool,
     /// The number of its latest version: each save of the document makes a new one (enabling,
     /// disabling or re-validating does not).
@@ -32,18 +43,21 @@ pub struct WorkflowRecord {
 /// What saving a workflow writes (validated by the caller).
 #[derive(Debug, Clone)]
 pub struct SaveWorkflow {
-    pub name: String,
-    pub source: String,
-    pub source_format: String,
-    pub definition: Option<String>,
-    pub valid: bool,
-    pub errors: String,
+    pub document: WorkflowDocument,
     /// `(event name or id, disabled)` of each trigger, in order.
     pub triggers: Vec<(String, bool)>,
 }
 
-const COLUMNS: &str = "id, name, source, source_format, definition, valid, errors, enabled, \
-    version, created_at, updated_at";
+const SELECT: &str = "SELECT id, name, source, source_format, definition, valid, errors, \
+    enabled, version, created_at, updated_at FROM workflows";
+
+impl Listed for WorkflowRecord {
+    const SELECT: &'static str = SELECT;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
 
 fn not_found(id: &str) -> StoreError {
     crate::query::not_found("workflow", id)
@@ -66,7 +80,8 @@ impl Store {
         self.get_workflow(id).await?.ok_or_else(|| not_found(id))
     }
 
-    async fn write_workflow(&self, id: &str, w: &SaveWorkflow, create: bool) -> Result<()> {
+    async fn write_workflow(&self, id: &str, save: &SaveWorkflow, create: bool) -> Result<()> {
+        let w = &save.document;
         no_nul("a workflow name", &w.name)?;
         // The document as written, its parse and its errors are recorded text.
         let source = text(&w.source);
@@ -113,7 +128,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            for (i, (event, disabled)) in w.triggers.iter().enumerate() {
+            for (i, (event, disabled)) in save.triggers.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO triggers (workflow_id, position, event_ref, disabled) \
                      VALUES ($1, $2, $3, $4)",
@@ -155,8 +170,7 @@ impl Store {
 
     /// By id, or by name.
     pub async fn get_workflow(&self, id_or_name: &str) -> Result<Option<WorkflowRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM workflows WHERE id = $1 OR name = $1");
-        self.one(AssertSqlSafe(sql), &[id_or_name.into()]).await
+        self.named(id_or_name).await
     }
 
     pub async fn list_workflows(
@@ -164,14 +178,12 @@ impl Store {
         limit: i64,
         cursor: Option<&str>,
     ) -> Result<(Vec<WorkflowRecord>, Option<String>)> {
-        let select = format!("SELECT {COLUMNS} FROM workflows");
-        let key = |w: &WorkflowRecord| w.id.clone();
-        self.newest(&select, "id", cursor, limit, key).await
+        self.newest(limit, cursor).await
     }
 
     /// Every workflow (for re-validation after events or secrets change).
     pub async fn all_workflows(&self) -> Result<Vec<WorkflowRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM workflows ORDER BY id");
+        let sql = format!("{SELECT} ORDER BY id");
         self.all(AssertSqlSafe(sql), &[]).await
     }
 

@@ -38,6 +38,7 @@ pub(super) async fn run_workflow(
         })?;
     // The values the child takes as secure_string inputs are masked in this run too.
     if let Some(child) = target
+        .document
         .definition
         .as_deref()
         .and_then(|d| serde_json::from_str::<hookflow_core::workflow::Workflow>(d).ok())
@@ -71,7 +72,7 @@ pub(super) async fn run_workflow(
             Some(input),
         ));
     }
-    if !target.valid || !target.enabled {
+    if !target.document.valid || !target.enabled {
         return Err(StepError::new(
             format!("workflow {workflow:?} is invalid or disabled"),
             false,
@@ -91,7 +92,7 @@ pub(super) async fn run_workflow(
             child_id.clone(),
             hookflow_store::runs::TriggerKind::Workflow,
             target.id.clone(),
-            target.name.clone(),
+            target.document.name.clone(),
         )
     };
 

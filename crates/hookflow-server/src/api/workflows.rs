@@ -144,7 +144,7 @@ super::delete_operation!(
 pub async fn revalidate(State(st): State<AppState>, Path(id): Path<String>) -> Answer {
     let w = workflows::revalidate(&st, &id).await?;
     Ok(Json(to_json(&Revalidated {
-        validation: Validation::of(w.valid, &w.errors),
+        validation: Validation::of(w.document.valid, &w.document.errors),
         id: w.id,
     })))
 }

@@ -27,11 +27,11 @@ pub async fn catalog(st: &AppState, also: Option<&str>) -> ManageResult<StoreCat
     let calls = stored
         .iter()
         .filter_map(|w| {
-            let wf: Workflow = serde_json::from_str(w.definition.as_deref()?).ok()?;
-            Some((w.name.clone(), wf.called_workflows()))
+            let wf: Workflow = serde_json::from_str(w.document.definition.as_deref()?).ok()?;
+            Some((w.document.name.clone(), wf.called_workflows()))
         })
         .collect();
-    let mut workflows: HashSet<String> = stored.into_iter().map(|w| w.name).collect();
+    let mut workflows: HashSet<String> = stored.into_iter().map(|w| w.document.name).collect();
     if let Some(n) = also {
         workflows.insert(n.to_string());
     }
@@ -77,13 +77,14 @@ pub async fn revalidate_one(
     w: &WorkflowRecord,
     cat: &StoreCatalog,
 ) -> ManageResult<()> {
-    let Ok(doc) = parse_document(&w.source, stored_format(&w.source_format)) else {
+    let Ok(doc) = parse_document(&w.document.source, stored_format(&w.document.source_format))
+    else {
         return Ok(());
     };
     let (definition, errors, _) = assess(st, &doc, cat);
     let valid = errors.is_empty() && definition.is_some();
     let text = serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into());
-    if valid != w.valid || text != w.errors {
+    if valid != w.document.valid || text != w.document.errors {
         st.store
             .set_workflow_validation(&w.id, valid, &text)
             .await?;

@@ -3,7 +3,7 @@
 //! sees. A change of an event's name re-validates the workflows (their triggers name events).
 
 use hookflow_core::schedule::Schedule;
-use hookflow_store::events::{Event, NewEvent};
+use hookflow_store::events::{Event, EventSpec};
 use hookflow_store::now_ms;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -85,17 +85,17 @@ pub struct EventView {
 pub fn view(e: &Event) -> EventView {
     EventView {
         id: e.id.clone(),
-        name: e.name.clone(),
-        kind: if e.schedule.is_some() {
+        name: e.spec.name.clone(),
+        kind: if e.spec.schedule.is_some() {
             EventKind::Schedule
         } else {
             EventKind::Webhook
         },
-        webhook_id: e.webhook_id.clone(),
-        schedule: e.schedule.clone(),
-        timezone: e.timezone.clone(),
-        filter: e.filter.clone(),
-        next_fire_at: e.next_fire_at.map(rfc3339),
+        webhook_id: e.spec.webhook_id.clone(),
+        schedule: e.spec.schedule.clone(),
+        timezone: e.spec.timezone.clone(),
+        filter: e.spec.filter.clone(),
+        next_fire_at: e.spec.next_fire_at.map(rfc3339),
         created_at: rfc3339(e.created_at),
         updated_at: rfc3339(e.updated_at),
     }
@@ -174,7 +174,7 @@ pub async fn create(st: &AppState, body: CreateEvent) -> ManageResult<Event> {
     }
     let e = st
         .store
-        .create_event(NewEvent {
+        .create_event(EventSpec {
             name,
             webhook_id: body.webhook_id,
             schedule: body.schedule.map(|s| s.trim().to_string()),
@@ -205,42 +205,42 @@ pub async fn find(st: &AppState, id: &str) -> ManageResult<Event> {
 pub async fn update(st: &AppState, id: &str, body: UpdateEvent) -> ManageResult<Event> {
     let mut e = find(st, id).await?;
     if let Some(n) = body.name {
-        e.name = valid_name(&n)?;
+        e.spec.name = valid_name(&n)?;
     }
     if let Some(f) = body.filter {
         if let Some(f) = &f {
-            if e.schedule.is_some() {
+            if e.spec.schedule.is_some() {
                 return Err(ManageError::invalid(
                     "filter applies to webhook events only",
                 ));
             }
             check_filter(st, f)?;
         }
-        e.filter = f;
+        e.spec.filter = f;
     }
     let mut reschedule = false;
     if let Some(s) = body.schedule {
-        if e.schedule.is_none() {
+        if e.spec.schedule.is_none() {
             return Err(ManageError::invalid(
                 "a webhook event cannot become a schedule event; create a new event",
             ));
         }
-        e.schedule = Some(s.trim().to_string());
+        e.spec.schedule = Some(s.trim().to_string());
         reschedule = true;
     }
     if let Some(tz) = body.timezone {
-        if e.schedule.is_none() {
+        if e.spec.schedule.is_none() {
             return Err(ManageError::invalid(
                 "timezone applies to schedule events only",
             ));
         }
-        e.timezone = tz;
+        e.spec.timezone = tz;
         reschedule = true;
     }
-    if reschedule && let Some(s) = &e.schedule {
-        e.next_fire_at = Some(first_due(s, e.timezone.as_deref())?);
+    if reschedule && let Some(s) = &e.spec.schedule {
+        e.spec.next_fire_at = Some(first_due(s, e.spec.timezone.as_deref())?);
     }
-    let renamed = e.name.clone();
+    let renamed = e.spec.name.clone();
     let e = st.store.update_event(&e).await?;
     if renamed != id {
         catalog::revalidate_all(st).await;

@@ -46,7 +46,7 @@ pub async fn test(
     filter: String,
     last: Option<i64>,
 ) -> ManageResult<FilterTest> {
-    let Some(webhook_id) = event.webhook_id.clone() else {
+    let Some(webhook_id) = event.spec.webhook_id.clone() else {
         return Err(ManageError::invalid(
             "a schedule event has no deliveries: filters apply to webhook events only",
         ));
@@ -57,7 +57,7 @@ pub async fn test(
             "last must be between 1 and {MOST}, got {last}"
         )));
     }
-    try_filter(st, &webhook_id, (&event.id, &event.name), filter, last).await
+    try_filter(st, &webhook_id, (&event.id, &event.spec.name), filter, last).await
 }
 
 /// Filter `filter` of event `(id, name)` tried on the newest `last` accepted deliveries of

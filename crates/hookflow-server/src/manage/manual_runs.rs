@@ -16,6 +16,7 @@ use crate::state::AppState;
 /// defaults; a required one without a default must be given).
 fn check_inputs(w: &WorkflowRecord, given: &serde_json::Map<String, Value>) -> ManageResult<()> {
     let Some(wf) = w
+        .document
         .definition
         .as_deref()
         .and_then(|d| serde_json::from_str::<hookflow_core::workflow::Workflow>(d).ok())
@@ -53,7 +54,7 @@ pub async fn start(
     w: &WorkflowRecord,
     inputs: serde_json::Map<String, Value>,
 ) -> ManageResult<String> {
-    if !w.valid {
+    if !w.document.valid {
         return Err(ManageError::Conflict(
             "the workflow is invalid; fix the errors in its validation first".into(),
         ));
@@ -71,7 +72,7 @@ pub async fn start(
                 run_id.clone(),
                 TriggerKind::Manual,
                 w.id.clone(),
-                w.name.clone(),
+                w.document.name.clone(),
             )
         }])
         .await?;

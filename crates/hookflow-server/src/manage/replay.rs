@@ -193,7 +193,7 @@ async fn workflow_names(
     let (mut names, mut unknown) = (Vec::new(), Vec::new());
     for g in given {
         match st.store.get_workflow(g).await? {
-            Some(w) => names.push(w.name),
+            Some(w) => names.push(w.document.name),
             None => unknown.push(g.as_str()),
         }
     }

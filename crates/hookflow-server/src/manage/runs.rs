@@ -209,7 +209,7 @@ async fn declared(
             .store
             .get_workflow_version(&r.workflow_id, r.workflow_version)
             .await?
-            .and_then(|w| w.definition)
+            .and_then(|w| w.document.definition)
             .and_then(|d| serde_json::from_str::<Workflow>(&d).ok());
         let d = match wf {
             Some(wf) => Declared {

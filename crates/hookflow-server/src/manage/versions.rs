@@ -43,14 +43,15 @@ pub fn view(v: &WorkflowVersion, full: bool) -> VersionView {
     VersionView {
         workflow_id: v.workflow_id.clone(),
         version: v.version,
-        name: v.name.clone(),
-        validation: Validation::of(v.valid, &v.errors),
-        source_format: v.source_format.clone(),
+        name: v.document.name.clone(),
+        validation: Validation::of(v.document.valid, &v.document.errors),
+        source_format: v.document.source_format.clone(),
         created_at: rfc3339(v.created_at),
         definition: full.then(|| {
-            parse_document(&v.source, stored_format(&v.source_format)).unwrap_or(Value::Null)
+            parse_document(&v.document.source, stored_format(&v.document.source_format))
+                .unwrap_or(Value::Null)
         }),
-        source: full.then(|| v.source.clone()),
+        source: full.then(|| v.document.source.clone()),
     }
 }
 

@@ -3,7 +3,7 @@
 //! operator sees. Every save or delete re-validates the other workflows (one may call another).
 
 use hookflow_core::workflow::{Format, ValidationError, parse_document};
-use hookflow_store::workflows::{SaveWorkflow, WorkflowRecord};
+use hookflow_store::workflows::{SaveWorkflow, WorkflowDocument, WorkflowRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -141,13 +141,14 @@ fn format_name(f: Format) -> &'static str {
 }
 
 pub fn view(w: &WorkflowRecord) -> WorkflowView {
-    let format = if w.source_format == "yaml" {
+    let format = if w.document.source_format == "yaml" {
         Format::Yaml
     } else {
         Format::Json
     };
-    let definition = parse_document(&w.source, format).unwrap_or(Value::Null);
+    let definition = parse_document(&w.document.source, format).unwrap_or(Value::Null);
     let triggers: Value = w
+        .document
         .definition
         .as_deref()
         .and_then(|d| serde_json::from_str::<Value>(d).ok())
@@ -155,18 +156,18 @@ pub fn view(w: &WorkflowRecord) -> WorkflowView {
         .unwrap_or(json!([]));
     WorkflowView {
         id: w.id.clone(),
-        name: w.name.clone(),
+        name: w.document.name.clone(),
         description: definition
             .get("description")
             .cloned()
             .unwrap_or(Value::Null),
         enabled: w.enabled,
         version: w.version,
-        validation: Validation::of(w.valid, &w.errors),
+        validation: Validation::of(w.document.valid, &w.document.errors),
         triggers,
         definition,
-        source: w.source.clone(),
-        source_format: w.source_format.clone(),
+        source: w.document.source.clone(),
+        source_format: w.document.source_format.clone(),
         created_at: rfc3339(w.created_at),
         updated_at: rfc3339(w.updated_at),
     }
@@ -189,18 +190,21 @@ pub async fn save(
     let cat = catalog(st, Some(&name)).await?;
     let (definition, errors, triggers) = assess(st, &doc, &cat);
     let save = SaveWorkflow {
-        name,
-        source: text,
-        source_format: format_name(format).into(),
-        valid: errors.is_empty() && definition.is_some(),
-        errors: serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into()),
-        definition,
+        document: WorkflowDocument {
+            name,
+            source: text,
+            source_format: format_name(format).into(),
+            valid: errors.is_empty() && definition.is_some(),
+            errors: serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into()),
+            definition,
+        },
         triggers,
     };
     let w = match id {
         None => {
             let w = st.store.create_workflow(save).await?;
-            tracing::info!(workflow = %w.id, name = %w.name, valid = w.valid, "workflow created");
+            let (name, valid) = (&w.document.name, w.document.valid);
+            tracing::info!(workflow = %w.id, name = %name, valid, "workflow created");
             w
         }
         Some(id) => st.store.replace_workflow(id, save).await?,

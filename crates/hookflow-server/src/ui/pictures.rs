@@ -255,7 +255,7 @@ pub async fn run_diagram(st: &AppState, run: &RunRecord) -> Result<Option<String
         .store
         .get_workflow_version(&run.workflow_id, run.workflow_version)
         .await?
-        .and_then(|v| v.definition)
+        .and_then(|v| v.document.definition)
         .and_then(|d| serde_json::from_str::<Workflow>(&d).ok())
     else {
         return Ok(None);

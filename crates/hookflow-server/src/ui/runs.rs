@@ -49,7 +49,7 @@ pub async fn index(Visit { st, session, q }: Visit) -> UiResult {
     };
     let workflows = options(
         st.store.workflow_choices(CHOICES).await?,
-        chosen.map(|w| (w.id, w.name)),
+        chosen.map(|w| (w.id, w.document.name)),
     );
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in [
@@ -108,7 +108,7 @@ pub async fn show(Visit { st, session, q }: Visit, Path(id): Path<String>) -> Ui
     v["inputs_text"] = json!(pretty(&v["inputs"]));
     v["outputs_text"] = json!(pretty(&v["outputs"]));
     let event = match &run.event_id {
-        Some(e) => st.store.get_event(e).await?.map(|e| e.name),
+        Some(e) => st.store.get_event(e).await?.map(|e| e.spec.name),
         None => None,
     };
     let active = !run.status.is_finished();

@@ -53,8 +53,8 @@ pub async fn index(Visit { st, session, q }: Visit, Path(id): Path<String>) -> U
     let current_workflow = st.store.get_workflow(&id).await?;
     let current = current_workflow.as_ref().map(|w| w.version);
     let name = match (&current_workflow, items.first()) {
-        (Some(w), _) => w.name.clone(),
-        (None, Some(v)) => v.name.clone(),
+        (Some(w), _) => w.document.name.clone(),
+        (None, Some(v)) => v.document.name.clone(),
         (None, None) => id.clone(),
     };
     Ok(page(
@@ -86,7 +86,9 @@ pub async fn show(
     let v = versions::get(&st, &id, &n).await?;
     let current = st.store.get_workflow(&v.workflow_id).await?;
     let diff = match &current {
-        Some(w) if w.version != v.version => Some(line_diff(&v.source, &w.source)),
+        Some(w) if w.version != v.version => {
+            Some(line_diff(&v.document.source, &w.document.source))
+        }
         _ => None,
     };
     Ok(page(
@@ -94,9 +96,9 @@ pub async fn show(
         "version.html",
         Some(&session),
         json!({
-            "title": format!("{} — version {}", v.name, v.version), "section": "workflows",
-            "version": versions::json(&v, false), "source": v.source,
-            "current": current.map(|w| json!({"version": w.version, "name": w.name})),
+            "title": format!("{} — version {}", v.document.name, v.version), "section": "workflows",
+            "version": versions::json(&v, false), "source": v.document.source,
+            "current": current.map(|w| json!({"version": w.version, "name": w.document.name})),
             "diff": diff,
         }),
     ))

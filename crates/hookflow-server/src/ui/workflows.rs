@@ -34,7 +34,10 @@ pub async fn index(Visit { st, session, q }: Visit) -> UiResult {
     let rows: Vec<Json> = listed
         .items
         .iter()
-        .map(|w| json!({"id": w.id, "name": w.name, "valid": w.valid, "enabled": w.enabled}))
+        .map(|w| {
+            let doc = &w.document;
+            json!({"id": w.id, "name": doc.name, "valid": doc.valid, "enabled": w.enabled})
+        })
         .collect();
     Ok(page(
         StatusCode::OK,
@@ -111,10 +114,13 @@ async fn editor(
     q: &super::Fields,
     ed: Editor<'_>,
 ) -> UiResult {
-    let text = ed.text.or(w.map(|w| w.source.as_str())).unwrap_or(STARTER);
+    let text = ed
+        .text
+        .or(w.map(|w| w.document.source.as_str()))
+        .unwrap_or(STARTER);
     let errors = match (ed.errors, w) {
         (Some(e), _) => e,
-        (None, Some(w)) => serde_json::from_str(&w.errors).unwrap_or_default(),
+        (None, Some(w)) => serde_json::from_str(&w.document.errors).unwrap_or_default(),
         (None, None) => Vec::new(),
     };
     let errors = located(text, &errors);
@@ -141,19 +147,22 @@ async fn editor(
             };
             let listed = runs::list(st, &filter, &page_of(q)?).await?;
             let shown = workflows::json(w);
-            ctx["title"] = json!(w.name);
+            ctx["title"] = json!(w.document.name);
             ctx["action"] = json!(format!("/ui/workflows/{}", w.id));
             let (versions, more_versions) =
                 super::versions::newest(st, &w.id, super::versions::ON_WORKFLOW_PAGE).await?;
             ctx["workflow"] = json!({
-                "id": w.id, "name": w.name, "valid": w.valid, "enabled": w.enabled,
+                "id": w.id, "name": w.document.name, "valid": w.document.valid,
+                "enabled": w.enabled,
                 "description": shown["description"], "triggers": shown["triggers"],
                 "version": w.version, "more_versions": more_versions,
                 "versions_table": super::versions::versions_table(&versions, Some(w.version)),
             });
             ctx["runs"] = json!(listed.items);
             ctx["charts"] = super::pictures::workflow_charts(st, &w.id).await?;
-            ctx["diagram"] = json!(super::pictures::workflow_diagram(w.definition.as_deref()));
+            ctx["diagram"] = json!(super::pictures::workflow_diagram(
+                w.document.definition.as_deref()
+            ));
             ctx["next_page"] = json!(next_page(&format!("/ui/workflows/{}", w.id), listed.next));
         }
     }
@@ -246,8 +255,8 @@ async fn named_like(
         .store
         .get_workflow(&name)
         .await?
-        .filter(|w| w.name == name)
-        .map(|w| (w.id, w.name)))
+        .filter(|w| w.document.name == name)
+        .map(|w| (w.id, w.document.name)))
 }
 
 /// `POST /ui/workflows/new`.
