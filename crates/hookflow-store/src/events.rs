@@ -4,7 +4,7 @@
 use sqlx::AssertSqlSafe;
 
 use crate::db::on_db;
-use crate::query::{Listed, created, found, name_taken, not_found};
+use crate::query::{Listed, created, found, name_taken, not_found, statement};
 use crate::run_queue::insert_runs_sqlx;
 use crate::run_queue::sql::OnConflict;
 use crate::runs::{NewRun, TriggerKind};
@@ -149,15 +149,11 @@ impl Store {
         let now = now_ms();
         on_db!(&self.db, |p| {
             let mut tx = p.begin_with(self.db.begin_write()).await?;
-            let moved = sqlx::query(
-                "UPDATE events SET next_fire_at = $3 WHERE id = $1 AND next_fire_at = $2",
-            )
-            .bind(event_id)
-            .bind(due)
-            .bind(next)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let sql = "UPDATE events SET next_fire_at = $3 WHERE id = $1 AND next_fire_at = $2";
+            let moved = statement(sql, &[event_id.into(), due.into(), next.into()])
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if moved != 1 {
                 return Ok(None);
             }

@@ -4,6 +4,7 @@
 //! serves both backends, which read the same column types: see the crate's doc); values bind as
 //! [`Arg`]s. A read that needs more (a transaction, a join decoded in parts) uses `on_db!`.
 
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::PgRow;
 use sqlx::query::{Query, QueryAs};
@@ -24,20 +25,26 @@ impl<T> Record for T where
 {
 }
 
-/// A row type whose fields are its columns, one to one, read by column name through either
-/// library: defined with [`record!`].
+/// A row type whose fields are its columns, one to one, read and written by column name through
+/// either library: defined with [`record!`].
 pub(crate) trait Columns: Sized {
     /// The columns, in field order (what a `SELECT` reads).
     const COLUMNS: &'static str;
+    /// How many there are.
+    const WIDTH: usize;
 
     /// The row as the SQLite writer's own connection (rusqlite) reads it.
     fn from_sqlite(r: &rusqlite::Row) -> rusqlite::Result<Self>;
+
+    /// Its fields as bound to a statement ([`WIDTH`](Self::WIDTH) values in field order), on
+    /// either library.
+    fn values(&self) -> impl Iterator<Item = Arg<'_>>;
 }
 
 /// Defines a struct whose fields are columns of the same names: `#[derive(sqlx::FromRow)]` for
-/// the pools, and [`Columns`] (the column list, and the mapping for rusqlite's rows) from the
-/// same field list, so a column is added in one place. For plain fields only (no `#[sqlx(…)]`
-/// attributes: the rusqlite side would not follow them).
+/// the pools, and [`Columns`] (the column list, the mapping for rusqlite's rows, and the values
+/// an insert binds) from the same field list, so a column is added in one place. For plain
+/// fields only (no `#[sqlx(…)]` attributes: the rusqlite side would not follow them).
 macro_rules! record {
     (
         $(#[$meta:meta])*
@@ -56,12 +63,18 @@ macro_rules! record {
         impl $crate::query::Columns for $name {
             const COLUMNS: &'static str =
                 concat!(stringify!($first) $(, ", ", stringify!($field))*);
+            const WIDTH: usize = [stringify!($first) $(, stringify!($field))*].len();
 
             fn from_sqlite(r: &rusqlite::Row) -> rusqlite::Result<Self> {
                 Ok($name {
                     $first: r.get(stringify!($first))?,
                     $($field: r.get(stringify!($field))?,)*
                 })
+            }
+
+            fn values(&self) -> impl Iterator<Item = $crate::query::Arg<'_>> {
+                use $crate::query::Arg;
+                [Arg::from(&self.$first) $(, Arg::from(&self.$field))*].into_iter()
             }
         }
     };
@@ -96,58 +109,32 @@ impl Arg<'_> {
     }
 }
 
-impl<'a> From<&'a str> for Arg<'a> {
-    fn from(v: &'a str) -> Self {
-        Arg::Text(Some(v))
-    }
+/// `impl From<$from> for Arg<'a>`, each as `|v| value`.
+macro_rules! arg_from {
+    ($($from:ty => |$v:ident| $arg:expr,)+) => {
+        $(impl<'a> From<$from> for Arg<'a> {
+            fn from($v: $from) -> Self {
+                $arg
+            }
+        })+
+    };
 }
 
-impl<'a> From<&'a String> for Arg<'a> {
-    fn from(v: &'a String) -> Self {
-        Arg::Text(Some(v))
-    }
-}
-
-impl<'a> From<Option<&'a str>> for Arg<'a> {
-    fn from(v: Option<&'a str>) -> Self {
-        Arg::Text(v)
-    }
-}
-
-impl<'a> From<&'a Option<String>> for Arg<'a> {
-    fn from(v: &'a Option<String>) -> Self {
-        Arg::Text(v.as_deref())
-    }
-}
-
-impl From<i64> for Arg<'_> {
-    fn from(v: i64) -> Self {
-        Arg::Int(Some(v))
-    }
-}
-
-impl From<Option<i64>> for Arg<'_> {
-    fn from(v: Option<i64>) -> Self {
-        Arg::Int(v)
-    }
-}
-
-impl From<bool> for Arg<'_> {
-    fn from(v: bool) -> Self {
-        Arg::Bool(v)
-    }
-}
-
-impl<'a> From<&'a [u8]> for Arg<'a> {
-    fn from(v: &'a [u8]) -> Self {
-        Arg::Bytes(Some(v))
-    }
-}
-
-impl<'a> From<Option<&'a [u8]>> for Arg<'a> {
-    fn from(v: Option<&'a [u8]>) -> Self {
-        Arg::Bytes(v)
-    }
+arg_from! {
+    &'a str => |v| Arg::Text(Some(v)),
+    &'a String => |v| Arg::Text(Some(v)),
+    Option<&'a str> => |v| Arg::Text(v),
+    &'a Option<String> => |v| Arg::Text(v.as_deref()),
+    i64 => |v| Arg::Int(Some(v)),
+    &'a i64 => |v| Arg::Int(Some(*v)),
+    Option<i64> => |v| Arg::Int(v),
+    &'a Option<i64> => |v| Arg::Int(*v),
+    bool => |v| Arg::Bool(v),
+    &'a bool => |v| Arg::Bool(*v),
+    &'a [u8] => |v| Arg::Bytes(Some(v)),
+    &'a Vec<u8> => |v| Arg::Bytes(Some(v)),
+    Option<&'a [u8]> => |v| Arg::Bytes(v),
+    &'a Option<Vec<u8>> => |v| Arg::Bytes(v.as_deref()),
 }
 
 impl<'a, DB: Database> Encode<'a, DB> for Arg<'a>
@@ -183,6 +170,19 @@ where
     }
 }
 
+/// The SQLite writer's own connection binds the same values.
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Arg::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Arg::Int(Some(v)) => ToSqlOutput::Owned(Value::Integer(v)),
+            Arg::Bool(v) => ToSqlOutput::Owned(Value::Integer(v.into())),
+            Arg::Bytes(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Arg::Text(None) | Arg::Int(None) | Arg::Bytes(None) => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
 /// The declared type is text's; each value says its own ([`Encode::produces`]).
 impl<DB: Database> Type<DB> for Arg<'_>
 where
@@ -204,7 +204,10 @@ where
 }
 
 /// `sql` with `args` bound, as a statement on backend `DB`.
-fn statement<'a, DB>(sql: SqlStr, args: &[Arg<'a>]) -> Query<'a, DB, DB::Arguments>
+pub(crate) fn statement<'a, DB>(
+    sql: impl SqlSafeStr,
+    args: &[Arg<'a>],
+) -> Query<'a, DB, DB::Arguments>
 where
     DB: Database,
     Arg<'a>: Encode<'a, DB> + Type<DB>,

@@ -18,6 +18,7 @@ use super::sql::{
 };
 use super::{IngestRequest, Swept, Work, WriterAnswer, WriterCtx, WriterOp, dedup, oldest};
 use crate::db::values_sql;
+use crate::query::statement;
 use crate::run_queue::sql::OnConflict;
 use crate::run_queue::{QueueOp, insert_runs_sqlx};
 use crate::webhooks::AuthColumns;
@@ -133,19 +134,12 @@ async fn commit(
     }
     let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &ctx.sandbox);
     for (id, minute, day) in &plan.counts {
-        sqlx::query(WRITE_RATES_SQL)
-            .bind(id)
-            .bind(minute)
-            .bind(day)
-            .execute(&mut *tx)
-            .await?;
+        let args = [id.into(), minute.into(), day.into()];
+        statement(WRITE_RATES_SQL, &args).execute(&mut *tx).await?;
     }
     for id in &plan.limited {
-        sqlx::query(LIMITED_SQL)
-            .bind(id)
-            .bind(clock.now)
-            .execute(&mut *tx)
-            .await?;
+        let args = [id.into(), clock.now.into()];
+        statement(LIMITED_SQL, &args).execute(&mut *tx).await?;
     }
     let rows = rows(reqs, &plan.outcomes, &held, &mut routing, opts);
     for chunk in rows.chunks(CHUNK) {
@@ -177,11 +171,8 @@ async fn commit(
     }
     insert_runs_sqlx!(&mut *tx, clock.now, &runs, OnConflict::Fresh);
     for id in &plan.rejected {
-        sqlx::query(PRUNE_SQL)
-            .bind(id)
-            .bind(opts.rejected_keep)
-            .execute(&mut *tx)
-            .await?;
+        let args = [id.into(), opts.rejected_keep.into()];
+        statement(PRUNE_SQL, &args).execute(&mut *tx).await?;
     }
     // The other operations. On PostgreSQL a failed statement aborts the transaction, so these
     // are written not to fail on expected conditions (ON CONFLICT, guarded UPDATEs); an

@@ -54,20 +54,8 @@ macro_rules! insert_runs_sqlx {
             rest = later;
             let sql = $crate::run_queue::sql::insert_runs_sql(size, $on_conflict);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind($now);
-            for r in chunk {
-                q = q
-                    .bind(&r.id)
-                    .bind(&r.workflow_id)
-                    .bind(&r.workflow_name)
-                    .bind(r.trigger_kind)
-                    .bind(&r.delivery_id)
-                    .bind(&r.event_id)
-                    .bind(r.scheduled_at)
-                    .bind(&r.inputs)
-                    .bind(&r.parent_run_id)
-                    .bind(r.depth)
-                    .bind(&r.replay_of)
-                    .bind(&r.traceparent);
+            for value in chunk.iter().flat_map($crate::query::Columns::values) {
+                q = q.bind(value);
             }
             inserted += q.execute($conn).await?.rows_affected();
         }

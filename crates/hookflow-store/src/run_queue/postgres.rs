@@ -16,6 +16,7 @@ use super::sql::{
 };
 use crate::Result;
 use crate::db::values_sql;
+use crate::query::{Arg, Columns, statement};
 use crate::runs::RunRecord;
 
 /// Step records (between [`STEP_INSERT_HEAD`] and [`STEP_UPSERT_TAIL`]): one upsert per chunk of
@@ -61,16 +62,10 @@ async fn apply(conn: &mut PgConnection, op: &QueueOp, now: i64) -> Result<QueueA
                 .fetch_optional(&mut *conn)
                 .await?
                 .is_some();
+            let root = [(&run.parent_run_id).into(), max_per_root.into()];
             QueueAnswer::SubRun(if exists {
                 SubRunStart::Existed
-            } else if sqlx::query(COUNT_STARTED_RUN_SQL)
-                .bind(&run.parent_run_id)
-                .bind(max_per_root)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                == 0
-            {
+            } else if changed(conn, COUNT_STARTED_RUN_SQL, &root).await? == 0 {
                 SubRunStart::LimitReached
             } else {
                 let runs = std::slice::from_ref(run);
@@ -101,24 +96,13 @@ async fn apply(conn: &mut PgConnection, op: &QueueOp, now: i64) -> Result<QueueA
                 QueueOp::Release { .. } => RELEASE_SQL,
                 _ => GIVE_UP_SQL,
             };
-            let changed = sqlx::query(sql)
-                .bind(id)
-                .bind(node)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-            QueueAnswer::Changed(changed > 0)
+            QueueAnswer::Changed(
+                changed(conn, sql, &[id.into(), node.into(), at.into()]).await? > 0,
+            )
         }
-        QueueOp::Wake { id } => QueueAnswer::Changed(
-            sqlx::query(WAKE_SQL)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                > 0,
-        ),
+        QueueOp::Wake { id } => {
+            QueueAnswer::Changed(changed(conn, WAKE_SQL, &[id.into(), now.into()]).await? > 0)
+        }
         QueueOp::Renew {
             node,
             ids,
@@ -134,22 +118,9 @@ async fn apply(conn: &mut PgConnection, op: &QueueOp, now: i64) -> Result<QueueA
             QueueAnswer::Held(q.fetch_all(&mut *conn).await?)
         }
         QueueOp::Cancel { id } => {
-            sqlx::query(CANCEL_FLAG_SQL)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            let ended = sqlx::query(CANCEL_END_SQL)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-            if ended > 0 {
-                sqlx::query(CANCEL_STEPS_SQL)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
+            changed(conn, CANCEL_FLAG_SQL, &[id.into()]).await?;
+            if changed(conn, CANCEL_END_SQL, &[id.into(), now.into()]).await? > 0 {
+                changed(conn, CANCEL_STEPS_SQL, &[id.into(), now.into()]).await?;
             }
             let run = sqlx::query_as::<_, RunRecord>(GET_RUN_SQL.as_str())
                 .bind(id)
@@ -158,6 +129,11 @@ async fn apply(conn: &mut PgConnection, op: &QueueOp, now: i64) -> Result<QueueA
             QueueAnswer::Run(run.map(Box::new))
         }
     })
+}
+
+/// Runs statement `sql` with `args`: how many rows it changed.
+async fn changed(conn: &mut PgConnection, sql: &'static str, args: &[Arg<'_>]) -> Result<u64> {
+    Ok(statement(sql, args).execute(conn).await?.rows_affected())
 }
 
 /// Writes every `SaveStep` of the batch with as few statements as possible.
@@ -192,22 +168,9 @@ async fn save_steps(
             let QueueOp::SaveStep(st) = ops[i] else {
                 continue;
             };
-            q = q
-                .bind(&st.run_id)
-                .bind(&st.path)
-                .bind(st.seq)
-                .bind(&st.step_id)
-                .bind(&st.step_type)
-                .bind(st.status)
-                .bind(st.iteration)
-                .bind(&st.input)
-                .bind(&st.output)
-                .bind(&st.error)
-                .bind(st.attempts)
-                .bind(st.wake_at)
-                .bind(st.started_at)
-                .bind(st.finished_at)
-                .bind(&st.replay);
+            for value in st.values() {
+                q = q.bind(value);
+            }
         }
         q.execute(&mut *conn).await?;
         for &i in &chunk {

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use crate::db::values_sql;
 use crate::query::Columns;
+use crate::runs::NewRun;
 
 /// The columns of a run as read ([`super::RunRecord`]'s fields).
 pub(crate) const RUN_COLUMNS: &str = <super::RunRecord as Columns>::COLUMNS;
@@ -26,8 +27,9 @@ const RUN_INSERT_HEAD: &str = "INSERT INTO runs (id, workflow_id, workflow_name,
 const RUN_ROW: &str = "(?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, FALSE, $1, 0, $1, \
     COALESCE((SELECT version FROM workflows WHERE id = @2), 0), ?, ?)";
 
-/// Parameters of each row of [`insert_runs_sql`] (besides the shared `$1`).
-pub(crate) const RUN_WIDTH: usize = 12;
+/// Parameters of each row of [`insert_runs_sql`] (besides the shared `$1`): a [`NewRun`]'s
+/// fields.
+pub(crate) const RUN_WIDTH: usize = <NewRun as Columns>::WIDTH;
 
 /// What an insert does with a run whose id exists: fail (`Fresh`: ids are new), or skip it
 /// (`IfAbsent`: a sub-run's id derives from its parent's step, so a replayed step finds the run

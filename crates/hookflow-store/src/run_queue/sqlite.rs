@@ -2,7 +2,7 @@
 //! own connection). A failing statement does not end an SQLite transaction, so one operation's
 //! error is that operation's answer alone.
 
-use rusqlite::{Transaction, params, params_from_iter};
+use rusqlite::{Params, Transaction, params, params_from_iter};
 
 use super::op::{QueueAnswer, QueueOp, SubRunStart};
 use super::sql::{
@@ -12,7 +12,7 @@ use super::sql::{
 };
 use super::{NewRun, RunRecord};
 use crate::db::sqlite_text;
-use crate::query::Columns;
+use crate::query::{Arg, Columns};
 
 /// Most runs per insert statement (12 parameters each). Statements are cached by text, and
 /// [`chunk_sizes`] keeps the texts to a handful.
@@ -32,36 +32,22 @@ pub(crate) fn insert_runs(
         let (chunk, later) = rest.split_at(size);
         rest = later;
         let mut stmt = tx.prepare_cached(&sqlite_text(&insert_runs_sql(size, on_conflict)))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(1 + size * RUN_WIDTH);
-        values.push(&now);
-        for r in chunk {
-            values.extend_from_slice(&[
-                &r.id,
-                &r.workflow_id,
-                &r.workflow_name,
-                &r.trigger_kind,
-                &r.delivery_id,
-                &r.event_id,
-                &r.scheduled_at,
-                &r.inputs,
-                &r.parent_run_id,
-                &r.depth,
-                &r.replay_of,
-                &r.traceparent,
-            ]);
-        }
-        inserted += stmt.execute(values.as_slice())?;
+        let mut values: Vec<Arg> = Vec::with_capacity(1 + size * RUN_WIDTH);
+        values.push(now.into());
+        values.extend(chunk.iter().flat_map(Columns::values));
+        inserted += stmt.execute(params_from_iter(values))?;
     }
     Ok(inserted)
 }
 
+/// Runs statement `sql` with `values`: whether it changed a row.
+fn changed(tx: &Transaction, sql: &str, values: impl Params) -> rusqlite::Result<QueueAnswer> {
+    let mut stmt = tx.prepare_cached(&sqlite_text(sql))?;
+    Ok(QueueAnswer::Changed(stmt.execute(values)? > 0))
+}
+
 /// One queue operation inside the batch's transaction.
 pub(crate) fn apply(tx: &Transaction, op: &QueueOp, now: i64) -> rusqlite::Result<QueueAnswer> {
-    let changed = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<QueueAnswer> {
-        Ok(QueueAnswer::Changed(
-            tx.prepare_cached(&sqlite_text(sql))?.execute(values)? > 0,
-        ))
-    };
     match op {
         QueueOp::Enqueue(runs) => {
             insert_runs(tx, now, runs, OnConflict::Fresh)?;
@@ -96,36 +82,21 @@ pub(crate) fn apply(tx: &Transaction, op: &QueueOp, now: i64) -> rusqlite::Resul
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(QueueAnswer::Runs(runs))
         }
-        QueueOp::SaveStep(s) => changed(
-            SAVE_STEP_SQL,
-            params![
-                s.run_id,
-                s.path,
-                s.seq,
-                s.step_id,
-                s.step_type,
-                s.status,
-                s.iteration,
-                s.input,
-                s.output,
-                s.error,
-                s.attempts,
-                s.wake_at,
-                s.started_at,
-                s.finished_at,
-                s.replay
-            ],
-        ),
+        QueueOp::SaveStep(s) => changed(tx, SAVE_STEP_SQL, params_from_iter(s.values())),
         QueueOp::Finish {
             id,
             node,
             status,
             outputs,
             error,
-        } => changed(FINISH_SQL, params![id, node, status, outputs, error, now]),
-        QueueOp::Release { id, node, at } => changed(RELEASE_SQL, params![id, node, at]),
-        QueueOp::Wake { id } => changed(WAKE_SQL, params![id, now]),
-        QueueOp::GiveUp { id, node, at } => changed(GIVE_UP_SQL, params![id, node, at]),
+        } => changed(
+            tx,
+            FINISH_SQL,
+            params![id, node, status, outputs, error, now],
+        ),
+        QueueOp::Release { id, node, at } => changed(tx, RELEASE_SQL, params![id, node, at]),
+        QueueOp::Wake { id } => changed(tx, WAKE_SQL, params![id, now]),
+        QueueOp::GiveUp { id, node, at } => changed(tx, GIVE_UP_SQL, params![id, node, at]),
         QueueOp::Renew {
             node,
             ids,

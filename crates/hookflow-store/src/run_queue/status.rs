@@ -7,7 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Defines a unit enum stored as one lowercase word per variant: `as_str`, `Display`, `FromStr`,
-/// serde, and decoding from (and binding as) text on both databases.
+/// serde, and decoding from (and binding as) text on both databases (and as an
+/// [`Arg`](crate::query::Arg)).
 macro_rules! stored_word {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $word:literal,)+ }) => {
         $(#[$doc])*
@@ -87,6 +88,12 @@ macro_rules! stored_word {
                     .as_str()?
                     .parse()
                     .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+            }
+        }
+
+        impl From<&$name> for crate::query::Arg<'_> {
+            fn from(v: &$name) -> Self {
+                v.as_str().into()
             }
         }
 

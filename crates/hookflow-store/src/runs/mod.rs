@@ -5,29 +5,31 @@ use sqlx::{AssertSqlSafe, FromRow};
 
 use crate::db::on_db;
 use crate::deliveries::Delivery;
-use crate::query::{Arg, record};
+use crate::query::{Arg, Columns, record};
 use crate::run_queue::sql::{GET_RUN_SQL, RUN_COLUMNS};
 pub use crate::run_queue::{RunStatus, StepStatus, TriggerKind};
 use crate::{Result, Store, StoreError, clean, clean_opt};
 
-/// A run to enqueue.
-#[derive(Debug, Clone)]
-pub struct NewRun {
-    pub id: String,
-    pub workflow_id: String,
-    pub workflow_name: String,
-    pub trigger_kind: TriggerKind,
-    pub delivery_id: Option<String>,
-    pub event_id: Option<String>,
-    pub scheduled_at: Option<i64>,
-    /// JSON object.
-    pub inputs: String,
-    pub parent_run_id: Option<String>,
-    pub depth: i64,
-    /// The delivery a replay run replays (SPEC §10; `trigger_kind` is then `replay`).
-    pub replay_of: Option<String>,
-    /// The W3C `traceparent` of the span the run's span continues (README, "Traces").
-    pub traceparent: Option<String>,
+record! {
+    /// A run to enqueue.
+    #[derive(Debug, Clone)]
+    pub struct NewRun {
+        pub id: String,
+        pub workflow_id: String,
+        pub workflow_name: String,
+        pub trigger_kind: TriggerKind,
+        pub delivery_id: Option<String>,
+        pub event_id: Option<String>,
+        pub scheduled_at: Option<i64>,
+        /// JSON object.
+        pub inputs: String,
+        pub parent_run_id: Option<String>,
+        pub depth: i64,
+        /// The delivery a replay run replays (SPEC §10; `trigger_kind` is then `replay`).
+        pub replay_of: Option<String>,
+        /// The W3C `traceparent` of the span the run's span continues (README, "Traces").
+        pub traceparent: Option<String>,
+    }
 }
 
 record! {
@@ -70,27 +72,30 @@ impl RunRecord {
     }
 }
 
-/// One executed step (a step in a loop is recorded once per iteration).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StepRecord {
-    pub run_id: String,
-    /// Where the step is in the definition, with loop iterations: stable across replays.
-    pub path: String,
-    pub seq: i64,
-    pub step_id: String,
-    pub step_type: String,
-    pub status: StepStatus,
-    pub iteration: Option<i64>,
-    pub input: Option<String>,
-    pub output: Option<String>,
-    pub error: Option<String>,
-    pub attempts: i64,
-    /// A sleeping step or a retry: when to continue.
-    pub wake_at: Option<i64>,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
-    /// The unredacted output, sealed, when redaction changed `output` (see [`Store::seal_replay`]).
-    pub replay: Option<Vec<u8>>,
+record! {
+    /// One executed step (a step in a loop is recorded once per iteration).
+    #[derive(Debug, Clone)]
+    pub struct StepRecord {
+        pub run_id: String,
+        /// Where the step is in the definition, with loop iterations: stable across replays.
+        pub path: String,
+        pub seq: i64,
+        pub step_id: String,
+        pub step_type: String,
+        pub status: StepStatus,
+        pub iteration: Option<i64>,
+        pub input: Option<String>,
+        pub output: Option<String>,
+        pub error: Option<String>,
+        pub attempts: i64,
+        /// A sleeping step or a retry: when to continue.
+        pub wake_at: Option<i64>,
+        pub started_at: i64,
+        pub finished_at: Option<i64>,
+        /// The unredacted output, sealed, when redaction changed `output` (see
+        /// [`Store::seal_replay`]).
+        pub replay: Option<Vec<u8>>,
+    }
 }
 
 impl NewRun {
@@ -138,8 +143,7 @@ impl StepRecord {
     }
 }
 
-const STEP_COLUMNS: &str = "run_id, path, seq, step_id, step_type, status, iteration, input, \
-    output, error, attempts, wake_at, started_at, finished_at, replay";
+const STEP_COLUMNS: &str = <StepRecord as Columns>::COLUMNS;
 
 /// Filters of `GET /runs`.
 #[derive(Debug, Clone, Default)]
