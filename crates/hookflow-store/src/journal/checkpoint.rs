@@ -82,7 +82,11 @@ impl Checkpoints {
                                 seen.wal_frames.store(frames, Ordering::Relaxed);
                                 behind = copied < frames;
                             }
-                            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "WAL checkpoint failed");
+                                // Tried again at the next look.
+                                behind = true;
+                            }
                         }
                     }
                     seen.looks.fetch_add(1, Ordering::Relaxed);
