@@ -186,20 +186,29 @@ pub(crate) fn now() -> Result<Value, Error> {
     rfc3339(Utc::now()).map(Value::from).map_err(fail)
 }
 
+/// An optional argument given by position or by `name` (the only keyword accepted), not both;
+/// `none` is as absent. `what` names it in the error (`strftime: tz`).
+fn by_position_or_name(
+    positional: Option<Value>,
+    kwargs: &Kwargs,
+    name: &str,
+    what: &str,
+) -> Result<Option<Value>, Error> {
+    let named: Option<Value> = kwargs.get(name)?;
+    kwargs.assert_all_used()?;
+    match (positional, named) {
+        (Some(_), Some(_)) => Err(fail(format!("{what} is given twice"))),
+        (a, b) => Ok(a.or(b).filter(|v| !v.is_none())),
+    }
+}
+
 /// `datetime(value, format=none)`.
 pub(crate) fn datetime(
     value: Value,
     format: Option<Value>,
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
-    let named: Option<Value> = kwargs.get("format")?;
-    kwargs.assert_all_used()?;
-    let format = match (format, named) {
-        (Some(_), Some(_)) => {
-            return Err(fail("datetime(): format is given twice".into()));
-        }
-        (a, b) => a.or(b).filter(|f| !f.is_none()),
-    };
+    let format = by_position_or_name(format, &kwargs, "format", "datetime(): format")?;
     let t = match format {
         None => instant(&value, "the value of datetime()"),
         Some(f) => {
@@ -237,12 +246,7 @@ pub(crate) fn strftime(
     tz: Option<Value>,
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
-    let named: Option<Value> = kwargs.get("tz")?;
-    kwargs.assert_all_used()?;
-    let tz = match (tz, named) {
-        (Some(_), Some(_)) => return Err(fail("strftime: tz is given twice".into())),
-        (a, b) => a.or(b).filter(|z| !z.is_none()),
-    };
+    let tz = by_position_or_name(tz, &kwargs, "tz", "strftime: tz")?;
     let fmt = text_arg(&fmt, "the format of strftime")?;
     // the format is work the engine does not charge for (it charges the value and the result)
     state.consume_fuel(fmt.len() as u64)?;

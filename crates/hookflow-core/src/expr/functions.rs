@@ -105,36 +105,48 @@ pub(crate) fn eqi(state: &State, a: &Value, b: &Value) -> Result<bool, Error> {
     }
 }
 
-pub(crate) fn matches_wildcard(
-    cache: &RegexCache,
-    state: &State,
-    value: &Value,
-    pattern: &Value,
-) -> Result<bool, Error> {
-    let pattern = pattern_text(state, pattern, "matches_wildcard")?;
-    let Some(value) = text(state, value)? else {
-        return Ok(false);
-    };
-    let re = cache
-        .wildcard(pattern.as_str())
-        .map_err(|e| pattern_error("wildcard", pattern.as_str(), &e))?;
-    Ok(re.is_match(value.as_str()))
+/// The two pattern tests, `a is matches_wildcard(p)` and `a is matches_regex(p)`.
+#[derive(Clone, Copy)]
+pub(crate) enum PatternTest {
+    Wildcard,
+    Regex,
 }
 
-pub(crate) fn matches_regex(
-    cache: &RegexCache,
-    state: &State,
-    value: &Value,
-    pattern: &Value,
-) -> Result<bool, Error> {
-    let pattern = pattern_text(state, pattern, "matches_regex")?;
-    let re = cache
-        .regex(pattern.as_str())
-        .map_err(|e| pattern_error("regular expression", pattern.as_str(), &e))?;
-    let Some(value) = text(state, value)? else {
-        return Ok(false);
-    };
-    Ok(re.is_match(value.as_str()))
+impl PatternTest {
+    pub(crate) const ALL: [PatternTest; 2] = [PatternTest::Wildcard, PatternTest::Regex];
+
+    /// The test's name in expressions.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PatternTest::Wildcard => "matches_wildcard",
+            PatternTest::Regex => "matches_regex",
+        }
+    }
+
+    /// Whether `value` matches `pattern`: the pattern must be a string that compiles (also when
+    /// the value is `none`, which matches nothing).
+    pub(crate) fn test(
+        self,
+        cache: &RegexCache,
+        state: &State,
+        value: &Value,
+        pattern: &Value,
+    ) -> Result<bool, Error> {
+        let pattern = pattern_text(state, pattern, self.name())?;
+        let pattern = pattern.as_str();
+        let re = match self {
+            PatternTest::Wildcard => cache
+                .wildcard(pattern)
+                .map_err(|e| pattern_error("wildcard", pattern, &e)),
+            PatternTest::Regex => cache
+                .regex(pattern)
+                .map_err(|e| pattern_error("regular expression", pattern, &e)),
+        }?;
+        let Some(value) = text(state, value)? else {
+            return Ok(false);
+        };
+        Ok(re.is_match(value.as_str()))
+    }
 }
 
 /// Fuel units (1/64 of a fuel) charged per byte of text `fromjson` parses, on top of what the

@@ -192,20 +192,15 @@ impl Sandbox {
         env.remove_global("debug");
         let regexes = Arc::new(RegexCache::default());
         env.add_test("eqi", functions::eqi);
-        let cache = regexes.clone();
-        env.add_test(
-            "matches_wildcard",
-            move |state: &State, value: &Value, pattern: &Value| {
-                functions::matches_wildcard(&cache, state, value, pattern)
-            },
-        );
-        let cache = regexes;
-        env.add_test(
-            "matches_regex",
-            move |state: &State, value: &Value, pattern: &Value| {
-                functions::matches_regex(&cache, state, value, pattern)
-            },
-        );
+        for test in functions::PatternTest::ALL {
+            let cache = regexes.clone();
+            env.add_test(
+                test.name(),
+                move |state: &State, value: &Value, pattern: &Value| {
+                    test.test(&cache, state, value, pattern)
+                },
+            );
+        }
         env.add_filter("fromjson", functions::fromjson);
         env.add_filter("strftime", dates::strftime);
         env.add_filter("add_seconds", dates::add_seconds);

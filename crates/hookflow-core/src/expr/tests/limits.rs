@@ -12,25 +12,15 @@ use super::*;
 fn fuel_stops_loops_quickly() {
     let sb = sb();
     let start = Instant::now();
-    let m = sb
-        .render(
-            &json!("{% for i in range(100000000) %}{% endfor %}"),
-            &ctx(),
-        )
-        .unwrap_err()
-        .message;
+    let m = render_err(&sb, &ctx(), "{% for i in range(100000000) %}{% endfor %}");
     assert!(m.contains("range has too many elements"), "{m}");
-    let m = sb
-        .render(
-            &json!(
-                "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
-            ),
-            &ctx(),
-        )
-        .unwrap_err()
-        .message;
+    let m = render_err(
+        &sb,
+        &ctx(),
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+    );
     assert!(m.contains("ran out of fuel"), "{m}");
-    let m = sb.eval(r#""x" * 100000000"#, &ctx()).unwrap_err().message;
+    let m = eval_err(&sb, &ctx(), r#""x" * 100000000"#);
     assert!(m.contains("ran out of fuel"), "{m}");
     let m = sb
         .eval("range(10000) | map('string') | join(',') | length > 0 and range(10000)|list|length > 0 and range(10000)|sort|length>0 and range(10000)|reverse|list|length>0", &ctx())
@@ -51,10 +41,7 @@ fn output_is_capped() {
         max_output_bytes: 1000,
     });
     let c = ctx();
-    let m = sb
-        .render(&json!("{% for i in range(2000) %}x{% endfor %}"), &c)
-        .unwrap_err()
-        .message;
+    let m = render_err(&sb, &c, "{% for i in range(2000) %}x{% endfor %}");
     assert!(m.contains("exceeds the limit of 1000 bytes"), "{m}");
     assert_eq!(
         sb.render(&json!("{% for i in range(999) %}x{% endfor %}!"), &c)
@@ -63,12 +50,9 @@ fn output_is_capped() {
             .map(str::len),
         Some(1000)
     );
-    let m = sb
-        .render(&json!("{{ 'x' * 2000 }}"), &c)
-        .unwrap_err()
-        .message;
+    let m = render_err(&sb, &c, "{{ 'x' * 2000 }}");
     assert!(m.contains("output size limit"), "{m}");
-    let m = sb.eval("range(1000) | list", &c).unwrap_err().message;
+    let m = eval_err(&sb, &c, "range(1000) | list");
     assert!(m.contains("output size limit"), "{m}");
 }
 
@@ -76,13 +60,11 @@ fn output_is_capped() {
 fn deep_values_are_refused() {
     let sb = sb();
     // namespace() would let values accumulate across iterations
-    let m = sb
-        .render(
-            &json!("{% set ns = namespace(x=[]) %}{% for i in range(9000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}"),
-            &ctx(),
-        )
-        .unwrap_err()
-        .message;
+    let m = render_err(
+        &sb,
+        &ctx(),
+        "{% set ns = namespace(x=[]) %}{% for i in range(9000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}",
+    );
     assert!(m.contains("namespace"), "{m}");
     // statements can only nest as deep as the source does
     let wrap = |inner: &str| format!("{}{inner}{}", "[".repeat(40), "]".repeat(40));
@@ -104,10 +86,7 @@ fn deep_values_are_refused() {
     for _ in 0..200 {
         deep = json!([deep]);
     }
-    let m = sb
-        .eval("item | length", &json!({"item": deep}))
-        .unwrap_err()
-        .message;
+    let m = eval_err(&sb, &json!({"item": deep}), "item | length");
     assert!(m.contains("nested deeper than 128"), "{m}");
 }
 
@@ -119,10 +98,7 @@ fn recursion_is_limited() {
         tree = json!([tree]);
     }
     let src = "{% for n in item recursive %}{{ loop.depth }}{{ loop(n) }}{% endfor %}";
-    let m = sb
-        .render(&json!(src), &json!({"item": tree}))
-        .unwrap_err()
-        .message;
+    let m = render_err(&sb, &json!({"item": tree}), src);
     assert!(m.contains("recursion"), "{m}");
 }
 

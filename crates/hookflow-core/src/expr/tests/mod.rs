@@ -61,7 +61,21 @@ fn err(src: &str) -> String {
 
 /// The message of the error that evaluating `src` against `ctx` must end with.
 fn err_in(ctx: &Json, src: &str) -> String {
-    match sb().eval(src, ctx) {
+    eval_err(&sb(), ctx, src)
+}
+
+/// The message of the error that evaluating `src` with `sb` against `ctx` must end with.
+fn eval_err(sb: &Sandbox, ctx: &Json, src: &str) -> String {
+    match sb.eval(src, ctx) {
+        Ok(v) => panic!("{src}: expected an error, got {v}"),
+        Err(e) => e.message,
+    }
+}
+
+/// The message of the error that rendering the template `src` with `sb` against `ctx` must end
+/// with.
+fn render_err(sb: &Sandbox, ctx: &Json, src: &str) -> String {
+    match sb.render(&json!(src), ctx) {
         Ok(v) => panic!("{src}: expected an error, got {v}"),
         Err(e) => e.message,
     }

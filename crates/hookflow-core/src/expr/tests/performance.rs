@@ -12,34 +12,35 @@ fn context_is_pruned_but_semantics_are_not() {
     let sb = sb();
     let c = ctx();
     // a whole object is converted when it is used as a whole
-    assert_eq!(sb.eval("trigger.body | length", &c).unwrap(), json!(7));
-    assert_eq!(
-        sb.eval("trigger.headers | list", &c).unwrap(),
-        json!(["content-type", "x-github-event"])
-    );
-    assert_eq!(
-        sb.eval("trigger.body.nested.list | map(attribute='id') | list", &c)
-            .unwrap(),
-        json!([7, 8])
-    );
-    assert_eq!(
-        sb.render(&json!("{% set b = trigger.body %}{{ b | length }}"), &c)
-            .unwrap(),
-        json!("7")
-    );
-    assert_eq!(
-        sb.render(
-            &json!(["{{ trigger.body.count }}", "{{ trigger.body | length }}"]),
-            &c
-        )
-        .unwrap(),
-        json!([3, 7])
-    );
-    assert_eq!(
-        sb.render(&json!("{% set trigger = {'x': 1} %}{{ trigger.x }}"), &c)
-            .unwrap(),
-        json!("1")
-    );
+    for (src, want) in [
+        ("trigger.body | length", json!(7)),
+        (
+            "trigger.headers | list",
+            json!(["content-type", "x-github-event"]),
+        ),
+        (
+            "trigger.body.nested.list | map(attribute='id') | list",
+            json!([7, 8]),
+        ),
+    ] {
+        assert_eq!(sb.eval(src, &c).unwrap(), want, "{src}");
+    }
+    for (template, want) in [
+        (
+            json!("{% set b = trigger.body %}{{ b | length }}"),
+            json!("7"),
+        ),
+        (
+            json!(["{{ trigger.body.count }}", "{{ trigger.body | length }}"]),
+            json!([3, 7]),
+        ),
+        (
+            json!("{% set trigger = {'x': 1} %}{{ trigger.x }}"),
+            json!("1"),
+        ),
+    ] {
+        assert_eq!(sb.render(&template, &c).unwrap(), want, "{template}");
+    }
 }
 
 #[test]
