@@ -330,6 +330,29 @@ impl Reader {
         }
     }
 
+    /// The required `branches` of a `condition` or `parallel` step: a list of objects (`what`,
+    /// with the keys `allowed`), each read by `read` from the object and its path.
+    fn branches<T>(
+        &mut self,
+        m: &Map<String, Value>,
+        path: &str,
+        what: &str,
+        allowed: &[&str],
+        mut read: impl FnMut(&mut Self, &Map<String, Value>, &str) -> T,
+    ) -> Vec<T> {
+        let mut branches = Vec::new();
+        if let Some(bv) = self.req(m, path, "branches") {
+            let bp = field(path, "branches");
+            for (i, b) in self.list(bv, &bp, "branches").iter().enumerate() {
+                let p = index(&bp, i);
+                if let Some(bm) = self.object(b, &p, what, allowed) {
+                    branches.push(read(self, bm, &p));
+                }
+            }
+        }
+        branches
+    }
+
     fn req_steps(&mut self, m: &Map<String, Value>, path: &str, key: &str) -> Vec<Step> {
         match self.req(m, path, key) {
             Some(v) => self.steps(v, &field(path, key)),
@@ -466,26 +489,19 @@ impl Reader {
                     fail_on_status: self.opt_bool(m, path, "fail_on_status").unwrap_or(true),
                 }
             }
-            "condition" => {
-                let mut branches = Vec::new();
-                if let Some(bv) = self.req(m, path, "branches") {
-                    let bp = field(path, "branches");
-                    for (i, b) in self.list(bv, &bp, "branches").iter().enumerate() {
-                        let p = index(&bp, i);
-                        if let Some(bm) =
-                            self.object(b, &p, "a condition branch", &["when", "steps"])
-                        {
-                            let when = self.expression(bm, &p, "when");
-                            let steps = self.opt_steps(bm, &p, "steps");
-                            branches.push(Branch { when, steps });
-                        }
-                    }
-                }
-                StepKind::Condition {
-                    branches,
-                    else_steps: self.opt_steps(m, path, "else"),
-                }
-            }
+            "condition" => StepKind::Condition {
+                branches: self.branches(
+                    m,
+                    path,
+                    "a condition branch",
+                    &["when", "steps"],
+                    |r, bm, p| Branch {
+                        when: r.expression(bm, p, "when"),
+                        steps: r.opt_steps(bm, p, "steps"),
+                    },
+                ),
+                else_steps: self.opt_steps(m, path, "else"),
+            },
             "for_each" => StepKind::ForEach {
                 items: self.req(m, path, "items").cloned().unwrap_or(Value::Null),
                 as_name: self
@@ -499,19 +515,11 @@ impl Reader {
                 steps: self.req_steps(m, path, "steps"),
                 max_iterations: self.opt_u32(m, path, "max_iterations"),
             },
-            "parallel" => {
-                let mut branches = Vec::new();
-                if let Some(bv) = self.req(m, path, "branches") {
-                    let bp = field(path, "branches");
-                    for (i, b) in self.list(bv, &bp, "branches").iter().enumerate() {
-                        let p = index(&bp, i);
-                        if let Some(bm) = self.object(b, &p, "a parallel branch", &["steps"]) {
-                            branches.push(self.req_steps(bm, &p, "steps"));
-                        }
-                    }
-                }
-                StepKind::Parallel { branches }
-            }
+            "parallel" => StepKind::Parallel {
+                branches: self.branches(m, path, "a parallel branch", &["steps"], |r, bm, p| {
+                    r.req_steps(bm, p, "steps")
+                }),
+            },
             "set_variables" => {
                 if self.req(m, path, "values").is_some() {
                     StepKind::SetVariables {

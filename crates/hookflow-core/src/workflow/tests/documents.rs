@@ -15,23 +15,22 @@ fn limits() {
     assert_eq!(e[0].path, "");
     assert!(e[0].message.contains("at most 1048576 bytes"), "{e:?}");
 
-    let deep_yaml = format!(
-        "name: x\ndescription: {}{}\n",
-        "[".repeat(70),
-        "]".repeat(70)
-    );
-    let e = parse(&deep_yaml, Format::Yaml).unwrap_err();
-    assert!(e[0].message.contains("nested too deeply"), "{e:?}");
-    let deep_json = format!(
-        "{{\"name\": \"x\", \"description\": {}{}}}",
-        "[".repeat(70),
-        "]".repeat(70)
-    );
-    let e = parse(&deep_json, Format::Json).unwrap_err();
-    assert!(e[0].message.contains("nested too deeply"), "{e:?}");
-    let deeper_json = format!("{}{}", "[".repeat(200), "]".repeat(200));
-    let e = parse(&deeper_json, Format::Json).unwrap_err();
-    assert!(e[0].message.contains("nested too deeply"), "{e:?}");
+    // `n` lists, one inside the other.
+    let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    for (deep, format) in [
+        (
+            format!("name: x\ndescription: {}\n", nested(70)),
+            Format::Yaml,
+        ),
+        (
+            format!("{{\"name\": \"x\", \"description\": {}}}", nested(70)),
+            Format::Json,
+        ),
+        (nested(200), Format::Json),
+    ] {
+        let e = parse(&deep, format).unwrap_err();
+        assert!(e[0].message.contains("nested too deeply"), "{e:?}");
+    }
 
     let many: Vec<serde_json::Value> = (0..=MAX_STEPS)
         .map(|i| json!({"id": format!("s{i}"), "type": "sleep", "duration": "1s"}))
