@@ -66,6 +66,26 @@ pub struct ActivityEntry {
     pub gaps: Vec<Gap>,
 }
 
+impl ActivityEntry {
+    /// The columns of the report's table of activities.
+    const COLUMNS: [&str; 5] = ["workflow", "activity", "type", "status", "steps"];
+
+    /// Its row in the table of activities.
+    fn cells(&self) -> Vec<String> {
+        let status = serde_json::to_value(self.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        vec![
+            self.workflow.clone(),
+            self.title.replace('|', "\\|"),
+            self.r#type.clone(),
+            status,
+            self.steps.join(", "),
+        ]
+    }
+}
+
 /// Something the translation could not carry over: a category (for counting) and what the
 /// user must do about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +122,24 @@ pub struct WorkflowEntry {
     /// import is run again with `--targets`).
     #[serde(default)]
     pub targets_missing: Vec<String>,
+}
+
+impl WorkflowEntry {
+    /// The columns of the report's table of documents.
+    const COLUMNS: [&str; 5] = ["file", "workflow", "kind", "clean", "valid"];
+
+    /// Its row in the table of documents.
+    fn cells(&self) -> Vec<String> {
+        let clean = if self.clean { "yes" } else { "no" };
+        let valid = if self.valid { "yes" } else { "NO" };
+        vec![
+            self.file.clone(),
+            self.name.clone(),
+            self.kind.clone(),
+            clean.to_string(),
+            valid.to_string(),
+        ]
+    }
 }
 
 /// The completeness self-check.
@@ -175,10 +213,14 @@ impl Report {
         ));
         let counts = self.gap_counts();
         if !counts.is_empty() {
-            md.push_str("## Gap categories\n\n| category | gaps |\n|---|---|\n");
-            for (c, n) in &counts {
-                md.push_str(&format!("| {c} | {n} |\n"));
-            }
+            md.push_str("## Gap categories\n\n");
+            table(
+                &mut md,
+                &["category", "gaps"],
+                counts
+                    .iter()
+                    .map(|(c, n)| vec![c.to_string(), n.to_string()]),
+            );
             md.push('\n');
         }
         md.push_str("## Exports\n\n");
@@ -210,37 +252,24 @@ impl Report {
                 md.push('\n');
             }
         }
-        md.push_str("## Workflow documents (in apply order)\n\n| file | workflow | kind | clean | valid |\n|---|---|---|---|---|\n");
-        for w in &self.workflows {
-            md.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                w.file,
-                w.name,
-                w.kind,
-                if w.clean { "yes" } else { "no" },
-                if w.valid { "yes" } else { "NO" }
-            ));
-        }
+        md.push_str("## Workflow documents (in apply order)\n\n");
+        table(
+            &mut md,
+            &WorkflowEntry::COLUMNS,
+            self.workflows.iter().map(WorkflowEntry::cells),
+        );
         for w in self.workflows.iter().filter(|w| !w.valid) {
             md.push_str(&format!("\nValidation errors of {}:\n", w.file));
             for e in &w.validation_errors {
                 md.push_str(&format!("- {e}\n"));
             }
         }
-        md.push_str("\n## Activities\n\n| workflow | activity | type | status | steps |\n|---|---|---|---|---|\n");
-        for a in &self.activities {
-            md.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                a.workflow,
-                a.title.replace('|', "\\|"),
-                a.r#type,
-                serde_json::to_value(a.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                a.steps.join(", ")
-            ));
-        }
+        md.push_str("\n## Activities\n\n");
+        table(
+            &mut md,
+            &ActivityEntry::COLUMNS,
+            self.activities.iter().map(ActivityEntry::cells),
+        );
         if !self.self_check.complete() {
             md.push_str("\n## Missing from this report (importer bug)\n\n");
             for id in &self.self_check.missing {
@@ -248,5 +277,14 @@ impl Report {
             }
         }
         md
+    }
+}
+
+/// A Markdown table: the `header` row, its rule, then one row of cells per item.
+fn table(md: &mut String, header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    md.push_str(&format!("| {} |\n", header.join(" | ")));
+    md.push_str(&format!("{}|\n", "|---".repeat(header.len())));
+    for cells in rows {
+        md.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
 }

@@ -19,8 +19,7 @@ fn a_present_atomic_is_called_with_its_inputs_and_the_callers_target() {
         ])
     );
     // without targets.yaml the request fails naming the target it was given
-    let ask = step(atomic, "ask_the_api");
-    assert_eq!(ask["type"], "fail");
+    let ask = typed_step(atomic, "ask_the_api", "fail");
     assert_eq!(
         render(
             &ask["message"],
@@ -31,8 +30,7 @@ fn a_present_atomic_is_called_with_its_inputs_and_the_callers_target() {
         Some(true)
     );
     let caller = doc(&imp, "Fixture - Caller");
-    let call = step(caller, "look_up_the_address");
-    assert_eq!(call["type"], "run_workflow");
+    let call = typed_step(caller, "look_up_the_address", "run_workflow");
     assert_eq!(call["workflow"], "Reputation - Look Up");
     assert_eq!(
         call["inputs"],
@@ -56,8 +54,11 @@ fn a_target_chosen_at_run_time_is_looked_up_case_insensitively() {
         ("Ticketing", "http://tickets.test", ""),
     ]);
     let imp = import(&["calls"], Some(&file));
-    let ask = step(doc(&imp, "Reputation - Look Up"), "ask_the_api");
-    assert_eq!(ask["type"], "http_request");
+    let ask = typed_step(
+        doc(&imp, "Reputation - Look Up"),
+        "ask_the_api",
+        "http_request",
+    );
     let url = render(
         &ask["url"],
         json!({"inputs": {"target": "Reputation API", "address": "192.0.2.1", "limit": 5}}),
@@ -81,12 +82,9 @@ fn a_target_chosen_at_run_time_is_looked_up_case_insensitively() {
 fn an_absent_atomic_becomes_a_stub_that_says_what_to_provide() {
     let imp = import(&["calls"], None);
     let stub = doc(&imp, "Ticketing - Create Ticket");
-    let fail = &stub["steps"][0];
-    assert_eq!(fail["type"], "fail");
-    let msg = fail["message"].as_str().unwrap();
-    assert!(
-        msg.contains("definition_workflow_ABSENT") && msg.contains("variable_workflow_b_title"),
-        "{msg}"
+    fail_mentions(
+        &stub["steps"][0],
+        &["definition_workflow_ABSENT", "variable_workflow_b_title"],
     );
     assert_eq!(
         stub["outputs"],

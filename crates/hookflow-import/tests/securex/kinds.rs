@@ -7,6 +7,13 @@ use crate::*;
 
 const WF: &str = "Fixture - All Kinds";
 
+/// The document made from the export (without targets.yaml) validates; the tests below read
+/// its parts.
+#[test]
+fn the_document_validates() {
+    assert_valid(&import(&["kinds"], None));
+}
+
 #[test]
 fn variables_keep_their_types_and_values() {
     let imp = import(&["kinds"], None);
@@ -34,18 +41,14 @@ fn variables_keep_their_types_and_values() {
     assert_eq!(var("total")["default"], 0);
     assert_eq!(var("result")["type"], "string");
     assert_eq!(d["outputs"], json!([{"name": "result", "type": "string"}]));
-    assert_valid(&imp);
 }
 
 #[test]
 fn http_request_without_targets_fails_naming_the_target() {
     let imp = import(&["kinds"], None);
-    let s = step(doc(&imp, WF), "post_the_alert");
-    assert_eq!(s["type"], "fail");
-    let msg = s["message"].as_str().unwrap();
-    assert!(
-        msg.contains("\"Primary API\"") && msg.contains("targets.yaml"),
-        "{msg}"
+    fail_mentions(
+        step(doc(&imp, WF), "post_the_alert"),
+        &["\"Primary API\"", "targets.yaml"],
     );
     assert_eq!(
         status(&imp, "definition_activity_HTTP"),
@@ -66,8 +69,7 @@ fn http_request_with_targets_calls_the_base_url() {
     // case-insensitive target names; the auth secret becomes the Authorization header
     let file = targets(&[("PRIMARY api", "https://api.test/v1/", "api_token")]);
     let imp = import(&["kinds"], Some(&file));
-    let s = step(doc(&imp, WF), "post_the_alert");
-    assert_eq!(s["type"], "http_request");
+    let s = typed_step(doc(&imp, WF), "post_the_alert", "http_request");
     assert_eq!(s["method"], "POST");
     assert_eq!(
         s["url"],
@@ -108,8 +110,7 @@ fn http_request_with_targets_calls_the_base_url() {
 fn python_script_json_path_and_regex() {
     let imp = import(&["kinds"], None);
     let d = doc(&imp, WF);
-    let py = step(d, "summarise");
-    assert_eq!(py["type"], "python");
+    let py = typed_step(d, "summarise", "python");
     assert!(
         py["script"]
             .as_str()
@@ -129,8 +130,7 @@ fn python_script_json_path_and_regex() {
     assert_eq!(args, json!(["{\"hosts\": [1]}", "3"]));
 
     // one json_path step per query: a singular query reads `value`, a wildcard `values`
-    let first = step(d, "extract_hosts");
-    assert_eq!(first["type"], "json_path");
+    let first = typed_step(d, "extract_hosts", "json_path");
     assert_eq!(first["input"], "{{ inputs.alert_json }}");
     assert_eq!(first["query"], "$.hosts[0].name");
     let names = step(d, "extract_hosts_names");
@@ -143,8 +143,7 @@ fn python_script_json_path_and_regex() {
         vec!["extract_hosts", "extract_hosts_names"]
     );
 
-    let re = step(d, "find_cve");
-    assert_eq!(re["type"], "regex");
+    let re = typed_step(d, "find_cve", "regex");
     assert_eq!(re["pattern"], "CVE-(\\d+)");
     assert!(
         re["input"]
@@ -152,14 +151,12 @@ fn python_script_json_path_and_regex() {
             .unwrap()
             .contains("steps.summarise.output.variables.summary")
     );
-    assert_valid(&imp);
 }
 
 #[test]
 fn set_variables_coerces_literals_and_reads_outputs() {
     let imp = import(&["kinds"], None);
-    let s = step(doc(&imp, WF), "keep_results");
-    assert_eq!(s["type"], "set_variables");
+    let s = typed_step(doc(&imp, WF), "keep_results", "set_variables");
     assert_eq!(
         s["values"]["total"], 42,
         "\"42\" into an integer variable is 42"
@@ -189,22 +186,31 @@ fn sleep_replace_and_dates() {
         render(&defang["values"], json!({"vars": {"summary": "a.b"}})),
         json!({"defang_result": "a[.]b"})
     );
-    assert_eq!(
-        step(d, "tomorrow")["values"]["tomorrow_result"],
-        "{{ datetime(vars.seen_at) | add_seconds(86400) }}"
-    );
-    assert_eq!(
-        step(d, "how_long")["values"]["how_long_result"],
-        "{{ seconds_between(vars.seen_at, vars.tomorrow_result) }}"
-    );
-    assert_eq!(
-        step(d, "as_text")["values"]["as_text_result"],
-        "{{ datetime(vars.tomorrow_result) | strftime(\"%Y-%m-%d %H:%M\") }}"
-    );
-    assert_eq!(
-        step(d, "parse_day")["values"]["parse_day_result"],
-        "{{ datetime(\"2020-12-01\", format=\"%Y-%m-%d\") }}"
-    );
+    // each date activity sets its result variable
+    for (id, variable, template) in [
+        (
+            "tomorrow",
+            "tomorrow_result",
+            "{{ datetime(vars.seen_at) | add_seconds(86400) }}",
+        ),
+        (
+            "how_long",
+            "how_long_result",
+            "{{ seconds_between(vars.seen_at, vars.tomorrow_result) }}",
+        ),
+        (
+            "as_text",
+            "as_text_result",
+            "{{ datetime(vars.tomorrow_result) | strftime(\"%Y-%m-%d %H:%M\") }}",
+        ),
+        (
+            "parse_day",
+            "parse_day_result",
+            "{{ datetime(\"2020-12-01\", format=\"%Y-%m-%d\") }}",
+        ),
+    ] {
+        assert_eq!(step(d, id)["values"][variable], template, "{id}");
+    }
     // a group is flattened: its activities are steps of the enclosing list
     assert_eq!(
         activity(&imp, "definition_activity_GROUP").steps,
@@ -218,19 +224,16 @@ fn sleep_replace_and_dates() {
             .any(|s| s["id"] == "tomorrow")
     );
     // a group that continues on failure is a one-branch parallel step that does too
-    let safe = step(d, "best_effort");
-    assert_eq!(safe["type"], "parallel");
+    let safe = typed_step(d, "best_effort", "parallel");
     assert_eq!(safe["continue_on_error"], true);
     assert_eq!(safe["branches"][0]["steps"][0]["id"], "nap");
-    assert_valid(&imp);
 }
 
 #[test]
 fn conditions_loops_parallel_and_completion() {
     let imp = import(&["kinds"], None);
     let d = doc(&imp, WF);
-    let c = step(d, "did_the_post_work");
-    assert_eq!(c["type"], "condition");
+    let c = typed_step(d, "did_the_post_work", "condition");
     let no = c["branches"][0]["when"].as_str().unwrap();
     assert!(holds(
         no,
@@ -256,8 +259,7 @@ fn conditions_loops_parallel_and_completion() {
     ));
     assert_eq!(c["else"], json!([]));
 
-    let outer = step(d, "each_host");
-    assert_eq!(outer["type"], "for_each");
+    let outer = typed_step(d, "each_host", "for_each");
     assert_eq!(
         outer["items"],
         "{{ steps.extract_hosts_names.output.values }}"
@@ -281,16 +283,14 @@ fn conditions_loops_parallel_and_completion() {
         json!("s h1/x")
     );
 
-    let w = step(d, "until_enough");
-    assert_eq!(w["type"], "while");
+    let w = typed_step(d, "until_enough", "while");
     assert!(holds(
         w["when"].as_str().unwrap(),
         json!({"vars": {"total": 100}})
     ));
     assert_eq!(w["steps"][0]["type"], "break");
 
-    let p = step(d, "both");
-    assert_eq!(p["type"], "parallel");
+    let p = typed_step(d, "both", "parallel");
     assert_eq!(p["branches"].as_array().unwrap().len(), 2);
     for id in [
         "definition_activity_PAR_A",
@@ -301,10 +301,8 @@ fn conditions_loops_parallel_and_completion() {
         assert_eq!(status(&imp, id), ActivityStatus::Translated, "{id}");
     }
 
-    let done = step(d, "done");
-    assert_eq!(done["type"], "complete");
+    let done = typed_step(d, "done", "complete");
     assert_eq!(done["outputs"], json!({"result": "{{ vars.result }}"}));
-    assert_valid(&imp);
 }
 
 #[test]
@@ -319,9 +317,7 @@ fn skipped_unsupported_and_unknown_activities_are_reported() {
     let table = activity(&imp, "definition_activity_TABLE");
     assert_eq!(table.status, ActivityStatus::NotTranslated);
     assert_eq!(table.gaps[0].category, "table");
-    let t = step(d, "make_a_table");
-    assert_eq!(t["type"], "fail");
-    assert!(t["message"].as_str().unwrap().contains("Make a table"));
+    fail_mentions(step(d, "make_a_table"), &["Make a table"]);
     let odd = activity(&imp, "definition_activity_ODD");
     assert_eq!(odd.status, ActivityStatus::NotTranslated);
     assert_eq!(odd.gaps[0].category, "unsupported_activity");

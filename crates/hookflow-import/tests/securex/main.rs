@@ -74,6 +74,22 @@ pub fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
     find(&doc["steps"], id).unwrap_or_else(|| panic!("no step {id} in {doc:#}"))
 }
 
+/// The step with this id, which must be of type `ty`.
+#[track_caller]
+pub fn typed_step<'a>(doc: &'a Value, id: &str, ty: &str) -> &'a Value {
+    let s = step(doc, id);
+    assert_eq!(s["type"], ty, "the type of step {id}");
+    s
+}
+
+/// A `fail` step whose message mentions each of `needles`.
+#[track_caller]
+pub fn fail_mentions(step: &Value, needles: &[&str]) {
+    assert_eq!(step["type"], "fail", "{step}");
+    let msg = step["message"].as_str().unwrap();
+    assert!(needles.iter().all(|n| msg.contains(n)), "{msg}");
+}
+
 #[track_caller]
 pub fn activity<'a>(imp: &'a Import, id: &str) -> &'a hookflow_import::report::ActivityEntry {
     imp.report

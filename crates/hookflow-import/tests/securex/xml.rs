@@ -54,8 +54,7 @@ fn xpath_queries_become_a_python_step_that_runs_them() {
     );
     assert_clean(&imp);
     let d = doc(&imp, WF);
-    let s = step(d, "read_the_report");
-    assert_eq!(s["type"], "python");
+    let s = typed_step(d, "read_the_report", "python");
     assert_eq!(
         s["variables"],
         json!([
