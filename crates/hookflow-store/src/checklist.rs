@@ -58,6 +58,12 @@ pub const VERDICT_SAMPLE: i64 = 1000;
 /// How many kinds of rejection the checklist lists.
 pub const TOP_REJECTIONS: i64 = 5;
 
+/// The commonest rejections of webhook `$1` since `$2`, at most `$3` (along the partial index
+/// `deliveries_not_accepted`, which `status <> 'accepted'` names).
+pub(crate) const REJECTIONS_SQL: &str = "SELECT http_status, reason, COUNT(*) AS n \
+    FROM deliveries WHERE webhook_id = $1 AND status <> 'accepted' AND status = 'rejected' \
+    AND received_at >= $2 GROUP BY http_status, reason ORDER BY n DESC, http_status LIMIT $3";
+
 impl Store {
     /// The checklist's facts for `webhook_id`; rejections are counted from `since` (unix ms).
     pub async fn checklist_facts(&self, webhook_id: &str, since: i64) -> Result<ChecklistFacts> {
@@ -74,9 +80,7 @@ impl Store {
         );
         let rejections = self
             .all(
-                "SELECT http_status, reason, COUNT(*) AS n FROM deliveries \
-                 WHERE webhook_id = $1 AND status = 'rejected' AND received_at >= $2 \
-                 GROUP BY http_status, reason ORDER BY n DESC, http_status LIMIT $3",
+                REJECTIONS_SQL,
                 &[webhook_id.into(), since.into(), TOP_REJECTIONS.into()],
             )
             .await?;

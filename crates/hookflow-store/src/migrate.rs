@@ -55,6 +55,7 @@ const MIGRATIONS: &[Migration] = &[
             postgres: include_str!("../migrations/postgres/0012_dedup_on_deliveries.sql"),
         },
     },
+    both!(13, "0013_deliveries_not_accepted.sql"),
 ];
 
 /// A shared migration text as SQLite runs it: PostgreSQL's `BYTEA` is SQLite's `BLOB`.

@@ -26,6 +26,8 @@ mod sql;
 mod sqlite;
 
 pub use cache::AuthCache;
+#[cfg(test)]
+pub(crate) use sql::PRUNE_SQL;
 pub use sql::RouteRow;
 pub(crate) use sql::{ROUTES_SQL, route_row, route_rows};
 

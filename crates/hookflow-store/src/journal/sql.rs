@@ -44,9 +44,11 @@ macro_rules! route_rows {
 pub(crate) use route_rows;
 
 /// The SQL that keeps only the newest `$2` rejected deliveries of webhook `$1`.
+/// (`status <> 'accepted'` names the partial index deliveries_not_accepted.)
 pub(crate) const PRUNE_SQL: &str = "DELETE FROM deliveries WHERE webhook_id = $1 \
-    AND status = 'rejected' AND id <= (SELECT id FROM deliveries WHERE webhook_id = $1 \
-    AND status = 'rejected' ORDER BY id DESC LIMIT 1 OFFSET $2)";
+    AND status <> 'accepted' AND status = 'rejected' AND id <= (SELECT id FROM deliveries \
+    WHERE webhook_id = $1 AND status <> 'accepted' AND status = 'rejected' \
+    ORDER BY id DESC LIMIT 1 OFFSET $2)";
 
 /// Creates both rate windows of `$1` if missing and resets a window that has passed; returns
 /// `(period, count)` of the current windows. On PostgreSQL it also locks both rows until commit,
