@@ -26,15 +26,8 @@ DUR="${1:-10}" REPEATS="${2:-3}"
 WORK="${BENCH_WORK:-/tmp/hookflow-bench}"
 PORT_REF=18180
 PORT_HF=18181
-mkdir -p "$WORK"
-
-command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
 hf_build
-if [[ ! -x "$WORK/limit-server/target/release/limit-server" ]]; then
-  rm -rf "$WORK/limit-server" && cp -r "$SHARED/limit-server" "$WORK/limit-server"
-  (cd "$WORK/limit-server" && cargo build --release -q)
-fi
-REF="$WORK/limit-server/target/release/limit-server"
+ref_build "$WORK"
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 

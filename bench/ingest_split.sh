@@ -15,16 +15,9 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
 DUR="${1:-8}" REPEATS="${2:-1}"
 WORK="${BENCH_WORK:-/tmp/hookflow-bench}"
-PORT_REF=18182
-PORT_HF=18183
-mkdir -p "$WORK"
-command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
+PORT_REF=18182 PORT_HF=18183
 hf_build
-if [[ ! -x "$WORK/limit-server/target/release/limit-server" ]]; then
-  rm -rf "$WORK/limit-server" && cp -r "$SHARED/limit-server" "$WORK/limit-server"
-  (cd "$WORK/limit-server" && cargo build --release -q)
-fi
-REF="$WORK/limit-server/target/release/limit-server"
+ref_build "$WORK"
 
 # threads PID: "name ticks" per thread name, summed.
 threads() {

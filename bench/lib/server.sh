@@ -18,6 +18,18 @@ hf_build() {
   [[ -n "${HOOKFLOW_BIN:-}" ]] || (cd "$ROOT" && cargo build --release -p hookflow -q)
 }
 
+# ref_build WORK: REF is the reference server of ../shared/bench (limit-server), copied into WORK
+# and built there once (shared/ is read-only); needs wrk for the load, so checks it is there.
+ref_build() {
+  mkdir -p "$1"
+  command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
+  if [[ ! -x "$1/limit-server/target/release/limit-server" ]]; then
+    rm -rf "$1/limit-server" && cp -r "$SHARED/limit-server" "$1/limit-server"
+    (cd "$1/limit-server" && cargo build --release -q)
+  fi
+  REF="$1/limit-server/target/release/limit-server"
+}
+
 # hf_wait URL [TRIES=200]: waits until URL answers at all (any status), 50 ms apart; fails,
 # saying so, if it never does.
 hf_wait() {
