@@ -118,10 +118,11 @@ mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
 
-    /// SHA-256 of what SQLite and PostgreSQL ran for each migration when the two backends still
-    /// had a file each (databases of every installation hold these versions as applied): what
-    /// each backend runs must stay exactly that text.
-    const APPLIED: [(i64, &str, &str); 12] = [
+    /// SHA-256 of what SQLite and PostgreSQL ran for each migration (1–12 from when the two
+    /// backends still had a file each; each later one as it was added). Databases of every
+    /// installation hold these versions as applied: what each backend runs must stay exactly
+    /// that text.
+    const APPLIED: [(i64, &str, &str); 13] = [
         (
             1,
             "e88862444dfa4d9270ee5e8e78dee759febb04d82adc4b861b58edee4899beb5",
@@ -181,6 +182,11 @@ mod tests {
             12,
             "c2bc805ac3cef0e3134021c69dec308bef288993f4732d8ca4d805f6c4c7f087",
             "1042a5668ee46f63250061915c536d1d2976253107b05b9c882f12b8e37af356",
+        ),
+        (
+            13,
+            "5d44346b97aefc13474d05d9179b2b5cea589ca588cb28735c812ae05546a035",
+            "5d44346b97aefc13474d05d9179b2b5cea589ca588cb28735c812ae05546a035",
         ),
     ];
 

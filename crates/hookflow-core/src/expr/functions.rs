@@ -123,8 +123,9 @@ impl PatternTest {
         }
     }
 
-    /// Whether `value` matches `pattern`: the pattern must be a string that compiles (also when
-    /// the value is `none`, which matches nothing).
+    /// Whether `value` matches `pattern`, which must be a string. A regular expression must
+    /// compile also when the value is `none` (which matches nothing); a wildcard is compiled
+    /// only for a value with text.
     pub(crate) fn test(
         self,
         cache: &RegexCache,
@@ -134,16 +135,24 @@ impl PatternTest {
     ) -> Result<bool, Error> {
         let pattern = pattern_text(state, pattern, self.name())?;
         let pattern = pattern.as_str();
-        let re = match self {
+        let compile = || match self {
             PatternTest::Wildcard => cache
                 .wildcard(pattern)
                 .map_err(|e| pattern_error("wildcard", pattern, &e)),
             PatternTest::Regex => cache
                 .regex(pattern)
                 .map_err(|e| pattern_error("regular expression", pattern, &e)),
-        }?;
+        };
+        let re = match self {
+            PatternTest::Wildcard => None,
+            PatternTest::Regex => Some(compile()?),
+        };
         let Some(value) = text(state, value)? else {
             return Ok(false);
+        };
+        let re = match re {
+            Some(re) => re,
+            None => compile()?,
         };
         Ok(re.is_match(value.as_str()))
     }

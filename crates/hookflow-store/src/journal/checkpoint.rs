@@ -51,10 +51,11 @@ struct Shared {
     checkpoints: AtomicU64,
 }
 
-/// One `PRAGMA wal_checkpoint(PASSIVE)`: (frames in the WAL, frames copied to the database).
-fn passive(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+/// One `PRAGMA wal_checkpoint(PASSIVE)`: (whether another connection's checkpoint held it off,
+/// frames in the WAL, frames copied to the database; both -1 when it could not run).
+fn passive(conn: &Connection) -> rusqlite::Result<(bool, i64, i64)> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
+        Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
     })
 }
 
@@ -78,9 +79,13 @@ impl Checkpoints {
                     if seen.committed.swap(false, Ordering::Relaxed) || behind {
                         seen.checkpoints.fetch_add(1, Ordering::Relaxed);
                         match passive(&conn) {
-                            Ok((frames, copied)) => {
-                                seen.wal_frames.store(frames, Ordering::Relaxed);
-                                behind = copied < frames;
+                            Ok((busy, frames, copied)) => {
+                                if frames >= 0 {
+                                    seen.wal_frames.store(frames, Ordering::Relaxed);
+                                }
+                                // Held off by another connection's checkpoint (the writer's
+                                // catch-up, a pool's automatic one): not done, look again.
+                                behind = busy || frames < 0 || copied < frames;
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "WAL checkpoint failed");
@@ -114,10 +119,10 @@ impl Checkpoints {
         self.shared.wal_frames.store(0, Ordering::Relaxed);
         let started = std::time::Instant::now();
         match passive(conn) {
-            Ok((frames, copied)) => {
+            Ok((busy, frames, copied)) => {
                 metrics::histogram!("hookflow_journal_catch_up_checkpoint_seconds")
                     .record(started.elapsed().as_secs_f64());
-                tracing::debug!(frames, copied, "the writer caught the WAL checkpoint up");
+                tracing::debug!(busy, frames, copied, "the writer caught the WAL checkpoint up");
             }
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }

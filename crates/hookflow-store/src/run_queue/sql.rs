@@ -221,6 +221,46 @@ mod tests {
         assert!(two.contains("WHERE id = $15), 0), $24, $25) ON CONFLICT (id) DO NOTHING"));
     }
 
+    /// The names in a parenthesised, comma-separated list (commas inside nested parentheses
+    /// belong to their item).
+    fn items(list: &str) -> Vec<String> {
+        let inner = &list[list.find('(').unwrap() + 1..list.rfind(')').unwrap()];
+        let (mut out, mut depth, mut item) = (Vec::new(), 0, String::new());
+        for c in inner.chars() {
+            match c {
+                ',' if depth == 0 => out.push(std::mem::take(&mut item).trim().to_string()),
+                '(' | ')' => {
+                    depth += if c == '(' { 1 } else { -1 };
+                    item.push(c);
+                }
+                c => item.push(c),
+            }
+        }
+        out.push(item.trim().to_string());
+        out
+    }
+
+    /// The insert statements bind a record's values in field order: the columns their `?`s stand
+    /// for must be the record's fields, in the same order.
+    #[test]
+    fn inserts_bind_the_records_fields_in_order() {
+        use crate::runs::StepRecord;
+        let fields = |c: &str| c.split(", ").map(str::to_string).collect::<Vec<_>>();
+        let head = items(RUN_INSERT_HEAD.trim_end_matches(" VALUES "));
+        let row = items(RUN_ROW);
+        assert_eq!(head.len(), row.len());
+        let bound: Vec<String> = head
+            .into_iter()
+            .zip(&row)
+            .filter(|(_, v)| v.as_str() == "?")
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(bound, fields(<NewRun as Columns>::COLUMNS));
+        let steps = items(STEP_INSERT_HEAD.trim_end_matches(" VALUES "));
+        assert_eq!(steps, fields(<StepRecord as Columns>::COLUMNS));
+        assert_eq!(steps.len(), SAVE_STEP_SQL.matches('$').count());
+    }
+
     #[test]
     fn chunks() {
         let sizes = |n, max, fixed| chunk_sizes(n, max, fixed).collect::<Vec<_>>();
