@@ -89,7 +89,7 @@ for line in sys.stdin:
 print(" ".join(f"{k}={v}" for k, v in sorted(c.items())))')
     # The attacker ran ATTACK_S seconds: its CPU over that time, in cores.
     local cpu_ms
-    cpu_ms=$(grep -o 'cpu_ms=[0-9]*' <<<"$attack" | cut -d= -f2)
+    cpu_ms=$(grep -o 'cpu_ms=[0-9]*' <<<"$attack" | cut -d= -f2 || true)
     attacker_cores="?" # the python attacker does not report its CPU
     [[ -n $cpu_ms ]] && attacker_cores=$(awk -v ms="$cpu_ms" -v s="$ATTACK_S" 'BEGIN { printf "%.2f", ms / 1000 / s }')
   fi
