@@ -69,17 +69,6 @@ pub struct StepStatusCount {
 /// decides.
 const ID_SLACK_MS: i64 = 3_600_000;
 
-/// The smallest UUID v7 text made at or after `ms`: ids sort as text by creation time, so
-/// `id >= v7_floor(t)` is a range of the `(owner, id)` indexes.
-fn v7_floor(ms: i64) -> String {
-    let ms = ms.max(0) as u64 & 0xffff_ffff_ffff;
-    format!(
-        "{:08x}-{:04x}-0000-0000-000000000000",
-        ms >> 16,
-        ms & 0xffff
-    )
-}
-
 const DELIVERY_COUNTS_SQL: &str = "SELECT (received_at - $2) / $3 AS bucket, status, reason, \
      COUNT(*) AS n FROM deliveries \
      WHERE webhook_id = $1 AND id >= $4 AND received_at >= $2 AND received_at < $5 \
@@ -128,7 +117,7 @@ impl Store {
         range: Buckets,
     ) -> Result<Vec<T>> {
         check(range)?;
-        let floor = v7_floor(range.since_ms - ID_SLACK_MS);
+        let floor = crate::v7_floor(range.since_ms - ID_SLACK_MS);
         let args = [
             id.into(),
             range.since_ms.into(),
@@ -146,7 +135,7 @@ impl Store {
         workflow_id: &str,
         since_ms: i64,
     ) -> Result<Option<Percentiles>> {
-        let floor = v7_floor(since_ms - ID_SLACK_MS);
+        let floor = crate::v7_floor(since_ms - ID_SLACK_MS);
         let args = [workflow_id.into(), since_ms.into(), (&floor).into()];
         let p: Option<Percentiles> = self.one(PERCENTILES_SQL, &args).await?;
         Ok(p.filter(|p| p.runs > 0))
@@ -166,19 +155,4 @@ fn check(range: Buckets) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn v7_floor_sorts_below_every_id_made_from_that_millisecond() {
-        let before = crate::now_ms();
-        let id = crate::new_id();
-        let after = crate::now_ms();
-        assert!(v7_floor(before).as_str() <= id.as_str(), "{id}");
-        assert!(v7_floor(after + 1).as_str() > id.as_str(), "{id}");
-        assert_eq!(v7_floor(-5), "00000000-0000-0000-0000-000000000000");
-    }
 }

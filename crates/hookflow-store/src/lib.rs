@@ -148,3 +148,37 @@ pub fn now_ms() -> i64 {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// The smallest id [`new_id`] can make at or after `ms` (unix milliseconds; clamped to what a
+/// UUID v7 holds): ids sort as text by the millisecond they were made in, so `id >= v7_floor(t)`
+/// turns a time range into a range of an `(owner, id)` index.
+pub(crate) fn v7_floor(ms: i64) -> String {
+    let ms = ms.clamp(0, (1 << 48) - 1) as u64;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn v7_floor_sorts_below_every_id_made_from_that_millisecond() {
+        let before = crate::now_ms();
+        let id = crate::new_id();
+        let after = crate::now_ms();
+        assert!(super::v7_floor(before).as_str() <= id.as_str(), "{id}");
+        assert!(super::v7_floor(after + 1).as_str() > id.as_str(), "{id}");
+        // The id's own millisecond is the exact boundary.
+        let ms = i64::from_str_radix(&id[..8], 16).unwrap() << 16
+            | i64::from_str_radix(&id[9..13], 16).unwrap();
+        assert!(super::v7_floor(ms).as_str() <= id.as_str());
+        assert!(super::v7_floor(ms + 1).as_str() > id.as_str());
+        assert_eq!(super::v7_floor(-5), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(
+            super::v7_floor(i64::MAX),
+            "ffffffff-ffff-0000-0000-000000000000"
+        );
+    }
+}

@@ -7,11 +7,11 @@
 //!
 //! So the writer's connection never checkpoints by itself: a thread of its own with its own
 //! connection runs a `PASSIVE` checkpoint every [`EVERY`] while there is something to copy (the
-//! writer committed since its last look, or its last checkpoint did not copy the whole WAL), which
-//! takes no lock the writer needs, so batches keep committing meanwhile; an idle server runs
-//! none. SQLite starts the WAL over at the first write after a
-//! checkpoint has copied all of it; under sustained load the writer commits again before the
-//! checkpointer catches up, so the WAL could keep growing. It is bounded: past [`WRITER_CATCH_UP`]
+//! writer committed since its last look, or its last checkpoint did not copy the whole WAL),
+//! which takes no lock the writer needs, so batches keep committing meanwhile; an idle server
+//! runs none. SQLite starts the WAL over at the first write after a checkpoint has copied all of
+//! it; under sustained load the writer commits again before the checkpointer catches up, so the
+//! WAL could keep growing. It is bounded: past [`WRITER_CATCH_UP`]
 //! frames the writer copies the few frames the last checkpoint left itself (a short pause, once
 //! per ~[`WRITER_CATCH_UP`] frames), and its next write starts the WAL over.
 
@@ -122,7 +122,12 @@ impl Checkpoints {
             Ok((busy, frames, copied)) => {
                 metrics::histogram!("hookflow_journal_catch_up_checkpoint_seconds")
                     .record(started.elapsed().as_secs_f64());
-                tracing::debug!(busy, frames, copied, "the writer caught the WAL checkpoint up");
+                tracing::debug!(
+                    busy,
+                    frames,
+                    copied,
+                    "the writer caught the WAL checkpoint up"
+                );
             }
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
