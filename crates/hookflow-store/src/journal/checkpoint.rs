@@ -13,7 +13,11 @@
 //! it; under sustained load the writer commits again before the checkpointer catches up, so the
 //! WAL could keep growing. It is bounded: past [`WRITER_CATCH_UP`]
 //! frames the writer copies the few frames the last checkpoint left itself (a short pause, once
-//! per ~[`WRITER_CATCH_UP`] frames), and its next write starts the WAL over.
+//! per ~[`WRITER_CATCH_UP`] frames), and its next write starts the WAL over. That pause is short
+//! because the checkpointer looks every [`CLOSE_EVERY`] instead of every [`EVERY`] once the WAL
+//! is past [`CLOSE_TO_CATCH_UP`]: the writer then finds a few milliseconds of frames left to copy
+//! rather than up to [`EVERY`]'s (about 17 ms of copying and syncing at full load, once a second:
+//! it was most of ingest's p99, BENCHMARKS.md "The checkpoint catch-up").
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,8 +33,31 @@ use crate::{Result, StoreError};
 /// How often the checkpointer copies what the WAL has gained.
 const EVERY: Duration = Duration::from_millis(100);
 
+/// How often it copies once the writer's catch-up is close ([`CLOSE_TO_CATCH_UP`]).
+const CLOSE_EVERY: Duration = Duration::from_millis(5);
+
 /// WAL frames (pages) past which the writer catches the checkpoint up itself (~160 MB of WAL).
 const WRITER_CATCH_UP: i64 = 40_000;
+
+/// WAL frames past which the checkpointer looks every [`CLOSE_EVERY`].
+const CLOSE_TO_CATCH_UP: i64 = WRITER_CATCH_UP / 10 * 9;
+
+/// The WAL sizes, in frames, at which the checkpointer and the writer change what they do
+/// ([`CLOSE_TO_CATCH_UP`], [`WRITER_CATCH_UP`]; smaller in tests).
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    close: i64,
+    catch_up: i64,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            close: CLOSE_TO_CATCH_UP,
+            catch_up: WRITER_CATCH_UP,
+        }
+    }
+}
 
 /// The writer's side: what it shares with the checkpointer, and the line that stops it.
 pub(super) struct Checkpoints {
@@ -49,6 +76,18 @@ struct Shared {
     /// The checkpointer's looks, and the checkpoints it ran at them.
     looks: AtomicU64,
     checkpoints: AtomicU64,
+    bounds: Bounds,
+}
+
+impl Shared {
+    /// How long the checkpointer waits before its next look.
+    fn wait(&self) -> Duration {
+        if self.wal_frames.load(Ordering::Relaxed) > self.bounds.close {
+            CLOSE_EVERY
+        } else {
+            EVERY
+        }
+    }
 }
 
 /// One `PRAGMA wal_checkpoint(PASSIVE)`: (whether another connection's checkpoint held it off,
@@ -62,10 +101,17 @@ fn passive(conn: &Connection) -> rusqlite::Result<(bool, i64, i64)> {
 impl Checkpoints {
     /// Starts the checkpointer thread on the database at `path` (already in WAL mode).
     pub(super) fn start(path: &Path) -> Result<Checkpoints> {
+        Self::start_with(path, Bounds::default())
+    }
+
+    fn start_with(path: &Path, bounds: Bounds) -> Result<Checkpoints> {
         let conn = Connection::open(path).map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            bounds,
+            ..Shared::default()
+        });
         let (stop, stopped) = mpsc::channel::<()>();
         let seen = shared.clone();
         std::thread::Builder::new()
@@ -75,7 +121,7 @@ impl Checkpoints {
                 // them.
                 let mut behind = true;
                 // Ends when the writer drops its sender (the journal has shut down).
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(seen.wait()) {
                     if seen.committed.swap(false, Ordering::Relaxed) || behind {
                         seen.checkpoints.fetch_add(1, Ordering::Relaxed);
                         match passive(&conn) {
@@ -111,7 +157,7 @@ impl Checkpoints {
     /// starts it over.
     pub(super) fn after_commit(&self, conn: &Connection) {
         self.shared.committed.store(true, Ordering::Relaxed);
-        if self.shared.wal_frames.load(Ordering::Relaxed) <= WRITER_CATCH_UP {
+        if self.shared.wal_frames.load(Ordering::Relaxed) <= self.shared.bounds.catch_up {
             return;
         }
         // Once until the checkpointer looks again, whatever the outcome (a reader holding an old
@@ -216,6 +262,45 @@ mod tests {
         until("the next commit was not checkpointed", || {
             count(&shared.checkpoints) > ran
         });
+    }
+
+    #[test]
+    fn close_to_the_writers_catch_up_the_checkpointer_looks_more_often() {
+        let (_dir, path, conn) = writer();
+        let bounds = Bounds {
+            close: 100,
+            catch_up: 1_000_000,
+        };
+        let checkpoints = Checkpoints::start_with(&path, bounds).unwrap();
+        let shared = &checkpoints.shared;
+        let looks = || shared.looks.load(Ordering::Relaxed);
+        let frames_seen = |n: i64| {
+            until("the checkpointer did not see the WAL's frames", || {
+                shared.wal_frames.load(Ordering::Relaxed) >= n
+            })
+        };
+        // Below `close`: a look every `EVERY` (a wait is never shorter than asked).
+        write_pages(&conn, 30);
+        checkpoints.after_commit(&conn);
+        frames_seen(30);
+        let (started, from) = (Instant::now(), looks());
+        until("the checkpointer stopped looking", || looks() >= from + 3);
+        assert!(
+            started.elapsed() >= EVERY * 2,
+            "3 looks in {:?} below the bound",
+            started.elapsed()
+        );
+        // Past it (the WAL is not started over: nothing is written after the copy).
+        write_pages(&conn, 100);
+        checkpoints.after_commit(&conn);
+        frames_seen(130);
+        let (started, from) = (Instant::now(), looks());
+        until("the checkpointer stopped looking", || looks() >= from + 20);
+        assert!(
+            started.elapsed() < EVERY * 10,
+            "20 looks took {:?} close to the catch-up: not every {CLOSE_EVERY:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
