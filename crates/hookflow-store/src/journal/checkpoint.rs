@@ -6,10 +6,10 @@
 //! at full load, that wait was the ingest latency's tail (BENCHMARKS.md, issue 12).
 //!
 //! So the writer's connection never checkpoints by itself: a thread of its own with its own
-//! connection runs a `PASSIVE` checkpoint every [`EVERY`] while there is something to copy (the
-//! writer committed since its last look, or its last checkpoint did not copy the whole WAL),
-//! which takes no lock the writer needs, so batches keep committing meanwhile; an idle server
-//! runs none. SQLite starts the WAL over at the first write after a checkpoint has copied all of
+//! connection runs `PASSIVE` checkpoints, which take no lock the writer needs, so batches keep
+//! committing meanwhile. It looks every [`EVERY`] and copies when the writer committed
+//! [`BUSY_COMMITS`] times since the last copy, or at all and the last copy is [`QUIET_EVERY`]
+//! old, or its last checkpoint did not copy the whole WAL; an idle server runs none. SQLite starts the WAL over at the first write after a checkpoint has copied all of
 //! it; under sustained load the writer commits again before the checkpointer catches up, so the
 //! WAL could keep growing. It is bounded: past [`WRITER_CATCH_UP`]
 //! frames the writer copies the few frames the last checkpoint left itself (a short pause, once
@@ -21,20 +21,28 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
 use super::sqlite::err;
 use crate::{Result, StoreError};
 
-/// How often the checkpointer copies what the WAL has gained. Each copy ends with a sync of the
-/// database file, which the writer's next WAL sync waits behind at the disk: copies of 20 ms of
-/// frames keep those waits short (ingest's p99 ~5 ms against 9-13 ms with 100 ms, BENCHMARKS.md
-/// "The checkpoint catch-up").
+/// How often the checkpointer looks whether to copy what the WAL has gained. Each copy ends with
+/// a sync of the database file, which the writer's next WAL sync waits behind at the disk: under
+/// full load, copies of 20 ms of frames keep those waits short (ingest's p99 ~5 ms against 9-13
+/// ms with 100 ms, BENCHMARKS.md "The checkpoint catch-up").
 const EVERY: Duration = Duration::from_millis(20);
+
+/// A look copies when the writer committed at least this many times since the last copy...
+const BUSY_COMMITS: u64 = 32;
+
+/// ...or when the last copy is this old (and the writer committed since): at lower rates a copy
+/// every 100 ms at most, so a server that commits a few hundred times a second or less does not
+/// sync its database file more often than that.
+const QUIET_EVERY: Duration = Duration::from_millis(100);
 
 /// How often it copies once the writer's catch-up is close ([`CLOSE_TO_CATCH_UP`]).
 const CLOSE_EVERY: Duration = Duration::from_millis(5);
@@ -45,12 +53,15 @@ const WRITER_CATCH_UP: i64 = 40_000;
 /// WAL frames past which the checkpointer looks every [`CLOSE_EVERY`].
 const CLOSE_TO_CATCH_UP: i64 = WRITER_CATCH_UP / 10 * 9;
 
-/// When the checkpointer looks and the writer catches up: [`EVERY`], [`CLOSE_EVERY`] past
-/// [`CLOSE_TO_CATCH_UP`] WAL frames, the writer past [`WRITER_CATCH_UP`] (other values in tests).
+/// When the checkpointer looks ([`EVERY`], [`CLOSE_EVERY`] past [`CLOSE_TO_CATCH_UP`] WAL
+/// frames) and copies ([`BUSY_COMMITS`], [`QUIET_EVERY`]), and when the writer catches up
+/// ([`WRITER_CATCH_UP`]); other values in tests.
 #[derive(Debug, Clone, Copy)]
 struct Policy {
     every: Duration,
     close_every: Duration,
+    busy_commits: u64,
+    quiet_every: Duration,
     close: i64,
     catch_up: i64,
 }
@@ -60,6 +71,8 @@ impl Default for Policy {
         Policy {
             every: EVERY,
             close_every: CLOSE_EVERY,
+            busy_commits: BUSY_COMMITS,
+            quiet_every: QUIET_EVERY,
             close: CLOSE_TO_CATCH_UP,
             catch_up: WRITER_CATCH_UP,
         }
@@ -78,8 +91,8 @@ pub(super) struct Checkpoints {
 struct Shared {
     /// Frames in the WAL at the checkpointer's last checkpoint (0 once the writer has caught up).
     wal_frames: AtomicI64,
-    /// Whether the writer committed since the checkpointer's last look.
-    committed: AtomicBool,
+    /// The writer's commits since the checkpointer's last look.
+    commits: AtomicU64,
     /// The checkpointer's looks, and the checkpoints it ran at them.
     looks: AtomicU64,
     checkpoints: AtomicU64,
@@ -87,14 +100,23 @@ struct Shared {
 }
 
 impl Shared {
+    /// Whether the WAL is close to the writer's catch-up.
+    fn close(&self) -> bool {
+        self.wal_frames.load(Ordering::Relaxed) > self.policy.close
+    }
+
     /// How long the checkpointer waits before its next look.
     fn wait(&self) -> Duration {
-        let p = &self.policy;
-        if self.wal_frames.load(Ordering::Relaxed) > p.close {
-            p.close_every
-        } else {
-            p.every
+        match self.close() {
+            true => self.policy.close_every,
+            false => self.policy.every,
         }
+    }
+
+    /// Whether a look copies now, `pending` commits and `since` after the last copy.
+    fn copy_now(&self, pending: u64, since: Duration) -> bool {
+        let p = &self.policy;
+        pending > 0 && (pending >= p.busy_commits || since >= p.quiet_every || self.close())
     }
 }
 
@@ -128,9 +150,13 @@ impl Checkpoints {
                 // The WAL may hold writes from before the writer started: the first look copies
                 // them.
                 let mut behind = true;
+                // Commits since the last copy, and when it ran.
+                let (mut pending, mut last) = (0, Instant::now());
                 // Ends when the writer drops its sender (the journal has shut down).
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(seen.wait()) {
-                    if seen.committed.swap(false, Ordering::Relaxed) || behind {
+                    pending += seen.commits.swap(0, Ordering::Relaxed);
+                    if behind || seen.copy_now(pending, last.elapsed()) {
+                        (pending, last) = (0, Instant::now());
                         seen.checkpoints.fetch_add(1, Ordering::Relaxed);
                         match passive(&conn) {
                             Ok((busy, frames, copied)) => {
@@ -164,7 +190,7 @@ impl Checkpoints {
     /// past [`WRITER_CATCH_UP`] frames, copies the rest of the WAL now, so that the next write
     /// starts it over.
     pub(super) fn after_commit(&self, conn: &Connection) {
-        self.shared.committed.store(true, Ordering::Relaxed);
+        self.shared.commits.fetch_add(1, Ordering::Relaxed);
         if self.shared.wal_frames.load(Ordering::Relaxed) <= self.shared.policy.catch_up {
             return;
         }
@@ -190,8 +216,6 @@ impl Checkpoints {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
 
     /// A database `t.db` in a new directory (kept while the first value lives), its path, and a
@@ -252,11 +276,12 @@ mod tests {
         };
         write_pages(&conn, 10);
         checkpoints.after_commit(&conn);
-        // Two more looks: the second began after the commit, which it (or the first) copied.
-        looked_to(count(&shared.looks) + 2);
+        // One commit: copied once the last copy is `QUIET_EVERY` old.
+        until("the commit was not checkpointed", || {
+            len(&path) >= 10 * 4096
+        });
+        looked_to(count(&shared.looks) + 1);
         let ran = count(&shared.checkpoints);
-        assert!(ran >= 1, "the commit was not checkpointed");
-        assert!(len(&path) >= 10 * 4096);
         // Nothing committed since: looks, but no checkpoint.
         looked_to(count(&shared.looks) + 5);
         assert_eq!(
@@ -273,11 +298,52 @@ mod tests {
     }
 
     #[test]
+    fn a_few_commits_wait_for_the_quiet_period_and_many_are_copied_at_the_next_look() {
+        let (_dir, path, conn) = writer();
+        let policy = Policy {
+            every: Duration::from_millis(5),
+            busy_commits: 3,
+            quiet_every: Duration::from_secs(3600),
+            ..Policy::default()
+        };
+        let checkpoints = Checkpoints::start_with(&path, policy).unwrap();
+        let shared = &checkpoints.shared;
+        let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        let looked_to = |n: u64| {
+            until("the checkpointer stopped looking", || {
+                count(&shared.looks) >= n
+            })
+        };
+        // The first look copies whatever the WAL holds; then two commits are fewer than
+        // `busy_commits`, and the last copy is far younger than `quiet_every`.
+        looked_to(1);
+        let (ran, copied) = (count(&shared.checkpoints), len(&path));
+        for _ in 0..2 {
+            write_pages(&conn, 1);
+            checkpoints.after_commit(&conn);
+        }
+        looked_to(count(&shared.looks) + 20);
+        assert_eq!(count(&shared.checkpoints), ran, "2 commits were copied");
+        assert_eq!(len(&path), copied, "the database file got the pages");
+        // The third is `busy_commits`: the next look copies all three.
+        write_pages(&conn, 1);
+        checkpoints.after_commit(&conn);
+        until("3 commits were not copied", || {
+            count(&shared.checkpoints) > ran
+        });
+        until("the database file did not get the pages", || {
+            len(&path) > copied
+        });
+    }
+
+    #[test]
     fn close_to_the_writers_catch_up_the_checkpointer_looks_more_often() {
         let (_dir, path, conn) = writer();
         let policy = Policy {
             every: Duration::from_millis(200),
             close_every: Duration::from_millis(5),
+            busy_commits: 1,
+            quiet_every: Duration::ZERO,
             close: 100,
             catch_up: 1_000_000,
         };
