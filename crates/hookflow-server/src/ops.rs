@@ -53,6 +53,14 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         "hookflow_journal_commit_seconds",
         "Time to write and commit (fsync) one journal batch"
     );
+    metrics::describe_histogram!(
+        "hookflow_journal_checkpoint_seconds",
+        "SQLite: time to copy the WAL into the database file and sync it, beside the writer"
+    );
+    metrics::describe_histogram!(
+        "hookflow_journal_catch_up_checkpoint_seconds",
+        "SQLite: time the writer paused to copy the rest of a long WAL itself"
+    );
     metrics::describe_gauge!(
         "hookflow_ingest_buffered_kib",
         "KiB of webhook bodies held in memory (being read or waiting for the journal)"
@@ -180,7 +188,8 @@ fn free_disk_bytes(_dir: &std::path::Path) -> std::io::Result<u64> {
 /// `hookflow_deliveries_total{webhook, status}` (requests of each known webhook by its id and
 /// outcome: `accepted`, `rejected`, `duplicate`), `hookflow_runs_finished_total{status}`,
 /// `hookflow_journal_batch_size`, `hookflow_journal_commit_seconds`,
-/// `hookflow_journal_queue_depth`. Carries no keys or secrets.
+/// `hookflow_journal_queue_depth`, on SQLite `hookflow_journal_checkpoint_seconds` and
+/// `hookflow_journal_catch_up_checkpoint_seconds`. Carries no keys or secrets.
 #[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
     responses((status = 200, description = "Metrics.", body = String,
         content_type = "text/plain")))]
