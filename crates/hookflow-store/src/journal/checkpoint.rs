@@ -9,9 +9,10 @@
 //! connection runs `PASSIVE` checkpoints, which take no lock the writer needs, so batches keep
 //! committing meanwhile. It looks every [`EVERY`] and copies when the writer committed
 //! [`BUSY_COMMITS`] times since the last copy, or at all and the last copy is [`QUIET_EVERY`]
-//! old, or its last checkpoint did not copy the whole WAL; an idle server runs none. SQLite starts the WAL over at the first write after a checkpoint has copied all of
-//! it; under sustained load the writer commits again before the checkpointer catches up, so the
-//! WAL could keep growing. It is bounded: past [`WRITER_CATCH_UP`]
+//! old, or its last checkpoint did not copy the whole WAL; an idle server runs none. SQLite
+//! starts the WAL over at the first write after a checkpoint has copied all of it; under
+//! sustained load the writer commits again before the checkpointer catches up, so the WAL could
+//! keep growing. It is bounded: past [`WRITER_CATCH_UP`]
 //! frames the writer copies the few frames the last checkpoint left itself (a short pause, once
 //! per ~[`WRITER_CATCH_UP`] frames), and its next write starts the WAL over. That pause is short
 //! because the checkpointer looks every [`CLOSE_EVERY`] instead of every [`EVERY`] once the WAL
@@ -221,6 +222,23 @@ impl Checkpoints {
 mod tests {
     use super::*;
 
+    impl Shared {
+        /// The checkpointer's looks so far.
+        fn looks_now(&self) -> u64 {
+            self.looks.load(Ordering::Relaxed)
+        }
+
+        /// The checkpoints it ran so far.
+        fn ran(&self) -> u64 {
+            self.checkpoints.load(Ordering::Relaxed)
+        }
+
+        /// Waits until it has looked `n` times in all.
+        fn looked_to(&self, n: u64) {
+            until("the checkpointer stopped looking", || self.looks_now() >= n)
+        }
+    }
+
     /// A database `t.db` in a new directory (kept while the first value lives), its path, and a
     /// connection to it like the journal writer's: WAL, never checkpointing by itself.
     fn writer() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
@@ -271,32 +289,22 @@ mod tests {
         let (_dir, path, conn) = writer();
         let checkpoints = Checkpoints::start(&path).unwrap();
         let shared = &checkpoints.shared;
-        let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        let looked_to = |n: u64| {
-            until("the checkpointer stopped looking", || {
-                count(&shared.looks) >= n
-            })
-        };
         write_pages(&conn, 10);
         checkpoints.after_commit(&conn);
         // One commit: copied once the last copy is `QUIET_EVERY` old.
         until("the commit was not checkpointed", || {
             len(&path) >= 10 * 4096
         });
-        looked_to(count(&shared.looks) + 1);
-        let ran = count(&shared.checkpoints);
+        shared.looked_to(shared.looks_now() + 1);
+        let ran = shared.ran();
         // Nothing committed since: looks, but no checkpoint.
-        looked_to(count(&shared.looks) + 5);
-        assert_eq!(
-            count(&shared.checkpoints),
-            ran,
-            "an idle checkpointer ran checkpoints"
-        );
+        shared.looked_to(shared.looks_now() + 5);
+        assert_eq!(shared.ran(), ran, "an idle checkpointer ran checkpoints");
         // The next commit is checkpointed again.
         write_pages(&conn, 1);
         checkpoints.after_commit(&conn);
         until("the next commit was not checkpointed", || {
-            count(&shared.checkpoints) > ran
+            shared.ran() > ran
         });
     }
 
@@ -311,29 +319,21 @@ mod tests {
         };
         let checkpoints = Checkpoints::start_with(&path, policy).unwrap();
         let shared = &checkpoints.shared;
-        let count = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        let looked_to = |n: u64| {
-            until("the checkpointer stopped looking", || {
-                count(&shared.looks) >= n
-            })
-        };
         // The first look copies whatever the WAL holds; then two commits are fewer than
         // `busy_commits`, and the last copy is far younger than `quiet_every`.
-        looked_to(1);
-        let (ran, copied) = (count(&shared.checkpoints), len(&path));
+        shared.looked_to(1);
+        let (ran, copied) = (shared.ran(), len(&path));
         for _ in 0..2 {
             write_pages(&conn, 1);
             checkpoints.after_commit(&conn);
         }
-        looked_to(count(&shared.looks) + 20);
-        assert_eq!(count(&shared.checkpoints), ran, "2 commits were copied");
+        shared.looked_to(shared.looks_now() + 20);
+        assert_eq!(shared.ran(), ran, "2 commits were copied");
         assert_eq!(len(&path), copied, "the database file got the pages");
         // The third is `busy_commits`: the next look copies all three.
         write_pages(&conn, 1);
         checkpoints.after_commit(&conn);
-        until("3 commits were not copied", || {
-            count(&shared.checkpoints) > ran
-        });
+        until("3 commits were not copied", || shared.ran() > ran);
         until("the database file did not get the pages", || {
             len(&path) > copied
         });
@@ -360,9 +360,8 @@ mod tests {
             until("the checkpointer did not see the WAL's frames", || {
                 shared.wal_frames.load(Ordering::Relaxed) >= frames
             });
-            let looks = || shared.looks.load(Ordering::Relaxed);
-            let (started, from) = (Instant::now(), looks());
-            until("the checkpointer stopped looking", || looks() >= from + n);
+            let (started, from) = (Instant::now(), shared.looks_now());
+            shared.looked_to(from + n);
             started.elapsed()
         };
         // Below `close`: a look every `every` (a wait is never shorter than asked).
