@@ -108,6 +108,8 @@ pub async fn serve(
         // Printed once, on the first start with an empty database; never logged again.
         println!("hookflow admin token (shown only now, keep it safe): {token}");
     }
+    // Before the journal starts, so that what its writer publishes on starting is kept.
+    let metrics = ops::install_metrics();
     let sandbox = hookflow_engine::Engine::new_sandbox();
     let (journal, writer) =
         DeliveryJournal::start(&store, config.journal.clone(), sandbox.clone()).await?;
@@ -157,7 +159,7 @@ pub async fn serve(
             ..config.limits.clone()
         },
         budgets: ingest::IngestBudgets::new(config.limits.budgets.clone()),
-        metrics: ops::install_metrics(),
+        metrics,
         retention: config.retention,
     }));
     let app = net::deadline::bound(

@@ -73,6 +73,11 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         "hookflow_journal_queue_depth",
         "Requests waiting for the journal's writer"
     );
+    metrics::describe_gauge!(
+        "hookflow_dedup_keys",
+        "SQLite: duplicate-detection keys in their window, by place (memory up to \
+         --dedup-memory-keys, disk: the dedup_keys table)"
+    );
     metrics::describe_counter!(
         "hookflow_retention_pruned_total",
         "Rows deleted past --retain-days, by table (runs, run_steps, deliveries, \
@@ -188,8 +193,9 @@ fn free_disk_bytes(_dir: &std::path::Path) -> std::io::Result<u64> {
 /// `hookflow_deliveries_total{webhook, status}` (requests of each known webhook by its id and
 /// outcome: `accepted`, `rejected`, `duplicate`), `hookflow_runs_finished_total{status}`,
 /// `hookflow_journal_batch_size`, `hookflow_journal_commit_seconds`,
-/// `hookflow_journal_queue_depth`, on SQLite `hookflow_journal_checkpoint_seconds` and
-/// `hookflow_journal_catch_up_checkpoint_seconds`. Carries no keys or secrets.
+/// `hookflow_journal_queue_depth`, on SQLite `hookflow_journal_checkpoint_seconds`,
+/// `hookflow_journal_catch_up_checkpoint_seconds` and `hookflow_dedup_keys{place}` (keys in their
+/// window in `memory` and on `disk`). Carries no keys or secrets.
 #[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
     responses((status = 200, description = "Metrics.", body = String,
         content_type = "text/plain")))]

@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// Webhook requests that may wait for the journal before new ones get 503.
     #[arg(long, env = "HOOKFLOW_INGEST_QUEUE", default_value_t = 8192)]
     pub ingest_queue: usize,
+    /// SQLite: most duplicate-detection keys in their window held in memory (about 160 bytes
+    /// each); more are kept in the database's `dedup_keys` table, where each costs a b-tree
+    /// write. PostgreSQL keeps every key in that table.
+    #[arg(long, env = "HOOKFLOW_DEDUP_MEMORY_KEYS", default_value_t = 1_000_000)]
+    pub dedup_memory_keys: usize,
     /// Megabytes of webhook bodies held in memory at once before new requests get 503.
     #[arg(long, env = "HOOKFLOW_INGEST_MEMORY_MB", default_value_t = 256)]
     pub ingest_memory_mb: u64,
@@ -270,6 +275,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             rejected_keep: args.rejected_keep.max(0),
             rejected_body_max: args.rejected_body_bytes,
             rejected_header_max: args.rejected_header_bytes,
+            dedup_memory_keys: args.dedup_memory_keys,
             ..JournalOptions::default()
         },
         engine: hookflow_engine::EngineOptions {

@@ -21,6 +21,7 @@ mod batch;
 mod cache;
 mod checkpoint;
 mod dedup;
+mod memory_keys;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -60,6 +61,9 @@ pub struct JournalOptions {
     /// Bytes of a rejected request's header names and values that are kept (in order; the
     /// record says how many headers were cut).
     pub rejected_header_max: usize,
+    /// SQLite: most duplicate-detection keys held in memory; more go to the `dedup_keys` table
+    /// (`--dedup-memory-keys`).
+    pub dedup_memory_keys: usize,
 }
 
 impl Default for JournalOptions {
@@ -71,6 +75,7 @@ impl Default for JournalOptions {
             rejected_keep: 1000,
             rejected_body_max: 64 * 1024,
             rejected_header_max: 8 * 1024,
+            dedup_memory_keys: 1_000_000,
         }
     }
 }

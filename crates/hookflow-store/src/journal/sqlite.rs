@@ -16,6 +16,7 @@ use hookflow_core::ingest::rate::RateClock;
 use super::batch::{BatchResult, Loaded, decide, distinct_ids, finish, route, rows, split};
 use super::cache::refresh_cache;
 use super::checkpoint::Checkpoints;
+use super::memory_keys::MemoryKeys;
 use super::sql::{
     INSERT_COLUMNS, INSERT_WIDTH, LIMITED_SQL, PRUNE_SQL, ROUTES_SQL, RouteRow, TOUCH_RATES_SQL,
     WEBHOOK_SQL, WRITE_RATES_SQL,
@@ -43,10 +44,15 @@ pub(super) fn spawn(
     let path = data_dir.join("hookflow.db");
     let conn = open(&path).map_err(err)?;
     let checkpoints = Checkpoints::start(&path)?;
-    let keys = dedup::MemoryKeys::load(&conn, crate::now_ms()).map_err(err)?;
-    if keys.len() > 0 {
-        tracing::info!(keys = keys.len(), "dedup keys still in their window loaded");
+    let keys = MemoryKeys::load(&conn, crate::now_ms(), ctx.opts.dedup_memory_keys).map_err(err)?;
+    if keys.len() > 0 || keys.on_disk() > 0 {
+        tracing::info!(
+            keys = keys.len(),
+            in_table = keys.on_disk(),
+            "dedup keys still in their window loaded"
+        );
     }
+    keys.publish();
     let (done_tx, done) = oneshot::channel();
     std::thread::Builder::new()
         .name("hookflow-journal".into())
@@ -71,10 +77,10 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// `keys` are the dedup keys in their window ([`dedup::MemoryKeys`]): only this thread has them.
+/// `keys` are the dedup keys in their window ([`MemoryKeys`]): only this thread has them.
 fn writer_loop(
     mut conn: Connection,
-    mut keys: dedup::MemoryKeys,
+    mut keys: MemoryKeys,
     checkpoints: Checkpoints,
     mut rx: mpsc::Receiver<Work>,
     ctx: WriterCtx,
@@ -103,10 +109,11 @@ fn commit(
     reqs: &[&IngestRequest],
     ops: &[&WriterOp],
     ctx: &WriterCtx,
-    keys: &mut dedup::MemoryKeys,
+    keys: &mut MemoryKeys,
 ) -> BatchResult {
     let opts = &ctx.opts;
     let clock = RateClock::at(crate::now_ms());
+    keys.begin();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(err)?;
@@ -159,7 +166,7 @@ fn commit(
     let mut won = Vec::new();
     if !claims.is_empty() {
         let holders;
-        (holders, won) = keys.claim(&claims, clock.now);
+        (holders, won) = keys.claim(&tx, &claims, clock.now).map_err(err)?;
         held = dedup::mark_duplicates(&mut plan.outcomes, &claims, &holders);
     }
     let (mut routing, runs) = route(reqs, &plan.outcomes, &loaded, &routes, &ctx.sandbox);
@@ -225,6 +232,12 @@ fn commit(
         .collect();
     tx.commit().map_err(err)?;
     keys.commit(&won);
+    let swept = ops
+        .iter()
+        .any(|op| matches!(op, WriterOp::SweepDedupKeys { .. }));
+    if !claims.is_empty() || swept {
+        keys.publish();
+    }
     if !runs.is_empty() {
         ctx.runs_ready.notify_one();
     }
@@ -238,14 +251,16 @@ fn writer_op(
     tx: &rusqlite::Transaction,
     op: &WriterOp,
     now: i64,
-    keys: &mut dedup::MemoryKeys,
+    keys: &mut MemoryKeys,
 ) -> Result<WriterAnswer, String> {
     match op {
         WriterOp::Queue(op) => crate::run_queue::sqlite::apply(tx, op, now)
             .map(WriterAnswer::Queue)
             .map_err(|e| format!("sqlite: {e}")),
         WriterOp::SweepDedupKeys { limit } => {
-            let (deleted, done) = keys.sweep(*limit, now);
+            let (deleted, done) = keys
+                .sweep(tx, *limit, now)
+                .map_err(|e| format!("sqlite: {e}"))?;
             Ok(WriterAnswer::Swept(Swept { deleted, done }))
         }
     }

@@ -522,3 +522,112 @@ async fn a_request_failing_verification_claims_no_key() {
     })
     .await;
 }
+
+/// `hookflow_dedup_keys{place}` as a number (0 when absent).
+fn keys_held(metrics: &str, place: &str) -> f64 {
+    metric_value(
+        metrics,
+        "hookflow_dedup_keys",
+        &format!("place=\"{place}\""),
+    )
+}
+
+/// Past `--dedup-memory-keys` (SQLite) the keys go to the `dedup_keys` table and decide the
+/// same: with a bound of 2, six keys are accepted and every repeat — one at a time, three at
+/// once, after `kill -9` and a restart — is a duplicate of its first delivery, while memory holds
+/// 2 keys; the sweeper removes the table's keys once their window ends. On PostgreSQL (every key
+/// in the table) the same requests get the same answers.
+#[tokio::test]
+async fn keys_past_the_memory_bound_decide_the_same() {
+    let mut s =
+        Server::start_with(&["--dedup-memory-keys", "2", "--dedup-sweep-seconds", "1"]).await;
+    let on_sqlite = backend_name() == "sqlite";
+    let (hook, _) = id_keyed_hook(&s, "dedup-bound", 3600).await;
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    let mut firsts = Vec::new();
+    for i in 0..6 {
+        let a = post_id(&s, &hook, json!(format!("k{i}"))).await;
+        assert!(a.duplicate_of().is_none(), "{}", a.text());
+        firsts.push(a.header("x-delivery-id").unwrap().to_string());
+    }
+    let in_table = "SELECT COUNT(*) FROM dedup_keys WHERE webhook_id = $1";
+    if on_sqlite {
+        let m = s.metrics().await;
+        assert_eq!(keys_held(&m, "memory"), 2.0);
+        assert_eq!(keys_held(&m, "disk"), 4.0);
+        assert_eq!(s.db_scalar(in_table, &hook_id).await, 4);
+    }
+    let repeats_name_their_first = |s: &Server| {
+        let (client, url, firsts) = (s.client.clone(), s.hook_url(&hook), firsts.clone());
+        async move {
+            let sends = (0..18).map(|n| {
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move {
+                    post(&client, &url, &json!({"id": format!("k{}", n % 6)}), &[]).await
+                })
+            });
+            for (n, a) in futures_join(sends).await.iter().enumerate() {
+                assert_eq!(
+                    a.duplicate_of(),
+                    Some(firsts[n % 6].as_str()),
+                    "{}",
+                    a.text()
+                );
+            }
+        }
+    };
+    for (i, first) in firsts.iter().enumerate() {
+        let again = post_id(&s, &hook, json!(format!("k{i}"))).await;
+        assert_eq!(
+            again.duplicate_of(),
+            Some(first.as_str()),
+            "{}",
+            again.text()
+        );
+    }
+    repeats_name_their_first(&s).await;
+
+    s.kill9();
+    s.restart().await;
+    if on_sqlite {
+        let m = s.metrics().await;
+        assert_eq!(keys_held(&m, "memory"), 2.0, "rebuilt within the bound");
+        assert_eq!(keys_held(&m, "disk"), 4.0);
+    }
+    repeats_name_their_first(&s).await;
+    let new = post_id(&s, &hook, json!("k-new")).await;
+    assert!(new.duplicate_of().is_none(), "{}", new.text());
+    if on_sqlite {
+        let m = s.metrics().await;
+        assert_eq!(
+            keys_held(&m, "memory"),
+            2.0,
+            "the bound holds after a restart"
+        );
+        assert_eq!(keys_held(&m, "disk"), 5.0);
+    }
+
+    // Keys past the bound whose window ends are swept from the table; the others stay.
+    let (short, _) = id_keyed_hook(&s, "dedup-bound-short", 1).await;
+    for i in 0..3 {
+        let a = post_id(&s, &short, json!(i)).await;
+        assert!(a.duplicate_of().is_none(), "{}", a.text());
+    }
+    let short_id = short["id"].as_str().unwrap().to_string();
+    eventually(Duration::from_secs(20), || async {
+        let left = s.db_scalar(in_table, &short_id).await;
+        let swept = metric_value(&s.metrics().await, "hookflow_dedup_keys_expired_total", "");
+        check(left == 0 && swept == 3.0, || {
+            format!("{left} ended keys left, {swept} counted swept")
+        })
+    })
+    .await;
+    assert_eq!(
+        s.db_scalar(in_table, &hook_id).await,
+        if on_sqlite { 5 } else { 7 }
+    );
+    if on_sqlite {
+        assert_eq!(keys_held(&s.metrics().await, "disk"), 5.0);
+    }
+    repeats_name_their_first(&s).await;
+}
