@@ -99,7 +99,17 @@ pub struct Engine {
     pub(crate) definitions: std::sync::Mutex<
         std::collections::HashMap<(String, i64), Arc<hookflow_core::workflow::Workflow>>,
     >,
+    /// The secrets as last read (the `secrets` object of the expressions), with the generation
+    /// of the secrets they were read at or after ([`hookflow_store::runs::RunContext`]).
+    pub(crate) secrets: std::sync::Mutex<Option<HeldSecrets>>,
 }
+
+/// The `secrets` object of the expressions, and the generation of the secrets it was read at or
+/// after (`None`: the secrets were never changed).
+pub(crate) type HeldSecrets = (
+    Option<String>,
+    Arc<serde_json::Map<String, serde_json::Value>>,
+);
 
 impl Engine {
     /// An engine taking its runs from `queue`, checking expressions with `sandbox`.
@@ -131,6 +141,7 @@ impl Engine {
             opts,
             deny,
             definitions: Default::default(),
+            secrets: Default::default(),
             executing: Default::default(),
             lost: Default::default(),
         }))

@@ -52,7 +52,7 @@ impl Engine {
         for d in &wf.variables {
             vars.insert(d.name.clone(), d.default.clone().unwrap_or(Value::Null));
         }
-        let secrets = Redactor::secrets_object(self.store.secret_values().await?);
+        let secrets = self.secrets(&rc.secrets_generation).await?;
         // Secrets, and the values of declared secure_string inputs and variables (SPEC §11).
         let mut redaction = Redactor::for_secrets(&secrets);
         redaction.add_secure(&wf.inputs, &Value::Object(inputs.clone()));
@@ -84,7 +84,7 @@ impl Engine {
             "inputs": inputs,
             "vars": vars,
             "steps": {},
-            "secrets": secrets,
+            "secrets": *secrets,
             "run": {
                 "id": run.id,
                 "workflow": run.workflow_name,
@@ -176,4 +176,27 @@ fn recorded_bytes(r: &StepRecord) -> usize {
         .map(|f| f.as_ref().map_or(0, String::len))
         .sum::<usize>()
         + r.replay.as_ref().map_or(0, Vec::len)
+}
+
+impl Engine {
+    /// The `secrets` object at `generation` (read with the run's context): the one held since a
+    /// run read the same generation, else the secrets read and unsealed again. Secrets read
+    /// after the generation was are at least as new as it, so a change is never missed: a run
+    /// that reads a newer generation reads the secrets again.
+    async fn secrets(
+        &self,
+        generation: &Option<String>,
+    ) -> Result<Arc<Map<String, Value>>, EngineError> {
+        if let Ok(held) = self.secrets.lock()
+            && let Some((at, secrets)) = held.as_ref()
+            && at == generation
+        {
+            return Ok(secrets.clone());
+        }
+        let secrets = Arc::new(Redactor::secrets_object(self.store.secret_values().await?));
+        if let Ok(mut held) = self.secrets.lock() {
+            *held = Some((generation.clone(), secrets.clone()));
+        }
+        Ok(secrets)
+    }
 }

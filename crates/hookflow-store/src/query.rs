@@ -292,6 +292,27 @@ impl Store {
         })?)
     }
 
+    /// `statements` with their arguments in one write transaction; the rows each one changed.
+    pub(crate) async fn write_all(
+        &self,
+        statements: &[(&'static str, &[Arg<'_>])],
+    ) -> Result<Vec<u64>> {
+        on_db!(&self.db, |p| {
+            let mut tx = p.begin_with(self.db.begin_write()).await?;
+            let mut changed = Vec::with_capacity(statements.len());
+            for (sql, args) in statements {
+                changed.push(
+                    statement(*sql, args)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                );
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(changed)
+        })
+    }
+
     /// Deletes row `id` and what refers to it: `statements`, each with `$1` bound to `id`, in
     /// one write transaction. Whether the first one (the row itself) deleted anything.
     pub(crate) async fn delete_with(&self, id: &str, statements: &[&'static str]) -> Result<bool> {

@@ -167,6 +167,9 @@ pub struct RunContext {
     pub event: Option<(String, String)>,
     pub delivery: Option<Delivery>,
     pub webhook_name: Option<String>,
+    /// How many times the secrets were changed (`None`: never since this was counted): the
+    /// secrets an engine read at the same generation are still the stored ones.
+    pub secrets_generation: Option<String>,
 }
 
 /// [`RunContext`]'s columns besides its delivery's (which decode as a [`Delivery`]).
@@ -178,6 +181,7 @@ struct ContextColumns {
     e_name: Option<String>,
     d_id: Option<String>,
     h_name: Option<String>,
+    s_generation: Option<String>,
 }
 
 impl Store {
@@ -198,7 +202,8 @@ impl Store {
             e.id AS e_id, e.name AS e_name, \
             d.id AS d_id, d.id, d.webhook_id, d.received_at, d.status, d.http_status, d.reason, \
             d.method, d.content_type, d.headers, d.query, d.body, d.body_size, \
-            d.body_truncated, d.routing, d.duplicate_of, d.verification, h.name AS h_name \
+            d.body_truncated, d.routing, d.duplicate_of, d.verification, h.name AS h_name, \
+            (SELECT value FROM settings WHERE name = 'secrets_generation') AS s_generation \
             FROM (SELECT 1 AS one) AS x \
             LEFT JOIN workflows w ON w.id = $1 \
             LEFT JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = $4 \
@@ -222,6 +227,7 @@ impl Store {
                     None => None,
                 },
                 webhook_name: c.h_name,
+                secrets_generation: c.s_generation,
             })
         })
     }

@@ -790,6 +790,46 @@ async fn allowed_networks_are_reached_with_a_deny_list() {
     assert_eq!(mock.seen("/status/200").len(), 2);
 }
 
+/// The workflow of the secret rotation tests: the length of `secrets.tok` a run sees.
+pub(crate) const SECRET_SEEN: &str = r#"
+name: secret-seen
+outputs: [{name: len, type: integer}]
+steps:
+  - {id: done, type: complete, outputs: {len: "{{ secrets.tok | length }}"}}
+"#;
+
+/// Puts secret `tok` through `s`'s API.
+pub(crate) async fn set_tok(s: &Server, value: &str) {
+    s.api(
+        reqwest::Method::PUT,
+        "/api/v1/secrets/tok",
+        Some(json!({"value": value})),
+    )
+    .await
+    .expect_status(200);
+}
+
+/// The length of `secrets.tok` a run of [`SECRET_SEEN`] on `s` saw.
+pub(crate) async fn tok_seen(s: &Server, wf: &str) -> i64 {
+    let run = run_expecting(s, wf, json!({}), "succeeded").await;
+    run["outputs"]["len"].as_i64().unwrap()
+}
+
+/// The engine keeps the secrets unsealed between runs: each new value reaches the next run.
+#[tokio::test]
+async fn each_change_of_a_secret_reaches_the_next_run() {
+    let s = Server::start().await;
+    set_tok(&s, "a").await;
+    let wf = valid_workflow(&s, SECRET_SEEN).await;
+    assert_eq!(tok_seen(&s, &wf).await, 1);
+    assert_eq!(tok_seen(&s, &wf).await, 1, "held between runs");
+    set_tok(&s, "bbb").await;
+    assert_eq!(tok_seen(&s, &wf).await, 3);
+    set_tok(&s, "cccc").await;
+    set_tok(&s, "dd").await;
+    assert_eq!(tok_seen(&s, &wf).await, 2);
+}
+
 /// A value derived from a secret is recorded as `***`, but a run resumed after a sleep replays
 /// the real value (kept sealed), not the asterisks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

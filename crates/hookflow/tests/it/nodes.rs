@@ -399,3 +399,24 @@ async fn a_schedule_fires_once_per_due_time_on_two_nodes() {
     assert_eq!(per.get(&first_due), Some(&1), "{per:?}");
     drop(b);
 }
+
+/// Each node keeps the secrets unsealed between runs; a secret changed through one node reaches
+/// the next runs on both (whichever node claims them), also the node that held the old value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_changed_through_one_node_reaches_the_runs_of_both() {
+    if !on_postgres("a_secret_changed_through_one_node_reaches_the_runs_of_both") {
+        return;
+    }
+    use crate::engine_steps::{SECRET_SEEN, set_tok, tok_seen};
+    let a = Server::start().await;
+    let b = a.start_peer(&[]).await;
+    set_tok(&a, "a").await;
+    let wf = valid_workflow(&a, SECRET_SEEN).await;
+    for s in [&a, &b, &a, &b] {
+        assert_eq!(tok_seen(s, &wf).await, 1);
+    }
+    set_tok(&b, "bbb").await;
+    for s in [&a, &b, &a, &b] {
+        assert_eq!(tok_seen(s, &wf).await, 3);
+    }
+}
