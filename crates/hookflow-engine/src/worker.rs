@@ -110,7 +110,9 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                 saturated.store(true, Ordering::Release);
                 break;
             }
-            let want = free.min(64) as i64;
+            // A power of two (64, 32, …, 1): the SQLite store keeps one prepared claim per
+            // limit (`claim_sqlite`); what is left is claimed by the next turn of this loop.
+            let want = 1i64 << free.min(64).ilog2();
             let claimed = match engine
                 .queue
                 .claim(&engine.node, want, engine.opts.lease_ms)

@@ -6,9 +6,9 @@ use rusqlite::{Params, Transaction, params, params_from_iter};
 
 use super::op::{QueueAnswer, QueueOp, SubRunStart};
 use super::sql::{
-    CANCEL_END_SQL, CANCEL_FLAG_SQL, CANCEL_STEPS_SQL, CLAIM_SQLITE, COUNT_STARTED_RUN_SQL,
-    FINISH_SQL, GET_RUN_SQL, GIVE_UP_SQL, OnConflict, RELEASE_SQL, RUN_EXISTS_SQL, RUN_WIDTH,
-    SAVE_STEP_SQL, WAKE_SQL, chunk_sizes, insert_runs_sql, renew_sql,
+    CANCEL_END_SQL, CANCEL_FLAG_SQL, CANCEL_STEPS_SQL, COUNT_STARTED_RUN_SQL, FINISH_SQL,
+    GET_RUN_SQL, GIVE_UP_SQL, OnConflict, RELEASE_SQL, RUN_EXISTS_SQL, RUN_WIDTH, SAVE_STEP_SQL,
+    WAKE_SQL, chunk_sizes, claim_sqlite, insert_runs_sql, renew_sql,
 };
 use super::{NewRun, RunRecord};
 use crate::db::sqlite_text;
@@ -73,12 +73,9 @@ pub(crate) fn apply(tx: &Transaction, op: &QueueOp, now: i64) -> rusqlite::Resul
             Ok(QueueAnswer::SubRun(start))
         }
         QueueOp::Claim { node, n, lease_ms } => {
-            let mut stmt = tx.prepare_cached(&CLAIM_SQLITE)?;
+            let mut stmt = tx.prepare_cached(&claim_sqlite(*n))?;
             let runs = stmt
-                .query_map(
-                    params![node, now + lease_ms, now, n],
-                    RunRecord::from_sqlite,
-                )?
+                .query_map(params![node, now + lease_ms, now], RunRecord::from_sqlite)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(QueueAnswer::Runs(runs))
         }

@@ -212,3 +212,28 @@ async fn queue_on_postgres() {
     }
     pg.drop().await;
 }
+
+/// SQLite prepares a statement whose LIMIT is a bound parameter again at every execution (its
+/// planner reads the value). The claim writes its limit into its text, so executing it again
+/// prepares nothing; the same claim with the limit bound is prepared again each time.
+#[tokio::test]
+async fn the_sqlite_claim_is_prepared_once() {
+    use rusqlite::types::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let _open = open(dir.path(), None).await;
+    let conn = rusqlite::Connection::open(dir.path().join("hookflow.db")).unwrap();
+    let prepared_again = |sql: &str, limit: Option<i64>| {
+        let mut stmt = conn.prepare(sql).unwrap();
+        for now in 0..3i64 {
+            let mut params = vec![Value::from("node".to_string()), Value::from(now + LEASE)];
+            params.push(Value::from(now));
+            params.extend(limit.map(Value::from));
+            let mut rows = stmt.query(rusqlite::params_from_iter(params)).unwrap();
+            while rows.next().unwrap().is_some() {}
+        }
+        stmt.get_status(rusqlite::StatementStatus::RePrepare)
+    };
+    assert_eq!(prepared_again(&sql::claim_sqlite(8), None), 0);
+    let bound = crate::db::sqlite_text(&sql::claim_sql("", "$4"));
+    assert_eq!(prepared_again(&bound, Some(8)), 3);
+}
