@@ -13,7 +13,9 @@
 //!   batch's winning claims enter it only once the batch's transaction has committed. A claim
 //!   costs no random page write in the WAL (a hashed key lands on a random index page, and
 //!   writing that 4 KB page per request halved SQLite's ingest) and no B-tree insert
-//!   (BENCHMARKS.md, "Duplicate detection").
+//!   (BENCHMARKS.md, "Duplicate detection"). The map holds at most `--dedup-memory-keys` keys;
+//!   past that, keys are written to `dedup_keys` and claims the map does not decide look there
+//!   (`journal/memory_keys.rs`).
 //!
 //! The sweeper deletes passed keys in small bounded steps through the journal's writer
 //! ([`DeliveryJournal::sweep_dedup_keys`](crate::journal::DeliveryJournal::sweep_dedup_keys):
