@@ -368,7 +368,18 @@ async fn a_run_resumed_by_a_new_process_joins_its_request_trace() {
     s.restart().await;
     let run_id = finished_run(&s, &delivery_id).await;
 
-    let got = spans_of(&spans, &trace, &["step after"]).await;
+    // The second execution's run span ends after its last step: it may be exported in a later
+    // batch than "step after".
+    let got = eventually(DEADLINE, || async {
+        let got = spans_of(&spans, &trace, &["step after"]).await;
+        let runs = got.iter().filter(|g| g.name == "run slept-flow").count();
+        if runs >= 2 {
+            Ok(got)
+        } else {
+            Err(format!("{runs} run span(s) so far"))
+        }
+    })
+    .await;
     let route = one(&got, "route");
     let runs: Vec<&Got> = got.iter().filter(|g| g.name == "run slept-flow").collect();
     assert_eq!(runs.len(), 2, "one run span per execution: {got:#?}");
