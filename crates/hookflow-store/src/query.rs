@@ -319,16 +319,11 @@ impl Store {
         if names_nothing(id) {
             return Ok(false);
         }
-        on_db!(&self.db, |p| {
-            let mut tx = p.begin_with(self.db.begin_write()).await?;
-            let mut first = None;
-            for sql in statements {
-                let n = sqlx::query(*sql).bind(id).execute(&mut *tx).await?;
-                first.get_or_insert(n.rows_affected());
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(first.is_some_and(|n| n > 0))
-        })
+        let arg = [id.into()];
+        let bound: Vec<(&'static str, &[Arg<'_>])> =
+            statements.iter().map(|sql| (*sql, &arg[..])).collect();
+        let changed = self.write_all(&bound).await?;
+        Ok(changed.first().is_some_and(|n| *n > 0))
     }
 }
 

@@ -134,7 +134,12 @@ impl MemoryKeys {
             };
             let delivery: String = r.get(2)?;
             let expires_at: i64 = r.get(3)?;
-            if keys.on_disk > 0 && matches!(disk(&tx, &hook, &hash, now)?, OnDisk::Held(_)) {
+            let in_table = if keys.on_disk > 0 {
+                disk(&tx, &hook, &hash, now)?
+            } else {
+                OnDisk::Absent
+            };
+            if matches!(in_table, OnDisk::Held(_)) {
                 continue;
             }
             let n = keys.hook(&hook);
@@ -149,9 +154,8 @@ impl MemoryKeys {
                     part.insert((n, hash), Holder::of(&delivery, expires_at));
                 }
                 None => {
-                    let before = disk(&tx, &hook, &hash, now)?;
                     tx.execute(SPILL_SQL, params![hook, &hash[..], delivery, expires_at])?;
-                    if matches!(before, OnDisk::Absent) {
+                    if matches!(in_table, OnDisk::Absent) {
                         keys.on_disk += 1;
                     }
                 }
