@@ -16,7 +16,7 @@ use std::sync::Arc;
 use hookflow_core::redact::Redactor;
 use hookflow_core::workflow::{Step, Workflow};
 use hookflow_store::StoreError;
-use hookflow_store::runs::{RunRecord, RunStatus, StepRecord};
+use hookflow_store::runs::{ClaimedRun, RunRecord, RunStatus, StepRecord};
 use serde_json::{Map, Value};
 
 use crate::record::{Budget, Limit, cut_json, cut_text};
@@ -87,11 +87,12 @@ impl Scope {
 
 impl Engine {
     /// Runs a claimed run until it finishes or suspends, and records the result.
-    pub async fn execute(self: &Arc<Self>, run: RunRecord) {
+    pub async fn execute(self: &Arc<Self>, claimed: ClaimedRun) {
+        let ClaimedRun { run, context } = claimed;
         let id = run.id.clone();
         let parent = run.parent_run_id.clone();
         let span = crate::trace::run_span(&run);
-        let outcome = match self.prepare(run).await {
+        let outcome = match self.prepare(run, context).await {
             Ok(mut st) => {
                 st.trace = span.as_ref().map(crate::trace::Span::context);
                 let steps = st.wf.steps.clone();

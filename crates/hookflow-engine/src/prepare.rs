@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use hookflow_core::redact::Redactor;
 use hookflow_core::workflow::Workflow;
-use hookflow_store::runs::{RunRecord, StepRecord, TriggerKind};
+use hookflow_store::runs::{RunContext, RunRecord, StepRecord, TriggerKind};
 use serde_json::{Map, Value, json};
 
 use crate::exec::RunState;
@@ -16,9 +16,17 @@ use crate::record::Budget;
 use crate::{Engine, EngineError};
 
 impl Engine {
-    /// Loads what a run needs: its workflow, trigger, inputs, secrets and recorded steps.
-    pub(crate) async fn prepare(&self, run: RunRecord) -> Result<RunState, EngineError> {
-        let rc = self.store.run_context(&run).await?;
+    /// Loads what a run needs: its workflow, trigger, inputs, secrets and recorded steps;
+    /// `context` when its claim read it already.
+    pub(crate) async fn prepare(
+        &self,
+        run: RunRecord,
+        context: Option<RunContext>,
+    ) -> Result<RunState, EngineError> {
+        let rc = match context {
+            Some(rc) => rc,
+            None => self.store.run_context(&run).await?,
+        };
         // The version the run started on, whatever the workflow has become since (SPEC §10).
         // It was valid when the run started (nothing starts an invalid workflow's runs).
         let version = run.workflow_version;
@@ -128,10 +136,7 @@ impl Engine {
     }
 
     /// The `trigger` variables of a run, rebuilt from what was recorded.
-    pub fn trigger_of(
-        run: &RunRecord,
-        rc: &hookflow_store::runs::RunContext,
-    ) -> Result<Value, EngineError> {
+    pub fn trigger_of(run: &RunRecord, rc: &RunContext) -> Result<Value, EngineError> {
         let (event_id, event_name) = rc
             .event
             .as_ref()

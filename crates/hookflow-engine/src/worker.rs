@@ -131,7 +131,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                 };
                 let engine = engine.clone();
                 let saturated = saturated.clone();
-                let executing = Executing::start(&engine, &run.id);
+                let executing = Executing::start(&engine, &run.run.id);
                 tokio::spawn(async move {
                     engine.execute(run).await;
                     drop(executing);

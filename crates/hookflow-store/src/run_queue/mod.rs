@@ -34,7 +34,7 @@ pub(crate) use op::{QueueAnswer, QueueOp};
 pub use status::{RunStatus, StepStatus, TriggerKind, UnknownWord};
 
 use crate::journal::{Writer, WriterAnswer, WriterOp};
-use crate::runs::{NewRun, RunRecord, StepRecord};
+use crate::runs::{ClaimedRun, NewRun, RunRecord, StepRecord};
 use crate::{Result, StoreError, names_nothing};
 
 /// Enqueues the runs of slice `$runs` at `$now` through `$conn` (a `&mut` connection of either
@@ -116,15 +116,16 @@ impl RunQueue {
         }
     }
 
-    /// Claims up to `n` due or abandoned runs for `node`, each with a lease of `lease_ms`.
-    pub async fn claim(&self, node: &str, n: i64, lease_ms: i64) -> Result<Vec<RunRecord>> {
+    /// Claims up to `n` due or abandoned runs for `node`, each with a lease of `lease_ms` (on
+    /// SQLite each with its context, read in the same transaction).
+    pub async fn claim(&self, node: &str, n: i64, lease_ms: i64) -> Result<Vec<ClaimedRun>> {
         let op = QueueOp::Claim {
             node: node.to_string(),
             n,
             lease_ms,
         };
         match self.write(op).await? {
-            QueueAnswer::Runs(runs) => Ok(runs),
+            QueueAnswer::Claimed(runs) => Ok(runs),
             other => Err(unexpected(&other)),
         }
     }

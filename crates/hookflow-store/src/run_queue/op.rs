@@ -3,6 +3,7 @@
 
 use super::{NewRun, RunRecord, RunStatus, StepRecord};
 use crate::clean_opt;
+use crate::runs::ClaimedRun;
 
 /// A write of the queue, committed by the journal's writer with the next batch.
 #[derive(Debug, Clone)]
@@ -80,7 +81,8 @@ impl QueueOp {
 pub(crate) enum QueueAnswer {
     Enqueued,
     SubRun(SubRunStart),
-    Runs(Vec<RunRecord>),
+    /// The runs claimed (on SQLite with their contexts).
+    Claimed(Vec<ClaimedRun>),
     /// Whether the guarded row changed (the node still held the run, the run was waiting…).
     Changed(bool),
     /// The runs whose lease was renewed.

@@ -17,7 +17,7 @@ use super::sql::{
 use crate::Result;
 use crate::db::values_sql;
 use crate::query::{Arg, Columns, statement};
-use crate::runs::RunRecord;
+use crate::runs::{ClaimedRun, RunRecord};
 
 /// Step records (between [`STEP_INSERT_HEAD`] and [`STEP_UPSERT_TAIL`]): one upsert per chunk of
 /// steps with distinct `(run_id, path)` (PostgreSQL cannot update one row twice in a statement;
@@ -83,7 +83,10 @@ async fn apply(conn: &mut PgConnection, op: &QueueOp, now: i64) -> Result<QueueA
                 .bind(n)
                 .fetch_all(&mut *conn)
                 .await?;
-            QueueAnswer::Runs(runs)
+            let claimed = runs
+                .into_iter()
+                .map(|run| ClaimedRun { run, context: None });
+            QueueAnswer::Claimed(claimed.collect())
         }
         // Answered before, for the whole batch at once, by `save_steps` and `finish_runs`.
         QueueOp::SaveStep(_) | QueueOp::Finish { .. } => {

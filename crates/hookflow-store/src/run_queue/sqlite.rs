@@ -13,6 +13,7 @@ use super::sql::{
 use super::{NewRun, RunRecord};
 use crate::db::sqlite_text;
 use crate::query::{Arg, Columns};
+use crate::runs::{ClaimedRun, context_sqlite};
 
 /// Most runs per insert statement (12 parameters each). Statements are cached by text, and
 /// [`chunk_sizes`] keeps the texts to a handful.
@@ -77,7 +78,16 @@ pub(crate) fn apply(tx: &Transaction, op: &QueueOp, now: i64) -> rusqlite::Resul
             let runs = stmt
                 .query_map(params![node, now + lease_ms, now], RunRecord::from_sqlite)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(QueueAnswer::Runs(runs))
+            // Read here, where the rows are in the cache (`runs::context`). A read that fails
+            // leaves it to the engine: the claim itself stands.
+            let claimed = runs
+                .into_iter()
+                .map(|run| ClaimedRun {
+                    context: context_sqlite(tx, &run).ok(),
+                    run,
+                })
+                .collect();
+            Ok(QueueAnswer::Claimed(claimed))
         }
         QueueOp::SaveStep(s) => changed(tx, SAVE_STEP_SQL, params_from_iter(s.values())),
         QueueOp::Finish {

@@ -29,6 +29,11 @@ fn manual(workflow: &str) -> NewRun {
     }
 }
 
+/// The runs of a claim, without their contexts.
+fn runs_of(claimed: Vec<ClaimedRun>) -> Vec<RunRecord> {
+    claimed.into_iter().map(|c| c.run).collect()
+}
+
 fn step(run_id: &str, status: StepStatus) -> StepRecord {
     StepRecord {
         run_id: run_id.into(),
@@ -66,8 +71,8 @@ async fn lifecycle(store: &Store, queue: &RunQueue) {
     assert_eq!(queued.inputs, r#"{"n": 1}"#);
     assert_eq!(queued.workflow_version, 0, "no such workflow: version 0");
 
-    let mut claimed = queue.claim("a", 2, LEASE).await.unwrap();
-    claimed.extend(queue.claim("a", 2, LEASE).await.unwrap());
+    let mut claimed = runs_of(queue.claim("a", 2, LEASE).await.unwrap());
+    claimed.extend(runs_of(queue.claim("a", 2, LEASE).await.unwrap()));
     assert!(queue.claim("b", 2, LEASE).await.unwrap().is_empty());
     let mut got: Vec<String> = claimed.iter().map(|r| r.id.clone()).collect();
     got.sort();
@@ -109,7 +114,10 @@ async fn lifecycle(store: &Store, queue: &RunQueue) {
     assert!(!queue.wake(r1).await.unwrap(), "r1 is not waiting");
     let again = queue.claim("b", 5, LEASE).await.unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!((again[0].id.as_str(), again[0].claims), (r0.as_str(), 2));
+    assert_eq!(
+        (again[0].run.id.as_str(), again[0].run.claims),
+        (r0.as_str(), 2)
+    );
 
     // Only the holder finishes.
     assert!(
@@ -133,7 +141,7 @@ async fn lifecycle(store: &Store, queue: &RunQueue) {
     queue.give_up(r1, "a", now_ms() - 1).await.unwrap();
     let taken = queue.claim("b", 5, LEASE).await.unwrap();
     assert_eq!(taken.len(), 1);
-    assert_eq!(taken[0].id, *r1);
+    assert_eq!(taken[0].run.id, *r1);
     assert!(
         !queue
             .finish(r1, "a", RunStatus::Succeeded, None, None)
@@ -186,7 +194,7 @@ async fn many(store: &Store, queue: &RunQueue) {
         if got.is_empty() {
             break;
         }
-        claimed += got.iter().filter(|r| r.workflow_id == "w3").count();
+        claimed += got.iter().filter(|c| c.run.workflow_id == "w3").count();
     }
     assert_eq!(claimed, 75);
 }
@@ -236,4 +244,120 @@ async fn the_sqlite_claim_is_prepared_once() {
     assert_eq!(prepared_again(&sql::claim_sqlite(8), None), 0);
     let bound = crate::db::sqlite_text(&sql::claim_sql("", "$4"));
     assert_eq!(prepared_again(&bound, Some(8)), 3);
+}
+
+/// A webhook run's context as a claim reads it (SQLite: in the claim's transaction) and as the
+/// pool reads it (`Store::run_context`, what PostgreSQL's engine reads): the same, and what was
+/// stored.
+async fn claim_context(store: &Store, queue: &RunQueue, sqlite: bool) {
+    let (hook, event, wf, delivery) = (new_id(), new_id(), new_id(), new_id());
+    let now = now_ms();
+    crate::db::on_db!(&store.db, |p| {
+        sqlx::query(
+            "INSERT INTO webhooks (id, name, content_type, rate_limit_per_minute, \
+             rate_limit_per_day, key_hash, key_sealed, version, created_at, updated_at) \
+             VALUES ($1, 'the-hook', 'application/json', 0, 0, $2, $2, 1, $3, $3)",
+        )
+        .bind(&hook)
+        .bind(vec![1u8])
+        .bind(now)
+        .execute(p)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO events (id, name, webhook_id, created_at, updated_at) \
+             VALUES ($1, 'the-event', $2, $3, $3)",
+        )
+        .bind(&event)
+        .bind(&hook)
+        .bind(now)
+        .execute(p)
+        .await
+        .unwrap();
+        for table in ["workflows", "workflow_versions"] {
+            let (id_col, extra, extra_value) = match table {
+                "workflows" => ("id", ", enabled, updated_at", ", TRUE, $2"),
+                _ => ("workflow_id", "", ""),
+            };
+            let sql = format!(
+                "INSERT INTO {table} ({id_col}, name, source, source_format, definition, valid, \
+                 errors, version, created_at{extra}) \
+                 VALUES ($1, 'the-flow', 'src', 'yaml', '{{\"def\":1}}', TRUE, '[]', 1, $2\
+                 {extra_value})"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&wf)
+                .bind(now)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO deliveries (id, webhook_id, received_at, status, http_status, method, \
+             content_type, headers, query, body, body_size, body_truncated, routing) \
+             VALUES ($1, $2, $3, 'accepted', 202, 'POST', 'application/json', '[]', '{}', $4, \
+             9, FALSE, '{}')",
+        )
+        .bind(&delivery)
+        .bind(&hook)
+        .bind(now)
+        .bind(br#"{"a": 1}"#.to_vec())
+        .execute(p)
+        .await
+        .unwrap();
+    });
+    let run = NewRun {
+        delivery_id: Some(delivery.clone()),
+        event_id: Some(event.clone()),
+        ..NewRun::new(
+            new_id(),
+            TriggerKind::Webhook,
+            wf.clone(),
+            "the-flow".into(),
+        )
+    };
+    queue.enqueue(vec![run]).await.unwrap();
+    let mut claimed = queue.claim("ctx", 64, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let ClaimedRun { run, context } = claimed.remove(0);
+    assert_eq!(run.workflow_version, 1);
+    let pooled = store.run_context(&run).await.unwrap();
+    assert_eq!(pooled.workflow, Some(Some(r#"{"def":1}"#.to_string())));
+    assert_eq!(pooled.event, Some((event, "the-event".to_string())));
+    assert_eq!(pooled.webhook_name.as_deref(), Some("the-hook"));
+    let d = pooled.delivery.as_ref().expect("the delivery");
+    assert_eq!(
+        (
+            d.id.as_str(),
+            d.webhook_id.as_str(),
+            d.received_at,
+            d.http_status
+        ),
+        (delivery.as_str(), hook.as_str(), now, 202)
+    );
+    assert_eq!(d.body.as_deref(), Some(&br#"{"a": 1}"#[..]));
+    assert!(!d.body_truncated);
+    match context {
+        Some(read) => {
+            assert!(sqlite, "only SQLite's claim reads the context");
+            assert_eq!(format!("{read:?}"), format!("{pooled:?}"));
+        }
+        None => assert!(!sqlite, "SQLite's claim reads the context"),
+    }
+}
+
+#[tokio::test]
+async fn a_claim_reads_the_context_the_pool_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, queue) = open(dir.path(), None).await;
+    claim_context(&store, &queue, true).await;
+    let Some(pg) = FreshPg::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, queue) = open(dir.path(), Some(pg.url.clone())).await;
+        claim_context(&store, &queue, false).await;
+    }
+    pg.drop().await;
 }

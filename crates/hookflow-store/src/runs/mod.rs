@@ -1,14 +1,16 @@
 //! Runs and their steps as they are read: one run, lists, a run's steps and what executing it
 //! needs. Every change of a run goes through [`crate::run_queue`].
 
-use sqlx::{AssertSqlSafe, FromRow};
+mod context;
 
-use crate::db::on_db;
-use crate::deliveries::Delivery;
+use sqlx::AssertSqlSafe;
+
 use crate::query::{Arg, Columns, record};
 use crate::run_queue::sql::{GET_RUN_SQL, RUN_COLUMNS};
 pub use crate::run_queue::{RunStatus, StepStatus, TriggerKind};
 use crate::{Result, Store, StoreError, clean, clean_opt};
+pub(crate) use context::context_sqlite;
+pub use context::{ClaimedRun, RunContext};
 
 record! {
     /// A run to enqueue.
@@ -155,35 +157,6 @@ pub struct RunFilter {
     pub replay_of: Option<String>,
 }
 
-/// What executing a run needs from the store besides its steps, read in one query: the
-/// definition of the workflow version it is pinned to, its event, and (webhook runs) its delivery
-/// with the webhook's name.
-#[derive(Debug, Clone)]
-pub struct RunContext {
-    /// The definition of the run's version (`None` inside when that version did not parse);
-    /// `None` if the workflow was deleted (or the version is gone).
-    pub workflow: Option<Option<String>>,
-    /// `(id, name)`.
-    pub event: Option<(String, String)>,
-    pub delivery: Option<Delivery>,
-    pub webhook_name: Option<String>,
-    /// How many times the secrets were changed (`None`: never since this was counted): the
-    /// secrets an engine read at the same generation are still the stored ones.
-    pub secrets_generation: Option<String>,
-}
-
-/// [`RunContext`]'s columns besides its delivery's (which decode as a [`Delivery`]).
-#[derive(FromRow)]
-struct ContextColumns {
-    w_version: Option<i64>,
-    w_definition: Option<String>,
-    e_id: Option<String>,
-    e_name: Option<String>,
-    d_id: Option<String>,
-    h_name: Option<String>,
-    s_generation: Option<String>,
-}
-
 impl Store {
     /// Seals a step's unredacted output for replay, bound to its run.
     pub fn seal_replay(&self, run_id: &str, plain: &str) -> Vec<u8> {
@@ -194,42 +167,6 @@ impl Store {
     pub fn open_replay(&self, run_id: &str, sealed: &[u8]) -> Result<String> {
         let plain = self.key.open(sealed, &format!("replay:{run_id}"))?;
         String::from_utf8(plain).map_err(|_| StoreError::Internal("replay is not UTF-8".into()))
-    }
-
-    /// See [`RunContext`].
-    pub async fn run_context(&self, run: &RunRecord) -> Result<RunContext> {
-        let sql = "SELECT v.version AS w_version, v.definition AS w_definition, \
-            e.id AS e_id, e.name AS e_name, \
-            d.id AS d_id, d.id, d.webhook_id, d.received_at, d.status, d.http_status, d.reason, \
-            d.method, d.content_type, d.headers, d.query, d.body, d.body_size, \
-            d.body_truncated, d.routing, d.duplicate_of, d.verification, h.name AS h_name, \
-            (SELECT value FROM settings WHERE name = 'secrets_generation') AS s_generation \
-            FROM (SELECT 1 AS one) AS x \
-            LEFT JOIN workflows w ON w.id = $1 \
-            LEFT JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = $4 \
-            LEFT JOIN events e ON e.id = $2 \
-            LEFT JOIN deliveries d ON d.id = $3 \
-            LEFT JOIN webhooks h ON h.id = d.webhook_id";
-        on_db!(&self.db, |p| {
-            let r = sqlx::query(sql)
-                .bind(&run.workflow_id)
-                .bind(run.event_id.as_deref().unwrap_or(""))
-                .bind(run.trigger_delivery_id().unwrap_or(""))
-                .bind(run.workflow_version)
-                .fetch_one(p)
-                .await?;
-            let c = ContextColumns::from_row(&r)?;
-            Ok(RunContext {
-                workflow: c.w_version.map(|_| c.w_definition),
-                event: c.e_id.zip(c.e_name),
-                delivery: match c.d_id {
-                    Some(_) => Some(Delivery::from_row(&r)?),
-                    None => None,
-                },
-                webhook_name: c.h_name,
-                secrets_generation: c.s_generation,
-            })
-        })
     }
 
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRecord>> {
