@@ -267,8 +267,9 @@ impl MemoryKeys {
     /// `dedup_keys` whose window ended at `now` or before, at most `limit` in one statement;
     /// once none is left there, the map's, from whole parts from where the walk stands, until
     /// it has looked at `limit` keys or more or reached the last part. Answers how many it
-    /// removed and whether the walk reached the end (it then starts over). A step walks one
-    /// part at least: with a million keys a part is ~4,000 of them.
+    /// removed and whether the walk reached the end (it then starts over, and the count of the
+    /// table's keys is read again). A step walks one part at least: with a million keys a part
+    /// is ~4,000 of them.
     pub(super) fn sweep(
         &mut self,
         tx: &Connection,
@@ -306,6 +307,13 @@ impl MemoryKeys {
         let done = self.next_part == PARTS;
         if done {
             self.next_part = 0;
+            if self.on_disk > 0 {
+                // Once a walk: rows can leave the table behind this writer's back (a webhook's
+                // delete takes its keys with it), so the count is set to what the table holds.
+                let held: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM dedup_keys", [], |r| r.get(0))?;
+                self.pending_disk = held - self.on_disk as i64;
+            }
         }
         Ok((deleted, done))
     }
