@@ -40,7 +40,7 @@ pub struct WaitQuery {
 /// Start a manual run
 ///
 /// With `?wait=SECONDS` the answer is the finished run if it ends in time (200), else the queued
-/// or running run (202).
+/// or running run (202). Without it (or with 0) the answer is 202 with the run as it stands.
 #[utoipa::path(post, path = "/workflows/{id}/runs", tag = "workflows", operation_id = "startRun",
     params(WorkflowPath, WaitQuery),
     request_body(content = Option<StartRun>),
@@ -58,8 +58,11 @@ pub async fn start_run(
 ) -> ApiResult<Response> {
     let w = workflows::find(&st, &id).await?;
     let run_id = manual_runs::start(&st, &w, body.inputs).await?;
-    let (done, run) = manual_runs::wait_for(&st, &run_id, q.wait.unwrap_or(0.0)).await?;
-    let code = if done {
+    let wait = q.wait.unwrap_or(0.0);
+    let (done, run) = manual_runs::wait_for(&st, &run_id, wait).await?;
+    // Without a wait the answer is always 202, even for a run that happened to end before it
+    // was read back.
+    let code = if done && wait > 0.0 {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
