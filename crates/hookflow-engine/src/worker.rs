@@ -125,15 +125,15 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                 }
             };
             let got = claimed.len() as i64;
-            for run in claimed {
+            for one in claimed {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
                 };
                 let engine = engine.clone();
                 let saturated = saturated.clone();
-                let executing = Executing::start(&engine, &run.run.id);
+                let executing = Executing::start(&engine, &one.run.id);
                 tokio::spawn(async move {
-                    engine.execute(run).await;
+                    engine.execute(one).await;
                     drop(executing);
                     drop(permit);
                     if saturated.load(Ordering::Acquire) {

@@ -8,6 +8,8 @@
 //! pool connection would read them again from the WAL (its cache is emptied whenever another
 //! connection commits). On PostgreSQL the engine reads it through the pool.
 
+use std::sync::LazyLock;
+
 use sqlx::FromRow;
 
 use super::RunRecord;
@@ -84,6 +86,9 @@ const CONTEXT_SQL: &str = "SELECT v.version AS w_version, v.definition AS w_defi
     LEFT JOIN deliveries d ON d.id = $3 \
     LEFT JOIN webhooks h ON h.id = d.webhook_id";
 
+/// [`CONTEXT_SQL`] in SQLite's `?N` form, converted once (it is read for every claimed run).
+static CONTEXT_SQLITE: LazyLock<String> = LazyLock::new(|| sqlite_text(CONTEXT_SQL));
+
 impl ContextRow {
     fn into_context(self) -> RunContext {
         let delivery = self.d_id.map(|id| Delivery {
@@ -129,7 +134,7 @@ pub(crate) fn context_sqlite(
     tx: &rusqlite::Transaction,
     run: &RunRecord,
 ) -> rusqlite::Result<RunContext> {
-    let mut stmt = tx.prepare_cached(&sqlite_text(CONTEXT_SQL))?;
+    let mut stmt = tx.prepare_cached(&CONTEXT_SQLITE)?;
     let (w, e, d, v) = context_args(run);
     let row = stmt.query_row(rusqlite::params![w, e, d, v], ContextRow::from_sqlite)?;
     Ok(row.into_context())
