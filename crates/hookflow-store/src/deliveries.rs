@@ -190,17 +190,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::open_store;
-
-    /// SQLite's plan for `sql` (its `detail` column, one step a line).
-    async fn plan(store: &Store, sql: &str) -> String {
-        let sql = format!("EXPLAIN QUERY PLAN {sql}");
-        let params = sql.matches('$').count();
-        let args: Vec<Arg> = (0..params).map(|i| (i as i64).into()).collect();
-        let rows: Vec<(i64, i64, i64, String)> =
-            store.all(AssertSqlSafe(sql), &args).await.unwrap();
-        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
-    }
+    use crate::testing::{open_store, sqlite_plan as plan};
 
     /// Accepted deliveries have no entry in a status index (ingest writes two index entries
     /// fewer per request); what reads deliveries by status still goes along an index.

@@ -56,6 +56,7 @@ const MIGRATIONS: &[Migration] = &[
         },
     },
     both!(13, "0013_deliveries_not_accepted.sql"),
+    both!(14, "0014_runs_partial_indexes.sql"),
 ];
 
 /// A shared migration text as SQLite runs it: PostgreSQL's `BYTEA` is SQLite's `BLOB`.

@@ -48,18 +48,8 @@ impl Store {
     /// (the one range scan); the transaction only checks each again by its id and deletes, so it
     /// holds SQLite's write lock for a few index probes and deletes.
     pub async fn prune_runs(&self, cutoff: i64, limit: i64) -> Result<PrunedRuns> {
-        // `status || ''`: no index on status for this term, so that both planners read the
-        // `runs_by_finished` range in order and stop at `limit`, instead of every finished
-        // run of `runs_ready` sorted (seconds on a large table).
-        let prunable = format!(
-            "r.finished_at < $1 AND r.status || '' IN {FINISHED} \
-             AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = r.id) \
-             AND (r.parent_run_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs p \
-             WHERE p.id = r.parent_run_id AND (p.finished_at IS NULL OR p.finished_at >= $1 \
-             OR p.status NOT IN {FINISHED})))"
-        );
-        let candidates =
-            format!("SELECT r.id FROM runs r WHERE {prunable} ORDER BY r.finished_at LIMIT $2");
+        let prunable = prunable_runs();
+        let candidates = run_candidates_sql();
         on_db!(&self.db, |p| {
             let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(candidates))
                 .bind(cutoff)
@@ -108,15 +98,7 @@ impl Store {
     /// `cutoff` that no run refers to (as its delivery, or as the delivery it replays) and that
     /// hold no dedup key still in its window, oldest first.
     pub async fn prune_deliveries(&self, cutoff: i64, limit: i64) -> Result<u64> {
-        let sql = format!(
-            "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d \
-             WHERE d.received_at < $1 \
-             AND (d.dedup_expires_at IS NULL OR d.dedup_expires_at <= $3) \
-             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.delivery_id = d.id) \
-             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.replay_of = d.id) \
-             ORDER BY d.received_at LIMIT $2{})",
-            self.skip_locked()
-        );
+        let sql = prune_deliveries_sql(self.skip_locked());
         let args = [cutoff.into(), limit.into(), crate::now_ms().into()];
         self.execute(AssertSqlSafe(sql), &args).await
     }
@@ -137,4 +119,37 @@ impl Store {
         let args = [VERSIONS_KEPT.into(), limit.into()];
         self.execute(AssertSqlSafe(sql), &args).await
     }
+}
+
+/// Runs the retention may delete: `$1` the cutoff. `status || ''`: no index on status for this
+/// term, so that both planners read the `runs_by_finished` range in order and stop at the limit.
+fn prunable_runs() -> String {
+    format!(
+        "r.finished_at < $1 AND r.status || '' IN {FINISHED} \
+         AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = r.id) \
+         AND (r.parent_run_id IS NULL OR NOT EXISTS (SELECT 1 FROM runs p \
+         WHERE p.id = r.parent_run_id AND (p.finished_at IS NULL OR p.finished_at >= $1 \
+         OR p.status NOT IN {FINISHED})))"
+    )
+}
+
+/// The oldest `$2` runs the retention may delete at cutoff `$1` (read before its transaction).
+pub(crate) fn run_candidates_sql() -> String {
+    format!(
+        "SELECT r.id FROM runs r WHERE {} ORDER BY r.finished_at LIMIT $2",
+        prunable_runs()
+    )
+}
+
+/// Deletes the oldest `$2` deliveries received before `$1` that no run refers to and whose
+/// dedup key ended by `$3`; `lock` is [`Store::skip_locked`]'s.
+pub(crate) fn prune_deliveries_sql(lock: &str) -> String {
+    format!(
+        "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d \
+         WHERE d.received_at < $1 \
+         AND (d.dedup_expires_at IS NULL OR d.dedup_expires_at <= $3) \
+         AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.delivery_id = d.id) \
+         AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.replay_of = d.id) \
+         ORDER BY d.received_at LIMIT $2{lock})"
+    )
 }

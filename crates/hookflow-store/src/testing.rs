@@ -3,6 +3,9 @@
 
 use sqlx::Connection as _;
 
+use sqlx::AssertSqlSafe;
+
+use crate::query::Arg;
 use crate::{Store, StoreOptions, new_id};
 
 /// Opens (and migrates) a store with its data directory `data_dir`, on `database_url` if given.
@@ -50,4 +53,14 @@ impl FreshPg {
             .execute(&mut self.admin)
             .await;
     }
+}
+
+/// SQLite's plan for `sql` (its `detail` column, one step a line); every `$` parameter is bound
+/// to a number.
+pub(crate) async fn sqlite_plan(store: &Store, sql: &str) -> String {
+    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    let params = sql.matches('$').count();
+    let args: Vec<Arg> = (0..params).map(|i| (i as i64).into()).collect();
+    let rows: Vec<(i64, i64, i64, String)> = store.all(AssertSqlSafe(sql), &args).await.unwrap();
+    rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
 }

@@ -71,6 +71,10 @@ pub(crate) fn chunk_sizes(n: usize, max: usize, fixed: bool) -> impl Iterator<It
     std::iter::repeat_n(max, full).chain(rest)
 }
 
+/// The condition of the partial index `runs_ready` (migration 0014): the runs that have not
+/// ended. A query that reads it says this condition too (SQLite uses a partial index only then).
+const UNFINISHED: &str = "status IN ('queued', 'waiting', 'running')";
+
 /// Claims ready or abandoned runs: `$1` node, `$2` lease end, `$3` now, `$4` how many; `{lock}` is
 /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL. Each kind of candidate (queued, waiting and due,
 /// running with an expired lease) is read by its own ordered range scan of `runs_ready` with a
@@ -79,7 +83,8 @@ pub(crate) fn chunk_sizes(n: usize, max: usize, fixed: bool) -> impl Iterator<It
 pub(super) fn claim_sql(lock: &str, limit: &str) -> String {
     let pick = |cond: &str| {
         format!(
-            "SELECT id, available_at FROM runs WHERE {cond} ORDER BY available_at LIMIT {limit}{lock}"
+            "SELECT id, available_at FROM runs WHERE {UNFINISHED} AND {cond} \
+             ORDER BY available_at LIMIT {limit}{lock}"
         )
     };
     format!(

@@ -9,6 +9,7 @@ use super::*;
 use crate::journal::{DeliveryJournal, JournalOptions};
 use crate::testing::{FreshPg, open_store};
 use crate::{Store, new_id, now_ms};
+use sqlx::AssertSqlSafe;
 
 const LEASE: i64 = 60_000;
 
@@ -360,4 +361,75 @@ async fn a_claim_reads_the_context_the_pool_reads() {
         claim_context(&store, &queue, false).await;
     }
     pg.drop().await;
+}
+
+/// The indexes a run writes entries into only while they are read (migration 0014: finished
+/// runs leave `runs_ready`; runs without a parent, a replayed delivery or an end have no entry
+/// in `runs_by_parent`, `runs_by_replay`, `runs_by_finished`), and what reads them still goes
+/// along them on SQLite.
+#[tokio::test]
+async fn what_reads_the_partial_run_indexes_goes_along_them_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path(), None).await;
+    let plan = |sql: String| {
+        let store = store.clone();
+        async move { crate::testing::sqlite_plan(&store, &sql).await }
+    };
+    let claim = plan(sql::claim_sql("", "64")).await;
+    assert_eq!(claim.matches("INDEX runs_ready ").count(), 3, "{claim}");
+    let candidates = plan(crate::retention::run_candidates_sql()).await;
+    for index in ["INDEX runs_by_finished ", "INDEX runs_by_parent "] {
+        assert!(candidates.contains(index), "{index}: {candidates}");
+    }
+    let deliveries = plan(crate::retention::prune_deliveries_sql("")).await;
+    for index in ["INDEX runs_by_delivery ", "INDEX runs_by_replay "] {
+        assert!(deliveries.contains(index), "{index}: {deliveries}");
+    }
+    let tree = plan(sql::CANCEL_FLAG_SQL.to_string()).await;
+    assert!(tree.contains("INDEX runs_by_parent "), "{tree}");
+    let replays = plan("SELECT id FROM runs WHERE replay_of = $1 ORDER BY id DESC".into()).await;
+    assert!(replays.contains("INDEX runs_by_replay "), "{replays}");
+    for sql in [claim, candidates, deliveries, tree, replays] {
+        assert!(
+            !sql.contains("SCAN runs\n") && !sql.ends_with("SCAN runs"),
+            "{sql}"
+        );
+    }
+}
+
+/// A run is in `runs_ready` until it ends, and in `runs_by_finished` once it has (SQLite, whose
+/// `INDEXED BY` reads one index alone).
+#[tokio::test]
+async fn a_run_leaves_the_claim_index_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, queue) = open(dir.path(), None).await;
+    let run = manual("wf-partial");
+    let id = run.id.clone();
+    queue.enqueue(vec![run]).await.unwrap();
+    let indexed = |index: &'static str, cond: &'static str| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            let sql =
+                format!("SELECT COUNT(*) FROM runs INDEXED BY {index} WHERE {cond} AND id = $1");
+            let n: Vec<(i64,)> = store
+                .all(AssertSqlSafe(sql), &[id.as_str().into()])
+                .await
+                .unwrap();
+            n[0].0
+        }
+    };
+    let ready = "status IN ('queued', 'waiting', 'running') AND status = 'queued'";
+    assert_eq!(indexed("runs_ready", ready).await, 1);
+    let claimed = runs_of(queue.claim("node", 8, LEASE).await.unwrap());
+    assert_eq!(claimed.len(), 1);
+    let running = "status IN ('queued', 'waiting', 'running') AND status = 'running'";
+    assert_eq!(indexed("runs_ready", running).await, 1);
+    queue
+        .finish(&id, "node", RunStatus::Succeeded, Some("{}"), None)
+        .await
+        .unwrap();
+    assert_eq!(indexed("runs_by_finished", "finished_at > 0").await, 1);
+    let all = "status IN ('queued', 'waiting', 'running')";
+    assert_eq!(indexed("runs_ready", all).await, 0);
 }
