@@ -71,6 +71,11 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
+    // A statement that writes many rows (the batch's inserts, a claim) keeps the pages it changes
+    // in a statement journal, so that it can be undone alone; past 64 KiB SQLite spills that
+    // journal to a temporary file (a `pwrite` per page: 7 % of the writer's time end to end,
+    // BENCHMARKS.md "Statement journals in memory"). In memory it is a copy.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // This connection never checkpoints on its own: the checkpointer thread does, beside it
     // ([`Checkpoints`]).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
