@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// An event of a webhook and one workflow trigger on it (if any), as the store reads them
 /// (ordered by event).
@@ -32,10 +32,48 @@ pub struct Routed {
 /// What routing decided for one delivery.
 #[derive(Debug, Clone)]
 pub struct Routing {
-    /// The delivery's `routing` record: `{events, runs, not_started}`.
-    pub json: Value,
-    /// The runs it starts, in the order of `json.runs`.
+    /// The delivery's `routing` record.
+    pub record: RoutingRecord,
+    /// The runs it starts, in the order of `record.runs`.
     pub runs: Vec<Routed>,
+}
+
+/// A delivery's `routing` record, stored as JSON with the delivery and answered by the API:
+/// `{events, not_started, runs}`. Typed rather than built as a `serde_json::Value`, because the
+/// journal's writer serialises one for every accepted delivery; the members are in the order a
+/// `Value` (sorted keys) wrote them, so the stored text is the same as before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoutingRecord {
+    pub events: Vec<EventVerdict>,
+    pub not_started: Vec<NotStarted>,
+    pub runs: Vec<StartedRun>,
+}
+
+/// Whether the delivery matched an event, and why not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventVerdict {
+    pub id: String,
+    pub matched: bool,
+    pub name: String,
+    pub reason: Option<String>,
+}
+
+/// A workflow triggered by a matched or unmatched event that did not start, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotStarted {
+    pub event: String,
+    pub reason: String,
+    pub workflow: String,
+    pub workflow_id: String,
+}
+
+/// A run routing started (`id` is `null` in a dry run).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartedRun {
+    pub event: String,
+    pub id: Option<String>,
+    pub workflow: String,
+    pub workflow_id: String,
 }
 
 /// Routes one delivery through `rows`. `evaluate` gets each distinct event that has a filter, as
@@ -83,9 +121,12 @@ pub fn route(
             Ok(false) => (false, Some("the filter is false".to_string())),
             Err(e) => (false, Some(format!("the filter failed: {e}"))),
         };
-        event_json.push(json!({
-            "id": id, "name": name, "matched": is_match, "reason": why,
-        }));
+        event_json.push(EventVerdict {
+            id: id.to_string(),
+            matched: is_match,
+            name: name.to_string(),
+            reason: why.clone(),
+        });
         for r in rows.iter().filter(|r| r.event_id == *id) {
             let Some((wf_id, wf_name, valid, enabled, trigger_disabled)) = &r.target else {
                 continue;
@@ -104,14 +145,20 @@ pub fn route(
                 None
             };
             match reason {
-                Some(reason) => not_started.push(json!({
-                    "workflow_id": wf_id, "workflow": wf_name, "event": name, "reason": reason,
-                })),
+                Some(reason) => not_started.push(NotStarted {
+                    event: name.to_string(),
+                    reason,
+                    workflow: wf_name.clone(),
+                    workflow_id: wf_id.clone(),
+                }),
                 None => {
                     let run_id = new_id();
-                    started.push(json!({
-                        "id": run_id, "workflow_id": wf_id, "workflow": wf_name, "event": name,
-                    }));
+                    started.push(StartedRun {
+                        event: name.to_string(),
+                        id: run_id.clone(),
+                        workflow: wf_name.clone(),
+                        workflow_id: wf_id.clone(),
+                    });
                     runs.push(Routed {
                         id: run_id,
                         workflow_id: wf_id.clone(),
@@ -124,7 +171,11 @@ pub fn route(
         }
     }
     Routing {
-        json: json!({ "events": event_json, "runs": started, "not_started": not_started }),
+        record: RoutingRecord {
+            events: event_json,
+            not_started,
+            runs: started,
+        },
         runs,
     }
 }
@@ -171,11 +222,11 @@ mod tests {
         );
         assert_eq!(r.runs.len(), 1);
         assert_eq!(r.runs[0].id.as_deref(), Some("run-1"));
-        let reasons: Vec<&str> = r.json["not_started"]
-            .as_array()
-            .unwrap()
+        let reasons: Vec<&str> = r
+            .record
+            .not_started
             .iter()
-            .map(|n| n["reason"].as_str().unwrap())
+            .map(|n| n.reason.as_str())
             .collect();
         assert_eq!(
             reasons,
@@ -188,8 +239,39 @@ mod tests {
             ]
         );
         assert_eq!(
-            r.json["events"][2]["reason"],
-            json!("the filter failed: no")
+            r.record.events[2].reason.as_deref(),
+            Some("the filter failed: no")
         );
+    }
+
+    /// The stored text is what the record built as a `serde_json::Value` was: members sorted,
+    /// `null` for no reason and for a dry run's run id.
+    #[test]
+    fn the_record_is_written_as_before() {
+        let rows = vec![
+            row("a", None, Some(("ok", true, true, false))),
+            row("a", None, Some(("off", true, false, false))),
+            row("b", Some("false"), None),
+        ];
+        let text = |id: Option<String>| {
+            let r = route(&rows, |_| vec![Ok(false)], None, || id.clone());
+            serde_json::to_string(&r.record).unwrap()
+        };
+        let expected = |id: &str| {
+            let value = serde_json::json!({
+                "events": [
+                    {"id": "id-a", "name": "a", "matched": true, "reason": null},
+                    {"id": "id-b", "name": "b", "matched": false, "reason": "the filter is false"},
+                ],
+                "runs": [{"id": serde_json::from_str::<serde_json::Value>(id).unwrap(),
+                    "workflow_id": "wf-ok", "workflow": "ok", "event": "a"}],
+                "not_started": [{"workflow_id": "wf-off", "workflow": "off", "event": "a",
+                    "reason": "the workflow is disabled"}],
+            });
+            value.to_string()
+        };
+        assert_eq!(text(Some("run-1".into())), expected("\"run-1\""));
+        assert_eq!(text(None), expected("null"));
+        assert!(text(None).starts_with(r#"{"events":[{"id":"id-a","matched":true,"#));
     }
 }

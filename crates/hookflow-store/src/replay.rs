@@ -77,7 +77,7 @@ impl Store {
                     );
                     Replayed {
                         delivery_id: d.id.clone(),
-                        routing: decided.json,
+                        routing: serde_json::to_value(&decided.record).unwrap_or_default(),
                         runs: decided.runs,
                     }
                 })

@@ -106,7 +106,8 @@ pub(crate) fn route(
                 r.workflow_name,
             )
         }));
-        routing.push(Some(decided.json.to_string()));
+        let record = serde_json::to_string(&decided.record).unwrap_or_else(|_| "{}".into());
+        routing.push(Some(record));
     }
     (routing, runs)
 }
