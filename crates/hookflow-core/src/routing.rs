@@ -107,7 +107,7 @@ pub fn route(
     for ((id, _, _), v) in with_filter.iter().zip(verdicts) {
         matched.insert(id, v);
     }
-    let mut event_json = Vec::new();
+    let mut event_verdicts = Vec::new();
     let mut started = Vec::new();
     let mut not_started = Vec::new();
     let mut runs = Vec::new();
@@ -121,7 +121,7 @@ pub fn route(
             Ok(false) => (false, Some("the filter is false".to_string())),
             Err(e) => (false, Some(format!("the filter failed: {e}"))),
         };
-        event_json.push(EventVerdict {
+        event_verdicts.push(EventVerdict {
             id: id.to_string(),
             matched: is_match,
             name: name.to_string(),
@@ -172,7 +172,7 @@ pub fn route(
     }
     Routing {
         record: RoutingRecord {
-            events: event_json,
+            events: event_verdicts,
             not_started,
             runs: started,
         },

@@ -3,8 +3,6 @@
 //! ([`hookflow_core::routing::route`]) — and the runs that starts enqueued, marked `replay_of`,
 //! in one transaction per call. A dry run decides the same and writes nothing.
 
-use serde_json::Value;
-
 use crate::db::on_db;
 use crate::deliveries::Delivery;
 use crate::journal::{RouteRow, route_rows};
@@ -13,7 +11,7 @@ use crate::run_queue::sql::OnConflict;
 use crate::runs::{NewRun, TriggerKind};
 use crate::{Result, Store, StoreError, new_id, now_ms};
 use hookflow_core::expr::Sandbox;
-use hookflow_core::routing::{Routed, route};
+use hookflow_core::routing::{Routed, RoutingRecord, route};
 
 /// Most deliveries [`Store::replay`] is given at once: one transaction each, so a bulk replay
 /// commits in bounded steps between which ingest batches commit.
@@ -24,7 +22,7 @@ pub const REPLAY_BATCH: usize = 100;
 pub struct Replayed {
     pub delivery_id: String,
     /// Same shape and reasons as a delivery's own `routing`.
-    pub routing: Value,
+    pub routing: RoutingRecord,
     /// The runs started (ids `None` in a dry run).
     pub runs: Vec<Routed>,
 }
@@ -77,7 +75,7 @@ impl Store {
                     );
                     Replayed {
                         delivery_id: d.id.clone(),
-                        routing: serde_json::to_value(&decided.record).unwrap_or_default(),
+                        routing: decided.record,
                         runs: decided.runs,
                     }
                 })

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use hookflow_core::routing::RoutingRecord;
 use hookflow_store::deliveries::Delivery;
 use hookflow_store::replay::{REPLAY_BATCH, ReplayOptions, Replayed};
 use serde::Serialize;
@@ -25,7 +26,7 @@ pub struct Replay {
     /// reason}], `runs` [{id, workflow_id, workflow, event}] (`id` null in a dry run),
     /// `not_started` [{workflow_id, workflow, event, reason}].
     #[schema(value_type = Object)]
-    pub routing: Value,
+    pub routing: RoutingRecord,
     /// The runs started (as `GET /api/v1/runs` shows them); in a dry run, each run that would
     /// start: {workflow, workflow_id, event, trigger} with the trigger variables it would see.
     #[schema(value_type = Vec<Object>)]
